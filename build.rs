@@ -1,0 +1,83 @@
+//! Build script: checks that the Durable Object classes declared in `wrangler.toml` are exactly
+//! the `#[durable_object]` structs in `src/` (a mismatch otherwise only shows up at deploy time),
+//! and embeds build metadata (git commit) that the service reports at `GET /`.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+fn main() {
+    println!("cargo:rerun-if-changed=wrangler.toml");
+    println!("cargo:rerun-if-changed=src");
+
+    let wrangler =
+        fs::read_to_string("wrangler.toml").expect("build.rs: cannot read wrangler.toml");
+    let (bound, migrated) = wrangler_classes(&wrangler);
+    let mut in_code = BTreeSet::new();
+    collect_durable_objects(Path::new("src"), &mut in_code);
+
+    if bound != in_code {
+        panic!(
+            "wrangler.toml [[durable_objects.bindings]] class_name values {bound:?} do not match \
+             the #[durable_object] structs in src/ {in_code:?}"
+        );
+    }
+    if let Some(missing) = in_code.iter().find(|c| !migrated.contains(*c)) {
+        panic!("Durable Object class {missing} has no [[migrations]] entry in wrangler.toml");
+    }
+
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".to_string());
+    println!("cargo:rustc-env=PUSHER_EDGE_COMMIT={commit}");
+}
+
+/// Class names bound under `[[durable_objects.bindings]]`, and those named in migrations.
+fn wrangler_classes(toml: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut bound = BTreeSet::new();
+    let mut migrated = BTreeSet::new();
+    for line in toml.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
+        if let Some(rest) = line.split("class_name").nth(1) {
+            if let Some(name) = rest.split('"').nth(1) {
+                bound.insert(name.to_string());
+            }
+        }
+        if line.starts_with("new_sqlite_classes") || line.starts_with("new_classes") {
+            for name in line.split('"').skip(1).step_by(2) {
+                migrated.insert(name.to_string());
+            }
+        }
+    }
+    (bound, migrated)
+}
+
+/// Structs annotated `#[durable_object]` in every `.rs` file under `dir`.
+fn collect_durable_objects(dir: &Path, out: &mut BTreeSet<String>) {
+    let entries = fs::read_dir(dir).expect("build.rs: cannot read src/");
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_durable_objects(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = fs::read_to_string(&path).unwrap_or_default();
+            let mut lines = text.lines().map(str::trim);
+            while let Some(line) = lines.next() {
+                if line == "#[durable_object]" {
+                    let decl = lines.find(|l| !l.starts_with("#[") && !l.starts_with("//"));
+                    if let Some(name) = decl.and_then(|d| d.strip_prefix("pub struct ")) {
+                        let name: String = name
+                            .chars()
+                            .take_while(|c| c.is_alphanumeric() || *c == '_')
+                            .collect();
+                        out.insert(name);
+                    }
+                }
+            }
+        }
+    }
+}

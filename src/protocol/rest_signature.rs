@@ -1,0 +1,341 @@
+//! REST request signatures (auth_version 1.0), verified the way Pusher's own servers do:
+//! lower-cased, sorted, unescaped query parameters without `auth_signature`; `body_md5` of
+//! the raw body; a ±600 s timestamp window; a constant-time HMAC compare.
+
+use super::auth_token::{hmac_sha256_hex, verify_hmac_sha256_hex};
+use super::timestamp::iso8601_utc;
+use md5::{Digest, Md5};
+use std::fmt;
+
+/// Allowed distance between the request's `auth_timestamp` and the server clock.
+pub const TIMESTAMP_WINDOW_SECS: i64 = 600;
+
+/// Decoded query parameters in their original order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct QueryParams(pub Vec<(String, String)>);
+
+impl QueryParams {
+    /// Parses a raw query string (without `?`), percent-decoding leniently: SDKs send values
+    /// unescaped, so a `%` that starts no valid escape is kept as it is.
+    pub fn parse(query: &str) -> QueryParams {
+        QueryParams(
+            query
+                .split('&')
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    (percent_decode(k), percent_decode(v))
+                })
+                .collect(),
+        )
+    }
+
+    /// The first value of `key` (exact match).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Lower-hex MD5 of a body.
+pub fn md5_hex(body: &[u8]) -> String {
+    hex::encode(Md5::digest(body))
+}
+
+/// `METHOD\npath\nsorted_params`, the string an SDK signs.
+pub fn string_to_sign(method: &str, path: &str, params: &QueryParams) -> String {
+    let mut pairs: Vec<(String, &str)> = params
+        .0
+        .iter()
+        .filter(|(k, _)| k != "auth_signature")
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str()))
+        .collect();
+    pairs.sort();
+    let joined: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!(
+        "{}\n{}\n{}",
+        method.to_ascii_uppercase(),
+        path,
+        joined.join("&")
+    )
+}
+
+/// Computes the signature an SDK would send (used by tests and tools).
+pub fn sign(secret: &str, method: &str, path: &str, params: &QueryParams) -> String {
+    hmac_sha256_hex(secret, &string_to_sign(method, path, params))
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum SignatureError {
+    MissingKey,
+    MissingSignature,
+    MissingVersion,
+    UnsupportedVersion(String),
+    MissingTimestamp,
+    InvalidTimestamp(String),
+    TimestampExpired {
+        given: i64,
+        now: i64,
+    },
+    MissingBodyMd5,
+    BodyMd5Mismatch {
+        given: String,
+        actual: String,
+    },
+    InvalidSignature {
+        string_to_sign: String,
+        given: String,
+    },
+}
+
+impl fmt::Display for SignatureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SignatureError::MissingKey => write!(f, "Authentication key required (auth_key)"),
+            SignatureError::MissingSignature => {
+                write!(f, "Authentication signature required (auth_signature)")
+            }
+            SignatureError::MissingVersion => write!(f, "Version required (auth_version=1.0)"),
+            SignatureError::UnsupportedVersion(v) => {
+                write!(f, "Version not supported: auth_version={v}, expected 1.0")
+            }
+            SignatureError::MissingTimestamp => write!(f, "Timestamp required (auth_timestamp)"),
+            SignatureError::InvalidTimestamp(v) => {
+                write!(f, "Timestamp invalid: auth_timestamp={v} is not a Unix time in seconds")
+            }
+            SignatureError::TimestampExpired { given, now } => write!(
+                f,
+                "Timestamp expired: Given timestamp ({}) not within {TIMESTAMP_WINDOW_SECS}s of server time ({})",
+                iso8601_utc(*given),
+                iso8601_utc(*now)
+            ),
+            SignatureError::MissingBodyMd5 => {
+                write!(f, "body_md5 required: the request has a body")
+            }
+            SignatureError::BodyMd5Mismatch { given, actual } => write!(
+                f,
+                "body_md5 does not match the body: you sent {given}, the body's MD5 is {actual}"
+            ),
+            SignatureError::InvalidSignature {
+                string_to_sign,
+                given,
+            } => write!(
+                f,
+                "Invalid signature: you should have sent HmacSHA256Hex({string_to_sign:?}, your_secret_key), but you sent {given:?}"
+            ),
+        }
+    }
+}
+
+/// A request to verify, as received.
+pub struct SignedRequest<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub params: &'a QueryParams,
+    pub body: &'a [u8],
+}
+
+impl SignedRequest<'_> {
+    /// The `auth_key` the request claims, used to find the app (and its secret).
+    pub fn auth_key(&self) -> Result<&str, SignatureError> {
+        self.params
+            .get("auth_key")
+            .filter(|k| !k.is_empty())
+            .ok_or(SignatureError::MissingKey)
+    }
+
+    /// Verifies everything but the key lookup, in Pusher's order.
+    pub fn verify(&self, secret: &str, now_unix_secs: i64) -> Result<(), SignatureError> {
+        let signature = self
+            .params
+            .get("auth_signature")
+            .ok_or(SignatureError::MissingSignature)?;
+        match self.params.get("auth_version") {
+            None => return Err(SignatureError::MissingVersion),
+            Some("1.0") => {}
+            Some(other) => return Err(SignatureError::UnsupportedVersion(other.to_string())),
+        }
+        let timestamp = self
+            .params
+            .get("auth_timestamp")
+            .ok_or(SignatureError::MissingTimestamp)?;
+        let given: i64 = timestamp
+            .parse()
+            .map_err(|_| SignatureError::InvalidTimestamp(timestamp.to_string()))?;
+        if (now_unix_secs - given).abs() >= TIMESTAMP_WINDOW_SECS {
+            return Err(SignatureError::TimestampExpired {
+                given,
+                now: now_unix_secs,
+            });
+        }
+        match self.params.get("body_md5") {
+            Some(given) => {
+                let actual = md5_hex(self.body);
+                if !given.eq_ignore_ascii_case(&actual) {
+                    return Err(SignatureError::BodyMd5Mismatch {
+                        given: given.to_string(),
+                        actual,
+                    });
+                }
+            }
+            None if !self.body.is_empty() => return Err(SignatureError::MissingBodyMd5),
+            None => {}
+        }
+        let string_to_sign = string_to_sign(self.method, self.path, self.params);
+        if verify_hmac_sha256_hex(secret, &string_to_sign, signature) {
+            Ok(())
+        } else {
+            Err(SignatureError::InvalidSignature {
+                string_to_sign,
+                given: signature.to_string(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "278d425bdf160c739803";
+    const SECRET: &str = "7ad3773142a6692b25b8";
+    const BODY: &str = r#"{"name":"foo","channels":["project-3"],"data":"{\"some\":\"data\"}"}"#;
+    const TS: i64 = 1_353_088_179;
+
+    fn post_query(signature: &str) -> String {
+        format!(
+            "auth_key={KEY}&auth_timestamp={TS}&auth_version=1.0&body_md5=ec365a775a4cd0599faeb73354201b6f&auth_signature={signature}"
+        )
+    }
+
+    #[test]
+    fn spec_post_example() {
+        assert_eq!(md5_hex(BODY.as_bytes()), "ec365a775a4cd0599faeb73354201b6f");
+        let params = QueryParams::parse(&post_query("x"));
+        assert_eq!(
+            string_to_sign("POST", "/apps/3/events", &params),
+            "POST\n/apps/3/events\nauth_key=278d425bdf160c739803&auth_timestamp=1353088179&auth_version=1.0&body_md5=ec365a775a4cd0599faeb73354201b6f"
+        );
+        let sig = "da454824c97ba181a32ccc17a72625ba02771f50b50e1e7430e47a1f3f457e6c";
+        assert_eq!(sign(SECRET, "POST", "/apps/3/events", &params), sig);
+        let params = QueryParams::parse(&post_query(sig));
+        let req = SignedRequest {
+            method: "POST",
+            path: "/apps/3/events",
+            params: &params,
+            body: BODY.as_bytes(),
+        };
+        assert_eq!(req.auth_key(), Ok(KEY));
+        assert_eq!(req.verify(SECRET, TS + 599), Ok(()));
+        assert_eq!(req.verify(SECRET, TS - 599), Ok(()));
+    }
+
+    #[test]
+    fn spec_get_example_with_unsorted_mixed_case_params() {
+        let query = format!(
+            "info=user_count&FILTER_BY_PREFIX=presence-&auth_version=1.0&auth_timestamp={TS}&auth_key={KEY}"
+        );
+        let params = QueryParams::parse(&query);
+        assert_eq!(
+            string_to_sign("get", "/apps/3/channels", &params),
+            format!("GET\n/apps/3/channels\nauth_key={KEY}&auth_timestamp={TS}&auth_version=1.0&filter_by_prefix=presence-&info=user_count")
+        );
+        assert_eq!(
+            sign(SECRET, "GET", "/apps/3/channels", &params),
+            "16819168891cb5dfd72b5c7a5d3d602605b26c6ba1930033b5e2eeeb65010291"
+        );
+    }
+
+    #[test]
+    fn rejections() {
+        let sig = "da454824c97ba181a32ccc17a72625ba02771f50b50e1e7430e47a1f3f457e6c";
+        let check = |query: &str, body: &str, now: i64| {
+            let params = QueryParams::parse(query);
+            let req = SignedRequest {
+                method: "POST",
+                path: "/apps/3/events",
+                params: &params,
+                body: body.as_bytes(),
+            };
+            req.auth_key().and_then(|_| req.verify(SECRET, now))
+        };
+        assert_eq!(check("", BODY, TS), Err(SignatureError::MissingKey));
+        let expired = check(&post_query(sig), BODY, TS + 600).unwrap_err();
+        assert_eq!(
+            expired.to_string(),
+            "Timestamp expired: Given timestamp (2012-11-16T17:49:39Z) not within 600s of server time (2012-11-16T17:59:39Z)"
+        );
+        assert!(matches!(
+            check(&post_query(sig), BODY, TS - 660),
+            Err(SignatureError::TimestampExpired { .. })
+        ));
+        assert!(matches!(
+            check(&post_query(sig), "{}", TS),
+            Err(SignatureError::BodyMd5Mismatch { .. })
+        ));
+        let wrong = check(&post_query(&"0".repeat(64)), BODY, TS).unwrap_err();
+        assert!(wrong.to_string().starts_with(
+            "Invalid signature: you should have sent HmacSHA256Hex(\"POST\\n/apps/3/events\\nauth_key="
+        ), "{wrong}");
+        let no_md5 =
+            format!("auth_key={KEY}&auth_timestamp={TS}&auth_version=1.0&auth_signature={sig}");
+        assert_eq!(
+            check(&no_md5, BODY, TS),
+            Err(SignatureError::MissingBodyMd5)
+        );
+        let v2 = post_query(sig).replace("auth_version=1.0", "auth_version=2.0");
+        assert_eq!(
+            check(&v2, BODY, TS),
+            Err(SignatureError::UnsupportedVersion("2.0".into()))
+        );
+        let no_sig = format!("auth_key={KEY}&auth_timestamp={TS}&auth_version=1.0");
+        assert_eq!(
+            check(&no_sig, BODY, TS),
+            Err(SignatureError::MissingSignature)
+        );
+        let bad_ts = post_query(sig).replace(&TS.to_string(), "yesterday");
+        assert_eq!(
+            check(&bad_ts, BODY, TS),
+            Err(SignatureError::InvalidTimestamp("yesterday".into()))
+        );
+    }
+
+    #[test]
+    fn percent_decoding_is_lenient() {
+        let p = QueryParams::parse("a=x%20y&b=50%&c=%zz&d=p+q&e&channels%5B%5D=x");
+        assert_eq!(p.get("a"), Some("x y"));
+        assert_eq!(p.get("b"), Some("50%"));
+        assert_eq!(p.get("c"), Some("%zz"));
+        assert_eq!(p.get("d"), Some("p q"));
+        assert_eq!(p.get("e"), Some(""));
+        assert_eq!(p.get("channels[]"), Some("x"));
+    }
+}

@@ -1,0 +1,284 @@
+//! `POST /apps/{id}/events` bodies: parsing and validation against the limits.
+
+use super::channel_name::validate_channel_name;
+use super::limits::Limits;
+use super::socket_id::is_valid_socket_id;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// A validated trigger: one event for one or more channels.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Trigger {
+    pub name: String,
+    pub data: String,
+    pub channels: Vec<String>,
+    /// The connection to leave out of the fan-out.
+    pub socket_id: Option<String>,
+    /// Requested `info` attributes (comma list), answered by a later issue.
+    pub info: Option<String>,
+}
+
+/// A refused request, with the HTTP status Pusher uses.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RestError {
+    pub status: u16,
+    pub message: String,
+}
+
+impl RestError {
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
+        RestError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        RestError::new(400, message)
+    }
+}
+
+#[derive(Deserialize)]
+struct TriggerBody {
+    name: Option<Value>,
+    data: Option<Value>,
+    channel: Option<Value>,
+    channels: Option<Value>,
+    socket_id: Option<Value>,
+    info: Option<Value>,
+}
+
+fn optional_string(value: Option<Value>, field: &str) -> Result<Option<String>, RestError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(RestError::bad_request(format!("{field} must be a string"))),
+    }
+}
+
+/// Parses and validates a trigger body. Errors: 400 for a bad request, 413 for data over
+/// the payload limit.
+pub fn parse_trigger(body: &[u8], limits: &Limits) -> Result<Trigger, RestError> {
+    let body: TriggerBody = serde_json::from_slice(body)
+        .map_err(|_| RestError::bad_request("Request body must be a JSON object"))?;
+
+    let name = optional_string(body.name, "name")?
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| RestError::bad_request("name is required"))?;
+    if name.chars().count() > limits.max_event_name_length {
+        return Err(RestError::bad_request(format!(
+            "Event name is too long: {} characters, the maximum is {}",
+            name.chars().count(),
+            limits.max_event_name_length
+        )));
+    }
+
+    let data = match body.data {
+        Some(Value::String(s)) => s,
+        None | Some(Value::Null) => return Err(RestError::bad_request("data is required")),
+        Some(_) => {
+            return Err(RestError::bad_request(
+                "data must be a string (JSON-encode objects before sending)",
+            ))
+        }
+    };
+    if data.len() > limits.max_event_payload_bytes {
+        return Err(RestError::new(
+            413,
+            format!(
+                "The data content of this event exceeds the allowed maximum ({} bytes)",
+                limits.max_event_payload_bytes
+            ),
+        ));
+    }
+
+    let channels = match (body.channel, body.channels) {
+        (Some(_), Some(_)) => {
+            return Err(RestError::bad_request(
+                "Give either channel or channels, not both",
+            ))
+        }
+        (Some(Value::String(c)), None) => vec![c],
+        (Some(_), None) => return Err(RestError::bad_request("channel must be a string")),
+        (None, Some(Value::Array(list))) => list
+            .into_iter()
+            .map(|c| match c {
+                Value::String(s) => Ok(s),
+                _ => Err(RestError::bad_request(
+                    "channels must be an array of strings",
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        (None, Some(_)) => {
+            return Err(RestError::bad_request(
+                "channels must be an array of strings",
+            ))
+        }
+        (None, None) => return Err(RestError::bad_request("channels is required")),
+    };
+    if channels.is_empty() {
+        return Err(RestError::bad_request(
+            "channels must name at least one channel",
+        ));
+    }
+    if channels.len() > limits.max_channels_per_trigger {
+        return Err(RestError::bad_request(format!(
+            "Too many channels: {}, the maximum is {}",
+            channels.len(),
+            limits.max_channels_per_trigger
+        )));
+    }
+    for (i, channel) in channels.iter().enumerate() {
+        validate_channel_name(channel, limits.max_channel_name_length).map_err(|e| {
+            RestError::bad_request(format!("Invalid channel name {channel:?}: {e}"))
+        })?;
+        if channels[..i].contains(channel) {
+            return Err(RestError::bad_request(format!(
+                "Channel {channel:?} is listed twice"
+            )));
+        }
+    }
+
+    let socket_id = optional_string(body.socket_id, "socket_id")?;
+    if let Some(id) = &socket_id {
+        if !is_valid_socket_id(id) {
+            return Err(RestError::bad_request(format!(
+                "Invalid socket_id {id:?}: expected two numbers joined by '.'"
+            )));
+        }
+    }
+    let info = optional_string(body.info, "info")?;
+
+    Ok(Trigger {
+        name,
+        data,
+        channels,
+        socket_id,
+        info,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(body: &str) -> Result<Trigger, RestError> {
+        parse_trigger(body.as_bytes(), &Limits::default())
+    }
+
+    #[test]
+    fn accepts_channel_or_channels() {
+        let t = parse(r#"{"name":"foo","channels":["project-3"],"data":"{\"some\":\"data\"}"}"#)
+            .unwrap();
+        assert_eq!(t.name, "foo");
+        assert_eq!(t.channels, vec!["project-3"]);
+        assert_eq!(t.data, r#"{"some":"data"}"#);
+        assert_eq!(t.socket_id, None);
+        let t =
+            parse(r##"{"name":"e","channel":"#server-to-user-7","data":"x","socket_id":"1.2"}"##)
+                .unwrap();
+        assert_eq!(t.channels, vec!["#server-to-user-7"]);
+        assert_eq!(t.socket_id.as_deref(), Some("1.2"));
+    }
+
+    #[test]
+    fn refuses_bad_bodies_with_400() {
+        let cases = [
+            ("nope", "JSON object"),
+            ("[]", "JSON object"),
+            (r#"{"data":"x","channel":"a"}"#, "name is required"),
+            (
+                r#"{"name":"","data":"x","channel":"a"}"#,
+                "name is required",
+            ),
+            (r#"{"name":"e","channel":"a"}"#, "data is required"),
+            (
+                r#"{"name":"e","data":{"a":1},"channel":"a"}"#,
+                "data must be a string",
+            ),
+            (r#"{"name":"e","data":"x"}"#, "channels is required"),
+            (r#"{"name":"e","data":"x","channels":[]}"#, "at least one"),
+            (
+                r#"{"name":"e","data":"x","channels":"a"}"#,
+                "array of strings",
+            ),
+            (
+                r#"{"name":"e","data":"x","channels":[1]}"#,
+                "array of strings",
+            ),
+            (
+                r#"{"name":"e","data":"x","channel":"a","channels":["b"]}"#,
+                "not both",
+            ),
+            (
+                r#"{"name":"e","data":"x","channel":"a b"}"#,
+                "Invalid channel name",
+            ),
+            (r##"{"name":"e","data":"x","channel":"#room"}"##, "reserved"),
+            (
+                r#"{"name":"e","data":"x","channels":["a","a"]}"#,
+                "listed twice",
+            ),
+            (
+                r#"{"name":"e","data":"x","channel":"a","socket_id":"abc"}"#,
+                "Invalid socket_id",
+            ),
+            (
+                r#"{"name":"e","data":"x","channel":"a","socket_id":5}"#,
+                "socket_id must be a string",
+            ),
+        ];
+        for (body, needle) in cases {
+            let err = parse(body).unwrap_err();
+            assert_eq!(err.status, 400, "{body}");
+            assert!(err.message.contains(needle), "{body}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn limits() {
+        let l = Limits::default();
+        let ok_data = "x".repeat(10240);
+        assert!(parse(&format!(
+            r#"{{"name":"e","data":"{ok_data}","channel":"a"}}"#
+        ))
+        .is_ok());
+        let err = parse(&format!(
+            r#"{{"name":"e","data":"{ok_data}x","channel":"a"}}"#
+        ))
+        .unwrap_err();
+        assert_eq!(err.status, 413);
+        assert_eq!(
+            err.message,
+            "The data content of this event exceeds the allowed maximum (10240 bytes)"
+        );
+
+        let hundred: Vec<String> = (0..100).map(|i| format!("\"c{i}\"")).collect();
+        let body = format!(
+            r#"{{"name":"e","data":"x","channels":[{}]}}"#,
+            hundred.join(",")
+        );
+        assert_eq!(parse(&body).unwrap().channels.len(), 100);
+        let body = format!(
+            r#"{{"name":"e","data":"x","channels":[{},"c100"]}}"#,
+            hundred.join(",")
+        );
+        assert!(parse(&body)
+            .unwrap_err()
+            .message
+            .contains("Too many channels: 101"));
+
+        let long_name = "n".repeat(l.max_event_name_length + 1);
+        let err = parse(&format!(
+            r#"{{"name":"{long_name}","data":"x","channel":"a"}}"#
+        ))
+        .unwrap_err();
+        assert!(err.message.contains("Event name is too long"));
+        let long_channel = "c".repeat(201);
+        let err = parse(&format!(
+            r#"{{"name":"e","data":"x","channel":"{long_channel}"}}"#
+        ))
+        .unwrap_err();
+        assert!(err.message.contains("201 characters long"));
+    }
+}

@@ -1,0 +1,4 @@
+//! The channel room: one Durable Object per (app, channel) holding its subscribers' sockets.
+
+mod channel_room;
+pub mod member;

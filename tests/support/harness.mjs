@@ -1,0 +1,201 @@
+// Starts the built worker (build/) in local workerd through Miniflare, configured from
+// wrangler.toml, with a test app; and offers the real pusher-js client, the real pusher SDK
+// and raw WebSocket helpers to drive it.
+import { Miniflare } from "miniflare";
+import { parse as parseToml } from "smol-toml";
+import { readFileSync } from "node:fs";
+import { resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { randomBytes } from "node:crypto";
+import PusherClient from "pusher-js";
+import PusherServer from "pusher";
+import WebSocket from "ws";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+
+export function makeApp(overrides = {}) {
+  return {
+    id: `test-${randomBytes(3).toString("hex")}`,
+    key: `key-${randomBytes(8).toString("hex")}`,
+    secret: randomBytes(16).toString("hex"),
+    ...overrides,
+  };
+}
+
+/** Starts the worker; `bindings` overrides the app configuration (default: one test app). */
+export async function startWorker({ apps = [makeApp()], bindings } = {}) {
+  const wrangler = parseToml(readFileSync(resolve(root, "wrangler.toml"), "utf8"));
+  const sqlite = new Set(wrangler.migrations.flatMap((m) => m.new_sqlite_classes ?? []));
+  const durableObjects = Object.fromEntries(
+    wrangler.durable_objects.bindings.map((b) => [
+      b.name,
+      { className: b.class_name, useSQLite: sqlite.has(b.class_name) },
+    ]),
+  );
+  const mf = new Miniflare({
+    name: wrangler.name,
+    modules: true,
+    modulesRoot: resolve(root, "build"),
+    scriptPath: resolve(root, wrangler.main),
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    compatibilityDate: wrangler.compatibility_date,
+    compatibilityFlags: wrangler.compatibility_flags ?? [],
+    durableObjects,
+    bindings: bindings ?? { PUSHER_APPS: JSON.stringify(apps) },
+    host: "127.0.0.1",
+    port: 0,
+  });
+  const url = await mf.ready;
+  const port = Number(url.port);
+  return {
+    mf,
+    url,
+    port,
+    app: apps[0],
+    apps,
+    workerName: wrangler.name,
+    stop: () => mf.dispose(),
+  };
+}
+
+export function serverSdk(worker, app = worker.app) {
+  return new PusherServer({
+    appId: app.id,
+    key: app.key,
+    secret: app.secret,
+    host: "127.0.0.1",
+    port: String(worker.port),
+    useTLS: false,
+  });
+}
+
+/** A real pusher-js client; resolves once connected. */
+export async function pusherJs(worker, app = worker.app, options = {}) {
+  const client = new PusherClient(app.key, {
+    cluster: "mt1",
+    wsHost: "127.0.0.1",
+    wsPort: worker.port,
+    forceTLS: false,
+    enabledTransports: ["ws"],
+    disableStats: true,
+    ...options,
+  });
+  await new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error("pusher-js did not connect")), 10_000);
+    client.connection.bind("connected", () => {
+      clearTimeout(timer);
+      resolvePromise();
+    });
+  });
+  return client;
+}
+
+/** Subscribes with pusher-js and waits for pusher:subscription_succeeded. */
+export function subscribed(client, name) {
+  const channel = client.subscribe(name);
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no subscription to ${name}`)), 10_000);
+    channel.bind("pusher:subscription_succeeded", () => {
+      clearTimeout(timer);
+      resolvePromise(channel);
+    });
+    channel.bind("pusher:subscription_error", (e) => {
+      clearTimeout(timer);
+      reject(new Error(`subscription_error on ${name}: ${JSON.stringify(e)}`));
+    });
+  });
+}
+
+/**
+ * A raw WebSocket that records every frame (parsed) and its close, for wire-level assertions.
+ */
+export async function rawSocket(worker, path) {
+  const ws = new WebSocket(`ws://127.0.0.1:${worker.port}${path}`);
+  const frames = [];
+  const waiters = [];
+  let closed = null;
+  const notify = () => {
+    for (const w of [...waiters]) w();
+  };
+  ws.on("message", (data, isBinary) => {
+    const text = data.toString();
+    let parsed;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = { unparsed: text, isBinary };
+    }
+    frames.push(parsed);
+    notify();
+  });
+  ws.on("close", (code, reason) => {
+    closed = { code, reason: reason.toString() };
+    notify();
+  });
+  ws.on("error", () => {});
+  await new Promise((resolvePromise, reject) => {
+    ws.once("open", resolvePromise);
+    ws.once("error", reject);
+    ws.once("unexpected-response", (_req, res) =>
+      reject(new Error(`HTTP ${res.statusCode} instead of an upgrade`)),
+    );
+  });
+
+  const until = (predicate, what, timeoutMs = 10_000) =>
+    new Promise((resolvePromise, reject) => {
+      const check = () => {
+        const value = predicate();
+        if (value) {
+          waiters.splice(waiters.indexOf(check), 1);
+          clearTimeout(timer);
+          resolvePromise(value);
+        }
+      };
+      const timer = setTimeout(() => {
+        waiters.splice(waiters.indexOf(check), 1);
+        reject(new Error(`timed out waiting for ${what}; frames: ${JSON.stringify(frames)}`));
+      }, timeoutMs);
+      waiters.push(check);
+      check();
+    });
+
+  let cursor = 0;
+  return {
+    ws,
+    frames,
+    send: (obj) => ws.send(typeof obj === "string" ? obj : JSON.stringify(obj)),
+    /** The next frame not yet returned by next(). */
+    next: async (what = "a frame") => {
+      await until(() => frames.length > cursor, what);
+      return frames[cursor++];
+    },
+    /** Waits for a frame matching `predicate` (from the start), returns it. */
+    waitFor: (predicate, what) => until(() => frames.find(predicate), what),
+    closed: (what = "close") => until(() => closed, what),
+    isClosed: () => closed !== null,
+    close: () => ws.close(),
+  };
+}
+
+/** Connects raw, checks the handshake, returns the socket and its socket_id. */
+export async function connectRaw(worker, app = worker.app) {
+  const sock = await rawSocket(worker, `/app/${app.key}?protocol=7&client=js&version=8.6.0&flash=false`);
+  const first = await sock.next("connection_established");
+  if (first.event !== "pusher:connection_established") {
+    throw new Error(`unexpected first frame ${JSON.stringify(first)}`);
+  }
+  const data = JSON.parse(first.data);
+  return { sock, socketId: data.socket_id, handshake: data };
+}
+
+export async function subscribeRaw(sock, channel, extra = {}) {
+  sock.send({ event: "pusher:subscribe", data: { channel, auth: "", ...extra } });
+  return sock.waitFor(
+    (f) =>
+      f.channel === channel &&
+      (f.event === "pusher_internal:subscription_succeeded" || f.event === "pusher:subscription_error"),
+    `subscription result for ${channel}`,
+  );
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
