@@ -23,13 +23,24 @@ installed_version() { # binary -> version printed by --version, or nothing
   [ -x "$TOOLS/bin/$1" ] && "$TOOLS/bin/$1" --version 2>/dev/null | awk '{print $NF}' || true
 }
 
-if [ "$(installed_version wasm-bindgen)" != "$WASM_BINDGEN_VERSION" ]; then
+# A matching binary already on PATH (e.g. in ~/.cargo/bin) is linked instead of rebuilt.
+link_from_path() { # binary version
+  local found
+  found=$(command -v "$1" 2>/dev/null) || return 1
+  [ "$("$found" --version 2>/dev/null | awk '{print $NF}')" = "$2" ] || return 1
+  mkdir -p "$TOOLS/bin" && ln -sf "$found" "$TOOLS/bin/$1"
+  say "using $1 $2 from $found"
+}
+
+if [ "$(installed_version wasm-bindgen)" != "$WASM_BINDGEN_VERSION" ] \
+  && ! link_from_path wasm-bindgen "$WASM_BINDGEN_VERSION"; then
   say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION into .tools (a few minutes)"
   # Not --locked: its lockfile names a crate version the registry does not serve.
   cargo install --quiet --root "$TOOLS" wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
 
-if [ "$(installed_version worker-build)" != "$WORKER_BUILD_VERSION" ]; then
+if [ "$(installed_version worker-build)" != "$WORKER_BUILD_VERSION" ] \
+  && ! link_from_path worker-build "$WORKER_BUILD_VERSION"; then
   say "installing worker-build $WORKER_BUILD_VERSION into .tools (a few minutes)"
   cargo install --quiet --root "$TOOLS" worker-build --version "$WORKER_BUILD_VERSION" --force
 fi

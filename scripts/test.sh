@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
+echo "[test] cargo fmt --check, cargo clippy"
+cargo fmt --all -- --check
+cargo clippy --quiet --all-targets -- -D warnings
 echo "[test] cargo test (protocol core, native)"
 cargo test --quiet
 echo "[test] building the worker"

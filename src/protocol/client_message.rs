@@ -110,9 +110,15 @@ fn string_field(
 }
 
 pub fn parse_client_message(text: &str) -> Result<ClientMessage, ParseError> {
+    // serde would also read a struct from a JSON array; the envelope must be an object.
+    if !text.trim_start().starts_with('{') {
+        return Err(ParseError::Malformed(
+            "expected a JSON object with a string \"event\"".to_string(),
+        ));
+    }
     let envelope: Envelope = serde_json::from_str(text).map_err(|e| {
         ParseError::Malformed(if e.is_data() {
-            "expected an object with a string \"event\"".to_string()
+            "expected a JSON object with a string \"event\"".to_string()
         } else {
             "not valid JSON".to_string()
         })

@@ -69,9 +69,9 @@ export function serverSdk(worker, app = worker.app) {
   });
 }
 
-/** A real pusher-js client; resolves once connected. */
-export async function pusherJs(worker, app = worker.app, options = {}) {
-  const client = new PusherClient(app.key, {
+/** A real pusher-js client, not yet connected. */
+export function newPusherJs(worker, app = worker.app, options = {}) {
+  return new PusherClient(app.key, {
     cluster: "mt1",
     wsHost: "127.0.0.1",
     wsPort: worker.port,
@@ -80,6 +80,11 @@ export async function pusherJs(worker, app = worker.app, options = {}) {
     disableStats: true,
     ...options,
   });
+}
+
+/** A real pusher-js client; resolves once connected. */
+export async function pusherJs(worker, app = worker.app, options = {}) {
+  const client = newPusherJs(worker, app, options);
   await new Promise((resolvePromise, reject) => {
     const timer = setTimeout(() => reject(new Error("pusher-js did not connect")), 10_000);
     client.connection.bind("connected", () => {
@@ -199,3 +204,31 @@ export async function subscribeRaw(sock, channel, extra = {}) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Signs a REST request the way the SDKs do (an independent implementation of auth_version 1.0),
+ * with knobs to break each part. Returns a fetch Response.
+ */
+export async function signedFetch(worker, { method = "POST", path, body, app = worker.app, timestamp, params = {}, signature, omit = [] }) {
+  const { createHash, createHmac } = await import("node:crypto");
+  const text = body === undefined ? "" : typeof body === "string" ? body : JSON.stringify(body);
+  const query = {
+    auth_key: app.key,
+    auth_timestamp: String(timestamp ?? Math.floor(Date.now() / 1000)),
+    auth_version: "1.0",
+    ...(text ? { body_md5: createHash("md5").update(text).digest("hex") } : {}),
+    ...params,
+  };
+  for (const k of omit) delete query[k];
+  const sorted = Object.keys(query)
+    .sort()
+    .map((k) => `${k}=${query[k]}`)
+    .join("&");
+  const sig = signature ?? createHmac("sha256", app.secret).update(`${method}\n${path}\n${sorted}`).digest("hex");
+  const qs = omit.includes("auth_signature") ? sorted : `${sorted}&auth_signature=${sig}`;
+  return fetch(`http://127.0.0.1:${worker.port}${path}?${qs}`, {
+    method,
+    headers: text ? { "Content-Type": "application/json" } : {},
+    body: text || undefined,
+  });
+}
