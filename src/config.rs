@@ -15,6 +15,12 @@ pub struct App {
     pub id: String,
     pub key: String,
     pub secret: String,
+    /// Clients may send `client-` events on private and presence channels.
+    #[serde(default)]
+    pub enable_client_messages: bool,
+    /// Rooms broadcast `pusher_internal:subscription_count` on non-presence channels.
+    #[serde(default)]
+    pub enable_subscription_count: bool,
     #[serde(default)]
     pub limits: Limits,
 }
@@ -26,6 +32,8 @@ impl fmt::Debug for App {
             .field("id", &self.id)
             .field("key", &self.key)
             .field("secret", &"<redacted>")
+            .field("enable_client_messages", &self.enable_client_messages)
+            .field("enable_subscription_count", &self.enable_subscription_count)
             .field("limits", &self.limits)
             .finish()
     }
@@ -73,6 +81,8 @@ impl Apps {
                     id: id.clone(),
                     key: key.clone(),
                     secret: secret.clone(),
+                    enable_client_messages: false,
+                    enable_subscription_count: false,
                     limits: Limits::default(),
                 }],
                 (None, None, None) => {

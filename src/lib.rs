@@ -13,6 +13,8 @@ use worker::{event, Context, Env, Request, Response, Result};
 
 /// The Durable Object namespace binding of channel rooms (see wrangler.toml).
 pub const CHANNELS_BINDING: &str = "CHANNELS";
+/// The Durable Object namespace binding of the per-app user directories (watchlists).
+pub const DIRECTORY_BINDING: &str = "DIRECTORY";
 
 #[event(start)]
 fn start() {

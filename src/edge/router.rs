@@ -108,6 +108,8 @@ fn client_connection(req: Request, env: Env, apps: &Apps, key: &str) -> Result<R
         SessionApp {
             key: app.key.clone(),
             secret: app.secret.clone(),
+            enable_client_messages: app.enable_client_messages,
+            enable_subscription_count: app.enable_subscription_count,
             limits: app.limits.clone(),
         },
     )

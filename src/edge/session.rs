@@ -1,22 +1,20 @@
 //! The socket glue of one pusher-js connection: runs `SessionCore` against the client socket
 //! and one internal socket per subscribed channel room. Room frames are relayed unparsed.
 
-use super::session_core::{Command, OpenChannel, SessionApp, SessionCore};
+use super::session_core::{Command, OpenChannel, SessionApp, SessionCore, DIRECTORY_CHANNEL};
 use crate::protocol::{frames, socket_id::new_socket_id};
 use crate::room::member::{param, path, room_name};
-use crate::CHANNELS_BINDING;
+use crate::{CHANNELS_BINDING, DIRECTORY_BINDING};
 use futures_util::StreamExt;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
+use std::time::Duration;
 use wasm_bindgen_futures::spawn_local;
 use worker::{
-    Env, Headers, Method, Request, RequestInit, Response, Result, Url, WebSocket, WebSocketPair,
-    WebsocketEvent,
+    Date, Delay, Env, Headers, Method, Request, RequestInit, Response, Result, Url, WebSocket,
+    WebSocketPair, WebsocketEvent,
 };
-
-/// Seconds of client silence before pusher-js should ping (sent in the handshake).
-pub const ACTIVITY_TIMEOUT_SECS: u32 = 120;
 
 struct Session {
     core: SessionCore,
@@ -25,9 +23,16 @@ struct Session {
     env: Env,
     /// Open internal sockets by channel, with the attempt that opened them.
     channels: HashMap<String, (u64, WebSocket)>,
+    /// Upgrades waiting for a slot: Workers let only 6 wait for response headers at once.
+    queued: VecDeque<OpenChannel>,
+    in_flight: usize,
 }
 
 type Shared = Rc<RefCell<Session>>;
+
+fn now_ms() -> f64 {
+    Date::now().as_millis() as f64
+}
 
 /// Answers the upgrade for a client whose app could not be served: one `pusher:error`
 /// with `code`, then a close with the same code (pusher-js reads both).
@@ -49,41 +54,66 @@ pub fn start(env: Env, app_id: String, app: SessionApp) -> Result<Response> {
     client.accept()?;
     client.send_with_str(frames::connection_established(
         &socket_id,
-        ACTIVITY_TIMEOUT_SECS,
+        app.limits.activity_timeout_secs,
     ))?;
     let session = Rc::new(RefCell::new(Session {
-        core: SessionCore::new(socket_id, app),
+        core: SessionCore::new(socket_id, app, now_ms()),
         client,
         app_id,
         env,
         channels: HashMap::new(),
+        queued: VecDeque::new(),
+        in_flight: 0,
     }));
-    spawn_local(run(session));
+    spawn_local(run(session.clone()));
+    spawn_local(watch_liveness(session));
     Response::from_websocket(pair.client)
 }
 
 async fn run(session: Shared) {
     let client = session.borrow().client.clone();
-    let Ok(mut events) = client.events() else {
-        let cmds = session.borrow_mut().core.on_client_closed();
-        execute(&session, cmds);
-        return;
-    };
-    while let Some(event) = events.next().await {
-        let cmds = match event {
-            Ok(WebsocketEvent::Message(msg)) => match msg.text() {
-                Some(text) => session.borrow_mut().core.on_text(&text),
-                None => session.borrow_mut().core.on_binary(),
-            },
-            Ok(WebsocketEvent::Close(_)) | Err(_) => break,
-        };
-        execute(&session, cmds);
-        if session.borrow().core.is_closed() {
-            break;
+    if let Ok(mut events) = client.events() {
+        while let Some(event) = events.next().await {
+            let now = now_ms();
+            let cmds = match event {
+                Ok(WebsocketEvent::Message(msg)) => {
+                    let mut s = session.borrow_mut();
+                    let mut cmds = match msg.text() {
+                        Some(text) => s.core.on_text(&text, now),
+                        None => s.core.on_binary(now),
+                    };
+                    if worker::signal::is_near_cpu_limit() {
+                        cmds.extend(s.core.on_cpu_limit_signal());
+                    }
+                    cmds
+                }
+                Ok(WebsocketEvent::Close(_)) | Err(_) => break,
+            };
+            execute(&session, cmds);
+            if session.borrow().core.is_closed() {
+                break;
+            }
         }
     }
     let cmds = session.borrow_mut().core.on_client_closed();
     execute(&session, cmds);
+}
+
+/// Pings a silent client and closes one that does not answer (see `SessionCore::on_tick`).
+async fn watch_liveness(session: Shared) {
+    let tick_ms = {
+        let limits = session.borrow().core.limits().clone();
+        let shortest = limits.activity_timeout_secs.min(limits.pong_timeout_secs);
+        (u64::from(shortest) * 1000 / 3).clamp(250, 10_000)
+    };
+    loop {
+        Delay::from(Duration::from_millis(tick_ms)).await;
+        if session.borrow().core.is_closed() {
+            return;
+        }
+        let cmds = session.borrow_mut().core.on_tick(now_ms());
+        execute(&session, cmds);
+    }
 }
 
 fn execute(session: &Shared, cmds: Vec<Command>) {
@@ -93,7 +123,20 @@ fn execute(session: &Shared, cmds: Vec<Command>) {
                 // A send fails only when the client is already gone; its close event follows.
                 let _ = session.borrow().client.send_with_str(frame);
             }
-            Command::OpenChannel(open) => spawn_local(open_channel(session.clone(), open)),
+            Command::OpenChannel(open) => {
+                let mut s = session.borrow_mut();
+                if s.in_flight < s.core.limits().max_upgrades_in_flight {
+                    s.in_flight += 1;
+                    spawn_local(open_channel(session.clone(), open));
+                } else {
+                    s.queued.push_back(open);
+                }
+            }
+            Command::SendToChannel { channel, frame } => {
+                if let Some((_, ws)) = session.borrow().channels.get(&channel) {
+                    let _ = ws.send_with_str(frame);
+                }
+            }
             Command::CloseChannel { channel } => {
                 let removed = session.borrow_mut().channels.remove(&channel);
                 if let Some((_, ws)) = removed {
@@ -112,19 +155,40 @@ fn execute(session: &Shared, cmds: Vec<Command>) {
     }
 }
 
+/// One upgrade finished: start the next queued one, if any.
+fn upgrade_done(session: &Shared) {
+    let next = {
+        let mut s = session.borrow_mut();
+        s.in_flight -= 1;
+        if s.core.is_closed() {
+            s.queued.clear();
+            None
+        } else {
+            s.queued.pop_front()
+        }
+    };
+    if let Some(open) = next {
+        session.borrow_mut().in_flight += 1;
+        spawn_local(open_channel(session.clone(), open));
+    }
+}
+
 async fn open_channel(session: Shared, open: OpenChannel) {
     let (env, app_id) = {
         let s = session.borrow();
         (s.env.clone(), s.app_id.clone())
     };
-    let ws = match connect_room(&env, &app_id, &open).await {
+    let channel = open.join.channel.clone();
+    let result = connect_room(&env, &app_id, &open).await;
+    upgrade_done(&session);
+    let ws = match result {
         Ok(ws) => ws,
-        Err(e) => {
-            let cmds = session.borrow_mut().core.on_channel_failed(
-                &open.channel,
-                open.attempt,
-                &e.to_string(),
-            );
+        Err((status, why)) => {
+            let cmds =
+                session
+                    .borrow_mut()
+                    .core
+                    .on_channel_failed(&channel, open.attempt, status, &why);
             execute(&session, cmds);
             return;
         }
@@ -132,7 +196,7 @@ async fn open_channel(session: Shared, open: OpenChannel) {
     if !session
         .borrow_mut()
         .core
-        .on_channel_opened(&open.channel, open.attempt)
+        .on_channel_opened(&channel, open.attempt)
     {
         let _ = ws.close(Some(1000), Some("unsubscribed"));
         return;
@@ -140,60 +204,84 @@ async fn open_channel(session: Shared, open: OpenChannel) {
     session
         .borrow_mut()
         .channels
-        .insert(open.channel.clone(), (open.attempt, ws.clone()));
-    relay(&session, &ws).await;
+        .insert(channel.clone(), (open.attempt, ws.clone()));
+    let code = relay(&session, &ws).await;
 
     let cmds = {
         let mut s = session.borrow_mut();
-        if s.channels.get(&open.channel).map(|(a, _)| *a) == Some(open.attempt) {
-            s.channels.remove(&open.channel);
+        if s.channels.get(&channel).map(|(a, _)| *a) == Some(open.attempt) {
+            s.channels.remove(&channel);
         }
-        s.core.on_channel_closed(&open.channel, open.attempt)
+        s.core.on_channel_closed(&channel, open.attempt, code)
     };
     execute(&session, cmds);
 }
 
-/// Forwards every frame the room sends to the client, as is, until the socket ends.
-async fn relay(session: &Shared, ws: &WebSocket) {
+/// Forwards every frame the room sends to the client, as is, until the socket ends;
+/// returns the close code.
+async fn relay(session: &Shared, ws: &WebSocket) -> u16 {
     let client = session.borrow().client.clone();
-    let Ok(mut events) = ws.events() else { return };
+    let Ok(mut events) = ws.events() else {
+        return 1011;
+    };
     if ws.accept().is_err() {
-        return;
+        return 1011;
     }
     while let Some(event) = events.next().await {
         match event {
             Ok(WebsocketEvent::Message(msg)) => {
                 if let Some(text) = msg.text() {
                     let _ = client.send_with_str(text);
+                    let cmds = session.borrow_mut().core.on_relayed();
+                    if !cmds.is_empty() {
+                        execute(session, cmds);
+                    }
                 }
             }
-            Ok(WebsocketEvent::Close(_)) | Err(_) => break,
+            Ok(WebsocketEvent::Close(close)) => return close.code(),
+            Err(_) => return 1011,
         }
     }
+    1006
 }
 
-async fn connect_room(env: &Env, app_id: &str, open: &OpenChannel) -> Result<WebSocket> {
-    let stub = env
-        .durable_object(CHANNELS_BINDING)?
-        .id_from_name(&room_name(app_id, &open.channel))?
-        .get_stub()?;
+/// Opens the internal socket; on failure, the room's HTTP status (0 if unreachable) and why.
+async fn connect_room(
+    env: &Env,
+    app_id: &str,
+    open: &OpenChannel,
+) -> std::result::Result<WebSocket, (u16, String)> {
+    let unreachable = |e: worker::Error| (0, e.to_string());
+    let channel = &open.join.channel;
+    let namespace = if channel == DIRECTORY_CHANNEL {
+        env.durable_object(DIRECTORY_BINDING)
+            .and_then(|ns| ns.id_from_name(app_id)?.get_stub())
+    } else {
+        env.durable_object(CHANNELS_BINDING)
+            .and_then(|ns| ns.id_from_name(&room_name(app_id, channel))?.get_stub())
+    };
+    let stub = namespace.map_err(unreachable)?;
     let url = Url::parse_with_params(
         &format!("https://room{}", path::SUBSCRIBE),
-        &[
-            (param::CHANNEL, open.channel.as_str()),
-            (param::SOCKET_ID, open.member.socket_id.as_str()),
-        ],
+        &[(param::JOIN, open.join.to_query_value())],
     )
-    .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    .map_err(|e| (0, e.to_string()))?;
     let headers = Headers::new();
-    headers.set("Upgrade", "websocket")?;
+    headers.set("Upgrade", "websocket").map_err(unreachable)?;
     let mut init = RequestInit::new();
     init.with_method(Method::Get).with_headers(headers);
-    let response = stub
-        .fetch_with_request(Request::new_with_init(url.as_str(), &init)?)
-        .await?;
+    let request = Request::new_with_init(url.as_str(), &init).map_err(unreachable)?;
+    let mut response = stub
+        .fetch_with_request(request)
+        .await
+        .map_err(unreachable)?;
     let status = response.status_code();
-    response
-        .websocket()
-        .ok_or_else(|| worker::Error::RustError(format!("the channel room answered HTTP {status}")))
+    if status == 101 {
+        return response
+            .websocket()
+            .ok_or_else(|| (status, "the room upgrade carried no WebSocket".into()));
+    }
+    // The room's refusal (e.g. a full presence channel) says why in its body.
+    let body = response.text().await.unwrap_or_default();
+    Err((status, body))
 }

@@ -1,22 +1,31 @@
 //! The session's decisions, free of I/O: given what the client (or a channel room) did,
 //! say what the socket glue must do. One `SessionCore` per pusher-js connection.
 
-use crate::protocol::auth_token::{channel_string_to_sign, verify_token};
-use crate::protocol::channel_name::{validate_channel_name, ChannelKind};
+use crate::protocol::auth_token::{channel_string_to_sign, user_string_to_sign, verify_token};
+use crate::protocol::channel_name::{validate_channel_name, ChannelKind, SERVER_TO_USER_PREFIX};
 use crate::protocol::client_message::{parse_client_message, ClientMessage, Subscribe};
 use crate::protocol::close_codes;
 use crate::protocol::frames;
 use crate::protocol::limits::Limits;
-use crate::room::member::Member;
+use crate::protocol::user_data::{parse_channel_data, parse_user_data};
+use crate::room::member::{Join, Member, TERMINATED_CLOSE_CODE};
 use std::collections::BTreeMap;
+
+/// The internal "channel" of a signed-in session's socket to the app's user directory
+/// (watchlist). `#` names other than `#server-to-user-` are invalid for clients, so no
+/// client subscription can collide with it.
+pub const DIRECTORY_CHANNEL: &str = "#directory";
 
 /// What the glue must do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Send this frame to the client.
     Send(String),
-    /// Open the channel room's internal socket for this member.
+    /// Open an internal socket to the channel's room (or, for [`DIRECTORY_CHANNEL`], to the
+    /// app's user directory).
     OpenChannel(OpenChannel),
+    /// Send a frame up the channel's internal socket (a client event).
+    SendToChannel { channel: String, frame: String },
     /// Close the channel's internal socket (unsubscribe).
     CloseChannel { channel: String },
     /// Close the client connection with this code; every channel socket closes with it.
@@ -25,23 +34,32 @@ pub enum Command {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenChannel {
-    pub channel: String,
     /// Tells a late answer to an abandoned attempt from the current one.
     pub attempt: u64,
-    pub member: Member,
+    pub join: Join,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Subscription {
+enum Phase {
     Opening(u64),
     Open(u64),
 }
 
-/// The app credentials and limits a session needs.
+#[derive(Debug, Clone)]
+struct Subscription {
+    phase: Phase,
+    kind: ChannelKind,
+    /// The member id on a presence channel, added to client events.
+    presence_user_id: Option<String>,
+}
+
+/// The app settings a session needs.
 #[derive(Debug, Clone)]
 pub struct SessionApp {
     pub key: String,
     pub secret: String,
+    pub enable_client_messages: bool,
+    pub enable_subscription_count: bool,
     pub limits: Limits,
 }
 
@@ -49,12 +67,24 @@ pub struct SessionCore {
     socket_id: String,
     app: SessionApp,
     subscriptions: BTreeMap<String, Subscription>,
+    /// The signed-in user's id.
+    user_id: Option<String>,
     next_attempt: u64,
     closed: bool,
+    last_activity_ms: f64,
+    ping_sent_ms: Option<f64>,
+    client_event_window_ms: f64,
+    client_events_in_window: u32,
+    subrequests: u32,
+    frames: u64,
 }
 
 fn error(message: &str) -> Command {
     Command::Send(frames::error(None, message, None))
+}
+
+fn coded_error(code: u16, message: &str) -> Command {
+    Command::Send(frames::error(Some(code), message, None))
 }
 
 /// A refused subscription: Pusher's `pusher:error`, plus the channel-scoped
@@ -69,13 +99,20 @@ fn refuse(channel: &str, error_type: &str, message: &str, status: u16) -> Vec<Co
 }
 
 impl SessionCore {
-    pub fn new(socket_id: String, app: SessionApp) -> Self {
+    pub fn new(socket_id: String, app: SessionApp, now_ms: f64) -> Self {
         SessionCore {
             socket_id,
             app,
             subscriptions: BTreeMap::new(),
+            user_id: None,
             next_attempt: 0,
             closed: false,
+            last_activity_ms: now_ms,
+            ping_sent_ms: None,
+            client_event_window_ms: now_ms,
+            client_events_in_window: 0,
+            subrequests: 0,
+            frames: 0,
         }
     }
 
@@ -83,10 +120,22 @@ impl SessionCore {
         &self.socket_id
     }
 
+    pub fn limits(&self) -> &Limits {
+        &self.app.limits
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
     /// A text frame from the client.
-    pub fn on_text(&mut self, text: &str) -> Vec<Command> {
+    pub fn on_text(&mut self, text: &str, now_ms: f64) -> Vec<Command> {
         if self.closed {
             return Vec::new();
+        }
+        self.client_activity(now_ms);
+        if let Some(close) = self.budget_exhausted() {
+            return close;
         }
         let max = self.app.limits.max_client_frame_bytes;
         if text.len() > max {
@@ -101,16 +150,12 @@ impl SessionCore {
             Ok(ClientMessage::Pong) => Vec::new(),
             Ok(ClientMessage::Subscribe(s)) => self.subscribe(s),
             Ok(ClientMessage::Unsubscribe { channel }) => self.unsubscribe(&channel),
-            Ok(ClientMessage::ClientEvent { .. }) => vec![Command::Send(frames::error(
-                Some(close_codes::CLIENT_EVENT_RATE_LIMIT),
-                "The app does not have client messaging enabled",
-                None,
-            ))],
-            Ok(ClientMessage::Signin { .. }) => {
-                vec![error(
-                    "User authentication (pusher:signin) is not available on this server yet",
-                )]
-            }
+            Ok(ClientMessage::ClientEvent {
+                event,
+                channel,
+                data,
+            }) => self.client_event(&event, channel.as_deref(), data.as_deref(), now_ms),
+            Ok(ClientMessage::Signin { auth, user_data }) => self.signin(&auth, &user_data),
             Ok(ClientMessage::Unknown { event }) => {
                 vec![error(&format!("Unsupported event received: {event}"))]
             }
@@ -118,47 +163,172 @@ impl SessionCore {
     }
 
     /// A binary frame from the client: the protocol is text only.
-    pub fn on_binary(&mut self) -> Vec<Command> {
+    pub fn on_binary(&mut self, now_ms: f64) -> Vec<Command> {
         if self.closed {
             return Vec::new();
         }
+        self.client_activity(now_ms);
         vec![error(
             "Binary frames are not supported: send JSON in text frames",
         )]
     }
 
+    fn client_activity(&mut self, now_ms: f64) {
+        self.last_activity_ms = now_ms;
+        self.ping_sent_ms = None;
+        self.frames += 1;
+    }
+
+    /// Periodic check: ping a silent client, close one that does not answer with 4201.
+    pub fn on_tick(&mut self, now_ms: f64) -> Vec<Command> {
+        if self.closed {
+            return Vec::new();
+        }
+        let limits = &self.app.limits;
+        match self.ping_sent_ms {
+            Some(sent) if now_ms - sent >= f64::from(limits.pong_timeout_secs) * 1000.0 => {
+                vec![Command::CloseClient {
+                    code: close_codes::PONG_NOT_RECEIVED,
+                    reason: "Pong reply not received".into(),
+                }]
+            }
+            None if now_ms - self.last_activity_ms
+                >= f64::from(limits.activity_timeout_secs) * 1000.0 =>
+            {
+                self.ping_sent_ms = Some(now_ms);
+                vec![Command::Send(frames::PING.to_string())]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// A frame was relayed from a room to the client. Returns commands only when the
+    /// session's CPU budget is spent.
+    pub fn on_relayed(&mut self) -> Vec<Command> {
+        self.frames += 1;
+        self.budget_exhausted().unwrap_or_default()
+    }
+
+    /// The runtime signalled that this invocation is close to its CPU limit.
+    pub fn on_cpu_limit_signal(&mut self) -> Vec<Command> {
+        self.end_for_budget("CPU")
+    }
+
+    fn estimated_cpu_ms(&self) -> u64 {
+        self.frames * u64::from(self.app.limits.session_cpu_micros_per_frame) / 1000
+    }
+
+    fn budget_exhausted(&mut self) -> Option<Vec<Command>> {
+        if self.closed {
+            return None;
+        }
+        if self.estimated_cpu_ms() >= u64::from(self.app.limits.session_cpu_budget_ms) {
+            return Some(self.end_for_budget("CPU"));
+        }
+        None
+    }
+
+    /// Ends the session so the client reconnects on a fresh invocation with fresh budgets.
+    fn end_for_budget(&mut self, which: &str) -> Vec<Command> {
+        if self.closed {
+            return Vec::new();
+        }
+        vec![Command::CloseClient {
+            code: close_codes::RECONNECT_IMMEDIATELY,
+            reason: format!("Session {which} budget used up; please reconnect"),
+        }]
+    }
+
+    /// Counts one subrequest; ends the session instead when the budget is spent.
+    fn open(&mut self, channel: String, kind: ChannelKind, mut member: Member) -> Vec<Command> {
+        if self.subrequests >= self.app.limits.session_subrequest_budget {
+            return self.end_for_budget("subrequest");
+        }
+        self.subrequests += 1;
+        let attempt = self.next_attempt;
+        self.next_attempt += 1;
+        member.attempt = attempt;
+        let presence_user_id = if kind.is_presence() {
+            member.user_id.clone()
+        } else {
+            None
+        };
+        self.subscriptions.insert(
+            channel.clone(),
+            Subscription {
+                phase: Phase::Opening(attempt),
+                kind,
+                presence_user_id,
+            },
+        );
+        vec![Command::OpenChannel(OpenChannel {
+            attempt,
+            join: Join {
+                channel,
+                member,
+                max_members: self.app.limits.max_presence_members,
+            },
+        })]
+    }
+
+    fn client_channel_count(&self) -> usize {
+        self.subscriptions
+            .iter()
+            .filter(|(name, _)| !self.is_session_channel(name))
+            .count()
+    }
+
+    /// Channels the session itself opened: its user channel and the directory.
+    fn is_session_channel(&self, name: &str) -> bool {
+        name == DIRECTORY_CHANNEL || Some(name) == self.user_channel().as_deref()
+    }
+
+    fn user_channel(&self) -> Option<String> {
+        self.user_id
+            .as_ref()
+            .map(|id| format!("{SERVER_TO_USER_PREFIX}{id}"))
+    }
+
     fn subscribe(&mut self, s: Subscribe) -> Vec<Command> {
         let channel = s.channel;
-        let kind = match validate_channel_name(&channel, self.app.limits.max_channel_name_length) {
+        let limits = &self.app.limits;
+        let kind = match validate_channel_name(&channel, limits.max_channel_name_length) {
             Ok(kind) => kind,
             Err(e) => {
                 let message = format!("Invalid channel name '{channel}': {e}");
                 return refuse(&channel, "InvalidChannel", &message, 400);
             }
         };
+        if kind == ChannelKind::ServerToUser {
+            return self.subscribe_user_channel(&channel);
+        }
         if self.subscriptions.contains_key(&channel) {
             return vec![error(&format!(
                 "Existing subscription to channel {channel}"
             ))];
         }
-        if kind == ChannelKind::ServerToUser {
-            return refuse(
-                &channel,
-                "AuthError",
-                "Subscribing to a #server-to-user- channel requires pusher:signin first",
-                401,
-            );
+        let max = limits.max_channels_per_connection;
+        if self.client_channel_count() >= max {
+            let message = format!("Too many channels: a connection may subscribe to at most {max}");
+            return refuse(&channel, "LimitReached", &message, 4100);
         }
-        if kind.is_presence() {
-            return refuse(
-                &channel,
-                "ServerError",
-                "Presence channels are not available on this server yet",
-                501,
-            );
-        }
+
+        let mut member = Member::new(self.socket_id.clone());
         if kind.requires_auth() {
-            let string_to_sign = channel_string_to_sign(&self.socket_id, &channel, None);
+            let channel_data = if kind.is_presence() {
+                s.channel_data.as_deref()
+            } else {
+                None
+            };
+            if kind.is_presence() && channel_data.is_none() {
+                return refuse(
+                    &channel,
+                    "AuthError",
+                    "Presence channels need channel_data (signed with the auth)",
+                    401,
+                );
+            }
+            let string_to_sign = channel_string_to_sign(&self.socket_id, &channel, channel_data);
             if let Err(e) = verify_token(
                 &self.app.key,
                 &self.app.secret,
@@ -167,64 +337,238 @@ impl SessionCore {
             ) {
                 return refuse(&channel, "AuthError", &e.to_string(), 401);
             }
+            if let Some(raw) = channel_data {
+                match parse_channel_data(raw, limits) {
+                    Ok(presence) => {
+                        member.user_id = Some(presence.user_id);
+                        member.user_info = presence.user_info;
+                    }
+                    Err(e) => {
+                        return refuse(&channel, "AuthError", &format!("Invalid {e}"), 400);
+                    }
+                }
+            }
         }
-        let attempt = self.next_attempt;
-        self.next_attempt += 1;
-        self.subscriptions
-            .insert(channel.clone(), Subscription::Opening(attempt));
-        vec![Command::OpenChannel(OpenChannel {
-            channel,
-            attempt,
-            member: Member {
-                socket_id: self.socket_id.clone(),
-            },
-        })]
+        member.count_subscriptions = self.app.enable_subscription_count && !kind.is_presence();
+        self.open(channel, kind, member)
+    }
+
+    /// pusher-js subscribes to `#server-to-user-{id}` after sign-in. The session joined that
+    /// room at sign-in already, so this only acknowledges; anyone else's user channel is refused.
+    fn subscribe_user_channel(&mut self, channel: &str) -> Vec<Command> {
+        if self.user_channel().as_deref() != Some(channel) {
+            return refuse(
+                channel,
+                "AuthError",
+                "A #server-to-user- channel can only be subscribed to by that user, after pusher:signin",
+                403,
+            );
+        }
+        match self.subscriptions.get(channel).map(|s| s.phase) {
+            Some(Phase::Open(_)) => {
+                vec![Command::Send(frames::subscription_succeeded(channel, "{}"))]
+            }
+            // The room's own acknowledgement is on its way.
+            Some(Phase::Opening(_)) => Vec::new(),
+            None => self.open(
+                channel.to_string(),
+                ChannelKind::ServerToUser,
+                self.user_member(),
+            ),
+        }
+    }
+
+    fn user_member(&self) -> Member {
+        let mut member = Member::new(self.socket_id.clone());
+        member.user_id = self.user_id.clone();
+        member
     }
 
     fn unsubscribe(&mut self, channel: &str) -> Vec<Command> {
-        match self.subscriptions.remove(channel) {
-            Some(Subscription::Open(_)) => vec![Command::CloseChannel {
-                channel: channel.to_string(),
-            }],
+        let removable = channel != DIRECTORY_CHANNEL;
+        match self.subscriptions.get(channel).map(|s| s.phase) {
+            Some(Phase::Open(_)) if removable => {
+                self.subscriptions.remove(channel);
+                vec![Command::CloseChannel {
+                    channel: channel.to_string(),
+                }]
+            }
             // The socket is still being opened; it is closed as soon as it arrives.
-            Some(Subscription::Opening(_)) => Vec::new(),
-            None => vec![error(&format!(
+            Some(Phase::Opening(_)) if removable => {
+                self.subscriptions.remove(channel);
+                Vec::new()
+            }
+            _ => vec![error(&format!(
                 "No current subscription to channel {channel}, or subscription in progress"
             ))],
         }
+    }
+
+    fn client_event(
+        &mut self,
+        event: &str,
+        channel: Option<&str>,
+        data: Option<&str>,
+        now_ms: f64,
+    ) -> Vec<Command> {
+        let limits = &self.app.limits;
+        if !self.app.enable_client_messages {
+            return vec![coded_error(
+                close_codes::CLIENT_EVENT_RATE_LIMIT,
+                "The app does not have client messaging enabled",
+            )];
+        }
+        let Some(channel) = channel else {
+            return vec![error(&format!("Client event {event} names no channel"))];
+        };
+        if event.chars().count() > limits.max_event_name_length {
+            return vec![error(&format!(
+                "Event name is too long: the maximum is {} characters",
+                limits.max_event_name_length
+            ))];
+        }
+        let Some(sub) = self.subscriptions.get(channel) else {
+            return vec![error(&format!(
+                "Client event refused: not subscribed to channel {channel}"
+            ))];
+        };
+        if !matches!(sub.phase, Phase::Open(_)) || self.is_session_channel(channel) {
+            return vec![error(&format!(
+                "Client event refused: not subscribed to channel {channel}"
+            ))];
+        }
+        let allowed = sub.kind.requires_auth() && !sub.kind.is_encrypted();
+        if !allowed {
+            return vec![error(&format!(
+                "Client events are only allowed on private and presence channels (not on {channel})"
+            ))];
+        }
+        let size = data.map_or(0, str::len);
+        if size > limits.max_event_payload_bytes {
+            return vec![error(&format!(
+                "Client event data is {size} bytes, the maximum is {} bytes",
+                limits.max_event_payload_bytes
+            ))];
+        }
+        if now_ms - self.client_event_window_ms >= 1000.0 {
+            self.client_event_window_ms = now_ms;
+            self.client_events_in_window = 0;
+        }
+        self.client_events_in_window += 1;
+        let max_rate = limits.max_client_events_per_second;
+        if self.client_events_in_window > max_rate {
+            return vec![coded_error(
+                close_codes::CLIENT_EVENT_RATE_LIMIT,
+                &format!("Client event rejected due to rate limit ({max_rate} per second)"),
+            )];
+        }
+        let frame = frames::client_event(event, channel, data, sub.presence_user_id.as_deref());
+        vec![Command::SendToChannel {
+            channel: channel.to_string(),
+            frame,
+        }]
+    }
+
+    fn signin(&mut self, auth: &str, user_data: &str) -> Vec<Command> {
+        let string_to_sign = user_string_to_sign(&self.socket_id, user_data);
+        if let Err(e) = verify_token(&self.app.key, &self.app.secret, Some(auth), &string_to_sign) {
+            return vec![coded_error(close_codes::UNAUTHORIZED, &e.to_string())];
+        }
+        let user = match parse_user_data(user_data, &self.app.limits) {
+            Ok(user) => user,
+            Err(e) => {
+                return vec![coded_error(
+                    close_codes::UNAUTHORIZED,
+                    &format!("Invalid {e}"),
+                )]
+            }
+        };
+        match &self.user_id {
+            Some(current) if *current != user.id => {
+                return vec![coded_error(
+                    close_codes::UNAUTHORIZED,
+                    &format!("This connection is already signed in as user {current}"),
+                )];
+            }
+            Some(_) => return vec![Command::Send(frames::signin_success(user_data))],
+            None => {}
+        }
+        self.user_id = Some(user.id.clone());
+        let mut cmds = vec![Command::Send(frames::signin_success(user_data))];
+        if user.watchlist_truncated {
+            cmds.push(coded_error(
+                close_codes::WATCHLIST_LIMIT,
+                &format!(
+                    "Watchlist limit exceeded: the first {} ids were accepted",
+                    self.app.limits.max_watchlist_size
+                ),
+            ));
+        }
+        let user_channel = format!("{SERVER_TO_USER_PREFIX}{}", user.id);
+        cmds.extend(self.open(user_channel, ChannelKind::ServerToUser, self.user_member()));
+        let mut directory_member = self.user_member();
+        directory_member.watchlist = user.watchlist;
+        cmds.extend(self.open(
+            DIRECTORY_CHANNEL.to_string(),
+            ChannelKind::ServerToUser,
+            directory_member,
+        ));
+        cmds
     }
 
     /// The room accepted the internal socket. Returns whether to keep it: `false` when the
     /// client unsubscribed (or left) meanwhile, and the glue must close it.
     pub fn on_channel_opened(&mut self, channel: &str, attempt: u64) -> bool {
         match self.subscriptions.get_mut(channel) {
-            Some(sub) if *sub == Subscription::Opening(attempt) => {
-                *sub = Subscription::Open(attempt);
+            Some(sub) if sub.phase == Phase::Opening(attempt) => {
+                sub.phase = Phase::Open(attempt);
                 true
             }
             _ => false,
         }
     }
 
-    /// The room could not be reached or refused the socket.
-    pub fn on_channel_failed(&mut self, channel: &str, attempt: u64, why: &str) -> Vec<Command> {
-        if self.subscriptions.get(channel) != Some(&Subscription::Opening(attempt)) {
+    /// The room could not be reached or refused the socket (`status` is its HTTP answer).
+    pub fn on_channel_failed(
+        &mut self,
+        channel: &str,
+        attempt: u64,
+        status: u16,
+        why: &str,
+    ) -> Vec<Command> {
+        if self.subscriptions.get(channel).map(|s| s.phase) != Some(Phase::Opening(attempt)) {
             return Vec::new();
         }
         self.subscriptions.remove(channel);
-        refuse(
-            channel,
-            "ServerError",
-            &format!("Could not subscribe to {channel}: {why}"),
-            500,
-        )
+        if channel == DIRECTORY_CHANNEL {
+            return vec![error(&format!("Watchlist unavailable: {why}"))];
+        }
+        match status {
+            // The room's own refusal (e.g. the presence member limit) is for the client.
+            403 => refuse(channel, "LimitReached", why, close_codes::OVER_CAPACITY),
+            _ => refuse(
+                channel,
+                "ServerError",
+                &format!("Could not subscribe to {channel}: {why} (status {status})"),
+                500,
+            ),
+        }
     }
 
-    /// An internal socket ended. If the session did not close it, the room dropped it (a
-    /// restart or deploy): close the client with 4200 so pusher-js reconnects and resubscribes.
-    pub fn on_channel_closed(&mut self, channel: &str, attempt: u64) -> Vec<Command> {
-        if self.closed || self.subscriptions.get(channel) != Some(&Subscription::Open(attempt)) {
+    /// An internal socket ended with `code`. If the session did not close it, the room
+    /// dropped it: a restart or deploy (close the client with 4200 so pusher-js reconnects
+    /// and resubscribes) or the app terminating the user's connections (close with that code).
+    pub fn on_channel_closed(&mut self, channel: &str, attempt: u64, code: u16) -> Vec<Command> {
+        if self.closed
+            || self.subscriptions.get(channel).map(|s| s.phase) != Some(Phase::Open(attempt))
+        {
             return Vec::new();
+        }
+        if code == TERMINATED_CLOSE_CODE {
+            return vec![Command::CloseClient {
+                code: TERMINATED_CLOSE_CODE,
+                reason: "Connection terminated by the app".into(),
+            }];
         }
         vec![Command::CloseClient {
             code: close_codes::RECONNECT_IMMEDIATELY,
@@ -237,13 +581,9 @@ impl SessionCore {
         self.closed = true;
         std::mem::take(&mut self.subscriptions)
             .into_iter()
-            .filter(|(_, sub)| matches!(sub, Subscription::Open(_)))
+            .filter(|(_, sub)| matches!(sub.phase, Phase::Open(_)))
             .map(|(channel, _)| Command::CloseChannel { channel })
             .collect()
-    }
-
-    pub fn is_closed(&self) -> bool {
-        self.closed
     }
 }
 
@@ -272,20 +612,24 @@ pub fn protocol_problem(protocol: Option<&str>) -> Option<(u16, String)> {
 mod tests {
     use super::*;
     use crate::protocol::auth_token::sign_token;
-    use serde_json::Value;
+    use serde_json::{json, Value};
 
     const KEY: &str = "app-key";
     const SECRET: &str = "app-secret";
+    const SID: &str = "123.456";
+
+    fn app() -> SessionApp {
+        SessionApp {
+            key: KEY.into(),
+            secret: SECRET.into(),
+            enable_client_messages: true,
+            enable_subscription_count: false,
+            limits: Limits::default(),
+        }
+    }
 
     fn session() -> SessionCore {
-        SessionCore::new(
-            "123.456".into(),
-            SessionApp {
-                key: KEY.into(),
-                secret: SECRET.into(),
-                limits: Limits::default(),
-            },
-        )
+        SessionCore::new(SID.into(), app(), 0.0)
     }
 
     fn sent(cmds: &[Command]) -> Vec<Value> {
@@ -297,26 +641,44 @@ mod tests {
             .collect()
     }
 
-    fn subscribe_frame(channel: &str, auth: Option<&str>) -> String {
-        match auth {
-            Some(a) => format!(
-                r#"{{"event":"pusher:subscribe","data":{{"channel":"{channel}","auth":"{a}"}}}}"#
-            ),
-            None => format!(r#"{{"event":"pusher:subscribe","data":{{"channel":"{channel}"}}}}"#),
-        }
+    fn opens(cmds: &[Command]) -> Vec<OpenChannel> {
+        cmds.iter()
+            .filter_map(|c| match c {
+                Command::OpenChannel(o) => Some(o.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
-    fn open(s: &mut SessionCore, channel: &str, auth: Option<&str>) -> u64 {
-        let cmds = s.on_text(&subscribe_frame(channel, auth));
+    fn subscribe_frame(channel: &str, auth: Option<&str>, channel_data: Option<&str>) -> String {
+        let mut data = json!({ "channel": channel });
+        if let Some(a) = auth {
+            data["auth"] = json!(a);
+        }
+        if let Some(cd) = channel_data {
+            data["channel_data"] = json!(cd);
+        }
+        json!({"event": "pusher:subscribe", "data": data}).to_string()
+    }
+
+    fn open_ok(s: &mut SessionCore, frame: &str) -> OpenChannel {
+        let cmds = s.on_text(frame, 0.0);
         match cmds.as_slice() {
             [Command::OpenChannel(o)] => {
-                assert_eq!(o.channel, channel);
-                assert_eq!(o.member.socket_id, "123.456");
-                assert!(s.on_channel_opened(channel, o.attempt));
-                o.attempt
+                assert_eq!(o.join.member.socket_id, SID);
+                assert!(s.on_channel_opened(&o.join.channel, o.attempt));
+                o.clone()
             }
             other => panic!("expected OpenChannel, got {other:?}"),
         }
+    }
+
+    fn open(s: &mut SessionCore, channel: &str) -> u64 {
+        open_ok(s, &subscribe_frame(channel, Some(""), None)).attempt
+    }
+
+    fn message(v: &Value) -> &str {
+        v["data"]["message"].as_str().unwrap()
     }
 
     #[test]
@@ -333,10 +695,12 @@ mod tests {
     fn ping_gets_pong_and_pong_is_ignored() {
         let mut s = session();
         assert_eq!(
-            s.on_text(r#"{"event":"pusher:ping","data":{}}"#),
+            s.on_text(r#"{"event":"pusher:ping","data":{}}"#, 0.0),
             vec![Command::Send(frames::PONG.into())]
         );
-        assert!(s.on_text(r#"{"event":"pusher:pong","data":{}}"#).is_empty());
+        assert!(s
+            .on_text(r#"{"event":"pusher:pong","data":{}}"#, 0.0)
+            .is_empty());
     }
 
     #[test]
@@ -351,51 +715,42 @@ mod tests {
             ),
         ];
         for (frame, needle) in cases {
-            let out = sent(&s.on_text(frame));
+            let out = sent(&s.on_text(frame, 0.0));
             assert_eq!(out.len(), 1);
             assert_eq!(out[0]["event"], "pusher:error");
-            assert!(
-                out[0]["data"]["message"].as_str().unwrap().contains(needle),
-                "{frame}"
-            );
+            assert!(message(&out[0]).contains(needle), "{frame}");
         }
-        let out = sent(&s.on_binary());
-        assert!(out[0]["data"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Binary frames"));
+        let out = sent(&s.on_binary(0.0));
+        assert!(message(&out[0]).contains("Binary frames"));
         let big = format!(
             r#"{{"event":"client-x","channel":"a","data":"{}"}}"#,
             "x".repeat(20_000)
         );
-        let out = sent(&s.on_text(&big));
-        assert!(out[0]["data"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("Message too large"));
+        let out = sent(&s.on_text(&big, 0.0));
+        assert!(message(&out[0]).starts_with("Message too large"));
     }
 
     #[test]
     fn public_subscribe_double_subscribe_and_unsubscribe() {
         let mut s = session();
-        let attempt = open(&mut s, "my-channel", Some(""));
-        let out = sent(&s.on_text(&subscribe_frame("my-channel", None)));
+        let attempt = open(&mut s, "my-channel");
+        let out = sent(&s.on_text(&subscribe_frame("my-channel", None, None), 0.0));
         assert_eq!(
-            out[0]["data"]["message"],
+            message(&out[0]),
             "Existing subscription to channel my-channel"
         );
+        let unsub = r#"{"event":"pusher:unsubscribe","data":{"channel":"my-channel"}}"#;
         assert_eq!(
-            s.on_text(r#"{"event":"pusher:unsubscribe","data":{"channel":"my-channel"}}"#),
+            s.on_text(unsub, 0.0),
             vec![Command::CloseChannel {
                 channel: "my-channel".into()
             }]
         );
         // The close we caused is not a lost connection.
-        assert!(s.on_channel_closed("my-channel", attempt).is_empty());
-        let out =
-            sent(&s.on_text(r#"{"event":"pusher:unsubscribe","data":{"channel":"my-channel"}}"#));
+        assert!(s.on_channel_closed("my-channel", attempt, 1000).is_empty());
+        let out = sent(&s.on_text(unsub, 0.0));
         assert_eq!(
-            out[0]["data"]["message"],
+            message(&out[0]),
             "No current subscription to channel my-channel, or subscription in progress"
         );
     }
@@ -403,60 +758,118 @@ mod tests {
     #[test]
     fn invalid_channel_names_are_refused_on_the_channel() {
         let mut s = session();
-        let out = sent(&s.on_text(&subscribe_frame("bad channel", None)));
+        let out = sent(&s.on_text(&subscribe_frame("bad channel", None, None), 0.0));
         assert_eq!(out[0]["event"], "pusher:error");
         assert_eq!(out[1]["event"], "pusher:subscription_error");
         assert_eq!(out[1]["channel"], "bad channel");
         assert_eq!(out[1]["data"]["status"], 400);
         let long = "a".repeat(201);
-        let out = sent(&s.on_text(&subscribe_frame(&long, None)));
-        assert!(out[0]["data"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("201 characters"));
+        let out = sent(&s.on_text(&subscribe_frame(&long, None, None), 0.0));
+        assert!(message(&out[0]).contains("201 characters"));
+        // The internal directory name is not a channel a client can touch.
+        let out = sent(&s.on_text(&subscribe_frame(DIRECTORY_CHANNEL, None, None), 0.0));
+        assert_eq!(out[1]["data"]["status"], 400);
     }
 
     #[test]
     fn private_channels_need_a_valid_signature() {
         let mut s = session();
         let good = sign_token(KEY, SECRET, "123.456:private-a");
-        open(&mut s, "private-a", Some(&good));
-        for channel in ["private-b", "private-cache-b", "private-encrypted-b"] {
-            let out = sent(&s.on_text(&subscribe_frame(channel, Some(&good))));
-            let message = out[0]["data"]["message"].as_str().unwrap();
+        open_ok(&mut s, &subscribe_frame("private-a", Some(&good), None));
+        for channel in [
+            "private-b",
+            "private-cache-b",
+            "private-encrypted-b",
+            "private-encrypted-cache-b",
+        ] {
+            let out = sent(&s.on_text(&subscribe_frame(channel, Some(&good), None), 0.0));
             assert!(
-                message.starts_with(&format!(
+                message(&out[0]).starts_with(&format!(
                     "Invalid signature: Expected HMAC SHA256 hex digest of 123.456:{channel}, but got "
                 )),
-                "{message}"
+                "{}",
+                message(&out[0])
             );
             assert_eq!(out[1]["data"]["type"], "AuthError");
             assert_eq!(out[1]["data"]["status"], 401);
         }
-        let out = sent(&s.on_text(&subscribe_frame("private-c", None)));
-        assert_eq!(out[0]["data"]["message"], "Missing auth signature");
-        let out = sent(&s.on_text(&subscribe_frame("private-c", Some("wrong:abc"))));
+        let out = sent(&s.on_text(&subscribe_frame("private-c", None, None), 0.0));
+        assert_eq!(message(&out[0]), "Missing auth signature");
+        let out = sent(&s.on_text(&subscribe_frame("private-c", Some("wrong:abc"), None), 0.0));
         assert_eq!(
-            out[0]["data"]["message"],
+            message(&out[0]),
             "Invalid key in subscription auth data: 'wrong'"
         );
     }
 
     #[test]
+    fn presence_signature_covers_channel_data_and_the_member_is_sent_to_the_room() {
+        let mut s = session();
+        let cd = r#"{"user_id":7,"user_info":{"name":"Ada"}}"#;
+        for channel in ["presence-room", "presence-cache-room"] {
+            let auth = sign_token(KEY, SECRET, &format!("{SID}:{channel}:{cd}"));
+            let o = open_ok(&mut s, &subscribe_frame(channel, Some(&auth), Some(cd)));
+            assert_eq!(o.join.member.user_id.as_deref(), Some("7"));
+            assert_eq!(
+                o.join.member.user_info.as_deref(),
+                Some(r#"{"name":"Ada"}"#)
+            );
+            assert_eq!(o.join.max_members, 100);
+            // Signed without channel_data: refused.
+            let private_style = sign_token(KEY, SECRET, &format!("{SID}:{channel}-2"));
+            let out = sent(&s.on_text(
+                &subscribe_frame(&format!("{channel}-2"), Some(&private_style), Some(cd)),
+                0.0,
+            ));
+            assert!(
+                message(&out[0]).starts_with("Invalid signature"),
+                "{channel}"
+            );
+            let out = sent(&s.on_text(
+                &subscribe_frame(&format!("{channel}-3"), Some(&auth), None),
+                0.0,
+            ));
+            assert!(message(&out[0]).contains("need channel_data"));
+        }
+        // Signed, but the channel_data itself is unusable.
+        let bad = r#"{"user_info":{}}"#;
+        let auth = sign_token(KEY, SECRET, &format!("{SID}:presence-x:{bad}"));
+        let out = sent(&s.on_text(&subscribe_frame("presence-x", Some(&auth), Some(bad)), 0.0));
+        assert!(message(&out[0]).contains("user_id"));
+    }
+
+    #[test]
+    fn channels_per_connection_are_capped() {
+        let mut s = SessionCore::new(
+            SID.into(),
+            SessionApp {
+                limits: Limits {
+                    max_channels_per_connection: 2,
+                    ..Limits::default()
+                },
+                ..app()
+            },
+            0.0,
+        );
+        open(&mut s, "a");
+        open(&mut s, "b");
+        let out = sent(&s.on_text(&subscribe_frame("c", Some(""), None), 0.0));
+        assert!(message(&out[0]).contains("at most 2"));
+        assert_eq!(out[1]["data"]["type"], "LimitReached");
+    }
+
+    #[test]
     fn unsubscribe_while_opening_discards_the_late_socket() {
         let mut s = session();
-        let cmds = s.on_text(&subscribe_frame("c", None));
-        let Command::OpenChannel(first) = &cmds[0] else {
-            panic!()
-        };
+        let first = opens(&s.on_text(&subscribe_frame("c", None, None), 0.0)).remove(0);
         assert!(s
-            .on_text(r#"{"event":"pusher:unsubscribe","data":{"channel":"c"}}"#)
+            .on_text(
+                r#"{"event":"pusher:unsubscribe","data":{"channel":"c"}}"#,
+                0.0
+            )
             .is_empty());
         // Subscribing again starts a new attempt; the first one's socket is not kept.
-        let cmds = s.on_text(&subscribe_frame("c", None));
-        let Command::OpenChannel(second) = &cmds[0] else {
-            panic!()
-        };
+        let second = opens(&s.on_text(&subscribe_frame("c", None, None), 0.0)).remove(0);
         assert!(!s.on_channel_opened("c", first.attempt));
         assert!(s.on_channel_opened("c", second.attempt));
     }
@@ -464,25 +877,32 @@ mod tests {
     #[test]
     fn failed_open_is_reported_and_can_be_retried() {
         let mut s = session();
-        let cmds = s.on_text(&subscribe_frame("c", None));
-        let Command::OpenChannel(o) = &cmds[0] else {
-            panic!()
-        };
-        let out = sent(&s.on_channel_failed("c", o.attempt, "room unavailable"));
+        let o = opens(&s.on_text(&subscribe_frame("c", None, None), 0.0)).remove(0);
+        let out = sent(&s.on_channel_failed("c", o.attempt, 500, "room unavailable"));
         assert_eq!(out[1]["event"], "pusher:subscription_error");
         assert_eq!(out[1]["data"]["status"], 500);
-        open(&mut s, "c", None);
+        open(&mut s, "c");
+        // A refusal by the room itself (member limit) is passed on as such.
+        let o = opens(&s.on_text(&subscribe_frame("d", None, None), 0.0)).remove(0);
+        let out = sent(&s.on_channel_failed("d", o.attempt, 403, "Presence channel is full"));
+        assert_eq!(
+            out[1]["data"],
+            json!({"type":"LimitReached","error":"Presence channel is full","status":4100})
+        );
     }
 
     #[test]
-    fn a_dropped_room_socket_closes_the_client_with_4200() {
+    fn a_dropped_room_socket_closes_the_client_with_4200_and_terminate_with_4009() {
         let mut s = session();
-        let a = open(&mut s, "c", None);
-        open(&mut s, "d", None);
-        let cmds = s.on_channel_closed("c", a);
+        let a = open(&mut s, "c");
+        let d = open(&mut s, "d");
         assert!(matches!(
-            &cmds[..],
+            &s.on_channel_closed("c", a, 1006)[..],
             [Command::CloseClient { code: 4200, .. }]
+        ));
+        assert!(matches!(
+            &s.on_channel_closed("d", d, TERMINATED_CLOSE_CODE)[..],
+            [Command::CloseClient { code: 4009, .. }]
         ));
         let mut closes = s.on_client_closed();
         closes.sort_by_key(|c| format!("{c:?}"));
@@ -498,17 +918,226 @@ mod tests {
             ]
         );
         assert!(s.is_closed());
-        assert!(s.on_text(r#"{"event":"pusher:ping","data":{}}"#).is_empty());
+        assert!(s
+            .on_text(r#"{"event":"pusher:ping","data":{}}"#, 0.0)
+            .is_empty());
     }
 
     #[test]
-    fn features_of_later_issues_answer_clearly() {
+    fn client_events_rules() {
         let mut s = session();
-        let out = sent(&s.on_text(&subscribe_frame("presence-room", Some("x:y"))));
-        assert_eq!(out[1]["event"], "pusher:subscription_error");
-        let out = sent(&s.on_text(&subscribe_frame("#server-to-user-1", Some(""))));
-        assert_eq!(out[1]["data"]["status"], 401);
-        let out = sent(&s.on_text(r#"{"event":"client-x","channel":"private-a","data":{}}"#));
+        let auth = sign_token(KEY, SECRET, &format!("{SID}:private-a"));
+        open_ok(&mut s, &subscribe_frame("private-a", Some(&auth), None));
+        let cd = r#"{"user_id":"u1"}"#;
+        let pauth = sign_token(KEY, SECRET, &format!("{SID}:presence-p:{cd}"));
+        open_ok(
+            &mut s,
+            &subscribe_frame("presence-p", Some(&pauth), Some(cd)),
+        );
+        let eauth = sign_token(KEY, SECRET, &format!("{SID}:private-encrypted-e"));
+        open_ok(
+            &mut s,
+            &subscribe_frame("private-encrypted-e", Some(&eauth), None),
+        );
+        open(&mut s, "public");
+
+        let ev =
+            |ch: &str| format!(r#"{{"event":"client-typing","channel":"{ch}","data":{{"x":1}}}}"#);
+        assert_eq!(
+            s.on_text(&ev("private-a"), 0.0),
+            vec![Command::SendToChannel {
+                channel: "private-a".into(),
+                frame: r#"{"event":"client-typing","channel":"private-a","data":{"x":1}}"#.into()
+            }]
+        );
+        let cmds = s.on_text(&ev("presence-p"), 0.0);
+        let Command::SendToChannel { frame, .. } = &cmds[0] else {
+            panic!("{cmds:?}")
+        };
+        assert_eq!(
+            serde_json::from_str::<Value>(frame).unwrap()["user_id"],
+            "u1"
+        );
+        for (ch, needle) in [
+            ("public", "only allowed on private and presence"),
+            (
+                "private-encrypted-e",
+                "only allowed on private and presence",
+            ),
+            ("private-other", "not subscribed"),
+        ] {
+            let out = sent(&s.on_text(&ev(ch), 0.0));
+            assert!(
+                message(&out[0]).contains(needle),
+                "{ch}: {}",
+                message(&out[0])
+            );
+        }
+        let big = format!(
+            r#"{{"event":"client-x","channel":"private-a","data":"{}"}}"#,
+            "x".repeat(10_300)
+        );
+        assert!(message(&sent(&s.on_text(&big, 0.0))[0]).contains("maximum is 10240"));
+
+        // Rate limit: 10 per second (2 already sent at t=0), the next ones refused with 4301.
+        let mut s2 = session();
+        open_ok(&mut s2, &subscribe_frame("private-a", Some(&auth), None));
+        for _ in 0..10 {
+            assert!(matches!(
+                s2.on_text(&ev("private-a"), 100.0)[0],
+                Command::SendToChannel { .. }
+            ));
+        }
+        let out = sent(&s2.on_text(&ev("private-a"), 500.0));
         assert_eq!(out[0]["data"]["code"], 4301);
+        assert!(matches!(
+            s2.on_text(&ev("private-a"), 1100.0)[0],
+            Command::SendToChannel { .. }
+        ));
+
+        let mut off = SessionCore::new(
+            SID.into(),
+            SessionApp {
+                enable_client_messages: false,
+                ..app()
+            },
+            0.0,
+        );
+        open_ok(&mut off, &subscribe_frame("private-a", Some(&auth), None));
+        let out = sent(&off.on_text(&ev("private-a"), 0.0));
+        assert_eq!(out[0]["data"]["code"], 4301);
+        assert!(message(&out[0]).contains("not have client messaging enabled"));
+    }
+
+    fn signin_frame(user_data: &str, secret: &str) -> String {
+        let auth = sign_token(KEY, secret, &format!("{SID}::user::{user_data}"));
+        json!({"event":"pusher:signin","data":{"auth":auth,"user_data":user_data}}).to_string()
+    }
+
+    #[test]
+    fn signin_joins_the_user_channel_and_directory() {
+        let mut s = session();
+        let ud = r#"{"id":"42","watchlist":["1","2"]}"#;
+        let cmds = s.on_text(&signin_frame(ud, SECRET), 0.0);
+        let out = sent(&cmds);
+        assert_eq!(
+            out[0],
+            json!({"event":"pusher:signin_success","data":{"user_data":ud}})
+        );
+        let o = opens(&cmds);
+        assert_eq!(o.len(), 2);
+        assert_eq!(o[0].join.channel, "#server-to-user-42");
+        assert_eq!(o[0].join.member.user_id.as_deref(), Some("42"));
+        assert_eq!(o[1].join.channel, DIRECTORY_CHANNEL);
+        assert_eq!(o[1].join.member.watchlist, vec!["1", "2"]);
+
+        // pusher-js then subscribes to its user channel: acknowledged once the room is open.
+        let own = subscribe_frame("#server-to-user-42", Some(""), None);
+        assert!(s.on_text(&own, 0.0).is_empty());
+        assert!(s.on_channel_opened("#server-to-user-42", o[0].attempt));
+        let out = sent(&s.on_text(&own, 0.0));
+        assert_eq!(out[0]["event"], "pusher_internal:subscription_succeeded");
+        // Someone else's user channel is refused.
+        let out = sent(&s.on_text(&subscribe_frame("#server-to-user-7", Some(""), None), 0.0));
+        assert_eq!(out[1]["data"]["status"], 403);
+        // Signing in as another user is refused; as the same user, acknowledged again.
+        let out = sent(&s.on_text(&signin_frame(r#"{"id":"43"}"#, SECRET), 0.0));
+        assert_eq!(out[0]["data"]["code"], 4009);
+        assert!(message(&out[0]).contains("already signed in as user 42"));
+        let again = s.on_text(&signin_frame(ud, SECRET), 0.0);
+        assert_eq!(sent(&again)[0]["event"], "pusher:signin_success");
+        assert!(opens(&again).is_empty());
+        // The user's own channels don't count against the channel cap or client events.
+        let out = sent(&s.on_text(
+            r##"{"event":"client-x","channel":"#server-to-user-42","data":{}}"##,
+            0.0,
+        ));
+        assert!(message(&out[0]).contains("not subscribed"));
+    }
+
+    #[test]
+    fn signin_refusals() {
+        let mut s = session();
+        let out = sent(&s.on_text(&signin_frame(r#"{"id":"1"}"#, "wrong-secret"), 0.0));
+        assert_eq!(out[0]["data"]["code"], 4009);
+        assert!(message(&out[0]).contains(&format!("{SID}::user::")));
+        let out = sent(&s.on_text(&signin_frame(r#"{"id":1}"#, SECRET), 0.0));
+        assert!(message(&out[0]).contains("id must be a non-empty string"));
+        // Subscribing to a user channel without signing in.
+        let out = sent(&s.on_text(&subscribe_frame("#server-to-user-1", Some(""), None), 0.0));
+        assert_eq!(out[1]["data"]["status"], 403);
+        let many: Vec<String> = (0..101).map(|i| format!("\"u{i}\"")).collect();
+        let ud = format!(r#"{{"id":"9","watchlist":[{}]}}"#, many.join(","));
+        let cmds = s.on_text(&signin_frame(&ud, SECRET), 0.0);
+        let out = sent(&cmds);
+        assert_eq!(out[0]["event"], "pusher:signin_success");
+        assert_eq!(out[1]["data"]["code"], 4302);
+        assert_eq!(opens(&cmds)[1].join.member.watchlist.len(), 100);
+    }
+
+    #[test]
+    fn silent_clients_are_pinged_then_closed_with_4201() {
+        let mut s = session();
+        assert!(s.on_tick(119_000.0).is_empty());
+        assert_eq!(
+            s.on_tick(120_000.0),
+            vec![Command::Send(frames::PING.into())]
+        );
+        assert!(s.on_tick(140_000.0).is_empty());
+        assert!(matches!(
+            &s.on_tick(150_000.0)[..],
+            [Command::CloseClient { code: 4201, .. }]
+        ));
+
+        // Any frame (here the pong) counts as activity and cancels the pending close.
+        let mut s = session();
+        s.on_tick(120_000.0);
+        s.on_text(r#"{"event":"pusher:pong","data":{}}"#, 130_000.0);
+        assert!(s.on_tick(200_000.0).is_empty());
+        assert_eq!(
+            s.on_tick(250_000.0),
+            vec![Command::Send(frames::PING.into())]
+        );
+    }
+
+    #[test]
+    fn budgets_end_the_session_with_4200() {
+        let limits = Limits {
+            session_subrequest_budget: 2,
+            session_cpu_budget_ms: 1,
+            session_cpu_micros_per_frame: 100,
+            ..Limits::default()
+        };
+        let mut s = SessionCore::new(SID.into(), SessionApp { limits, ..app() }, 0.0);
+        open(&mut s, "a");
+        open(&mut s, "b");
+        assert!(matches!(
+            &s.on_text(&subscribe_frame("c", None, None), 0.0)[..],
+            [Command::CloseClient { code: 4200, .. }]
+        ));
+        // 1 ms at 100 µs a frame: the 10th frame ends it.
+        let mut s = SessionCore::new(
+            SID.into(),
+            SessionApp {
+                limits: Limits {
+                    session_cpu_budget_ms: 1,
+                    session_cpu_micros_per_frame: 100,
+                    ..Limits::default()
+                },
+                ..app()
+            },
+            0.0,
+        );
+        for _ in 0..9 {
+            assert!(s.on_relayed().is_empty());
+        }
+        assert!(matches!(
+            &s.on_relayed()[..],
+            [Command::CloseClient { code: 4200, .. }]
+        ));
+        assert!(matches!(
+            &s.on_cpu_limit_signal()[..],
+            [Command::CloseClient { code: 4200, .. }]
+        ));
     }
 }

@@ -161,3 +161,161 @@ mod close_reason_tests {
         assert!(cut.len() <= 123 && cut.chars().all(|c| c == 'é'));
     }
 }
+
+/// `pusher:signin_success` with the `user_data` string as signed.
+pub fn signin_success(user_data: &str) -> String {
+    format!(
+        "{{\"event\":\"pusher:signin_success\",\"data\":{{\"user_data\":{}}}}}",
+        json_string(user_data)
+    )
+}
+
+/// A client event as forwarded to the channel's other subscribers: `data` is the raw JSON
+/// the client sent; presence channels add the sender's `user_id`.
+pub fn client_event(
+    event: &str,
+    channel: &str,
+    raw_data: Option<&str>,
+    user_id: Option<&str>,
+) -> String {
+    let user = user_id
+        .map(|u| format!(",\"user_id\":{}", json_string(u)))
+        .unwrap_or_default();
+    format!(
+        "{{\"event\":{},\"channel\":{},\"data\":{}{user}}}",
+        json_string(event),
+        json_string(channel),
+        raw_data.unwrap_or("null")
+    )
+}
+
+/// `pusher_internal:member_added` with `{"user_id","user_info"}` string-encoded.
+pub fn member_added(channel: &str, user_id: &str, user_info: Option<&str>) -> String {
+    let data = format!(
+        "{{\"user_id\":{},\"user_info\":{}}}",
+        json_string(user_id),
+        user_info.unwrap_or("null")
+    );
+    format!(
+        "{{\"event\":\"pusher_internal:member_added\",\"channel\":{},\"data\":{}}}",
+        json_string(channel),
+        json_string(&data)
+    )
+}
+
+/// `pusher_internal:member_removed` with `{"user_id"}` string-encoded.
+pub fn member_removed(channel: &str, user_id: &str) -> String {
+    let data = format!("{{\"user_id\":{}}}", json_string(user_id));
+    format!(
+        "{{\"event\":\"pusher_internal:member_removed\",\"channel\":{},\"data\":{}}}",
+        json_string(channel),
+        json_string(&data)
+    )
+}
+
+/// `pusher:cache_miss` for a cache channel with nothing cached.
+pub fn cache_miss(channel: &str) -> String {
+    format!(
+        "{{\"event\":\"pusher:cache_miss\",\"channel\":{}}}",
+        json_string(channel)
+    )
+}
+
+/// `pusher_internal:subscription_count`.
+pub fn subscription_count(channel: &str, count: usize) -> String {
+    format!(
+        "{{\"event\":\"pusher_internal:subscription_count\",\"channel\":{},\"data\":{{\"subscription_count\":{count}}}}}",
+        json_string(channel)
+    )
+}
+
+/// One `pusher_internal:watchlist_events` frame, in the shape pusher-js's watchlist reads.
+pub fn watchlist_events(online: &[&str], offline: &[&str]) -> String {
+    let list = |ids: &[&str]| {
+        ids.iter()
+            .map(|id| json_string(id))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut events = Vec::new();
+    if !online.is_empty() {
+        events.push(format!(
+            "{{\"name\":\"online\",\"user_ids\":[{}]}}",
+            list(online)
+        ));
+    }
+    if !offline.is_empty() {
+        events.push(format!(
+            "{{\"name\":\"offline\",\"user_ids\":[{}]}}",
+            list(offline)
+        ));
+    }
+    format!(
+        "{{\"event\":\"pusher_internal:watchlist_events\",\"data\":{{\"events\":[{}]}}}}",
+        events.join(",")
+    )
+}
+
+#[cfg(test)]
+mod feature_frame_tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn parse(s: &str) -> Value {
+        serde_json::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn presence_frames_string_encode_data() {
+        let added = parse(&member_added("presence-a", "7", Some(r#"{"name":"Ada"}"#)));
+        assert_eq!(added["event"], "pusher_internal:member_added");
+        assert_eq!(
+            parse(added["data"].as_str().unwrap()),
+            json!({"user_id":"7","user_info":{"name":"Ada"}})
+        );
+        let removed = parse(&member_removed("presence-a", "7"));
+        assert_eq!(
+            parse(removed["data"].as_str().unwrap()),
+            json!({"user_id":"7"})
+        );
+    }
+
+    #[test]
+    fn client_signin_cache_count_and_watchlist_frames() {
+        assert_eq!(
+            parse(&client_event(
+                "client-x",
+                "private-a",
+                Some(r#"{"k":1}"#),
+                None
+            )),
+            json!({"event":"client-x","channel":"private-a","data":{"k":1}})
+        );
+        assert_eq!(
+            parse(&client_event(
+                "client-x",
+                "presence-a",
+                Some(r#""s""#),
+                Some("7")
+            ))["user_id"],
+            "7"
+        );
+        assert_eq!(
+            parse(&signin_success(r#"{"id":"1"}"#)),
+            json!({"event":"pusher:signin_success","data":{"user_data":"{\"id\":\"1\"}"}})
+        );
+        assert_eq!(
+            parse(&cache_miss("cache-a")),
+            json!({"event":"pusher:cache_miss","channel":"cache-a"})
+        );
+        assert_eq!(
+            parse(&subscription_count("a", 3)),
+            json!({"event":"pusher_internal:subscription_count","channel":"a","data":{"subscription_count":3}})
+        );
+        assert_eq!(
+            parse(&watchlist_events(&["1"], &["2", "3"])),
+            json!({"event":"pusher_internal:watchlist_events","data":{"events":[
+                {"name":"online","user_ids":["1"]},{"name":"offline","user_ids":["2","3"]}]}})
+        );
+    }
+}

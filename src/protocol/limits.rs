@@ -18,6 +18,35 @@ pub struct Limits {
     pub max_client_frame_bytes: usize,
     /// Largest REST request body accepted before it is even parsed.
     pub max_request_body_bytes: usize,
+    /// Most channels one connection may be subscribed to at once.
+    pub max_channels_per_connection: usize,
+    /// Most distinct users in one presence channel.
+    pub max_presence_members: usize,
+    /// Largest presence `user_info`, in bytes of JSON.
+    pub max_presence_user_info_bytes: usize,
+    /// Longest presence `user_id`.
+    pub max_presence_user_id_length: usize,
+    /// Client events one connection may send per second; more get `pusher:error` 4301.
+    pub max_client_events_per_second: u32,
+    /// Most user ids in a sign-in watchlist; the rest are dropped with `pusher:error` 4302.
+    pub max_watchlist_size: usize,
+    /// Seconds of client silence before the server pings (also sent in the handshake).
+    pub activity_timeout_secs: u32,
+    /// Seconds the server waits for the answer to its ping before closing with 4201.
+    pub pong_timeout_secs: u32,
+    /// Internal socket upgrades one session may have waiting at once (Workers allow 6).
+    pub max_upgrades_in_flight: usize,
+    /// Subrequests (channel sockets opened) after which a session closes with 4200 so the
+    /// client reconnects on a fresh invocation. Workers Paid allows 10,000 by default.
+    pub session_subrequest_budget: u32,
+    /// Estimated CPU milliseconds after which a session closes with 4200 (Workers Paid: 30 s
+    /// per invocation by default). Each frame handled or relayed is counted at
+    /// `session_cpu_micros_per_frame`.
+    pub session_cpu_budget_ms: u32,
+    /// The CPU estimate per frame, in microseconds.
+    pub session_cpu_micros_per_frame: u32,
+    /// How long a cache channel keeps its last event (Pusher: up to 30 minutes).
+    pub cache_ttl_secs: u32,
 }
 
 impl Default for Limits {
@@ -29,6 +58,19 @@ impl Default for Limits {
             max_channels_per_trigger: 100,
             max_client_frame_bytes: 10 * 1024 + 2 * 1024,
             max_request_body_bytes: 256 * 1024,
+            max_channels_per_connection: 100,
+            max_presence_members: 100,
+            max_presence_user_info_bytes: 1024,
+            max_presence_user_id_length: 128,
+            max_client_events_per_second: 10,
+            max_watchlist_size: 100,
+            activity_timeout_secs: 120,
+            pong_timeout_secs: 30,
+            max_upgrades_in_flight: 6,
+            session_subrequest_budget: 9_000,
+            session_cpu_budget_ms: 25_000,
+            session_cpu_micros_per_frame: 25,
+            cache_ttl_secs: 30 * 60,
         }
     }
 }
@@ -43,6 +85,29 @@ impl Limits {
             ("max_channels_per_trigger", self.max_channels_per_trigger),
             ("max_client_frame_bytes", self.max_client_frame_bytes),
             ("max_request_body_bytes", self.max_request_body_bytes),
+            (
+                "max_channels_per_connection",
+                self.max_channels_per_connection,
+            ),
+            ("max_presence_members", self.max_presence_members),
+            (
+                "max_presence_user_info_bytes",
+                self.max_presence_user_info_bytes,
+            ),
+            (
+                "max_presence_user_id_length",
+                self.max_presence_user_id_length,
+            ),
+            ("max_watchlist_size", self.max_watchlist_size),
+            ("activity_timeout_secs", self.activity_timeout_secs as usize),
+            ("pong_timeout_secs", self.pong_timeout_secs as usize),
+            ("max_upgrades_in_flight", self.max_upgrades_in_flight),
+            (
+                "session_subrequest_budget",
+                self.session_subrequest_budget as usize,
+            ),
+            ("session_cpu_budget_ms", self.session_cpu_budget_ms as usize),
+            ("cache_ttl_secs", self.cache_ttl_secs as usize),
         ];
         for (name, value) in positive {
             if value == 0 {

@@ -13,3 +13,4 @@ pub mod rest_signature;
 pub mod socket_id;
 pub mod timestamp;
 pub mod trigger;
+pub mod user_data;

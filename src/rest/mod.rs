@@ -4,7 +4,7 @@ mod events;
 
 use crate::config::{App, Apps};
 use crate::edge::router::json_error;
-use crate::protocol::rest_signature::{QueryParams, SignedRequest};
+use crate::protocol::rest_signature::{percent_decode, QueryParams, SignedRequest};
 use worker::{Date, Env, Method, Request, Response, Result};
 
 pub async fn handle(mut req: Request, env: &Env, apps: &Apps) -> Result<Response> {
@@ -61,9 +61,15 @@ pub async fn handle(mut req: Request, env: &Env, apps: &Apps) -> Result<Response
         return json_error(401, &e.to_string());
     }
 
-    match (method, endpoint) {
-        (Method::Post, "events") => events::trigger(env, app, &body).await,
-        (_, "events") => json_error(405, "Use POST for /events"),
+    let terminate_user = endpoint
+        .strip_prefix("users/")
+        .and_then(|rest| rest.strip_suffix("/terminate_connections"));
+    match (method, endpoint, terminate_user) {
+        (Method::Post, "events", _) => events::trigger(env, app, &body).await,
+        (_, "events", _) => json_error(405, "Use POST for /events"),
+        (Method::Post, _, Some(user_id)) => {
+            events::terminate_user(env, app, &percent_decode(user_id)).await
+        }
         _ => json_error(404, &format!("Unknown REST endpoint: {path}")),
     }
 }

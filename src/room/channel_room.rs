@@ -1,27 +1,70 @@
 //! The channel room Durable Object: holds one hibernatable internal socket per subscribed
-//! client connection and fans each publish out as one pre-serialised frame.
+//! client connection, keeps presence, the cache channel's last event and subscription
+//! counts, and fans each publish out as one pre-serialised frame.
 
-use super::member::{param, path, Member};
+use super::count_throttle::{CountAction, CountThrottle};
+use super::member::{param, path, Join, Member, TERMINATED_CLOSE_CODE};
+use super::roster::Roster;
+use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::frames;
+use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use worker::{
-    durable_object, DurableObject, Env, Method, Request, Response, Result, State, WebSocket,
+    durable_object, Date, DurableObject, Env, Method, Request, Response, Result, State, WebSocket,
     WebSocketIncomingMessage, WebSocketPair,
 };
+
+/// Storage key of a cache channel's last event.
+const CACHE_KEY: &str = "cache";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CachedEvent {
+    frame: String,
+    expires_at_ms: f64,
+}
+
+#[derive(Default)]
+struct Memory {
+    /// The live subscribers. A cache of the sockets: rebuilt from the hibernated sockets'
+    /// attachments on first use after the object wakes.
+    subscribers: Option<Vec<(Member, WebSocket)>>,
+    channel: Option<String>,
+    /// Cache channels: the last event, once read from storage (`Some(None)`: nothing cached).
+    cached: Option<Option<CachedEvent>>,
+    counts: CountThrottle,
+}
 
 #[durable_object]
 pub struct ChannelRoom {
     state: State,
-    /// Subscribers by socket id. A cache of the live sockets: rebuilt from the hibernated
-    /// sockets' attachments on the first publish after the object wakes.
-    subscribers: RefCell<Option<Vec<(String, WebSocket)>>>,
+    memory: RefCell<Memory>,
+}
+
+/// The member record in a socket's attachment.
+pub(super) fn member_of(ws: &WebSocket) -> Option<Member> {
+    ws.deserialize_attachment::<Member>().ok().flatten()
+}
+
+/// Whether a cached subscriber is `ws`: by identity, or by its member record when the
+/// runtime hands over a different wrapper object for the same socket.
+pub(super) fn is_same(
+    member: &Member,
+    cached: &WebSocket,
+    ws: &WebSocket,
+    ws_member: &Option<Member>,
+) -> bool {
+    cached == ws || ws_member.as_ref().is_some_and(|m| m.same_socket(member))
+}
+
+pub(super) fn now_ms() -> f64 {
+    Date::now().as_millis() as f64
 }
 
 impl DurableObject for ChannelRoom {
     fn new(state: State, _env: Env) -> Self {
         ChannelRoom {
             state,
-            subscribers: RefCell::new(None),
+            memory: RefCell::new(Memory::default()),
         }
     }
 
@@ -34,17 +77,27 @@ impl DurableObject for ChannelRoom {
         };
         match (req.method(), req.path().as_str()) {
             (Method::Get, path::SUBSCRIBE) => {
-                let (Some(channel), Some(socket_id)) =
-                    (query(param::CHANNEL), query(param::SOCKET_ID))
-                else {
-                    return Response::error("channel and socket_id are required", 400);
+                let Some(join) = query(param::JOIN).and_then(|j| Join::from_query_value(&j)) else {
+                    return Response::error("a valid join parameter is required", 400);
                 };
-                self.subscribe(&channel, Member { socket_id })
+                self.subscribe(join).await
             }
             (Method::Post, path::PUBLISH) => {
                 let frame = req.text().await?;
-                let delivered = self.publish(&frame, query(param::EXCLUDE).as_deref());
+                let channel = query(param::CHANNEL).unwrap_or_default();
+                let delivered = self.broadcast(&frame, query(param::EXCLUDE).as_deref());
+                if ChannelKind::of(&channel).is_cache() {
+                    let ttl_secs: f64 = query(param::TTL)
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(1800.0);
+                    self.store_cache(frame, now_ms() + ttl_secs * 1000.0)
+                        .await?;
+                }
                 Response::ok(format!("{{\"delivered\":{delivered}}}"))
+            }
+            (Method::Post, path::TERMINATE) => {
+                let closed = self.terminate();
+                Response::ok(format!("{{\"closed\":{closed}}}"))
             }
             _ => Response::error("Not found", 404),
         }
@@ -52,10 +105,18 @@ impl DurableObject for ChannelRoom {
 
     async fn websocket_message(
         &self,
-        _ws: WebSocket,
-        _message: WebSocketIncomingMessage,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
     ) -> Result<()> {
-        // Sessions send nothing up the internal socket yet (client events come later).
+        // Sessions send client events up, already checked and serialised: forward to the others.
+        if let WebSocketIncomingMessage::String(frame) = message {
+            let sender = member_of(&ws);
+            self.with_subscribers(|subs| {
+                for (_, other) in subs.iter().filter(|(m, s)| !is_same(m, s, &ws, &sender)) {
+                    let _ = other.send_with_str(&frame);
+                }
+            });
+        }
         Ok(())
     }
 
@@ -66,68 +127,204 @@ impl DurableObject for ChannelRoom {
         _reason: String,
         _was_clean: bool,
     ) -> Result<()> {
-        self.forget(&ws);
+        self.leave(&ws).await;
         // Complete the closing handshake; the socket may already be fully closed.
         let _ = ws.close(Some(1000), Some("closed"));
         Ok(())
     }
 
     async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
-        self.forget(&ws);
+        self.leave(&ws).await;
         Ok(())
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        // A throttled subscription count is due.
+        let now = now_ms();
+        let channel = {
+            let mut memory = self.memory.borrow_mut();
+            memory.counts.on_scheduled_send(now);
+            memory.channel.clone()
+        };
+        if let Some(channel) = channel {
+            let frame = frames::subscription_count(&channel, self.subscriber_count());
+            self.broadcast(&frame, None);
+        }
+        Response::ok("")
     }
 }
 
 impl ChannelRoom {
-    fn subscribe(&self, channel: &str, member: Member) -> Result<Response> {
+    fn load_subscribers(&self) -> Vec<(Member, WebSocket)> {
+        self.state
+            .get_websockets()
+            .into_iter()
+            .filter_map(|ws| Some((member_of(&ws)?, ws)))
+            .collect()
+    }
+
+    fn with_subscribers<T>(&self, f: impl FnOnce(&mut Vec<(Member, WebSocket)>) -> T) -> T {
+        let mut memory = self.memory.borrow_mut();
+        if memory.subscribers.is_none() {
+            memory.subscribers = Some(self.load_subscribers());
+        }
+        f(memory.subscribers.get_or_insert_with(Vec::new))
+    }
+
+    fn subscriber_count(&self) -> usize {
+        self.with_subscribers(|subs| subs.len())
+    }
+
+    /// Sends `frame` to every subscriber but `exclude`; returns how many it reached.
+    fn broadcast(&self, frame: &str, exclude: Option<&str>) -> usize {
+        self.with_subscribers(|subs| {
+            let mut delivered = 0;
+            // Sockets that fail to send are closing: drop them.
+            subs.retain(|(member, ws)| {
+                if Some(member.socket_id.as_str()) == exclude {
+                    return true;
+                }
+                let ok = ws.send_with_str(frame).is_ok();
+                delivered += usize::from(ok);
+                ok
+            });
+            delivered
+        })
+    }
+
+    async fn subscribe(&self, join: Join) -> Result<Response> {
+        let Join {
+            channel,
+            member,
+            max_members,
+        } = join;
+        let kind = ChannelKind::of(&channel);
+        self.memory.borrow_mut().channel = Some(channel.clone());
+        // Load the hibernated sockets before accepting a new one, so it is not counted twice.
+        self.with_subscribers(|_| ());
+
+        let presence = if kind.is_presence() {
+            let user_id = member.user_id.clone().unwrap_or_default();
+            let (is_new, full, data) = self.with_subscribers(|subs| {
+                let mut roster = Roster::from_members(subs.iter().map(|(m, _)| m));
+                let is_new = !roster.contains(&user_id);
+                let full = is_new && roster.count() >= max_members;
+                roster.add(&member);
+                (is_new, full, roster.subscription_data())
+            });
+            if full {
+                return Response::error(
+                    format!("Presence channel {channel} is full ({max_members} members)"),
+                    403,
+                );
+            }
+            Some((is_new, user_id, data))
+        } else {
+            None
+        };
+
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
         pair.server.serialize_attachment(&member)?;
+
+        if let Some((true, user_id, _)) = &presence {
+            let added = frames::member_added(&channel, user_id, member.user_info.as_deref());
+            self.broadcast(&added, None);
+        }
         // Queued until the session accepts its end, so this is the first frame it relays.
+        let data = presence.map_or_else(|| "{}".to_string(), |(_, _, data)| data);
         pair.server
-            .send_with_str(frames::subscription_succeeded(channel, "{}"))?;
-        if let Some(list) = self.subscribers.borrow_mut().as_mut() {
-            list.push((member.socket_id, pair.server));
+            .send_with_str(frames::subscription_succeeded(&channel, &data))?;
+        if kind.is_cache() {
+            let frame = match self.cached_event().await {
+                Some(event) => event.frame,
+                None => frames::cache_miss(&channel),
+            };
+            pair.server.send_with_str(frame)?;
+        }
+        let count_subscriptions = member.count_subscriptions;
+        self.with_subscribers(|subs| subs.push((member, pair.server.clone())));
+        if count_subscriptions {
+            self.count_changed(&channel).await;
         }
         Response::from_websocket(pair.client)
     }
 
-    /// Sends `frame` to every subscriber but `exclude`; returns how many it reached.
-    fn publish(&self, frame: &str, exclude: Option<&str>) -> usize {
-        let mut cache = self.subscribers.borrow_mut();
-        let subscribers = cache.get_or_insert_with(|| self.load_subscribers());
-        let mut delivered = 0;
-        // Sockets that fail to send are closing: drop them from the cache.
-        subscribers.retain(|(socket_id, ws)| {
-            if Some(socket_id.as_str()) == exclude {
-                return true;
-            }
-            let ok = ws.send_with_str(frame).is_ok();
-            delivered += usize::from(ok);
-            ok
+    async fn leave(&self, ws: &WebSocket) {
+        let ws_member = member_of(ws);
+        let left = self.with_subscribers(|subs| {
+            let index = subs
+                .iter()
+                .position(|(m, s)| is_same(m, s, ws, &ws_member))?;
+            Some(subs.remove(index).0)
         });
-        delivered
-    }
-
-    fn load_subscribers(&self) -> Vec<(String, WebSocket)> {
-        self.state
-            .get_websockets()
-            .into_iter()
-            .filter_map(|ws| {
-                let member = ws.deserialize_attachment::<Member>().ok().flatten()?;
-                Some((member.socket_id, ws))
-            })
-            .collect()
-    }
-
-    fn forget(&self, ws: &WebSocket) {
-        let socket_id = ws
-            .deserialize_attachment::<Member>()
-            .ok()
-            .flatten()
-            .map(|m| m.socket_id);
-        if let Some(list) = self.subscribers.borrow_mut().as_mut() {
-            list.retain(|(id, s)| s != ws && Some(id) != socket_id.as_ref());
+        let Some(member) = left else { return };
+        let Some(channel) = self.memory.borrow().channel.clone() else {
+            return;
+        };
+        if let Some(user_id) = member.user_id.as_deref() {
+            if ChannelKind::of(&channel).is_presence() {
+                let still_here = self.with_subscribers(|subs| {
+                    subs.iter()
+                        .any(|(m, _)| m.user_id.as_deref() == Some(user_id))
+                });
+                if !still_here {
+                    self.broadcast(&frames::member_removed(&channel, user_id), None);
+                }
+            }
         }
+        if member.count_subscriptions {
+            self.count_changed(&channel).await;
+        }
+    }
+
+    async fn count_changed(&self, channel: &str) {
+        let count = self.subscriber_count();
+        let action = self.memory.borrow_mut().counts.on_change(count, now_ms());
+        match action {
+            CountAction::SendNow => {
+                self.broadcast(&frames::subscription_count(channel, count), None);
+            }
+            CountAction::SendAt(at_ms) => {
+                let _ = self.state.storage().set_alarm(at_ms as i64).await;
+            }
+            CountAction::Wait => {}
+        }
+    }
+
+    async fn cached_event(&self) -> Option<CachedEvent> {
+        let loaded = self.memory.borrow().cached.clone();
+        let cached = match loaded {
+            Some(cached) => cached,
+            None => {
+                let stored: Option<CachedEvent> =
+                    self.state.storage().get(CACHE_KEY).await.ok().flatten();
+                self.memory.borrow_mut().cached = Some(stored.clone());
+                stored
+            }
+        };
+        cached.filter(|event| event.expires_at_ms > now_ms())
+    }
+
+    async fn store_cache(&self, frame: String, expires_at_ms: f64) -> Result<()> {
+        let event = CachedEvent {
+            frame,
+            expires_at_ms,
+        };
+        self.state.storage().put(CACHE_KEY, &event).await?;
+        self.memory.borrow_mut().cached = Some(Some(event));
+        Ok(())
+    }
+
+    /// Closes every socket (terminate_connections on a user channel); the sessions close
+    /// their clients with the same code.
+    fn terminate(&self) -> usize {
+        self.with_subscribers(|subs| {
+            let count = subs.len();
+            for (_, ws) in subs.drain(..) {
+                let _ = ws.close(Some(TERMINATED_CLOSE_CODE), Some("terminated by the app"));
+            }
+            count
+        })
     }
 }

@@ -1,27 +1,91 @@
 //! The record a channel room keeps per subscribed socket (in the hibernatable socket's
-//! attachment) and the internal wire between the edge session and the room.
+//! attachment) and the internal wire between the edge session and the rooms.
 
 use serde::{Deserialize, Serialize};
 
 /// One subscription of one client connection to one channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
+    #[serde(rename = "s")]
     pub socket_id: String,
+    /// The session's attempt number: with the socket id, names this one socket even when
+    /// the same connection leaves and rejoins the channel.
+    #[serde(rename = "n", default)]
+    pub attempt: u64,
+    /// Presence channels and user channels: the user this socket belongs to.
+    #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Presence channels: the `user_info` JSON text from the signed `channel_data`.
+    #[serde(rename = "i", default, skip_serializing_if = "Option::is_none")]
+    pub user_info: Option<String>,
+    /// The app wants `pusher_internal:subscription_count` on this channel.
+    #[serde(rename = "c", default, skip_serializing_if = "std::ops::Not::not")]
+    pub count_subscriptions: bool,
+    /// Directory sockets: the user ids this connection watches.
+    #[serde(rename = "w", default, skip_serializing_if = "Vec::is_empty")]
+    pub watchlist: Vec<String>,
 }
 
-/// Query parameter names of the session→room subscribe upgrade and REST→room publish.
+impl Member {
+    /// Whether `other` is the record of the very same socket.
+    pub fn same_socket(&self, other: &Member) -> bool {
+        self.socket_id == other.socket_id && self.attempt == other.attempt
+    }
+
+    pub fn new(socket_id: impl Into<String>) -> Self {
+        Member {
+            socket_id: socket_id.into(),
+            attempt: 0,
+            user_id: None,
+            user_info: None,
+            count_subscriptions: false,
+            watchlist: Vec::new(),
+        }
+    }
+}
+
+/// A session's request to join a room: what the room needs to accept the socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Join {
+    pub channel: String,
+    pub member: Member,
+    /// Presence member limit (distinct users).
+    pub max_members: usize,
+}
+
+impl Join {
+    /// The join travels as one JSON query parameter of the upgrade request.
+    pub fn to_query_value(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_query_value(value: &str) -> Option<Join> {
+        serde_json::from_str(value).ok()
+    }
+}
+
+/// Query parameter names of the internal requests.
 pub mod param {
+    /// The JSON [`super::Join`] of a subscribe upgrade.
+    pub const JOIN: &str = "join";
     pub const CHANNEL: &str = "channel";
-    pub const SOCKET_ID: &str = "socket_id";
     /// A publish leaves this socket out (the REST `socket_id` exclusion).
     pub const EXCLUDE: &str = "exclude";
+    /// Seconds a cache channel keeps a published event.
+    pub const TTL: &str = "ttl";
 }
 
-/// Paths the room answers (the host part of internal URLs is ignored).
+/// Paths the rooms answer (the host part of internal URLs is ignored).
 pub mod path {
     pub const SUBSCRIBE: &str = "/subscribe";
     pub const PUBLISH: &str = "/publish";
+    /// Closes every socket in the room (terminate_connections on a user channel).
+    pub const TERMINATE: &str = "/terminate";
 }
+
+/// Close code a room uses when it ends a socket on the app's request; the session closes
+/// the client with the same code.
+pub const TERMINATED_CLOSE_CODE: u16 = 4009;
 
 /// The Durable Object name of a channel's room: one per (app, channel).
 pub fn room_name(app_id: &str, channel: &str) -> String {
@@ -37,10 +101,31 @@ mod tests {
         // App ids and channel names never contain ':', so the name is unambiguous.
         assert_eq!(room_name("1", "chat"), "1:chat");
         assert_ne!(room_name("1", "2chat"), room_name("12", "chat"));
-        let m = Member {
+    }
+
+    #[test]
+    fn attachments_are_compact_and_round_trip() {
+        let plain = Member::new("1.2");
+        assert_eq!(
+            serde_json::to_string(&plain).unwrap(),
+            r#"{"s":"1.2","n":0}"#
+        );
+        let full = Member {
             socket_id: "1.2".into(),
+            attempt: 3,
+            user_id: Some("7".into()),
+            user_info: Some(r#"{"name":"Ada"}"#.into()),
+            count_subscriptions: true,
+            watchlist: vec!["8".into()],
         };
-        let json = serde_json::to_string(&m).unwrap();
-        assert_eq!(serde_json::from_str::<Member>(&json).unwrap(), m);
+        let json = serde_json::to_string(&full).unwrap();
+        assert_eq!(serde_json::from_str::<Member>(&json).unwrap(), full);
+        let join = Join {
+            channel: "presence-a".into(),
+            member: full,
+            max_members: 100,
+        };
+        assert_eq!(Join::from_query_value(&join.to_query_value()), Some(join));
+        assert_eq!(Join::from_query_value("nope"), None);
     }
 }

@@ -1,4 +1,10 @@
-//! The channel room: one Durable Object per (app, channel) holding its subscribers' sockets.
+//! The rooms: Durable Objects holding internal sockets from edge sessions.
+//! `ChannelRoom`: one per (app, channel) — subscribers, presence, cache, fan-out.
+//! `UserDirectory`: one per app — which users are signed in, for watchlists.
 
 mod channel_room;
+pub mod count_throttle;
 pub mod member;
+pub mod roster;
+mod user_directory;
+pub mod watchlist;

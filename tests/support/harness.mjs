@@ -176,6 +176,8 @@ export async function rawSocket(worker, path) {
     },
     /** Waits for a frame matching `predicate` (from the start), returns it. */
     waitFor: (predicate, what) => until(() => frames.find(predicate), what),
+    /** Waits for a frame matching `predicate` among those from index `from` on. */
+    waitFrom: (from, predicate, what) => until(() => frames.slice(from).find(predicate), what),
     closed: (what = "close") => until(() => closed, what),
     isClosed: () => closed !== null,
     close: () => ws.close(),
@@ -194,8 +196,10 @@ export async function connectRaw(worker, app = worker.app) {
 }
 
 export async function subscribeRaw(sock, channel, extra = {}) {
+  const from = sock.frames.length;
   sock.send({ event: "pusher:subscribe", data: { channel, auth: "", ...extra } });
-  return sock.waitFor(
+  return sock.waitFrom(
+    from,
     (f) =>
       f.channel === channel &&
       (f.event === "pusher_internal:subscription_succeeded" || f.event === "pusher:subscription_error"),

@@ -1,0 +1,181 @@
+//! The signed JSON documents a client presents: presence `channel_data` and sign-in `user_data`.
+
+use super::channel_name::{validate_channel_name, SERVER_TO_USER_PREFIX};
+use super::limits::Limits;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+/// A presence member as declared by the app's server in `channel_data`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceMember {
+    pub user_id: String,
+    /// `user_info` as JSON text, if given and not null.
+    pub user_info: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChannelData<'a> {
+    user_id: Option<Value>,
+    #[serde(borrow)]
+    user_info: Option<&'a RawValue>,
+}
+
+/// Parses presence `channel_data`: `user_id` a string or number (stringified for identity),
+/// at most `max_presence_user_id_length` characters; `user_info` at most
+/// `max_presence_user_info_bytes` of JSON.
+pub fn parse_channel_data(raw: &str, limits: &Limits) -> Result<PresenceMember, String> {
+    let data: ChannelData =
+        serde_json::from_str(raw).map_err(|_| "channel_data must be a JSON object".to_string())?;
+    let user_id = match data.user_id {
+        Some(Value::String(s)) if !s.is_empty() => s,
+        Some(Value::Number(n)) => n.to_string(),
+        _ => return Err("channel_data.user_id must be a non-empty string or a number".into()),
+    };
+    let max_id = limits.max_presence_user_id_length;
+    if user_id.chars().count() > max_id {
+        return Err(format!(
+            "channel_data.user_id is longer than {max_id} characters"
+        ));
+    }
+    let user_info = data
+        .user_info
+        .map(|r| r.get())
+        .filter(|text| *text != "null")
+        .map(str::to_string);
+    let max_info = limits.max_presence_user_info_bytes;
+    if let Some(info) = &user_info {
+        if info.len() > max_info {
+            return Err(format!(
+                "channel_data.user_info is {} bytes, the maximum is {max_info} bytes",
+                info.len()
+            ));
+        }
+    }
+    Ok(PresenceMember { user_id, user_info })
+}
+
+/// A user as declared in sign-in `user_data`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigninUser {
+    pub id: String,
+    /// The first `max_watchlist_size` watched user ids.
+    pub watchlist: Vec<String>,
+    /// The watchlist was longer than allowed and was cut.
+    pub watchlist_truncated: bool,
+}
+
+#[derive(Deserialize)]
+struct UserData {
+    id: Option<Value>,
+    watchlist: Option<Value>,
+}
+
+/// Parses sign-in `user_data`: `id` a non-empty string usable in `#server-to-user-{id}`,
+/// and an optional `watchlist` of user id strings.
+pub fn parse_user_data(raw: &str, limits: &Limits) -> Result<SigninUser, String> {
+    let data: UserData =
+        serde_json::from_str(raw).map_err(|_| "user_data must be a JSON object".to_string())?;
+    let id = match data.id {
+        Some(Value::String(s)) if !s.is_empty() => s,
+        _ => return Err("user_data.id must be a non-empty string".into()),
+    };
+    validate_channel_name(
+        &format!("{SERVER_TO_USER_PREFIX}{id}"),
+        limits.max_channel_name_length,
+    )
+    .map_err(|e| format!("user_data.id cannot name a user channel: {e}"))?;
+    let mut watchlist = match data.watchlist {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) if !s.is_empty() => Ok(s),
+                _ => Err("user_data.watchlist must be an array of user id strings".to_string()),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(_) => return Err("user_data.watchlist must be an array of user id strings".into()),
+    };
+    let watchlist_truncated = watchlist.len() > limits.max_watchlist_size;
+    watchlist.truncate(limits.max_watchlist_size);
+    Ok(SigninUser {
+        id,
+        watchlist,
+        watchlist_truncated,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_data_ids_and_info() {
+        let l = Limits::default();
+        let m = parse_channel_data(r#"{"user_id":10,"user_info":{"name":"Mr. Channels"}}"#, &l)
+            .unwrap();
+        assert_eq!(m.user_id, "10");
+        assert_eq!(m.user_info.as_deref(), Some(r#"{"name":"Mr. Channels"}"#));
+        let m = parse_channel_data(r#"{"user_id":"abc"}"#, &l).unwrap();
+        assert_eq!((m.user_id.as_str(), m.user_info), ("abc", None));
+        let m = parse_channel_data(r#"{"user_id":"abc","user_info":null}"#, &l).unwrap();
+        assert_eq!(m.user_info, None);
+    }
+
+    #[test]
+    fn channel_data_refusals() {
+        let l = Limits::default();
+        for bad in [
+            "",
+            "[]",
+            "{}",
+            r#"{"user_id":""}"#,
+            r#"{"user_id":true}"#,
+            r#"{"user_id":null}"#,
+        ] {
+            assert!(parse_channel_data(bad, &l).is_err(), "{bad}");
+        }
+        let long_id = format!(r#"{{"user_id":"{}"}}"#, "a".repeat(129));
+        assert!(parse_channel_data(&long_id, &l)
+            .unwrap_err()
+            .contains("128"));
+        let ok_id = format!(r#"{{"user_id":"{}"}}"#, "a".repeat(128));
+        assert!(parse_channel_data(&ok_id, &l).is_ok());
+        let big_info = format!(r#"{{"user_id":"a","user_info":"{}"}}"#, "x".repeat(1023));
+        assert!(parse_channel_data(&big_info, &l)
+            .unwrap_err()
+            .contains("1024"));
+    }
+
+    #[test]
+    fn user_data() {
+        let l = Limits::default();
+        let u = parse_user_data(
+            r#"{"id":"12345","user_info":{"n":1},"watchlist":["a","b"]}"#,
+            &l,
+        )
+        .unwrap();
+        assert_eq!(u.id, "12345");
+        assert_eq!(u.watchlist, vec!["a", "b"]);
+        assert!(!u.watchlist_truncated);
+        for bad in [
+            r#"{"id":12345}"#,
+            r#"{"id":""}"#,
+            "{}",
+            "x",
+            r#"{"id":"a b"}"#,
+            r#"{"id":"a","watchlist":[1]}"#,
+        ] {
+            assert!(parse_user_data(bad, &l).is_err(), "{bad}");
+        }
+        let many: Vec<String> = (0..150).map(|i| format!("\"u{i}\"")).collect();
+        let u = parse_user_data(
+            &format!(r#"{{"id":"x","watchlist":[{}]}}"#, many.join(",")),
+            &l,
+        )
+        .unwrap();
+        assert_eq!(u.watchlist.len(), 100);
+        assert_eq!(u.watchlist[99], "u99");
+        assert!(u.watchlist_truncated);
+    }
+}
