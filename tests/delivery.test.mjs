@@ -9,6 +9,7 @@ import {
   connectRaw,
   subscribeRaw,
   sleep,
+  eventually,
 } from "./support/harness.mjs";
 
 let worker;
@@ -23,14 +24,6 @@ function collect(channel, event) {
   const got = [];
   channel.bind(event, (data) => got.push(data));
   return got;
-}
-
-async function eventually(predicate, what, timeoutMs = 10_000) {
-  const start = Date.now();
-  while (!predicate()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out: ${what}`);
-    await sleep(20);
-  }
 }
 
 test("pusher-js receives an event triggered by the pusher SDK on a public channel", async () => {

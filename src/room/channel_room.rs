@@ -166,7 +166,11 @@ impl ChannelRoom {
     fn with_subscribers<T>(&self, f: impl FnOnce(&mut Vec<(Member, WebSocket)>) -> T) -> T {
         let mut memory = self.memory.borrow_mut();
         if memory.subscribers.is_none() {
-            memory.subscribers = Some(self.load_subscribers());
+            let loaded = self.load_subscribers();
+            if memory.channel.is_none() {
+                memory.channel = loaded.first().map(|(m, _)| m.channel.clone());
+            }
+            memory.subscribers = Some(loaded);
         }
         f(memory.subscribers.get_or_insert_with(Vec::new))
     }
@@ -195,9 +199,10 @@ impl ChannelRoom {
     async fn subscribe(&self, join: Join) -> Result<Response> {
         let Join {
             channel,
-            member,
+            mut member,
             max_members,
         } = join;
+        member.channel = channel.clone();
         let kind = ChannelKind::of(&channel);
         self.memory.borrow_mut().channel = Some(channel.clone());
         // Load the hibernated sockets before accepting a new one, so it is not counted twice.

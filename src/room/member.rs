@@ -21,6 +21,9 @@ pub struct Member {
     /// The app wants `pusher_internal:subscription_count` on this channel.
     #[serde(rename = "c", default, skip_serializing_if = "std::ops::Not::not")]
     pub count_subscriptions: bool,
+    /// The channel, set by the room, so a room woken from hibernation knows its name.
+    #[serde(rename = "h", default, skip_serializing_if = "String::is_empty")]
+    pub channel: String,
     /// Directory sockets: the user ids this connection watches.
     #[serde(rename = "w", default, skip_serializing_if = "Vec::is_empty")]
     pub watchlist: Vec<String>,
@@ -39,6 +42,7 @@ impl Member {
             user_id: None,
             user_info: None,
             count_subscriptions: false,
+            channel: String::new(),
             watchlist: Vec::new(),
         }
     }
@@ -116,6 +120,7 @@ mod tests {
             user_id: Some("7".into()),
             user_info: Some(r#"{"name":"Ada"}"#.into()),
             count_subscriptions: true,
+            channel: "presence-a".into(),
             watchlist: vec!["8".into()],
         };
         let json = serde_json::to_string(&full).unwrap();

@@ -58,7 +58,7 @@ export async function startWorker({ apps = [makeApp()], bindings } = {}) {
   };
 }
 
-export function serverSdk(worker, app = worker.app) {
+export function serverSdk(worker, app = worker.app, options = {}) {
   return new PusherServer({
     appId: app.id,
     key: app.key,
@@ -66,7 +66,54 @@ export function serverSdk(worker, app = worker.app) {
     host: "127.0.0.1",
     port: String(worker.port),
     useTLS: false,
+    ...options,
   });
+}
+
+/**
+ * pusher-js options whose channel authorizer and user authenticator call the real pusher SDK
+ * in-process (what an app's auth endpoint does). `presence` gives the presence member data;
+ * `user` the sign-in user data.
+ */
+export function sdkAuth(worker, { app = worker.app, presence, user, sdkOptions } = {}) {
+  const sdk = serverSdk(worker, app, sdkOptions);
+  return {
+    channelAuthorization: {
+      customHandler: ({ socketId, channelName }, callback) => {
+        try {
+          const isPresence = channelName.startsWith("presence-");
+          callback(null, sdk.authorizeChannel(socketId, channelName, isPresence ? presence : undefined));
+        } catch (e) {
+          callback(e, null);
+        }
+      },
+    },
+    userAuthentication: {
+      customHandler: ({ socketId }, callback) => callback(null, sdk.authenticateUser(socketId, user)),
+    },
+  };
+}
+
+/** Resolves with the first `event` the pusher-js `target` (channel, user, watchlist) emits. */
+export function nextEvent(target, event, timeoutMs = 10_000) {
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${event}`)), timeoutMs);
+    const handler = (data) => {
+      clearTimeout(timer);
+      target.unbind(event, handler);
+      resolvePromise(data);
+    };
+    target.bind(event, handler);
+  });
+}
+
+/** Polls `predicate` until true. */
+export async function eventually(predicate, what, timeoutMs = 10_000) {
+  const start = Date.now();
+  while (!predicate()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /** A real pusher-js client, not yet connected. */
@@ -186,6 +233,7 @@ export async function rawSocket(worker, path) {
 
 /** Connects raw, checks the handshake, returns the socket and its socket_id. */
 export async function connectRaw(worker, app = worker.app) {
+  if (typeof app === "string") throw new Error("connectRaw takes an app object");
   const sock = await rawSocket(worker, `/app/${app.key}?protocol=7&client=js&version=8.6.0&flash=false`);
   const first = await sock.next("connection_established");
   if (first.event !== "pusher:connection_established") {

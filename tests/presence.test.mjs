@@ -1,0 +1,174 @@
+// Presence channels with the real pusher-js and pusher SDK: rosters, multi-tab membership,
+// limits, and rosters that stay right when the room is evicted.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import {
+  startWorker,
+  makeApp,
+  pusherJs,
+  subscribed,
+  sdkAuth,
+  nextEvent,
+  eventually,
+  connectRaw,
+  subscribeRaw,
+  serverSdk,
+  sleep,
+} from "./support/harness.mjs";
+
+let worker;
+const limited = makeApp({ limits: { max_presence_members: 2 } });
+before(async () => {
+  worker = await startWorker({ apps: [makeApp(), limited] });
+});
+after(async () => {
+  await worker?.stop();
+});
+
+const as = (user_id, name, app) => pusherJs(worker, app, sdkAuth(worker, { app, presence: { user_id, user_info: { name } } }));
+
+test("roster, member_added on a user's first tab only, member_removed after the last", async () => {
+  const ada1 = await as("ada", "Ada");
+  const bob = await as("bob", "Bob");
+  try {
+    const adaChannel = await subscribed(ada1, "presence-room");
+    assert.equal(adaChannel.members.count, 1);
+    assert.deepEqual(adaChannel.members.me, { id: "ada", info: { name: "Ada" } });
+
+    const added = [];
+    const removed = [];
+    adaChannel.bind("pusher:member_added", (m) => added.push(m.id));
+    adaChannel.bind("pusher:member_removed", (m) => removed.push(m.id));
+
+    const bobChannel = await subscribed(bob, "presence-room");
+    assert.equal(bobChannel.members.count, 2);
+    assert.deepEqual(bobChannel.members.get("ada"), { id: "ada", info: { name: "Ada" } });
+    await eventually(() => added.length === 1, "member_added for bob");
+
+    // Ada opens a second tab: one member, no member_added.
+    const ada2 = await as("ada", "Ada");
+    const ada2Channel = await subscribed(ada2, "presence-room");
+    assert.equal(ada2Channel.members.count, 2);
+    await sleep(200);
+    assert.deepEqual(added, ["bob"]);
+
+    const bobRemoved = [];
+    bobChannel.bind("pusher:member_removed", (m) => bobRemoved.push(m.id));
+    ada1.disconnect(); // one of two tabs: Ada stays
+    await sleep(300);
+    assert.deepEqual(bobRemoved, []);
+    ada2.disconnect(); // the last tab
+    await eventually(() => bobRemoved.length === 1, "member_removed for ada");
+    assert.deepEqual(bobRemoved, ["ada"]);
+    assert.equal(bobChannel.members.count, 1);
+  } finally {
+    ada1.disconnect();
+    bob.disconnect();
+  }
+});
+
+test("the roster on the wire lists every id in hash, with null for members without info", async () => {
+  const sdk = serverSdk(worker);
+  const a = await connectRaw(worker);
+  const withInfo = JSON.stringify({ user_id: 7, user_info: { name: "Ada" } });
+  const okA = await subscribeRaw(a.sock, "presence-wire", {
+    auth: sdk.authorizeChannel(a.socketId, "presence-wire", { user_id: 7, user_info: { name: "Ada" } }).auth,
+    channel_data: withInfo,
+  });
+  assert.deepEqual(JSON.parse(okA.data), { presence: { ids: ["7"], hash: { 7: { name: "Ada" } }, count: 1 } });
+
+  const b = await connectRaw(worker);
+  const noInfo = JSON.stringify({ user_id: "u9" });
+  const okB = await subscribeRaw(b.sock, "presence-wire", {
+    auth: sdk.authorizeChannel(b.socketId, "presence-wire", { user_id: "u9" }).auth,
+    channel_data: noInfo,
+  });
+  assert.equal(typeof okB.data, "string");
+  assert.deepEqual(JSON.parse(okB.data), {
+    presence: { ids: ["7", "u9"], hash: { 7: { name: "Ada" }, u9: null }, count: 2 },
+  });
+  const added = await a.sock.waitFor((f) => f.event === "pusher_internal:member_added", "member_added");
+  assert.equal(typeof added.data, "string");
+  assert.deepEqual(JSON.parse(added.data), { user_id: "u9", user_info: null });
+  b.sock.close();
+  const removed = await a.sock.waitFor((f) => f.event === "pusher_internal:member_removed", "member_removed");
+  assert.deepEqual(JSON.parse(removed.data), { user_id: "u9" });
+  a.sock.close();
+});
+
+test("presence stays right after the room is evicted", async () => {
+  const ada = await as("ada", "Ada");
+  const bob = await as("bob", "Bob");
+  try {
+    await subscribed(ada, "presence-sleepy");
+    const bobChannel = await subscribed(bob, "presence-sleepy");
+    await worker.mf.unsafeEvictDurableObject(worker.workerName, "ChannelRoom", {
+      name: `${worker.app.id}:presence-sleepy`,
+      webSockets: "hibernate",
+    });
+    const cyd = await as("cyd", "Cyd");
+    const cydChannel = await subscribed(cyd, "presence-sleepy");
+    assert.equal(cydChannel.members.count, 3);
+    assert.deepEqual(Object.keys(cydChannel.members.members).sort(), ["ada", "bob", "cyd"]);
+
+    await worker.mf.unsafeEvictDurableObject(worker.workerName, "ChannelRoom", {
+      name: `${worker.app.id}:presence-sleepy`,
+      webSockets: "hibernate",
+    });
+    const gone = nextEvent(bobChannel, "pusher:member_removed");
+    ada.disconnect();
+    assert.equal((await gone).id, "ada");
+    cyd.disconnect();
+  } finally {
+    ada.disconnect();
+    bob.disconnect();
+  }
+});
+
+test("the member limit refuses a new user with a clear error, but not another tab of a member", async () => {
+  const one = await as("one", "One", limited);
+  const two = await as("two", "Two", limited);
+  const three = await as("three", "Three", limited);
+  const oneAgain = await as("one", "One", limited);
+  try {
+    await subscribed(one, "presence-small");
+    await subscribed(two, "presence-small");
+    const refused = three.subscribe("presence-small");
+    const error = await nextEvent(refused, "pusher:subscription_error");
+    assert.equal(error.status, 4100);
+    assert.equal(error.type, "LimitReached");
+    assert.match(error.error, /full \(2 members\)/);
+    const again = await subscribed(oneAgain, "presence-small");
+    assert.equal(again.members.count, 2);
+  } finally {
+    [one, two, three, oneAgain].forEach((c) => c.disconnect());
+  }
+});
+
+test("channel_data is validated and covered by the signature", async () => {
+  const sdk = serverSdk(worker);
+  const { sock, socketId } = await connectRaw(worker);
+  const longId = { user_id: "x".repeat(129) };
+  const tooLong = await subscribeRaw(sock, "presence-v", {
+    auth: sdk.authorizeChannel(socketId, "presence-v", longId).auth,
+    channel_data: JSON.stringify(longId),
+  });
+  assert.equal(tooLong.event, "pusher:subscription_error");
+  assert.match(tooLong.data.error, /longer than 128/);
+
+  const bigInfo = { user_id: "1", user_info: { blob: "x".repeat(1100) } };
+  const tooBig = await subscribeRaw(sock, "presence-v", {
+    auth: sdk.authorizeChannel(socketId, "presence-v", bigInfo).auth,
+    channel_data: JSON.stringify(bigInfo),
+  });
+  assert.match(tooBig.data.error, /maximum is 1024 bytes/);
+
+  // Valid auth for one member, channel_data claiming another.
+  const forged = await subscribeRaw(sock, "presence-v", {
+    auth: sdk.authorizeChannel(socketId, "presence-v", { user_id: "1" }).auth,
+    channel_data: JSON.stringify({ user_id: "admin" }),
+  });
+  assert.equal(forged.event, "pusher:subscription_error");
+  assert.match(sock.frames.filter((f) => f.event === "pusher:error").at(-1).data.message, /^Invalid signature/);
+  sock.close();
+});
