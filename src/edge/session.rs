@@ -144,10 +144,10 @@ fn execute(session: &Shared, cmds: Vec<Command>) {
                 }
             }
             Command::CloseClient { code, reason } => {
-                let _ = session
-                    .borrow()
-                    .client
-                    .close(Some(code), Some(frames::close_reason(&reason)));
+                // Like Pusher: the error as a frame, then the close with the same code.
+                let client = session.borrow().client.clone();
+                let _ = client.send_with_str(frames::error(Some(code), &reason, None));
+                let _ = client.close(Some(code), Some(frames::close_reason(&reason)));
                 let more = session.borrow_mut().core.on_client_closed();
                 execute(session, more);
             }

@@ -1,0 +1,94 @@
+// Session budgets and liveness, and subscription counts, against per-app settings small
+// enough for a test to reach.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import {
+  startWorker,
+  makeApp,
+  pusherJs,
+  subscribed,
+  eventually,
+  connectRaw,
+  subscribeRaw,
+} from "./support/harness.mjs";
+
+let worker;
+const quick = makeApp({ limits: { activity_timeout_secs: 1, pong_timeout_secs: 1 } });
+const capped = makeApp({ limits: { max_channels_per_connection: 3 } });
+const frugal = makeApp({ limits: { session_subrequest_budget: 2 } });
+const counted = makeApp({ enable_subscription_count: true });
+before(async () => {
+  worker = await startWorker({ apps: [quick, capped, frugal, counted] });
+});
+after(async () => {
+  await worker?.stop();
+});
+
+test("a silent client is pinged after activity_timeout and closed with 4201 if it does not answer", async () => {
+  const { sock, handshake } = await connectRaw(worker, quick);
+  assert.equal(handshake.activity_timeout, 1);
+  const ping = await sock.waitFor((f) => f.event === "pusher:ping", "server ping");
+  assert.deepEqual(ping, { event: "pusher:ping", data: {} });
+  assert.equal((await sock.closed()).code, 4201);
+
+  // Answering keeps the connection.
+  const alive = await connectRaw(worker, quick);
+  alive.sock.ws.on("message", (m) => {
+    if (JSON.parse(m.toString()).event === "pusher:ping") alive.sock.send({ event: "pusher:pong", data: {} });
+  });
+  await new Promise((r) => setTimeout(r, 3500));
+  assert.equal(alive.sock.isClosed(), false);
+  alive.sock.close();
+});
+
+test("channels per connection are capped with a clear error", async () => {
+  const { sock } = await connectRaw(worker, capped);
+  for (const c of ["a", "b", "c"]) assert.equal((await subscribeRaw(sock, c)).event, "pusher_internal:subscription_succeeded");
+  const refused = await subscribeRaw(sock, "d");
+  assert.equal(refused.event, "pusher:subscription_error");
+  assert.equal(refused.data.type, "LimitReached");
+  assert.match(refused.data.error, /at most 3/);
+  sock.close();
+});
+
+test("many subscriptions at once are queued behind 6 upgrades in flight, not failed", async () => {
+  const { sock } = await connectRaw(worker);
+  const names = Array.from({ length: 25 }, (_, i) => `burst-${i}`);
+  for (const channel of names) sock.send({ event: "pusher:subscribe", data: { channel, auth: "" } });
+  await sock.waitFor(
+    () => sock.frames.filter((f) => f.event === "pusher_internal:subscription_succeeded").length === 25,
+    "25 subscriptions",
+  );
+  assert.equal(sock.frames.filter((f) => f.event === "pusher:subscription_error").length, 0);
+  sock.close();
+});
+
+test("a session that spends its subrequest budget closes with 4200 so the client reconnects", async () => {
+  const { sock } = await connectRaw(worker, frugal);
+  await subscribeRaw(sock, "one");
+  await subscribeRaw(sock, "two");
+  sock.send({ event: "pusher:subscribe", data: { channel: "three", auth: "" } });
+  const error = await sock.waitFor((f) => f.event === "pusher:error", "budget error");
+  assert.equal(error.data.code, 4200);
+  assert.equal((await sock.closed()).code, 4200);
+});
+
+test("subscription counts reach pusher-js when the app enables them", async () => {
+  const a = await pusherJs(worker, counted);
+  const b = await pusherJs(worker, counted);
+  try {
+    const channel = a.subscribe("counted");
+    const counts = [];
+    channel.bind("pusher:subscription_count", (d) => counts.push(d.subscription_count));
+    await eventually(() => counts.at(-1) === 1, "own count");
+    await subscribed(b, "counted");
+    await eventually(() => counts.at(-1) === 2, "count after b joins");
+    b.disconnect();
+    await eventually(() => counts.at(-1) === 1, "count after b leaves");
+    assert.deepEqual(counts, [1, 2, 1]);
+    assert.equal(channel.subscriptionCount, 1);
+  } finally {
+    a.disconnect();
+    b.disconnect();
+  }
+});
