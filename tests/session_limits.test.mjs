@@ -17,8 +17,9 @@ const quick = makeApp({ limits: { activity_timeout_secs: 1, pong_timeout_secs: 1
 const capped = makeApp({ limits: { max_channels_per_connection: 3 } });
 const frugal = makeApp({ limits: { session_subrequest_budget: 2 } });
 const counted = makeApp({ enable_subscription_count: true });
+const busy = makeApp({ limits: { session_cpu_budget_ms: 1, session_cpu_micros_per_frame: 200 } });
 before(async () => {
-  worker = await startWorker({ apps: [quick, capped, frugal, counted] });
+  worker = await startWorker({ apps: [quick, capped, frugal, counted, busy] });
 });
 after(async () => {
   await worker?.stop();
@@ -71,6 +72,17 @@ test("a session that spends its subrequest budget closes with 4200 so the client
   const error = await sock.waitFor((f) => f.event === "pusher:error", "budget error");
   assert.equal(error.data.code, 4200);
   assert.equal((await sock.closed()).code, 4200);
+});
+
+test("a session that spends its CPU budget closes with 4200 before the runtime would kill it", async () => {
+  const { sock } = await connectRaw(worker, busy);
+  for (let i = 0; i < 6; i++) sock.send('{"event":"pusher:ping","data":{}}');
+  const error = await sock.waitFor((f) => f.event === "pusher:error", "budget error");
+  assert.equal(error.data.code, 4200);
+  assert.match(error.data.message, /CPU budget/);
+  assert.equal((await sock.closed()).code, 4200);
+  // 1 ms at 200 µs a frame: the 5th frame ends the session, so at most 4 pongs came back.
+  assert.ok(sock.frames.filter((f) => f.event === "pusher:pong").length <= 4);
 });
 
 test("subscription counts reach pusher-js when the app enables them", async () => {
