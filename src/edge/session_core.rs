@@ -116,10 +116,6 @@ impl SessionCore {
         }
     }
 
-    pub fn socket_id(&self) -> &str {
-        &self.socket_id
-    }
-
     pub fn limits(&self) -> &Limits {
         &self.app.limits
     }

@@ -5,6 +5,7 @@
 use super::count_throttle::{CountAction, CountThrottle};
 use super::member::{param, path, Join, Member, TERMINATED_CLOSE_CODE};
 use super::roster::Roster;
+use super::sockets::{self, is_same, member_of};
 use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::frames;
 use serde::{Deserialize, Serialize};
@@ -40,23 +41,7 @@ pub struct ChannelRoom {
     memory: RefCell<Memory>,
 }
 
-/// The member record in a socket's attachment.
-pub(super) fn member_of(ws: &WebSocket) -> Option<Member> {
-    ws.deserialize_attachment::<Member>().ok().flatten()
-}
-
-/// Whether a cached subscriber is `ws`: by identity, or by its member record when the
-/// runtime hands over a different wrapper object for the same socket.
-pub(super) fn is_same(
-    member: &Member,
-    cached: &WebSocket,
-    ws: &WebSocket,
-    ws_member: &Option<Member>,
-) -> bool {
-    cached == ws || ws_member.as_ref().is_some_and(|m| m.same_socket(member))
-}
-
-pub(super) fn now_ms() -> f64 {
+fn now_ms() -> f64 {
     Date::now().as_millis() as f64
 }
 
@@ -155,18 +140,10 @@ impl DurableObject for ChannelRoom {
 }
 
 impl ChannelRoom {
-    fn load_subscribers(&self) -> Vec<(Member, WebSocket)> {
-        self.state
-            .get_websockets()
-            .into_iter()
-            .filter_map(|ws| Some((member_of(&ws)?, ws)))
-            .collect()
-    }
-
     fn with_subscribers<T>(&self, f: impl FnOnce(&mut Vec<(Member, WebSocket)>) -> T) -> T {
         let mut memory = self.memory.borrow_mut();
         if memory.subscribers.is_none() {
-            let loaded = self.load_subscribers();
+            let loaded = sockets::load(&self.state);
             if memory.channel.is_none() {
                 memory.channel = loaded.first().map(|(m, _)| m.channel.clone());
             }
@@ -256,13 +233,7 @@ impl ChannelRoom {
     }
 
     async fn leave(&self, ws: &WebSocket) {
-        let ws_member = member_of(ws);
-        let left = self.with_subscribers(|subs| {
-            let index = subs
-                .iter()
-                .position(|(m, s)| is_same(m, s, ws, &ws_member))?;
-            Some(subs.remove(index).0)
-        });
+        let left = self.with_subscribers(|subs| sockets::remove(subs, ws));
         let Some(member) = left else { return };
         let Some(channel) = self.memory.borrow().channel.clone() else {
             return;

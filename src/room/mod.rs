@@ -6,5 +6,6 @@ mod channel_room;
 pub mod count_throttle;
 pub mod member;
 pub mod roster;
+mod sockets;
 mod user_directory;
 pub mod watchlist;

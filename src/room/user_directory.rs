@@ -2,8 +2,8 @@
 //! hibernatable socket here, so "who is online" is exactly the set of live sockets, and
 //! watchers get `online`/`offline` events when a user's first socket arrives or last leaves.
 
-use super::channel_room::{is_same, member_of};
 use super::member::{param, path, Join, Member};
+use super::sockets;
 use super::watchlist;
 use std::cell::RefCell;
 use worker::{
@@ -57,13 +57,7 @@ impl DurableObject for UserDirectory {
 impl UserDirectory {
     fn with_sessions<T>(&self, f: impl FnOnce(&mut Vec<(Member, WebSocket)>) -> T) -> T {
         let mut cache = self.sessions.borrow_mut();
-        let sessions = cache.get_or_insert_with(|| {
-            self.state
-                .get_websockets()
-                .into_iter()
-                .filter_map(|ws| Some((ws.deserialize_attachment::<Member>().ok()??, ws)))
-                .collect()
-        });
+        let sessions = cache.get_or_insert_with(|| sockets::load(&self.state));
         f(sessions)
     }
 
@@ -93,13 +87,7 @@ impl UserDirectory {
     }
 
     fn sign_out(&self, ws: &WebSocket) {
-        let ws_member = member_of(ws);
-        let left = self.with_sessions(|sessions| {
-            let index = sessions
-                .iter()
-                .position(|(m, s)| is_same(m, s, ws, &ws_member))?;
-            Some(sessions.remove(index).0)
-        });
+        let left = self.with_sessions(|sessions| sockets::remove(sessions, ws));
         if let Some(user_id) = left.and_then(|m| m.user_id) {
             if !self.is_online(&user_id) {
                 self.notify_watchers(&user_id, false);
