@@ -53,3 +53,18 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
   npm ci --no-audit --no-fund --loglevel=error
   echo "$lock_sum" > "$stamp"
 fi
+
+# The official Python server SDK (PyPI `pusher`), for the tests that check a second,
+# independent implementation of the REST signing against ours: a venv in .tools/python,
+# rebuilt only when tests/python/requirements.txt changed.
+PY_VENV="$TOOLS/python"
+py_stamp="$PY_VENV/.setup-stamp"
+req_sum=$(md5sum tests/python/requirements.txt | cut -d' ' -f1)
+if [ ! -f "$py_stamp" ] || [ "$(cat "$py_stamp")" != "$req_sum" ]; then
+  command -v python3 >/dev/null || { echo "setup: python3 is needed for the Python SDK tests" >&2; exit 1; }
+  say "installing the Python pusher SDK into .tools/python"
+  rm -rf "$PY_VENV"
+  python3 -m venv "$PY_VENV"
+  "$PY_VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+  echo "$req_sum" > "$py_stamp"
+fi

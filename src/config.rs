@@ -15,14 +15,49 @@ pub struct App {
     pub id: String,
     pub key: String,
     pub secret: String,
+    /// A disabled app's clients are refused with 4003 and its REST calls with 403.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
     /// Clients may send `client-` events on private and presence channels.
     #[serde(default)]
     pub enable_client_messages: bool,
     /// Rooms broadcast `pusher_internal:subscription_count` on non-presence channels.
     #[serde(default)]
     pub enable_subscription_count: bool,
+    /// Connections must sign in or subscribe to a private or presence channel within
+    /// `limits.user_authentication_timeout_secs`, or they are closed with 4009.
+    #[serde(default)]
+    pub enable_user_authentication: bool,
+    /// Where the app's webhooks go, each URL with the event types it wants.
+    #[serde(default)]
+    pub webhooks: Vec<Webhook>,
     #[serde(default)]
     pub limits: Limits,
+}
+
+/// One webhook receiver.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    pub url: String,
+    /// Pusher event names (`channel_occupied`, `member_added`, ...). Empty: every type.
+    #[serde(default)]
+    pub event_types: Vec<String>,
+}
+
+/// The webhook event types Pusher sends.
+pub const WEBHOOK_EVENT_TYPES: [&str; 7] = [
+    "channel_occupied",
+    "channel_vacated",
+    "member_added",
+    "member_removed",
+    "client_event",
+    "cache_miss",
+    "subscription_count",
+];
+
+fn enabled_by_default() -> bool {
+    true
 }
 
 // Hand-written so a secret can never reach a log line through `{:?}`.
@@ -32,8 +67,14 @@ impl fmt::Debug for App {
             .field("id", &self.id)
             .field("key", &self.key)
             .field("secret", &"<redacted>")
+            .field("enabled", &self.enabled)
             .field("enable_client_messages", &self.enable_client_messages)
             .field("enable_subscription_count", &self.enable_subscription_count)
+            .field(
+                "enable_user_authentication",
+                &self.enable_user_authentication,
+            )
+            .field("webhooks", &self.webhooks)
             .field("limits", &self.limits)
             .finish()
     }
@@ -81,8 +122,11 @@ impl Apps {
                     id: id.clone(),
                     key: key.clone(),
                     secret: secret.clone(),
+                    enabled: true,
                     enable_client_messages: false,
                     enable_subscription_count: false,
+                    enable_user_authentication: false,
+                    webhooks: Vec::new(),
                     limits: Limits::default(),
                 }],
                 (None, None, None) => {
@@ -109,6 +153,10 @@ impl Apps {
 
     pub fn by_id(&self, id: &str) -> Option<&App> {
         self.apps.iter().find(|a| a.id == id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &App> {
+        self.apps.iter()
     }
 
     pub fn len(&self) -> usize {
@@ -171,12 +219,38 @@ fn validate(apps: &[App]) -> Result<(), ConfigError> {
         app.limits
             .validate()
             .map_err(|e| ConfigError(format!("{name}: {e}")))?;
+        for (w, hook) in app.webhooks.iter().enumerate() {
+            validate_webhook(hook)
+                .map_err(|e| ConfigError(format!("{name}: webhooks[{w}] {e}")))?;
+        }
         if apps[..i].iter().any(|a| a.id == app.id) {
             return Err(ConfigError(format!("{name}: id is used by another app")));
         }
         if apps[..i].iter().any(|a| a.key == app.key) {
             return Err(ConfigError(format!("{name}: key is used by another app")));
         }
+    }
+    Ok(())
+}
+
+fn validate_webhook(hook: &Webhook) -> Result<(), String> {
+    let url = hook.url.as_str();
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or("url must start with https:// or http://")?;
+    if rest.is_empty() || rest.starts_with('/') || url.chars().any(char::is_whitespace) {
+        return Err("url must name a host and contain no spaces".into());
+    }
+    if let Some(unknown) = hook
+        .event_types
+        .iter()
+        .find(|t| !WEBHOOK_EVENT_TYPES.contains(&t.as_str()))
+    {
+        return Err(format!(
+            "event_types has an unknown type {unknown:?} (known: {})",
+            WEBHOOK_EVENT_TYPES.join(", ")
+        ));
     }
     Ok(())
 }
@@ -286,6 +360,43 @@ mod tests {
         let mut both = raw_json(r#"[{"id":"1","key":"k","secret":"s"}]"#);
         both.app_id = Some("2".into());
         assert!(Apps::from_raw(&both).unwrap_err().0.contains("not both"));
+    }
+
+    #[test]
+    fn settings_default_and_parse() {
+        let apps = Apps::from_raw(&raw_json(
+            r#"[{"id":"1","key":"k","secret":"s"},
+                {"id":"2","key":"k2","secret":"s","enabled":false,"enable_user_authentication":true,
+                 "webhooks":[{"url":"https://example.com/hook","event_types":["member_added"]}],
+                 "limits":{"max_connections":100,"max_broadcasts_per_month":5000}}]"#,
+        ))
+        .unwrap();
+        let one = apps.by_id("1").unwrap();
+        assert!(one.enabled && !one.enable_user_authentication && one.webhooks.is_empty());
+        assert_eq!(one.limits.max_connections, None);
+        let two = apps.by_id("2").unwrap();
+        assert!(!two.enabled && two.enable_user_authentication);
+        assert_eq!(two.webhooks[0].event_types, vec!["member_added"]);
+        assert_eq!(two.limits.max_connections, Some(100));
+        assert_eq!(two.limits.max_broadcasts_per_month, Some(5000));
+    }
+
+    #[test]
+    fn bad_webhooks_are_named() {
+        let cases = [
+            (r#"[{"url":"ftp://x"}]"#, "webhooks[0] url must start"),
+            (r#"[{"url":"https://"}]"#, "must name a host"),
+            (
+                r#"[{"url":"https://x","event_types":["channel_ocupied"]}]"#,
+                "unknown type \"channel_ocupied\"",
+            ),
+            (r#"[{"uri":"https://x"}]"#, "expected shape"),
+        ];
+        for (hooks, needle) in cases {
+            let json = format!(r#"[{{"id":"1","key":"k","secret":"s","webhooks":{hooks}}}]"#);
+            let err = Apps::from_raw(&raw_json(&json)).unwrap_err().to_string();
+            assert!(err.contains(needle), "{hooks}: {err}");
+        }
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! pusher-edge: a Pusher-protocol realtime service on Cloudflare Workers and Durable Objects.
 //!
 //! `protocol` and `config` are pure Rust; `edge` (the Worker: router and client sessions),
-//! `rest` (the REST API) and `room` (the channel Durable Object) are the runtime glue.
+//! `rest` (the REST API), `room` (the channel Durable Object) and `ledger` (the per-app
+//! counters and connection shards) are the runtime glue around them.
 
 pub mod config;
+pub mod config_env;
 pub mod edge;
+pub mod ledger;
 pub mod protocol;
 pub mod rest;
 pub mod room;
@@ -15,6 +18,10 @@ use worker::{event, Context, Env, Request, Response, Result};
 pub const CHANNELS_BINDING: &str = "CHANNELS";
 /// The Durable Object namespace binding of the per-app user directories (watchlists).
 pub const DIRECTORY_BINDING: &str = "DIRECTORY";
+/// The Durable Object namespace binding of the per-app ledgers (counters, quotas, channel index).
+pub const LEDGER_BINDING: &str = "LEDGER";
+/// The Durable Object namespace binding of the per-app connection shards.
+pub const CONNECTIONS_BINDING: &str = "CONNECTIONS";
 
 #[event(start)]
 fn start() {

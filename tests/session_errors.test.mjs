@@ -213,5 +213,5 @@ async function fetchPublishCount(channel) {
     method: "POST",
     body: JSON.stringify({ event: "probe", channel, data: "{}" }),
   });
-  return (await res.json()).delivered;
+  return Number(res.headers.get("x-delivered"));
 }

@@ -1,5 +1,6 @@
 //! The edge Worker: routing, and the session that serves one pusher-js connection.
 
+pub mod metrics;
 pub mod router;
 mod session;
 pub mod session_core;

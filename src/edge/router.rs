@@ -1,43 +1,15 @@
 //! The Worker's front door: routes each request to the session, the REST API or an info page.
 
+use super::metrics;
 use super::session;
 use super::session_core::{protocol_problem, SessionApp};
-use crate::config::{Apps, ConfigError, RawConfig};
+use crate::config::Apps;
+use crate::config_env::load_apps;
+use crate::ledger::client::hold_connection;
 use crate::protocol::close_codes;
+use crate::protocol::socket_id::new_socket_id;
 use crate::rest;
-use std::cell::RefCell;
-use std::rc::Rc;
 use worker::{console_error, Env, Request, Response, Result};
-
-thread_local! {
-    /// Parsed configuration, reused while the environment's values stay the same.
-    static APPS: RefCell<Option<(RawConfig, Rc<Apps>)>> = const { RefCell::new(None) };
-}
-
-fn env_string(env: &Env, name: &str) -> Option<String> {
-    env.var(name).ok().map(|v| v.to_string())
-}
-
-fn load_apps(env: &Env) -> std::result::Result<Rc<Apps>, ConfigError> {
-    let raw = RawConfig {
-        apps_json: env_string(env, "PUSHER_APPS"),
-        app_id: env_string(env, "PUSHER_APP_ID"),
-        app_key: env_string(env, "PUSHER_APP_KEY"),
-        app_secret: env_string(env, "PUSHER_APP_SECRET"),
-    };
-    if let Some(apps) = APPS.with(|cache| {
-        cache
-            .borrow()
-            .as_ref()
-            .filter(|(cached, _)| *cached == raw)
-            .map(|(_, apps)| apps.clone())
-    }) {
-        return Ok(apps);
-    }
-    let apps = Rc::new(Apps::from_raw(&raw)?);
-    APPS.with(|cache| *cache.borrow_mut() = Some((raw, apps.clone())));
-    Ok(apps)
-}
 
 pub fn json_response(status: u16, body: &str) -> Result<Response> {
     let response = Response::ok(body)?.with_status(status);
@@ -55,6 +27,11 @@ pub async fn route(req: Request, env: Env) -> Result<Response> {
     if path == "/" {
         return json_response(200, &service_info());
     }
+    if path == "/up" {
+        // Health check: the Worker runs. (It does not read the configuration, so a load
+        // balancer keeps routing while an operator fixes a bad PUSHER_APPS.)
+        return json_response(200, r#"{"status":"ok"}"#);
+    }
     let apps = match load_apps(&env) {
         Ok(apps) => apps,
         Err(e) => {
@@ -63,15 +40,18 @@ pub async fn route(req: Request, env: Env) -> Result<Response> {
         }
     };
     if let Some(key) = path.strip_prefix("/app/") {
-        return client_connection(req, env, &apps, key);
+        return client_connection(req, env, &apps, key).await;
     }
-    if path.starts_with("/apps/") {
+    if path.starts_with("/apps/") || path.starts_with("/users/") {
         return rest::handle(req, &env, &apps).await;
+    }
+    if path == "/metrics" {
+        return metrics::handle(&req, &env, &apps).await;
     }
     json_error(404, &format!("No route for {path}"))
 }
 
-fn client_connection(req: Request, env: Env, apps: &Apps, key: &str) -> Result<Response> {
+async fn client_connection(req: Request, env: Env, apps: &Apps, key: &str) -> Result<Response> {
     let is_upgrade = req
         .headers()
         .get("Upgrade")?
@@ -102,14 +82,25 @@ fn client_connection(req: Request, env: Env, apps: &Apps, key: &str) -> Result<R
             &format!("Application does not exist: no app has key {key}"),
         );
     };
+    if !app.enabled {
+        return session::refuse(close_codes::APP_DISABLED, "Application disabled");
+    }
+    let socket_id = new_socket_id().map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let place = match hold_connection(&env, app, &socket_id).await {
+        Ok(place) => place,
+        Err(refused) => return session::refuse(refused.code, &refused.message),
+    };
     session::start(
         env,
         app.id.clone(),
+        socket_id,
+        place,
         SessionApp {
             key: app.key.clone(),
             secret: app.secret.clone(),
             enable_client_messages: app.enable_client_messages,
             enable_subscription_count: app.enable_subscription_count,
+            enable_user_authentication: app.enable_user_authentication,
             limits: app.limits.clone(),
         },
     )

@@ -2,7 +2,7 @@
 //! and one internal socket per subscribed channel room. Room frames are relayed unparsed.
 
 use super::session_core::{Command, OpenChannel, SessionApp, SessionCore, DIRECTORY_CHANNEL};
-use crate::protocol::{frames, socket_id::new_socket_id};
+use crate::protocol::{close_codes, frames};
 use crate::room::member::{param, path, room_name};
 use crate::{CHANNELS_BINDING, DIRECTORY_BINDING};
 use futures_util::StreamExt;
@@ -23,6 +23,8 @@ struct Session {
     env: Env,
     /// Open internal sockets by channel, with the attempt that opened them.
     channels: HashMap<String, (u64, WebSocket)>,
+    /// The connection's place in the app's connection ledger, held while the session lives.
+    place: WebSocket,
     /// Upgrades waiting for a slot: Workers let only 6 wait for response headers at once.
     queued: VecDeque<OpenChannel>,
     in_flight: usize,
@@ -46,9 +48,15 @@ pub fn refuse(code: u16, message: &str) -> Result<Response> {
     Response::from_websocket(pair.client)
 }
 
-/// Accepts a client connection for `app` and starts its session.
-pub fn start(env: Env, app_id: String, app: SessionApp) -> Result<Response> {
-    let socket_id = new_socket_id().map_err(|e| worker::Error::RustError(e.to_string()))?;
+/// Accepts a client connection for `app` and starts its session; `place` is its socket to
+/// the app's connection ledger.
+pub fn start(
+    env: Env,
+    app_id: String,
+    socket_id: String,
+    place: WebSocket,
+    app: SessionApp,
+) -> Result<Response> {
     let pair = WebSocketPair::new()?;
     let client = pair.server;
     client.accept()?;
@@ -62,10 +70,12 @@ pub fn start(env: Env, app_id: String, app: SessionApp) -> Result<Response> {
         app_id,
         env,
         channels: HashMap::new(),
+        place,
         queued: VecDeque::new(),
         in_flight: 0,
     }));
     spawn_local(run(session.clone()));
+    spawn_local(hold_place(session.clone()));
     spawn_local(watch_liveness(session));
     Response::from_websocket(pair.client)
 }
@@ -97,6 +107,38 @@ async fn run(session: Shared) {
     }
     let cmds = session.borrow_mut().core.on_client_closed();
     execute(&session, cmds);
+    release_place(&session);
+}
+
+/// Keeps the connection's ledger socket open. Should the ledger end it first (its shard
+/// restarted), the client reconnects at once so it is counted again.
+async fn hold_place(session: Shared) {
+    let place = session.borrow().place.clone();
+    if let Ok(mut events) = place.events() {
+        if place.accept().is_ok() {
+            while let Some(event) = events.next().await {
+                if !matches!(event, Ok(WebsocketEvent::Message(_))) {
+                    break;
+                }
+            }
+        }
+    }
+    if !session.borrow().core.is_closed() {
+        execute(
+            &session,
+            vec![Command::CloseClient {
+                code: close_codes::RECONNECT_IMMEDIATELY,
+                reason: "Connection ledger restarted; please reconnect".into(),
+            }],
+        );
+    }
+}
+
+fn release_place(session: &Shared) {
+    let _ = session
+        .borrow()
+        .place
+        .close(Some(1000), Some("session ended"));
 }
 
 /// Pings a silent client and closes one that does not answer (see `SessionCore::on_tick`).
@@ -150,6 +192,7 @@ fn execute(session: &Shared, cmds: Vec<Command>) {
                 let _ = client.close(Some(code), Some(frames::close_reason(&reason)));
                 let more = session.borrow_mut().core.on_client_closed();
                 execute(session, more);
+                release_place(session);
             }
         }
     }
@@ -261,9 +304,11 @@ async fn connect_room(
             .and_then(|ns| ns.id_from_name(&room_name(app_id, channel))?.get_stub())
     };
     let stub = namespace.map_err(unreachable)?;
+    let mut join = open.join.clone();
+    join.app_id = app_id.to_string();
     let url = Url::parse_with_params(
         &format!("https://room{}", path::SUBSCRIBE),
-        &[(param::JOIN, open.join.to_query_value())],
+        &[(param::JOIN, join.to_query_value())],
     )
     .map_err(|e| (0, e.to_string()))?;
     let headers = Headers::new();

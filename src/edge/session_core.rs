@@ -60,6 +60,9 @@ pub struct SessionApp {
     pub secret: String,
     pub enable_client_messages: bool,
     pub enable_subscription_count: bool,
+    /// Close connections that neither sign in nor pass a private/presence channel's auth in
+    /// time (Pusher's "authorized connections").
+    pub enable_user_authentication: bool,
     pub limits: Limits,
 }
 
@@ -77,6 +80,9 @@ pub struct SessionCore {
     client_events_in_window: u32,
     subrequests: u32,
     frames: u64,
+    started_ms: f64,
+    /// Signed in, or authorised for a private or presence channel.
+    authorized: bool,
 }
 
 fn error(message: &str) -> Command {
@@ -113,6 +119,8 @@ impl SessionCore {
             client_events_in_window: 0,
             subrequests: 0,
             frames: 0,
+            started_ms: now_ms,
+            authorized: false,
         }
     }
 
@@ -181,6 +189,14 @@ impl SessionCore {
             return Vec::new();
         }
         let limits = &self.app.limits;
+        let auth_deadline =
+            self.started_ms + f64::from(limits.user_authentication_timeout_secs) * 1000.0;
+        if self.app.enable_user_authentication && !self.authorized && now_ms >= auth_deadline {
+            return vec![Command::CloseClient {
+                code: close_codes::UNAUTHORIZED,
+                reason: "Connection not authorized within timeout".into(),
+            }];
+        }
         match self.ping_sent_ms {
             Some(sent) if now_ms - sent >= f64::from(limits.pong_timeout_secs) * 1000.0 => {
                 vec![Command::CloseClient {
@@ -260,6 +276,7 @@ impl SessionCore {
         vec![Command::OpenChannel(OpenChannel {
             attempt,
             join: Join {
+                app_id: String::new(),
                 channel,
                 member,
                 max_members: self.app.limits.max_presence_members,
@@ -333,6 +350,7 @@ impl SessionCore {
             ) {
                 return refuse(&channel, "AuthError", &e.to_string(), 401);
             }
+            self.authorized = true;
             if let Some(raw) = channel_data {
                 match parse_channel_data(raw, limits) {
                     Ok(presence) => {
@@ -490,6 +508,7 @@ impl SessionCore {
             None => {}
         }
         self.user_id = Some(user.id.clone());
+        self.authorized = true;
         let mut cmds = vec![Command::Send(frames::signin_success(user_data))];
         if user.watchlist_truncated {
             cmds.push(coded_error(
@@ -620,8 +639,41 @@ mod tests {
             secret: SECRET.into(),
             enable_client_messages: true,
             enable_subscription_count: false,
+            enable_user_authentication: false,
             limits: Limits::default(),
         }
+    }
+
+    #[test]
+    fn user_authentication_timeout_closes_unauthorized_connections() {
+        let strict = || SessionApp {
+            enable_user_authentication: true,
+            ..app()
+        };
+        let mut idle = SessionCore::new(SID.into(), strict(), 0.0);
+        assert!(idle.on_tick(29_000.0).is_empty());
+        let cmds = idle.on_tick(30_000.0);
+        assert!(matches!(
+            cmds.as_slice(),
+            [Command::CloseClient { code: 4009, reason }] if reason.contains("not authorized")
+        ));
+        // A private channel's valid auth counts as authorised.
+        let mut private = SessionCore::new(SID.into(), strict(), 0.0);
+        let auth = sign_token(KEY, SECRET, "123.456:private-a");
+        open_ok(
+            &mut private,
+            &subscribe_frame("private-a", Some(&auth), None),
+        );
+        assert!(private
+            .on_tick(60_000.0)
+            .iter()
+            .all(|c| !matches!(c, Command::CloseClient { .. })));
+        // Public channels do not; the setting off never closes.
+        let mut public = SessionCore::new(SID.into(), strict(), 0.0);
+        open_ok(&mut public, &subscribe_frame("chat", None, None));
+        assert!(!public.on_tick(30_000.0).is_empty());
+        let mut off = SessionCore::new(SID.into(), app(), 0.0);
+        assert!(off.on_tick(30_000.0).is_empty());
     }
 
     fn session() -> SessionCore {

@@ -27,6 +27,13 @@ pub fn verify_hmac_sha256_hex(secret: &str, message: &str, signature_hex: &str) 
     }
 }
 
+/// Whether two secrets are equal, in time that does not depend on where they differ: both
+/// are MACed with the same key and the MACs compared in constant time.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    let expected = mac("compare", b).finalize().into_bytes();
+    mac("compare", a).verify_slice(&expected).is_ok()
+}
+
 /// `socket_id:channel` for private channels, `socket_id:channel:channel_data` for presence.
 pub fn channel_string_to_sign(
     socket_id: &str,
@@ -104,6 +111,14 @@ pub fn verify_token(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn constant_time_equality() {
+        assert!(constant_time_eq("token", "token"));
+        assert!(!constant_time_eq("token", "tokem"));
+        assert!(!constant_time_eq("token", "token2"));
+        assert!(!constant_time_eq("", "token"));
+    }
 
     const KEY: &str = "278d425bdf160c739803";
     const SECRET: &str = "7ad3773142a6692b25b8";

@@ -47,6 +47,20 @@ pub struct Limits {
     pub session_cpu_micros_per_frame: u32,
     /// How long a cache channel keeps its last event (Pusher: up to 30 minutes).
     pub cache_ttl_secs: u32,
+    /// Most items in one `POST /batch_events`.
+    pub max_batch_size: usize,
+    /// Most concurrent connections of the app; more are refused with 4004. `None`: no limit.
+    pub max_connections: Option<u64>,
+    /// Broadcasts (one per channel a REST event is published to) per calendar month (UTC);
+    /// past it the REST API answers 403. `None`: no quota.
+    pub max_broadcasts_per_month: Option<u64>,
+    /// Connection-ledger shards of the app when `max_connections` is not set; each holds up
+    /// to 32,768 connections (a Durable Object's socket limit). With `max_connections`, the
+    /// shard count follows from it.
+    pub connection_shards: u32,
+    /// With `enable_user_authentication`: seconds a connection has to sign in or subscribe to
+    /// a private or presence channel before it is closed with 4009.
+    pub user_authentication_timeout_secs: u32,
 }
 
 impl Default for Limits {
@@ -71,6 +85,11 @@ impl Default for Limits {
             session_cpu_budget_ms: 25_000,
             session_cpu_micros_per_frame: 25,
             cache_ttl_secs: 30 * 60,
+            max_batch_size: 10,
+            max_connections: None,
+            max_broadcasts_per_month: None,
+            connection_shards: 8,
+            user_authentication_timeout_secs: 30,
         }
     }
 }
@@ -108,11 +127,25 @@ impl Limits {
             ),
             ("session_cpu_budget_ms", self.session_cpu_budget_ms as usize),
             ("cache_ttl_secs", self.cache_ttl_secs as usize),
+            ("max_batch_size", self.max_batch_size),
+            ("connection_shards", self.connection_shards as usize),
+            (
+                "user_authentication_timeout_secs",
+                self.user_authentication_timeout_secs as usize,
+            ),
         ];
         for (name, value) in positive {
             if value == 0 {
                 return Err(format!("limits.{name} must be greater than 0"));
             }
+        }
+        if self.connection_shards > 1024 {
+            return Err("limits.connection_shards must be at most 1024".into());
+        }
+        if self.max_connections == Some(0) {
+            return Err(
+                "limits.max_connections must be greater than 0 (leave it out for no limit)".into(),
+            );
         }
         if self.max_request_body_bytes < self.max_event_payload_bytes {
             return Err(

@@ -4,6 +4,7 @@
 //! error codes, channel names, socket ids, auth signatures, REST request signatures and limits.
 
 pub mod auth_token;
+pub mod channel_info;
 pub mod channel_name;
 pub mod client_message;
 pub mod close_codes;

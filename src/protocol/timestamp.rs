@@ -13,6 +13,18 @@ pub fn iso8601_utc(unix_secs: i64) -> String {
     )
 }
 
+/// `2026-11-27` for a Unix time in milliseconds: the ledger's day period.
+pub fn utc_day(unix_ms: f64) -> String {
+    let (year, month, day) = civil_from_days((unix_ms / 86_400_000.0).floor() as i64);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// `2026-11` for a Unix time in milliseconds: the ledger's month period (quotas reset on it).
+pub fn utc_month(unix_ms: f64) -> String {
+    let (year, month, _) = civil_from_days((unix_ms / 86_400_000.0).floor() as i64);
+    format!("{year:04}-{month:02}")
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -37,5 +49,13 @@ mod tests {
         assert_eq!(iso8601_utc(1_353_088_179), "2012-11-16T17:49:39Z");
         assert_eq!(iso8601_utc(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(iso8601_utc(1_798_761_599), "2026-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn ledger_periods() {
+        assert_eq!(utc_day(1_798_761_599_999.0), "2026-12-31");
+        assert_eq!(utc_month(1_798_761_599_999.0), "2026-12");
+        assert_eq!(utc_day(1_798_761_600_000.0), "2027-01-01");
+        assert_eq!(utc_month(951_782_400_000.0), "2000-02");
     }
 }

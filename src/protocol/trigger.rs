@@ -1,5 +1,6 @@
 //! `POST /apps/{id}/events` bodies: parsing and validation against the limits.
 
+use super::channel_info::InfoAttrs;
 use super::channel_name::validate_channel_name;
 use super::limits::Limits;
 use super::socket_id::is_valid_socket_id;
@@ -14,8 +15,8 @@ pub struct Trigger {
     pub channels: Vec<String>,
     /// The connection to leave out of the fan-out.
     pub socket_id: Option<String>,
-    /// Requested `info` attributes (comma list), answered by a later issue.
-    pub info: Option<String>,
+    /// Requested `info` attributes, answered per channel.
+    pub info: InfoAttrs,
 }
 
 /// A refused request, with the HTTP status Pusher uses.
@@ -61,7 +62,48 @@ fn optional_string(value: Option<Value>, field: &str) -> Result<Option<String>, 
 pub fn parse_trigger(body: &[u8], limits: &Limits) -> Result<Trigger, RestError> {
     let body: TriggerBody = serde_json::from_slice(body)
         .map_err(|_| RestError::bad_request("Request body must be a JSON object"))?;
+    validate(body, limits)
+}
 
+#[derive(Deserialize)]
+struct BatchBody {
+    batch: Option<Vec<Value>>,
+}
+
+/// Parses `POST /batch_events`: `{"batch":[{name,data,channel,socket_id?,info?},...]}`, each
+/// item one event on exactly one channel. An error names the item at fault.
+pub fn parse_batch(body: &[u8], limits: &Limits) -> Result<Vec<Trigger>, RestError> {
+    let body: BatchBody = serde_json::from_slice(body).map_err(|_| {
+        RestError::bad_request("Request body must be a JSON object with a batch array")
+    })?;
+    let items = body
+        .batch
+        .ok_or_else(|| RestError::bad_request("batch is required (an array of events)"))?;
+    if items.len() > limits.max_batch_size {
+        return Err(RestError::bad_request(format!(
+            "Batch too large: {} events, the maximum is {}",
+            items.len(),
+            limits.max_batch_size
+        )));
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let at = |e: RestError| RestError::new(e.status, format!("batch[{i}]: {}", e.message));
+            let item: TriggerBody = serde_json::from_value(item)
+                .map_err(|_| at(RestError::bad_request("must be a JSON object")))?;
+            if item.channels.is_some() {
+                return Err(at(RestError::bad_request(
+                    "a batch event names exactly one channel (use channel, not channels)",
+                )));
+            }
+            validate(item, limits).map_err(at)
+        })
+        .collect()
+}
+
+fn validate(body: TriggerBody, limits: &Limits) -> Result<Trigger, RestError> {
     let name = optional_string(body.name, "name")?
         .filter(|n| !n.is_empty())
         .ok_or_else(|| RestError::bad_request("name is required"))?;
@@ -147,7 +189,10 @@ pub fn parse_trigger(body: &[u8], limits: &Limits) -> Result<Trigger, RestError>
             )));
         }
     }
-    let info = optional_string(body.info, "info")?;
+    let info = match optional_string(body.info, "info")? {
+        Some(list) => InfoAttrs::parse(&list, false)?,
+        None => InfoAttrs::default(),
+    };
 
     Ok(Trigger {
         name,
@@ -179,6 +224,58 @@ mod tests {
                 .unwrap();
         assert_eq!(t.channels, vec!["#server-to-user-7"]);
         assert_eq!(t.socket_id.as_deref(), Some("1.2"));
+    }
+
+    #[test]
+    fn batches_of_single_channel_events() {
+        let body = r#"{"batch":[{"name":"a","channel":"c1","data":"1"},
+            {"name":"b","channel":"presence-c2","data":"2","info":"user_count","socket_id":"1.2"}]}"#;
+        let batch = parse_batch(body.as_bytes(), &Limits::default()).unwrap();
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch[1].channels, vec!["presence-c2"]);
+        assert!(batch[1].info.user_count && batch[0].info.is_empty());
+        assert_eq!(batch[1].socket_id.as_deref(), Some("1.2"));
+
+        let eleven: Vec<String> = (0..11)
+            .map(|i| format!(r#"{{"name":"e","channel":"c{i}","data":"x"}}"#))
+            .collect();
+        let too_many = format!(r#"{{"batch":[{}]}}"#, eleven.join(","));
+        let cases = [
+            (too_many.as_str(), 400, "maximum is 10"),
+            ("{}", 400, "batch is required"),
+            ("[]", 400, "batch array"),
+            (r#"{"batch":[1]}"#, 400, "batch[0]: must be a JSON object"),
+            (
+                r#"{"batch":[{"name":"e","channels":["a"],"data":"x"}]}"#,
+                400,
+                "exactly one channel",
+            ),
+            (
+                r#"{"batch":[{"name":"e","channel":"a","data":"x"},{"name":"e","channel":"a b","data":"x"}]}"#,
+                400,
+                "batch[1]: Invalid channel name",
+            ),
+            (
+                r#"{"batch":[{"name":"e","channel":"a","data":"x","info":"cache"}]}"#,
+                400,
+                "Unknown info attribute",
+            ),
+        ];
+        for (body, status, needle) in cases {
+            let err = parse_batch(body.as_bytes(), &Limits::default()).unwrap_err();
+            assert_eq!(err.status, status, "{body}");
+            assert!(err.message.contains(needle), "{body}: {}", err.message);
+        }
+        let big = format!(
+            r#"{{"batch":[{{"name":"e","channel":"a","data":"{}"}}]}}"#,
+            "x".repeat(10_241)
+        );
+        assert_eq!(
+            parse_batch(big.as_bytes(), &Limits::default())
+                .unwrap_err()
+                .status,
+            413
+        );
     }
 
     #[test]

@@ -1,35 +1,43 @@
-//! `POST /apps/{id}/events`: one event to up to 100 channels, one room request per channel.
+//! `POST /events` and `POST /batch_events`: one room request per channel, all at once, and
+//! `POST /users/{id}/terminate_connections`.
 
+use super::rooms::{self, RoomCall};
 use crate::config::App;
 use crate::edge::router::{json_error, json_response};
-use crate::protocol::channel_name::{ChannelKind, SERVER_TO_USER_PREFIX};
-use crate::protocol::frames;
-use crate::protocol::trigger::parse_trigger;
-use crate::room::member::{param, path, room_name};
-use crate::CHANNELS_BINDING;
+use crate::protocol::channel_name::{validate_channel_name, ChannelKind, SERVER_TO_USER_PREFIX};
+use crate::protocol::frames::{self, json_string};
+use crate::protocol::timestamp::utc_month;
+use crate::protocol::trigger::{parse_batch, parse_trigger, RestError, Trigger};
+use crate::room::member::{param, path};
 use futures_util::future::join_all;
-use wasm_bindgen::JsValue;
-use worker::{console_error, Env, Method, Request, RequestInit, Response, Result, Stub, Url};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use worker::{console_error, Date, Env, Method, Response, Result};
 
-fn room_stub(env: &Env, app_id: &str, channel: &str) -> Result<Stub> {
-    env.durable_object(CHANNELS_BINDING)?
-        .id_from_name(&room_name(app_id, channel))?
-        .get_stub()
-}
+/// The REST answer once the app's monthly broadcasts reach `limits.max_broadcasts_per_month`.
+pub const OVER_QUOTA_MESSAGE: &str =
+    "This app is over its monthly broadcast quota (limits.max_broadcasts_per_month); publishing resumes next month (UTC)";
 
 /// `POST /apps/{id}/users/{user_id}/terminate_connections`: closes every signed-in
 /// connection of the user (their sessions close with 4009), through the user's channel room.
 pub async fn terminate_user(env: &Env, app: &App, user_id: &str) -> Result<Response> {
     let channel = format!("{SERVER_TO_USER_PREFIX}{user_id}");
-    if crate::protocol::channel_name::validate_channel_name(&channel, usize::MAX).is_err() {
+    if validate_channel_name(&channel, usize::MAX).is_err() {
         return json_error(400, &format!("Invalid user id {user_id:?}"));
     }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post);
-    let request = Request::new_with_init(&format!("https://room{}", path::TERMINATE), &init)?;
-    let response = room_stub(env, &app.id, &channel)?
-        .fetch_with_request(request)
-        .await?;
+    let response = rooms::fetch(
+        env,
+        &app.id,
+        RoomCall {
+            channel: &channel,
+            path: path::TERMINATE,
+            method: Method::Post,
+            rest_call: true,
+            query: &[],
+            body: None,
+        },
+    )
+    .await?;
     match response.status_code() {
         200..=299 => json_response(200, "{}"),
         status => json_error(
@@ -39,34 +47,114 @@ pub async fn terminate_user(env: &Env, app: &App, user_id: &str) -> Result<Respo
     }
 }
 
+/// One publish: the event on one channel, and the channel's attributes if asked for.
+struct Publish<'a> {
+    trigger: &'a Trigger,
+    channel: &'a str,
+}
+
 pub async fn trigger(env: &Env, app: &App, body: &[u8]) -> Result<Response> {
     let trigger = match parse_trigger(body, &app.limits) {
         Ok(t) => t,
         Err(e) => return json_error(e.status, &e.message),
     };
-    let publishes = trigger.channels.iter().map(|channel| {
-        let frame = frames::channel_event(&trigger.name, channel, &trigger.data);
-        publish(env, app, channel, frame, trigger.socket_id.as_deref())
-    });
-    let failed: Vec<String> = join_all(publishes)
-        .await
-        .into_iter()
-        .zip(&trigger.channels)
-        .filter_map(|(result, channel)| match result {
-            Ok(()) => None,
-            Err(e) => {
-                console_error!("publish to {channel} failed: {e}");
-                Some(channel.clone())
-            }
+    let publishes: Vec<Publish> = trigger
+        .channels
+        .iter()
+        .map(|channel| Publish {
+            trigger: &trigger,
+            channel,
         })
         .collect();
+    let infos = match publish_all(env, app, &publishes).await {
+        Ok(infos) => infos,
+        Err(e) => return json_error(e.status, &e.message),
+    };
+    if trigger.info.is_empty() {
+        return json_response(200, "{}");
+    }
+    let channels: Vec<String> = trigger
+        .channels
+        .iter()
+        .zip(&infos)
+        .map(|(channel, info)| format!("{}:{info}", json_string(channel)))
+        .collect();
+    json_response(200, &format!("{{\"channels\":{{{}}}}}", channels.join(",")))
+}
+
+pub async fn batch(env: &Env, app: &App, body: &[u8]) -> Result<Response> {
+    let batch = match parse_batch(body, &app.limits) {
+        Ok(batch) => batch,
+        Err(e) => return json_error(e.status, &e.message),
+    };
+    let publishes: Vec<Publish> = batch
+        .iter()
+        .map(|trigger| Publish {
+            trigger,
+            channel: &trigger.channels[0],
+        })
+        .collect();
+    let infos = match publish_all(env, app, &publishes).await {
+        Ok(infos) => infos,
+        Err(e) => return json_error(e.status, &e.message),
+    };
+    if batch.iter().all(|t| t.info.is_empty()) {
+        return json_response(200, "{}");
+    }
+    json_response(200, &format!("{{\"batch\":[{}]}}", infos.join(",")))
+}
+
+thread_local! {
+    /// Apps this isolate has seen refused for their monthly broadcast quota, with the month:
+    /// later publishes are refused here without a room request.
+    static OVER_QUOTA: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+}
+
+fn current_month() -> String {
+    utc_month(Date::now().as_millis() as f64)
+}
+
+/// Publishes everything at once; answers each channel's attributes JSON in order, or the
+/// first refusal (403 over quota) or failure.
+async fn publish_all(
+    env: &Env,
+    app: &App,
+    publishes: &[Publish<'_>],
+) -> std::result::Result<Vec<String>, RestError> {
+    let month = current_month();
+    let known_over = OVER_QUOTA.with(|over| over.borrow().get(&app.id) == Some(&month));
+    if known_over {
+        return Err(RestError::new(403, OVER_QUOTA_MESSAGE));
+    }
+    let results = join_all(
+        publishes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| publish(env, app, p, i == 0)),
+    )
+    .await;
+    let mut infos = Vec::with_capacity(results.len());
+    let mut failed = Vec::new();
+    for (result, p) in results.into_iter().zip(publishes) {
+        match result {
+            Ok(Ok(info)) => infos.push(info),
+            Ok(Err(refusal)) => {
+                OVER_QUOTA.with(|over| over.borrow_mut().insert(app.id.clone(), month));
+                return Err(refusal);
+            }
+            Err(e) => {
+                console_error!("publish to {} failed: {e}", p.channel);
+                failed.push(p.channel);
+            }
+        }
+    }
     if failed.is_empty() {
-        json_response(200, "{}")
+        Ok(infos)
     } else {
-        json_error(
+        Err(RestError::new(
             500,
-            &format!("The event could not be delivered to: {}", failed.join(", ")),
-        )
+            format!("The event could not be delivered to: {}", failed.join(", ")),
+        ))
     }
 }
 
@@ -74,31 +162,43 @@ pub async fn trigger(env: &Env, app: &App, body: &[u8]) -> Result<Response> {
 async fn publish(
     env: &Env,
     app: &App,
-    channel: &str,
-    frame: String,
-    exclude: Option<&str>,
-) -> Result<()> {
-    let stub = room_stub(env, &app.id, channel)?;
+    p: &Publish<'_>,
+    rest_call: bool,
+) -> Result<std::result::Result<String, RestError>> {
+    let channel = p.channel;
+    let frame = frames::channel_event(&p.trigger.name, channel, &p.trigger.data);
     let ttl = app.limits.cache_ttl_secs.to_string();
-    let mut query = vec![(param::CHANNEL, channel)];
-    if let Some(socket_id) = exclude {
-        query.push((param::EXCLUDE, socket_id));
+    let info = p.trigger.info.applicable_to(channel).to_param();
+    let mut query = Vec::new();
+    if let Some(socket_id) = &p.trigger.socket_id {
+        query.push((param::EXCLUDE, socket_id.as_str()));
     }
     if ChannelKind::of(channel).is_cache() {
-        query.push((param::TTL, &ttl));
+        query.push((param::TTL, ttl.as_str()));
     }
-    let url = Url::parse_with_params(&format!("https://room{}", path::PUBLISH), &query)
-        .map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(JsValue::from_str(&frame)));
-    let response = stub
-        .fetch_with_request(Request::new_with_init(url.as_str(), &init)?)
-        .await?;
-    match response.status_code() {
-        200..=299 => Ok(()),
-        status => Err(worker::Error::RustError(format!(
-            "room answered HTTP {status}"
+    if !info.is_empty() {
+        query.push((param::INFO, info.as_str()));
+    }
+    let mut response = rooms::fetch(
+        env,
+        &app.id,
+        RoomCall {
+            channel,
+            path: path::PUBLISH,
+            method: Method::Post,
+            rest_call,
+            query: &query,
+            body: Some(&frame),
+        },
+    )
+    .await?;
+    let status = response.status_code();
+    let body = response.text().await.unwrap_or_default();
+    match status {
+        200 => Ok(Ok(body)),
+        403 => Ok(Err(RestError::new(403, OVER_QUOTA_MESSAGE))),
+        _ => Err(worker::Error::RustError(format!(
+            "room answered HTTP {status}: {body}"
         ))),
     }
 }

@@ -1,16 +1,28 @@
 //! The REST API under `/apps/{app_id}/...`: signature check first, then the endpoint.
 
+mod channels;
 mod events;
+mod rooms;
 
 use crate::config::{App, Apps};
-use crate::edge::router::json_error;
+use crate::edge::router::{json_error, json_response};
+use crate::ledger::app_ledger::path as ledger_path;
+use crate::ledger::client::rest_read;
 use crate::protocol::rest_signature::{percent_decode, QueryParams, SignedRequest};
 use worker::{Date, Env, Method, Request, Response, Result};
 
 pub async fn handle(mut req: Request, env: &Env, apps: &Apps) -> Result<Response> {
     let path = req.path();
-    let rest = path.strip_prefix("/apps/").unwrap_or_default();
-    let (app_id, endpoint) = rest.split_once('/').unwrap_or((rest, ""));
+    // `/apps/{app_id}/{endpoint}`; also `/users/{id}/terminate_connections` without the app
+    // prefix, which is the path the Python SDK (pusher 3.3) signs and requests: the app is
+    // then the one the auth_key names.
+    let (app_id, endpoint) = match path.strip_prefix("/apps/") {
+        Some(rest) => {
+            let (id, endpoint) = rest.split_once('/').unwrap_or((rest, ""));
+            (Some(id), endpoint)
+        }
+        None => (None, path.trim_start_matches('/')),
+    };
 
     let params = QueryParams::parse(req.url()?.query().unwrap_or_default());
     let method = req.method();
@@ -24,15 +36,15 @@ pub async fn handle(mut req: Request, env: &Env, apps: &Apps) -> Result<Response
         Ok(key) => key,
         Err(e) => return json_error(401, &e.to_string()),
     };
-    let app: &App = match apps.by_key(auth_key) {
-        Some(app) if app.id == app_id => app,
-        Some(_) => {
+    let app: &App = match (apps.by_key(auth_key), app_id) {
+        (Some(app), Some(id)) if app.id != id => {
             return json_error(
                 401,
-                &format!("auth_key {auth_key} does not belong to app {app_id}"),
+                &format!("auth_key {auth_key} does not belong to app {id}"),
             )
         }
-        None => return json_error(401, &format!("Invalid authentication key: {auth_key}")),
+        (Some(app), _) => app,
+        (None, _) => return json_error(401, &format!("Invalid authentication key: {auth_key}")),
     };
 
     let max_body = app.limits.max_request_body_bytes;
@@ -61,15 +73,47 @@ pub async fn handle(mut req: Request, env: &Env, apps: &Apps) -> Result<Response
         return json_error(401, &e.to_string());
     }
 
-    let terminate_user = endpoint
-        .strip_prefix("users/")
-        .and_then(|rest| rest.strip_suffix("/terminate_connections"));
-    match (method, endpoint, terminate_user) {
-        (Method::Post, "events", _) => events::trigger(env, app, &body).await,
-        (_, "events", _) => json_error(405, "Use POST for /events"),
-        (Method::Post, _, Some(user_id)) => {
+    if !app.enabled {
+        return json_error(403, "Application disabled");
+    }
+
+    let parts: Vec<&str> = endpoint.split('/').collect();
+    if app_id.is_none() && !matches!(parts.as_slice(), ["users", _, "terminate_connections"]) {
+        return json_error(404, &format!("No route for {path}"));
+    }
+    match (method, parts.as_slice()) {
+        (Method::Post, ["events"]) => events::trigger(env, app, &body).await,
+        (Method::Post, ["batch_events"]) => events::batch(env, app, &body).await,
+        (Method::Get, ["channels"]) => channels::list(env, app, &params).await,
+        (Method::Get, ["channels", name]) => {
+            channels::show(env, app, &percent_decode(name), &params).await
+        }
+        (Method::Get, ["channels", name, "users"]) => {
+            channels::users(env, app, &percent_decode(name)).await
+        }
+        (Method::Post, ["users", user_id, "terminate_connections"]) => {
             events::terminate_user(env, app, &percent_decode(user_id)).await
         }
-        _ => json_error(404, &format!("Unknown REST endpoint: {path}")),
+        (Method::Get, ["stats"]) => {
+            let mut response = rest_read(env, &app.id, ledger_path::STATS, &[]).await?;
+            let body = response.text().await?;
+            json_response(response.status_code(), &body)
+        }
+        (method, _) => match allowed_method(&parts) {
+            Some(allowed) => json_error(
+                405,
+                &format!("{method:?} is not allowed on {path}: use {allowed}"),
+            ),
+            None => json_error(404, &format!("Unknown REST endpoint: {path}")),
+        },
+    }
+}
+
+/// The method an existing endpoint takes, for a 405 answer.
+fn allowed_method(parts: &[&str]) -> Option<&'static str> {
+    match parts {
+        ["events"] | ["batch_events"] | ["users", _, "terminate_connections"] => Some("POST"),
+        ["channels"] | ["channels", _] | ["channels", _, "users"] | ["stats"] => Some("GET"),
+        _ => None,
     }
 }

@@ -6,14 +6,21 @@ use super::count_throttle::{CountAction, CountThrottle};
 use super::member::{param, path, Join, Member, TERMINATED_CLOSE_CODE};
 use super::roster::Roster;
 use super::sockets::{self, is_same, member_of};
+use crate::ledger::client::send_report;
+use crate::ledger::report::{Counts, Feed, Occupancy, REPORT_INTERVAL_MS, RETRY_INTERVAL_MS};
+use crate::protocol::channel_info::{info_json, users_json, ChannelState, InfoAttrs};
 use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::frames;
+use crate::protocol::timestamp::utc_month;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use worker::{
-    durable_object, Date, DurableObject, Env, Method, Request, Response, Result, State, WebSocket,
-    WebSocketIncomingMessage, WebSocketPair,
+    console_error, durable_object, Date, DurableObject, Env, Method, Request, Response, Result,
+    State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
+
+/// Response header of a publish: how many sockets it reached.
+const DELIVERED_HEADER: &str = "x-delivered";
 
 /// Storage key of a cache channel's last event.
 const CACHE_KEY: &str = "cache";
@@ -33,11 +40,18 @@ struct Memory {
     /// Cache channels: the last event, once read from storage (`Some(None)`: nothing cached).
     cached: Option<Option<CachedEvent>>,
     counts: CountThrottle,
+    app_id: Option<String>,
+    /// Counts and occupancy on their way to the app ledger.
+    feed: Feed,
+    /// When the object's one alarm is set for (it serves both the count throttle and the
+    /// ledger reports).
+    alarm_at: Option<f64>,
 }
 
 #[durable_object]
 pub struct ChannelRoom {
     state: State,
+    env: Env,
     memory: RefCell<Memory>,
 }
 
@@ -46,9 +60,10 @@ fn now_ms() -> f64 {
 }
 
 impl DurableObject for ChannelRoom {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         ChannelRoom {
             state,
+            env,
             memory: RefCell::new(Memory::default()),
         }
     }
@@ -60,16 +75,30 @@ impl DurableObject for ChannelRoom {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.into_owned())
         };
-        match (req.method(), req.path().as_str()) {
+        let channel = query(param::CHANNEL).unwrap_or_default();
+        self.learn(query(param::APP), &channel);
+        let rest_call = query(param::REST_CALL).is_some();
+        let attrs = InfoAttrs::from_param(&query(param::INFO).unwrap_or_default());
+        let response = match (req.method(), req.path().as_str()) {
             (Method::Get, path::SUBSCRIBE) => {
                 let Some(join) = query(param::JOIN).and_then(|j| Join::from_query_value(&j)) else {
                     return Response::error("a valid join parameter is required", 400);
                 };
-                self.subscribe(join).await
+                return self.subscribe(join).await;
             }
             (Method::Post, path::PUBLISH) => {
                 let frame = req.text().await?;
-                let channel = query(param::CHANNEL).unwrap_or_default();
+                if self
+                    .memory
+                    .borrow()
+                    .feed
+                    .is_over_quota(&utc_month(now_ms()))
+                {
+                    return Response::error(
+                        "This app is over its monthly broadcast quota (limits.max_broadcasts_per_month)",
+                        403,
+                    );
+                }
                 let delivered = self.broadcast(&frame, query(param::EXCLUDE).as_deref());
                 if ChannelKind::of(&channel).is_cache() {
                     let ttl_secs: f64 = query(param::TTL)
@@ -78,14 +107,38 @@ impl DurableObject for ChannelRoom {
                     self.store_cache(frame, now_ms() + ttl_secs * 1000.0)
                         .await?;
                 }
-                Response::ok(format!("{{\"delivered\":{delivered}}}"))
+                self.count(|c| {
+                    c.broadcasts += 1;
+                    c.messages_delivered += delivered as u64;
+                })
+                .await;
+                let response =
+                    Response::ok(info_json(&self.channel_state(attrs).await, attrs, false))?;
+                // For tests and diagnostics: how many sockets this publish reached.
+                response
+                    .headers()
+                    .set(DELIVERED_HEADER, &delivered.to_string())?;
+                Ok(response)
+            }
+            (Method::Get, path::INFO) => {
+                Response::ok(info_json(&self.channel_state(attrs).await, attrs, true))
+            }
+            (Method::Get, path::USERS) => {
+                let body = self.with_subscribers(|subs| {
+                    users_json(Roster::from_members(subs.iter().map(|(m, _)| m)).user_ids())
+                });
+                Response::ok(body)
             }
             (Method::Post, path::TERMINATE) => {
                 let closed = self.terminate();
                 Response::ok(format!("{{\"closed\":{closed}}}"))
             }
-            _ => Response::error("Not found", 404),
+            _ => return Response::error("Not found", 404),
+        };
+        if rest_call {
+            self.count(|c| c.rest_calls += 1).await;
         }
+        response
     }
 
     async fn websocket_message(
@@ -96,11 +149,18 @@ impl DurableObject for ChannelRoom {
         // Sessions send client events up, already checked and serialised: forward to the others.
         if let WebSocketIncomingMessage::String(frame) = message {
             let sender = member_of(&ws);
-            self.with_subscribers(|subs| {
+            let delivered = self.with_subscribers(|subs| {
+                let mut delivered = 0;
                 for (_, other) in subs.iter().filter(|(m, s)| !is_same(m, s, &ws, &sender)) {
-                    let _ = other.send_with_str(&frame);
+                    delivered += u64::from(other.send_with_str(&frame).is_ok());
                 }
+                delivered
             });
+            self.count(|c| {
+                c.client_events += 1;
+                c.messages_delivered += delivered;
+            })
+            .await;
         }
         Ok(())
     }
@@ -124,16 +184,28 @@ impl DurableObject for ChannelRoom {
     }
 
     async fn alarm(&self) -> Result<Response> {
-        // A throttled subscription count is due.
         let now = now_ms();
-        let channel = {
-            let mut memory = self.memory.borrow_mut();
-            memory.counts.on_scheduled_send(now);
-            memory.channel.clone()
-        };
-        if let Some(channel) = channel {
-            let frame = frames::subscription_count(&channel, self.subscriber_count());
-            self.broadcast(&frame, None);
+        self.memory.borrow_mut().alarm_at = None;
+        // A throttled subscription count may be due.
+        let count_due = self.memory.borrow().counts.scheduled_at();
+        if let Some(at) = count_due {
+            if at <= now {
+                let channel = {
+                    let mut memory = self.memory.borrow_mut();
+                    memory.counts.on_scheduled_send(now);
+                    memory.channel.clone()
+                };
+                if let Some(channel) = channel {
+                    let frame = frames::subscription_count(&channel, self.subscriber_count());
+                    self.broadcast(&frame, None);
+                }
+            } else {
+                self.arm(at).await;
+            }
+        }
+        let report_due = std::mem::take(&mut self.memory.borrow_mut().feed.scheduled);
+        if report_due {
+            self.report().await;
         }
         Response::ok("")
     }
@@ -144,8 +216,13 @@ impl ChannelRoom {
         let mut memory = self.memory.borrow_mut();
         if memory.subscribers.is_none() {
             let loaded = sockets::load(&self.state);
-            if memory.channel.is_none() {
-                memory.channel = loaded.first().map(|(m, _)| m.channel.clone());
+            if let Some((first, _)) = loaded.first() {
+                if memory.channel.is_none() {
+                    memory.channel = Some(first.channel.clone());
+                }
+                if memory.app_id.is_none() && !first.app_id.is_empty() {
+                    memory.app_id = Some(first.app_id.clone());
+                }
             }
             memory.subscribers = Some(loaded);
         }
@@ -173,15 +250,29 @@ impl ChannelRoom {
         })
     }
 
+    /// Remembers the app and channel named by a request (a woken room knows them only from
+    /// its sockets' records, and an empty room not at all).
+    fn learn(&self, app_id: Option<String>, channel: &str) {
+        let mut memory = self.memory.borrow_mut();
+        if let Some(app_id) = app_id.filter(|a| !a.is_empty()) {
+            memory.app_id.get_or_insert(app_id);
+        }
+        if !channel.is_empty() {
+            memory.channel.get_or_insert_with(|| channel.to_string());
+        }
+    }
+
     async fn subscribe(&self, join: Join) -> Result<Response> {
         let Join {
+            app_id,
             channel,
             mut member,
             max_members,
         } = join;
         member.channel = channel.clone();
+        member.app_id = app_id.clone();
         let kind = ChannelKind::of(&channel);
-        self.memory.borrow_mut().channel = Some(channel.clone());
+        self.learn(Some(app_id), &channel);
         // Load the hibernated sockets before accepting a new one, so it is not counted twice.
         self.with_subscribers(|_| ());
 
@@ -229,12 +320,15 @@ impl ChannelRoom {
         if count_subscriptions {
             self.count_changed(&channel).await;
         }
+        self.schedule_report().await;
         Response::from_websocket(pair.client)
     }
 
     async fn leave(&self, ws: &WebSocket) {
         let left = self.with_subscribers(|subs| sockets::remove(subs, ws));
         let Some(member) = left else { return };
+        self.learn(Some(member.app_id.clone()), &member.channel);
+        self.schedule_report().await;
         let Some(channel) = self.memory.borrow().channel.clone() else {
             return;
         };
@@ -261,10 +355,107 @@ impl ChannelRoom {
             CountAction::SendNow => {
                 self.broadcast(&frames::subscription_count(channel, count), None);
             }
-            CountAction::SendAt(at_ms) => {
-                let _ = self.state.storage().set_alarm(at_ms as i64).await;
-            }
+            CountAction::SendAt(at_ms) => self.arm(at_ms).await,
             CountAction::Wait => {}
+        }
+    }
+
+    /// Sets the alarm for `at_ms` unless it is already set for earlier.
+    async fn arm(&self, at_ms: f64) {
+        let current = self.memory.borrow().alarm_at;
+        if current.is_some_and(|c| c <= at_ms) {
+            return;
+        }
+        self.memory.borrow_mut().alarm_at = Some(at_ms);
+        // An i64 is taken as an offset from now, not a timestamp.
+        let offset_ms = (at_ms - now_ms()).max(0.0) as i64;
+        if let Err(e) = self.state.storage().set_alarm(offset_ms).await {
+            console_error!("room: cannot set alarm: {e}");
+            self.memory.borrow_mut().alarm_at = None;
+        }
+    }
+
+    /// Adds to the counts for the ledger; they are reported within a second.
+    async fn count(&self, add: impl FnOnce(&mut Counts)) {
+        add(self.memory.borrow_mut().feed.counts());
+        self.schedule_report().await;
+    }
+
+    async fn schedule_report(&self) {
+        if std::mem::replace(&mut self.memory.borrow_mut().feed.scheduled, true) {
+            return;
+        }
+        self.arm(now_ms() + REPORT_INTERVAL_MS).await;
+    }
+
+    /// The channel's entry for the ledger's index of occupied channels (user channels are
+    /// not listed, as on Pusher).
+    fn occupancy(&self) -> Option<Occupancy> {
+        let channel = self.memory.borrow().channel.clone()?;
+        let kind = ChannelKind::of(&channel);
+        if kind == ChannelKind::ServerToUser {
+            return None;
+        }
+        let (subscribers, users) = self.with_subscribers(|subs| {
+            let users = Roster::from_members(subs.iter().map(|(m, _)| m)).count();
+            (subs.len(), users as u64)
+        });
+        Some(Occupancy {
+            channel,
+            occupied: subscribers > 0,
+            user_count: kind.is_presence().then_some(users),
+        })
+    }
+
+    /// Sends the gathered counts and any occupancy change to the app's ledger.
+    async fn report(&self) {
+        let Some(app_id) = self.memory.borrow().app_id.clone() else {
+            return;
+        };
+        let occupancy = self.occupancy();
+        let Some(report) = self.memory.borrow_mut().feed.take_report(occupancy, None) else {
+            return;
+        };
+        match send_report(&self.env, &app_id, &report).await {
+            Ok(answer) => self.memory.borrow_mut().feed.on_answer(answer),
+            Err(e) => {
+                console_error!("room: ledger report for app {app_id} failed: {e}");
+                {
+                    let mut memory = self.memory.borrow_mut();
+                    memory.feed.on_failed(&report);
+                    memory.feed.scheduled = true;
+                }
+                self.arm(now_ms() + RETRY_INTERVAL_MS).await;
+            }
+        }
+    }
+
+    /// What `GET /channels/{name}` and a trigger's `info` report.
+    async fn channel_state(&self, attrs: InfoAttrs) -> ChannelState {
+        let (subscription_count, user_count) = self.with_subscribers(|subs| {
+            let users = if attrs.user_count {
+                Roster::from_members(subs.iter().map(|(m, _)| m)).count()
+            } else {
+                0
+            };
+            (subs.len() as u64, users as u64)
+        });
+        let cache = if attrs.cache {
+            self.cached_event().await.map(|event| {
+                let data = serde_json::from_str::<serde_json::Value>(&event.frame)
+                    .ok()
+                    .and_then(|v| v.get("data").and_then(|d| d.as_str()).map(String::from))
+                    .unwrap_or_default();
+                let ttl = ((event.expires_at_ms - now_ms()) / 1000.0).ceil().max(0.0) as u64;
+                (data, ttl)
+            })
+        } else {
+            None
+        };
+        ChannelState {
+            subscription_count,
+            user_count,
+            cache,
         }
     }
 

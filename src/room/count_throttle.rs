@@ -42,6 +42,12 @@ impl CountThrottle {
         }
     }
 
+    /// When the scheduled send is due, if one is scheduled.
+    pub fn scheduled_at(&self) -> Option<f64> {
+        self.scheduled
+            .then(|| self.last_sent_ms.unwrap_or(0.0) + THROTTLE_INTERVAL_MS)
+    }
+
     /// The scheduled send happened.
     pub fn on_scheduled_send(&mut self, now_ms: f64) {
         self.scheduled = false;
@@ -65,7 +71,9 @@ mod tests {
     fn big_channels_send_at_most_every_five_seconds() {
         let mut t = CountThrottle::default();
         assert_eq!(t.on_change(101, 0.0), CountAction::SendNow);
+        assert_eq!(t.scheduled_at(), None);
         assert_eq!(t.on_change(102, 1000.0), CountAction::SendAt(5000.0));
+        assert_eq!(t.scheduled_at(), Some(5000.0));
         assert_eq!(t.on_change(103, 2000.0), CountAction::Wait);
         t.on_scheduled_send(5000.0);
         assert_eq!(t.on_change(104, 6000.0), CountAction::SendAt(10_000.0));

@@ -24,6 +24,9 @@ pub struct Member {
     /// The channel, set by the room, so a room woken from hibernation knows its name.
     #[serde(rename = "h", default, skip_serializing_if = "String::is_empty")]
     pub channel: String,
+    /// The app, set by the room, so a room woken from hibernation knows whose ledger to feed.
+    #[serde(rename = "a", default, skip_serializing_if = "String::is_empty")]
+    pub app_id: String,
     /// Directory sockets: the user ids this connection watches.
     #[serde(rename = "w", default, skip_serializing_if = "Vec::is_empty")]
     pub watchlist: Vec<String>,
@@ -43,6 +46,7 @@ impl Member {
             user_info: None,
             count_subscriptions: false,
             channel: String::new(),
+            app_id: String::new(),
             watchlist: Vec::new(),
         }
     }
@@ -51,6 +55,9 @@ impl Member {
 /// A session's request to join a room: what the room needs to accept the socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Join {
+    /// Set by the session just before the upgrade.
+    #[serde(default)]
+    pub app_id: String,
     pub channel: String,
     pub member: Member,
     /// Presence member limit (distinct users).
@@ -77,6 +84,12 @@ pub mod param {
     pub const EXCLUDE: &str = "exclude";
     /// Seconds a cache channel keeps a published event.
     pub const TTL: &str = "ttl";
+    /// The app whose channel this is (for the ledger).
+    pub const APP: &str = "app";
+    /// The request serves a REST call: count it in the ledger.
+    pub const REST_CALL: &str = "rest";
+    /// Channel attributes wanted in the answer (`InfoAttrs::to_param`).
+    pub const INFO: &str = "info";
 }
 
 /// Paths the rooms answer (the host part of internal URLs is ignored).
@@ -85,6 +98,10 @@ pub mod path {
     pub const PUBLISH: &str = "/publish";
     /// Closes every socket in the room (terminate_connections on a user channel).
     pub const TERMINATE: &str = "/terminate";
+    /// The channel's attributes (`GET /apps/{id}/channels/{name}`).
+    pub const INFO: &str = "/info";
+    /// A presence channel's users (`GET /apps/{id}/channels/{name}/users`).
+    pub const USERS: &str = "/users";
 }
 
 /// Close code a room uses when it ends a socket on the app's request; the session closes
@@ -121,11 +138,13 @@ mod tests {
             user_info: Some(r#"{"name":"Ada"}"#.into()),
             count_subscriptions: true,
             channel: "presence-a".into(),
+            app_id: "1".into(),
             watchlist: vec!["8".into()],
         };
         let json = serde_json::to_string(&full).unwrap();
         assert_eq!(serde_json::from_str::<Member>(&json).unwrap(), full);
         let join = Join {
+            app_id: "1".into(),
             channel: "presence-a".into(),
             member: full,
             max_members: 100,

@@ -35,6 +35,11 @@ impl<'a> Roster<'a> {
         self.users.contains_key(user_id)
     }
 
+    /// The users' ids, in order.
+    pub fn user_ids(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.users.keys().copied()
+    }
+
     /// Distinct users.
     pub fn count(&self) -> usize {
         self.users.len()

@@ -1,7 +1,7 @@
 // Starts the built worker (build/) in local workerd through Miniflare, configured from
 // wrangler.toml, with a test app; and offers the real pusher-js client, the real pusher SDK
 // and raw WebSocket helpers to drive it.
-import { Miniflare } from "miniflare";
+import { Miniflare, Log, LogLevel } from "miniflare";
 import { parse as parseToml } from "smol-toml";
 import { readFileSync } from "node:fs";
 import { resolve, dirname } from "node:path";
@@ -44,6 +44,8 @@ export async function startWorker({ apps = [makeApp()], bindings } = {}) {
     bindings: bindings ?? { PUSHER_APPS: JSON.stringify(apps) },
     host: "127.0.0.1",
     port: 0,
+    // PUSHER_EDGE_TEST_LOG=1 shows the worker's console output while debugging a test.
+    ...(process.env.PUSHER_EDGE_TEST_LOG ? { log: new Log(LogLevel.DEBUG) } : {}),
   });
   const url = await mf.ready;
   const port = Number(url.port);

@@ -1,0 +1,335 @@
+//! The app ledger Durable Object, one per app: counters by day, month and in total, the
+//! connection count (from the connection shards), the monthly broadcast quota, and the index
+//! of occupied channels. Rooms and shards report to it in batches; nothing on the publish
+//! path waits for it.
+
+use super::report::{Counts, Report, ReportAnswer};
+use super::stats::{Stats, Usage};
+use crate::config::App;
+use crate::config_env::load_apps;
+use crate::protocol::timestamp::{utc_day, utc_month};
+use serde::Deserialize;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use worker::{
+    durable_object, Date, DurableObject, Env, Method, Request, Response, Result, SqlStorage,
+    SqlStorageValue, State,
+};
+
+/// Query parameters of ledger requests.
+pub mod param {
+    pub const APP: &str = "app";
+    /// The request serves a REST call: count it.
+    pub const REST_CALL: &str = "rest";
+    pub const PREFIX: &str = "prefix";
+    /// `GET /channels`: include presence user counts.
+    pub const USER_COUNT: &str = "user_count";
+}
+
+/// Paths the ledger answers.
+pub mod path {
+    pub const REPORT: &str = "/report";
+    pub const STATS: &str = "/stats";
+    pub const CHANNELS: &str = "/channels";
+}
+
+/// Days of daily counters kept.
+const DAYS_KEPT: f64 = 62.0;
+
+const SCHEMA: [&str; 3] = [
+    "CREATE TABLE IF NOT EXISTS usage (
+        period TEXT PRIMARY KEY,
+        broadcasts INTEGER NOT NULL DEFAULT 0,
+        messages_delivered INTEGER NOT NULL DEFAULT 0,
+        client_events INTEGER NOT NULL DEFAULT 0,
+        rest_calls INTEGER NOT NULL DEFAULT 0,
+        connections_opened INTEGER NOT NULL DEFAULT 0,
+        webhooks_failed INTEGER NOT NULL DEFAULT 0,
+        peak_connections INTEGER NOT NULL DEFAULT 0)",
+    "CREATE TABLE IF NOT EXISTS channels (name TEXT PRIMARY KEY, user_count INTEGER)",
+    "CREATE TABLE IF NOT EXISTS shards (idx INTEGER PRIMARY KEY, connections INTEGER NOT NULL)",
+];
+
+const ADD_USAGE: &str = "INSERT INTO usage (period, broadcasts, messages_delivered, client_events,
+        rest_calls, connections_opened, webhooks_failed, peak_connections)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT(period) DO UPDATE SET
+        broadcasts = broadcasts + excluded.broadcasts,
+        messages_delivered = messages_delivered + excluded.messages_delivered,
+        client_events = client_events + excluded.client_events,
+        rest_calls = rest_calls + excluded.rest_calls,
+        connections_opened = connections_opened + excluded.connections_opened,
+        webhooks_failed = webhooks_failed + excluded.webhooks_failed,
+        peak_connections = MAX(peak_connections, excluded.peak_connections)";
+
+/// The name of the period holding all-time totals.
+const TOTAL: &str = "total";
+
+#[derive(Deserialize)]
+struct UsageRow {
+    period: String,
+    broadcasts: f64,
+    messages_delivered: f64,
+    client_events: f64,
+    rest_calls: f64,
+    connections_opened: f64,
+    webhooks_failed: f64,
+    peak_connections: f64,
+}
+
+impl UsageRow {
+    fn usage(&self) -> Usage {
+        Usage {
+            counts: Counts {
+                broadcasts: self.broadcasts as u64,
+                messages_delivered: self.messages_delivered as u64,
+                client_events: self.client_events as u64,
+                rest_calls: self.rest_calls as u64,
+                connections_opened: self.connections_opened as u64,
+                webhooks_failed: self.webhooks_failed as u64,
+            },
+            peak_connections: self.peak_connections as u64,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Number {
+    n: f64,
+}
+
+#[derive(Deserialize)]
+struct ChannelRow {
+    name: String,
+    user_count: Option<f64>,
+}
+
+fn int(n: u64) -> SqlStorageValue {
+    SqlStorageValue::Integer(n.min(i64::MAX as u64) as i64)
+}
+
+#[durable_object]
+pub struct AppLedger {
+    state: State,
+    env: Env,
+    schema_ready: Cell<bool>,
+    pruned_on: RefCell<String>,
+}
+
+impl DurableObject for AppLedger {
+    fn new(state: State, env: Env) -> Self {
+        AppLedger {
+            state,
+            env,
+            schema_ready: Cell::new(false),
+            pruned_on: RefCell::new(String::new()),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let url = req.url()?;
+        let query = |name: &str| {
+            url.query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        let app_id = query(param::APP).unwrap_or_default();
+        let apps = load_apps(&self.env).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let Some(app) = apps.by_id(&app_id) else {
+            return Response::error(format!("unknown app {app_id:?}"), 404);
+        };
+        let sql = self.sql();
+        if query(param::REST_CALL).is_some() {
+            let report = Report {
+                counts: Counts {
+                    rest_calls: 1,
+                    ..Counts::default()
+                },
+                ..Report::default()
+            };
+            self.apply(&sql, app, &report)?;
+        }
+        match (req.method(), req.path().as_str()) {
+            (Method::Post, path::REPORT) => {
+                let report: Report = req.json().await?;
+                let answer = self.apply(&sql, app, &report)?;
+                Response::from_json(&answer)
+            }
+            (Method::Get, path::STATS) => Response::from_json(&self.stats(&sql, app)?),
+            (Method::Get, path::CHANNELS) => {
+                let prefix = query(param::PREFIX).unwrap_or_default();
+                let body = self.channels(&sql, &prefix, query(param::USER_COUNT).is_some())?;
+                Response::ok(body)
+            }
+            _ => Response::error("Not found", 404),
+        }
+    }
+}
+
+impl AppLedger {
+    fn sql(&self) -> SqlStorage {
+        let sql = self.state.storage().sql();
+        if !self.schema_ready.get() {
+            for statement in SCHEMA {
+                if let Err(e) = sql.exec(statement, None) {
+                    worker::console_error!("ledger schema: {e}");
+                }
+            }
+            self.schema_ready.set(true);
+        }
+        sql
+    }
+
+    /// Adds a report to the counters and the indexes; answers with the quota state.
+    fn apply(&self, sql: &SqlStorage, app: &App, report: &Report) -> Result<ReportAnswer> {
+        let now = Date::now().as_millis() as f64;
+        let month = utc_month(now);
+        let day = utc_day(now);
+
+        let mut peak = 0;
+        if let Some(shard) = report.shard {
+            sql.exec(
+                "INSERT INTO shards (idx, connections) VALUES (?, ?)
+                 ON CONFLICT(idx) DO UPDATE SET connections = excluded.connections",
+                vec![int(u64::from(shard.index)), int(shard.connections)],
+            )?;
+            peak = self.connections(sql)?;
+        }
+        if !report.counts.is_zero() || peak > 0 {
+            let c = &report.counts;
+            for period in [TOTAL, month.as_str(), day.as_str()] {
+                sql.exec(
+                    ADD_USAGE,
+                    vec![
+                        period.into(),
+                        int(c.broadcasts),
+                        int(c.messages_delivered),
+                        int(c.client_events),
+                        int(c.rest_calls),
+                        int(c.connections_opened),
+                        int(c.webhooks_failed),
+                        int(peak),
+                    ],
+                )?;
+            }
+        }
+        if let Some(occupancy) = &report.occupancy {
+            if occupancy.occupied {
+                sql.exec(
+                    "INSERT INTO channels (name, user_count) VALUES (?, ?)
+                     ON CONFLICT(name) DO UPDATE SET user_count = excluded.user_count",
+                    vec![
+                        occupancy.channel.as_str().into(),
+                        occupancy
+                            .user_count
+                            .map(int)
+                            .unwrap_or(SqlStorageValue::Null),
+                    ],
+                )?;
+            } else {
+                sql.exec(
+                    "DELETE FROM channels WHERE name = ?",
+                    vec![occupancy.channel.as_str().into()],
+                )?;
+            }
+        }
+        self.prune_days(sql, now, &day)?;
+
+        let over_quota_month = match app.limits.max_broadcasts_per_month {
+            Some(quota) if self.month_broadcasts(sql, &month)? >= quota => Some(month),
+            _ => None,
+        };
+        Ok(ReportAnswer { over_quota_month })
+    }
+
+    fn connections(&self, sql: &SqlStorage) -> Result<u64> {
+        let row: Number = sql
+            .exec(
+                "SELECT COALESCE(SUM(connections), 0) AS n FROM shards",
+                None,
+            )?
+            .one()?;
+        Ok(row.n as u64)
+    }
+
+    fn month_broadcasts(&self, sql: &SqlStorage, month: &str) -> Result<u64> {
+        let row: Number = sql
+            .exec(
+                "SELECT COALESCE(MAX(broadcasts), 0) AS n FROM usage WHERE period = ?",
+                vec![month.into()],
+            )?
+            .one()?;
+        Ok(row.n as u64)
+    }
+
+    /// Drops daily rows older than `DAYS_KEPT`, once a day per instance.
+    fn prune_days(&self, sql: &SqlStorage, now: f64, today: &str) -> Result<()> {
+        if *self.pruned_on.borrow() == today {
+            return Ok(());
+        }
+        let cutoff = utc_day(now - DAYS_KEPT * 86_400_000.0);
+        sql.exec(
+            "DELETE FROM usage WHERE length(period) = 10 AND period < ?",
+            vec![cutoff.into()],
+        )?;
+        *self.pruned_on.borrow_mut() = today.to_string();
+        Ok(())
+    }
+
+    fn stats(&self, sql: &SqlStorage, app: &App) -> Result<Stats> {
+        let rows: Vec<UsageRow> = sql.exec("SELECT * FROM usage", None)?.to_array()?;
+        let mut stats = Stats {
+            app_id: app.id.clone(),
+            connections: self.connections(sql)?,
+            occupied_channels: sql
+                .exec("SELECT COUNT(*) AS n FROM channels", None)?
+                .one::<Number>()?
+                .n as u64,
+            max_broadcasts_per_month: app.limits.max_broadcasts_per_month,
+            max_connections: app.limits.max_connections,
+            ..Stats::default()
+        };
+        let mut months = BTreeMap::new();
+        let mut days = BTreeMap::new();
+        for row in rows {
+            match row.period.len() {
+                7 => {
+                    months.insert(row.period.clone(), row.usage());
+                }
+                10 => {
+                    days.insert(row.period.clone(), row.usage());
+                }
+                _ if row.period == TOTAL => stats.total = row.usage(),
+                _ => {}
+            }
+        }
+        stats.months = months;
+        stats.days = days;
+        Ok(stats)
+    }
+
+    /// `{"channels":{name:{}|{"user_count":n}}}` for the occupied channels under `prefix`.
+    fn channels(&self, sql: &SqlStorage, prefix: &str, user_count: bool) -> Result<String> {
+        let rows: Vec<ChannelRow> = sql
+            .exec(
+                "SELECT name, user_count FROM channels
+                 WHERE substr(name, 1, length(?)) = ? ORDER BY name",
+                vec![prefix.into(), prefix.into()],
+            )?
+            .to_array()?;
+        let channels: serde_json::Map<String, serde_json::Value> = rows
+            .into_iter()
+            .map(|row| {
+                let mut info = serde_json::Map::new();
+                if user_count {
+                    info.insert(
+                        "user_count".into(),
+                        (row.user_count.unwrap_or(0.0) as u64).into(),
+                    );
+                }
+                (row.name, info.into())
+            })
+            .collect();
+        Ok(serde_json::json!({ "channels": channels }).to_string())
+    }
+}

@@ -1,0 +1,149 @@
+//! How the Worker, the rooms and the shards talk to an app's ledger.
+
+use super::app_ledger::{param, path};
+use super::report::{Report, ReportAnswer};
+use crate::LEDGER_BINDING;
+use wasm_bindgen::JsValue;
+use worker::{Env, Method, Request, RequestInit, Response, Result, Stub, Url};
+
+fn stub(env: &Env, app_id: &str) -> Result<Stub> {
+    env.durable_object(LEDGER_BINDING)?
+        .id_from_name(app_id)?
+        .get_stub()
+}
+
+fn url(path: &str, app_id: &str, query: &[(&str, &str)]) -> Result<Url> {
+    let mut pairs = vec![(param::APP, app_id)];
+    pairs.extend_from_slice(query);
+    Url::parse_with_params(&format!("https://ledger{path}"), &pairs)
+        .map_err(|e| worker::Error::RustError(e.to_string()))
+}
+
+/// Sends one batched report; the answer carries the app's quota state.
+pub async fn send_report(env: &Env, app_id: &str, report: &Report) -> Result<ReportAnswer> {
+    let body = serde_json::to_string(report)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_body(Some(JsValue::from_str(&body)));
+    let request = Request::new_with_init(url(path::REPORT, app_id, &[])?.as_str(), &init)?;
+    let mut response = stub(env, app_id)?.fetch_with_request(request).await?;
+    if response.status_code() != 200 {
+        let why = response.text().await.unwrap_or_default();
+        return Err(worker::Error::RustError(format!(
+            "ledger answered HTTP {}: {why}",
+            response.status_code()
+        )));
+    }
+    response.json().await
+}
+
+/// A read of the ledger for a REST call (`/stats`, `/channels`), counted as one REST call.
+pub async fn rest_read(
+    env: &Env,
+    app_id: &str,
+    path: &str,
+    query: &[(&str, &str)],
+) -> Result<Response> {
+    let mut pairs = vec![(param::REST_CALL, "1")];
+    pairs.extend_from_slice(query);
+    stub(env, app_id)?
+        .fetch_with_str(url(path, app_id, &pairs)?.as_str())
+        .await
+}
+
+/// The ledger's stats, without counting a REST call (for the metrics endpoint).
+pub async fn stats(env: &Env, app_id: &str) -> Result<super::stats::Stats> {
+    let mut response = stub(env, app_id)?
+        .fetch_with_str(url(path::STATS, app_id, &[])?.as_str())
+        .await?;
+    response.json().await
+}
+
+/// Why a connection could not take a place in the app's connection shards.
+pub struct ConnectionRefused {
+    pub code: u16,
+    pub message: String,
+}
+
+/// Takes a place for a new client connection in one of the app's connection shards: the
+/// returned socket is the connection's place, held until the session ends. When every
+/// shard is full the app is over its connection quota (4004), or, without a quota, the
+/// deployment is at capacity (4100, so pusher-js retries later).
+pub async fn hold_connection(
+    env: &Env,
+    app: &crate::config::App,
+    socket_id: &str,
+) -> std::result::Result<worker::WebSocket, ConnectionRefused> {
+    use super::connection_shard::{param as shard_param, FULL_STATUS};
+    use super::shard_plan::{shard_name, ShardPlan};
+    use crate::protocol::close_codes;
+
+    let plan = ShardPlan::for_limits(&app.limits);
+    // The socket id's random digits pick the first shard to try.
+    let random = socket_id
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .fold(0u32, |acc, d| {
+            acc.wrapping_mul(10).wrapping_add(u32::from(d - b'0'))
+        });
+    let unreachable = |e: worker::Error| ConnectionRefused {
+        code: close_codes::OVER_CAPACITY,
+        message: format!("Connection ledger unavailable, try again later ({e})"),
+    };
+    for index in plan.order(random) {
+        let index_text = index.to_string();
+        let cap = plan.cap(index).to_string();
+        let url = Url::parse_with_params(
+            "https://connections/connect",
+            &[
+                (shard_param::APP, app.id.as_str()),
+                (shard_param::INDEX, index_text.as_str()),
+                (shard_param::CAP, cap.as_str()),
+                (shard_param::SOCKET_ID, socket_id),
+            ],
+        )
+        .map_err(|e| unreachable(worker::Error::RustError(e.to_string())))?;
+        let headers = worker::Headers::new();
+        headers.set("Upgrade", "websocket").map_err(unreachable)?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Get).with_headers(headers);
+        let request = Request::new_with_init(url.as_str(), &init).map_err(unreachable)?;
+        let stub = env
+            .durable_object(crate::CONNECTIONS_BINDING)
+            .and_then(|ns| ns.id_from_name(&shard_name(&app.id, index))?.get_stub())
+            .map_err(unreachable)?;
+        let response = stub
+            .fetch_with_request(request)
+            .await
+            .map_err(unreachable)?;
+        match response.status_code() {
+            101 => {
+                return response.websocket().ok_or_else(|| ConnectionRefused {
+                    code: close_codes::OVER_CAPACITY,
+                    message: "Connection ledger sent no socket, try again later".into(),
+                })
+            }
+            FULL_STATUS => continue,
+            status => {
+                return Err(unreachable(worker::Error::RustError(format!(
+                    "connection shard answered HTTP {status}"
+                ))))
+            }
+        }
+    }
+    Err(if plan.is_quota() {
+        ConnectionRefused {
+            code: close_codes::OVER_CONNECTION_QUOTA,
+            message: format!(
+                "Application is over connection quota ({} connections)",
+                app.limits.max_connections.unwrap_or_default()
+            ),
+        }
+    } else {
+        ConnectionRefused {
+            code: close_codes::OVER_CAPACITY,
+            message: "Over capacity: every connection shard of this app is full, try again later"
+                .into(),
+        }
+    })
+}

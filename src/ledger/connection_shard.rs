@@ -1,0 +1,203 @@
+//! A connection shard Durable Object: every client connection of an app holds one
+//! hibernatable socket to one of the app's shards for as long as it lives. The shard's count
+//! is its live sockets, so it is exact and heals itself when a session dies without saying
+//! goodbye (its socket closes). Counts reach the ledger in batches, at most once a second.
+
+use super::client::send_report;
+use super::report::{Feed, ShardCount, REPORT_INTERVAL_MS, RETRY_INTERVAL_MS};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::HashSet;
+use worker::{
+    console_error, durable_object, DurableObject, Env, Request, Response, Result, State,
+    WebSocket, WebSocketIncomingMessage, WebSocketPair,
+};
+
+/// Query parameters of `GET /connect`.
+pub mod param {
+    pub const APP: &str = "app";
+    pub const INDEX: &str = "index";
+    /// Sockets this shard may hold; it answers 429 when full.
+    pub const CAP: &str = "cap";
+    pub const SOCKET_ID: &str = "socket";
+}
+
+/// Storage key of the shard's (app id, index).
+const HOLDER_KEY: &str = "holder";
+
+/// Status of a shard's refusal when it is full.
+pub const FULL_STATUS: u16 = 429;
+
+/// What each socket's attachment records, so a woken shard knows who it is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Holder {
+    #[serde(rename = "a")]
+    app_id: String,
+    #[serde(rename = "i")]
+    index: u32,
+    #[serde(rename = "s")]
+    socket_id: String,
+}
+
+#[derive(Default)]
+struct Memory {
+    feed: Feed,
+    /// Sockets seen closing, until the runtime stops listing them.
+    closed: HashSet<String>,
+    holder: Option<(String, u32)>,
+}
+
+#[durable_object]
+pub struct ConnectionShard {
+    state: State,
+    env: Env,
+    memory: RefCell<Memory>,
+}
+
+fn holder_of(ws: &WebSocket) -> Option<Holder> {
+    ws.deserialize_attachment::<Holder>().ok().flatten()
+}
+
+impl DurableObject for ConnectionShard {
+    fn new(state: State, env: Env) -> Self {
+        ConnectionShard {
+            state,
+            env,
+            memory: RefCell::new(Memory::default()),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        let url = req.url()?;
+        let query = |name: &str| {
+            url.query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        let (Some(app_id), Some(index), Some(cap), Some(socket_id)) = (
+            query(param::APP),
+            query(param::INDEX).and_then(|i| i.parse::<u32>().ok()),
+            query(param::CAP).and_then(|c| c.parse::<u64>().ok()),
+            query(param::SOCKET_ID),
+        ) else {
+            return Response::error("app, index, cap and socket are required", 400);
+        };
+        if self.live_count() >= cap {
+            return Response::error("this connection shard is full", FULL_STATUS);
+        }
+        let pair = WebSocketPair::new()?;
+        self.state.accept_web_socket(&pair.server);
+        pair.server.serialize_attachment(Holder {
+            app_id: app_id.clone(),
+            index,
+            socket_id,
+        })?;
+        let first = self.memory.borrow().holder.is_none();
+        if first {
+            // Kept so that a shard woken by its alarm with no sockets left can still report 0.
+            self.state
+                .storage()
+                .put(HOLDER_KEY, (app_id.clone(), index))
+                .await?;
+        }
+        {
+            let mut memory = self.memory.borrow_mut();
+            memory.holder = Some((app_id, index));
+            memory.feed.counts().connections_opened += 1;
+        }
+        self.schedule_report(REPORT_INTERVAL_MS).await;
+        Response::from_websocket(pair.client)
+    }
+
+    async fn websocket_message(
+        &self,
+        _ws: WebSocket,
+        _msg: WebSocketIncomingMessage,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        _code: usize,
+        _reason: String,
+        _was_clean: bool,
+    ) -> Result<()> {
+        self.gone(&ws).await;
+        let _ = ws.close(Some(1000), Some("closed"));
+        Ok(())
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
+        self.gone(&ws).await;
+        Ok(())
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.memory.borrow_mut().feed.scheduled = false;
+        self.report().await;
+        Response::ok("")
+    }
+}
+
+impl ConnectionShard {
+    /// Live sockets: the listed ones, less those seen closing.
+    fn live_count(&self) -> u64 {
+        let listed = self.state.get_websockets();
+        let mut memory = self.memory.borrow_mut();
+        let ids: Vec<String> = listed
+            .iter()
+            .filter_map(holder_of)
+            .map(|h| h.socket_id)
+            .collect();
+        memory.closed.retain(|id| ids.contains(id));
+        ids.iter().filter(|id| !memory.closed.contains(*id)).count() as u64
+    }
+
+    async fn gone(&self, ws: &WebSocket) {
+        if let Some(holder) = holder_of(ws) {
+            let mut memory = self.memory.borrow_mut();
+            memory.closed.insert(holder.socket_id);
+            memory.holder = Some((holder.app_id, holder.index));
+        }
+        self.schedule_report(REPORT_INTERVAL_MS).await;
+    }
+
+    async fn schedule_report(&self, delay_ms: f64) {
+        if std::mem::replace(&mut self.memory.borrow_mut().feed.scheduled, true) {
+            return;
+        }
+        // An i64 is taken as an offset from now.
+        if let Err(e) = self.state.storage().set_alarm(delay_ms as i64).await {
+            console_error!("connection shard: cannot set alarm: {e}");
+            self.memory.borrow_mut().feed.scheduled = false;
+        }
+    }
+
+    async fn report(&self) {
+        let live = self.live_count();
+        let remembered = self.memory.borrow().holder.clone();
+        let holder = match remembered {
+            Some(holder) => Some(holder),
+            // Woken by the alarm after an eviction.
+            None => self.state.storage().get(HOLDER_KEY).await.ok().flatten(),
+        };
+        let Some((app_id, index)) = holder else {
+            return;
+        };
+        self.memory.borrow_mut().holder = Some((app_id.clone(), index));
+        let shard = ShardCount {
+            index,
+            connections: live,
+        };
+        let Some(report) = self.memory.borrow_mut().feed.take_report(None, Some(shard)) else {
+            return;
+        };
+        if let Err(e) = send_report(&self.env, &app_id, &report).await {
+            console_error!("connection shard {index} of app {app_id}: report failed: {e}");
+            self.memory.borrow_mut().feed.on_failed(&report);
+            self.schedule_report(RETRY_INTERVAL_MS).await;
+        }
+    }
+}

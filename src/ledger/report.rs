@@ -1,0 +1,222 @@
+//! What channel rooms and connection shards tell the app ledger, and how a room gathers it
+//! between two reports (batching: at most one ledger request per second per object).
+
+use serde::{Deserialize, Serialize};
+
+/// How long a room or shard gathers counts before it reports them.
+pub const REPORT_INTERVAL_MS: f64 = 1_000.0;
+/// After a failed report, how long before the next try.
+pub const RETRY_INTERVAL_MS: f64 = 5_000.0;
+
+/// Counters the ledger keeps per day, per month and in total.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Counts {
+    /// One per channel a REST event was published to: the billing unit.
+    pub broadcasts: u64,
+    /// Event frames sent to subscribers (REST events and client events).
+    pub messages_delivered: u64,
+    /// Client events accepted from connections.
+    pub client_events: u64,
+    /// Signed REST calls that passed the signature check and reached a channel or the ledger.
+    pub rest_calls: u64,
+    pub connections_opened: u64,
+    /// Webhooks given up on after their retry window.
+    pub webhooks_failed: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, other: &Counts) {
+        self.broadcasts += other.broadcasts;
+        self.messages_delivered += other.messages_delivered;
+        self.client_events += other.client_events;
+        self.rest_calls += other.rest_calls;
+        self.connections_opened += other.connections_opened;
+        self.webhooks_failed += other.webhooks_failed;
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == Counts::default()
+    }
+}
+
+/// A channel's entry in the ledger's index of occupied channels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Occupancy {
+    pub channel: String,
+    pub occupied: bool,
+    /// Presence channels: distinct users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_count: Option<u64>,
+}
+
+/// A connection shard's live connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardCount {
+    pub index: u32,
+    pub connections: u64,
+}
+
+/// One batched report to the ledger.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Report {
+    pub counts: Counts,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub occupancy: Option<Occupancy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardCount>,
+}
+
+/// The ledger's answer: whether the app is over its monthly broadcast quota, and for which
+/// month (rooms refuse publishes until the month changes).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReportAnswer {
+    pub over_quota_month: Option<String>,
+}
+
+/// A room's or shard's side of the ledger: counts gathered since the last report, the
+/// occupancy last reported, and the quota state learnt from the ledger's answers.
+#[derive(Debug, Default)]
+pub struct Feed {
+    pending: Counts,
+    reported_occupancy: Option<Occupancy>,
+    reported_shard: Option<ShardCount>,
+    over_quota_month: Option<String>,
+    /// A report is scheduled (an alarm is set for it).
+    pub scheduled: bool,
+}
+
+impl Feed {
+    pub fn counts(&mut self) -> &mut Counts {
+        &mut self.pending
+    }
+
+    /// The report to send now, if anything changed: the gathered counts, plus the current
+    /// occupancy or shard count when it differs from what the ledger last heard.
+    pub fn take_report(
+        &mut self,
+        occupancy: Option<Occupancy>,
+        shard: Option<ShardCount>,
+    ) -> Option<Report> {
+        let occupancy = occupancy.filter(|o| self.reported_occupancy.as_ref() != Some(o));
+        let shard = shard.filter(|s| self.reported_shard != Some(*s));
+        if self.pending.is_zero() && occupancy.is_none() && shard.is_none() {
+            return None;
+        }
+        if occupancy.is_some() {
+            self.reported_occupancy.clone_from(&occupancy);
+        }
+        if shard.is_some() {
+            self.reported_shard = shard;
+        }
+        Some(Report {
+            counts: std::mem::take(&mut self.pending),
+            occupancy,
+            shard,
+        })
+    }
+
+    /// Whether anything is waiting to be reported (the counts; state changes are found by
+    /// comparison at report time).
+    pub fn has_pending_counts(&self) -> bool {
+        !self.pending.is_zero()
+    }
+
+    pub fn on_answer(&mut self, answer: ReportAnswer) {
+        self.over_quota_month = answer.over_quota_month;
+    }
+
+    /// The report did not reach the ledger: keep its counts for the next one and forget what
+    /// was reported, so the state is sent again.
+    pub fn on_failed(&mut self, report: &Report) {
+        self.pending.add(&report.counts);
+        self.reported_occupancy = None;
+        self.reported_shard = None;
+    }
+
+    pub fn is_over_quota(&self, month: &str) -> bool {
+        self.over_quota_month.as_deref() == Some(month)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn occupied(n: u64) -> Option<Occupancy> {
+        Some(Occupancy {
+            channel: "presence-a".into(),
+            occupied: n > 0,
+            user_count: Some(n),
+        })
+    }
+
+    #[test]
+    fn reports_only_what_changed() {
+        let mut feed = Feed::default();
+        assert_eq!(feed.take_report(None, None), None);
+        feed.counts().broadcasts += 2;
+        feed.counts().messages_delivered += 7;
+        let first = feed.take_report(occupied(1), None).unwrap();
+        assert_eq!(first.counts.broadcasts, 2);
+        assert_eq!(first.counts.messages_delivered, 7);
+        assert_eq!(first.occupancy, occupied(1));
+        // Same occupancy, no counts: nothing to send.
+        assert_eq!(feed.take_report(occupied(1), None), None);
+        let next = feed.take_report(occupied(2), None).unwrap();
+        assert!(next.counts.is_zero());
+        assert_eq!(next.occupancy, occupied(2));
+    }
+
+    #[test]
+    fn a_failed_report_is_merged_into_the_next() {
+        let mut feed = Feed::default();
+        feed.counts().broadcasts += 3;
+        let shard = Some(ShardCount {
+            index: 1,
+            connections: 4,
+        });
+        let failed = feed.take_report(None, shard).unwrap();
+        feed.on_failed(&failed);
+        feed.counts().broadcasts += 1;
+        let retry = feed.take_report(None, shard).unwrap();
+        assert_eq!(retry.counts.broadcasts, 4);
+        assert_eq!(retry.shard, shard);
+    }
+
+    #[test]
+    fn quota_holds_for_the_month_it_was_reported_for() {
+        let mut feed = Feed::default();
+        assert!(!feed.is_over_quota("2026-11"));
+        feed.on_answer(ReportAnswer {
+            over_quota_month: Some("2026-11".into()),
+        });
+        assert!(feed.is_over_quota("2026-11"));
+        assert!(!feed.is_over_quota("2026-12"));
+        feed.on_answer(ReportAnswer::default());
+        assert!(!feed.is_over_quota("2026-11"));
+    }
+
+    #[test]
+    fn wire_format_is_compact() {
+        let report = Report {
+            counts: Counts {
+                broadcasts: 1,
+                ..Counts::default()
+            },
+            ..Report::default()
+        };
+        let json = serde_json::to_string(&report).unwrap();
+        assert!(
+            !json.contains("occupancy") && !json.contains("shard"),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), report);
+        assert_eq!(
+            serde_json::from_str::<Report>("{}").unwrap(),
+            Report::default()
+        );
+    }
+}

@@ -1,0 +1,161 @@
+//! The ledger's answer to `GET /apps/{id}/stats`, and the same numbers as Prometheus text.
+
+use super::report::Counts;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// One period's counters.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Most concurrent connections seen in the period.
+    pub peak_connections: u64,
+}
+
+/// Everything the ledger knows about one app.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    pub app_id: String,
+    /// Live connections now (as last reported by the connection shards).
+    pub connections: u64,
+    /// Occupied channels now.
+    pub occupied_channels: u64,
+    pub max_broadcasts_per_month: Option<u64>,
+    pub max_connections: Option<u64>,
+    /// Since the ledger began.
+    pub total: Usage,
+    /// By UTC month, `2026-11`.
+    pub months: BTreeMap<String, Usage>,
+    /// By UTC day, `2026-11-27` (the last 62 days are kept).
+    pub days: BTreeMap<String, Usage>,
+}
+
+/// Prometheus metric names, types and help, in output order.
+const METRICS: [(&str, &str, &str); 9] = [
+    (
+        "pusher_edge_broadcasts_total",
+        "counter",
+        "Broadcasts: one per channel a REST event was published to.",
+    ),
+    (
+        "pusher_edge_messages_delivered_total",
+        "counter",
+        "Event frames sent to subscribers.",
+    ),
+    (
+        "pusher_edge_client_events_total",
+        "counter",
+        "Client events accepted from connections.",
+    ),
+    (
+        "pusher_edge_rest_calls_total",
+        "counter",
+        "Signed REST calls served.",
+    ),
+    (
+        "pusher_edge_connections_opened_total",
+        "counter",
+        "Client connections accepted.",
+    ),
+    (
+        "pusher_edge_webhooks_failed_total",
+        "counter",
+        "Webhooks given up on after their retry window.",
+    ),
+    (
+        "pusher_edge_connections",
+        "gauge",
+        "Live client connections.",
+    ),
+    (
+        "pusher_edge_occupied_channels",
+        "gauge",
+        "Channels with at least one subscriber.",
+    ),
+    (
+        "pusher_edge_month_broadcasts",
+        "gauge",
+        "Broadcasts in the current UTC month (the quota's measure).",
+    ),
+];
+
+fn metric_value(stats: &Stats, name: &str, month: &str) -> u64 {
+    let total = &stats.total.counts;
+    match name {
+        "pusher_edge_broadcasts_total" => total.broadcasts,
+        "pusher_edge_messages_delivered_total" => total.messages_delivered,
+        "pusher_edge_client_events_total" => total.client_events,
+        "pusher_edge_rest_calls_total" => total.rest_calls,
+        "pusher_edge_connections_opened_total" => total.connections_opened,
+        "pusher_edge_webhooks_failed_total" => total.webhooks_failed,
+        "pusher_edge_connections" => stats.connections,
+        "pusher_edge_occupied_channels" => stats.occupied_channels,
+        _ => stats.months.get(month).map_or(0, |u| u.counts.broadcasts),
+    }
+}
+
+/// The Prometheus text exposition of every app's stats, labelled by `app_id`.
+pub fn prometheus_text(apps: &[Stats], month: &str) -> String {
+    let mut out = String::new();
+    for (name, kind, help) in METRICS {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for stats in apps {
+            // App ids are limited to [A-Za-z0-9-_.], so they need no label escaping.
+            let _ = writeln!(
+                out,
+                "{name}{{app_id=\"{}\"}} {}",
+                stats.app_id,
+                metric_value(stats, name, month)
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_serialises_flat() {
+        let usage = Usage {
+            counts: Counts {
+                broadcasts: 3,
+                ..Counts::default()
+            },
+            peak_connections: 2,
+        };
+        let json = serde_json::to_value(usage).unwrap();
+        assert_eq!(json["broadcasts"], 3);
+        assert_eq!(json["peak_connections"], 2);
+        assert_eq!(json["messages_delivered"], 0);
+    }
+
+    #[test]
+    fn prometheus_lines_per_app() {
+        let mut stats = Stats {
+            app_id: "app-1".into(),
+            connections: 5,
+            ..Stats::default()
+        };
+        stats.total.counts.broadcasts = 12;
+        stats.months.insert(
+            "2026-11".into(),
+            Usage {
+                counts: Counts {
+                    broadcasts: 7,
+                    ..Counts::default()
+                },
+                peak_connections: 0,
+            },
+        );
+        let text = prometheus_text(&[stats], "2026-11");
+        assert!(text.contains("# TYPE pusher_edge_broadcasts_total counter\n"));
+        assert!(text.contains("pusher_edge_broadcasts_total{app_id=\"app-1\"} 12\n"));
+        assert!(text.contains("pusher_edge_connections{app_id=\"app-1\"} 5\n"));
+        assert!(text.contains("pusher_edge_month_broadcasts{app_id=\"app-1\"} 7\n"));
+    }
+}

@@ -1,0 +1,47 @@
+//! Requests from the REST API to channel rooms.
+
+use crate::room::member::{param, room_name};
+use crate::CHANNELS_BINDING;
+use wasm_bindgen::JsValue;
+use worker::{Env, Method, Request, RequestInit, Response, Result, Url};
+
+/// One request to a channel's room.
+pub struct RoomCall<'a> {
+    pub channel: &'a str,
+    pub path: &'a str,
+    pub method: Method,
+    /// This request is the one that counts the REST call in the ledger (a call that touches
+    /// several rooms marks only one).
+    pub rest_call: bool,
+    pub query: &'a [(&'a str, &'a str)],
+    pub body: Option<&'a str>,
+}
+
+pub async fn fetch(env: &Env, app_id: &str, call: RoomCall<'_>) -> Result<Response> {
+    let RoomCall {
+        channel,
+        path,
+        method,
+        rest_call,
+        query,
+        body,
+    } = call;
+    let stub = env
+        .durable_object(CHANNELS_BINDING)?
+        .id_from_name(&room_name(app_id, channel))?
+        .get_stub()?;
+    let mut pairs = vec![(param::APP, app_id), (param::CHANNEL, channel)];
+    if rest_call {
+        pairs.push((param::REST_CALL, "1"));
+    }
+    pairs.extend_from_slice(query);
+    let url = Url::parse_with_params(&format!("https://room{path}"), &pairs)
+        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let mut init = RequestInit::new();
+    init.with_method(method);
+    if let Some(body) = body {
+        init.with_body(Some(JsValue::from_str(body)));
+    }
+    stub.fetch_with_request(Request::new_with_init(url.as_str(), &init)?)
+        .await
+}
