@@ -1,0 +1,179 @@
+// The per-app ledger: exact counters after a known sequence (read after the batching
+// interval), connection counts that heal themselves, the connection and broadcast quotas,
+// and the Prometheus endpoint.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker, makeApp, serverSdk, connectRaw, subscribeRaw, rawSocket, sleep } from "./support/harness.mjs";
+
+const METRICS_TOKEN = "metrics-token-for-tests";
+const counted = makeApp({ enable_client_messages: true });
+const capped = makeApp({ limits: { max_connections: 2 } });
+const sharded = makeApp({ limits: { connection_shards: 4 } });
+const quota = makeApp({ limits: { max_broadcasts_per_month: 3 } });
+const apps = [counted, capped, sharded, quota];
+let worker;
+
+before(async () => {
+  worker = await startWorker({ apps, bindings: { PUSHER_APPS: JSON.stringify(apps), METRICS_TOKEN } });
+});
+after(async () => {
+  await worker?.stop();
+});
+
+async function metricsText(token = METRICS_TOKEN) {
+  const res = await fetch(`http://127.0.0.1:${worker.port}/metrics`, {
+    headers: token ? { Authorization: `Bearer ${token}` } : {},
+  });
+  return [res.status, await res.text(), res.headers.get("content-type")];
+}
+
+/** One app's value of a metric, from the Prometheus text (reading it counts no REST call). */
+async function metric(name, app) {
+  const [, text] = await metricsText();
+  const line = text.split("\n").find((l) => l.startsWith(`${name}{app_id="${app.id}"} `));
+  return line === undefined ? undefined : Number(line.split(" ")[1]);
+}
+
+/** Polls the metrics until every `expected` metric has its value (the ledger is fed in batches). */
+async function settled(app, expected, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const values = {};
+    for (const name of Object.keys(expected)) values[name] = await metric(name, app);
+    if (Object.entries(expected).every(([k, v]) => values[k] === v)) return;
+    if (Date.now() > deadline) assert.deepEqual(values, expected, "metrics did not settle");
+    await sleep(200);
+  }
+}
+
+async function stats(app) {
+  const res = await serverSdk(worker, app).get({ path: "/stats" });
+  return res.json();
+}
+
+test("counters are exact after a known sequence of publishes, deliveries, client events and connections", async () => {
+  const sdk = serverSdk(worker, counted);
+  const c1 = await connectRaw(worker, counted);
+  const c2 = await connectRaw(worker, counted);
+  const c3 = await connectRaw(worker, counted);
+  for (const c of [c1, c2, c3]) await subscribeRaw(c.sock, "news");
+  await subscribeRaw(c3.sock, "sports");
+  for (const c of [c1, c2]) {
+    const { auth } = sdk.authorizeChannel(c.socketId, "private-chat");
+    await subscribeRaw(c.sock, "private-chat", { auth });
+  }
+
+  await sdk.trigger(["news", "sports"], "e", "1"); // 2 broadcasts, 3 + 1 deliveries
+  await sdk.trigger(["news", "sports"], "e", "2"); // 2 broadcasts, 3 + 1 deliveries
+  await sdk.trigger("news", "e", "3", { socket_id: c1.socketId }); // 1 broadcast, 2 deliveries
+  await sdk.triggerBatch([
+    { channel: "news", name: "e", data: "4" }, // 1 broadcast, 3 deliveries
+    { channel: "sports", name: "e", data: "5" }, // 1 broadcast, 1 delivery
+  ]);
+  c1.sock.send({ event: "client-typing", channel: "private-chat", data: { a: 1 } }); // 1 delivery
+  await c2.sock.waitFor((f) => f.event === "client-typing", "client event");
+
+  await settled(counted, {
+    pusher_edge_broadcasts_total: 7,
+    pusher_edge_messages_delivered_total: 15,
+    pusher_edge_client_events_total: 1,
+    pusher_edge_connections: 3,
+  });
+  c3.sock.close();
+  await settled(counted, { pusher_edge_connections: 2, pusher_edge_occupied_channels: 2 });
+
+  const s = await stats(counted);
+  const expected = {
+    broadcasts: 7,
+    messages_delivered: 15,
+    client_events: 1,
+    rest_calls: 5, // four publishing calls and this stats call
+    connections_opened: 3,
+    webhooks_failed: 0,
+    peak_connections: 3,
+  };
+  assert.deepEqual(s.total, expected);
+  const [month] = Object.keys(s.months);
+  const [day] = Object.keys(s.days);
+  assert.deepEqual(s.months[month], expected);
+  assert.deepEqual(s.days[day], expected);
+  assert.equal(day.slice(0, 7), month);
+  assert.equal(s.connections, 2);
+  assert.equal(s.occupied_channels, 2, "news and private-chat (sports was vacated)");
+  c1.sock.close();
+  c2.sock.close();
+});
+
+test("connection quota: the connection past max_connections gets 4004; a dead session frees its place", async () => {
+  const first = await connectRaw(worker, capped);
+  const second = await connectRaw(worker, capped);
+  const third = await rawSocket(worker, `/app/${capped.key}?protocol=7`);
+  const error = await third.next("pusher:error");
+  assert.deepEqual(error, {
+    event: "pusher:error",
+    data: { code: 4004, message: "Application is over connection quota (2 connections)" },
+  });
+  assert.equal((await third.closed()).code, 4004);
+
+  // A session that dies without a goodbye (TCP reset) gives its place back.
+  first.sock.ws.terminate();
+  const deadline = Date.now() + 10_000;
+  let again;
+  while (!again) {
+    const sock = await rawSocket(worker, `/app/${capped.key}?protocol=7`);
+    const frame = await sock.next();
+    if (frame.event === "pusher:connection_established") again = sock;
+    else if (Date.now() > deadline) assert.fail(`still refused: ${JSON.stringify(frame)}`);
+    else await sleep(100);
+  }
+  again.close();
+  second.sock.close();
+});
+
+test("connections over several shards add up exactly", async () => {
+  const conns = [];
+  for (let i = 0; i < 10; i++) conns.push(await connectRaw(worker, sharded));
+  await settled(sharded, { pusher_edge_connections: 10, pusher_edge_connections_opened_total: 10 });
+  for (const c of conns.slice(0, 4)) c.sock.ws.terminate();
+  await settled(sharded, { pusher_edge_connections: 6 });
+  for (const c of conns.slice(4)) c.sock.close();
+  await settled(sharded, { pusher_edge_connections: 0 });
+  const s = await stats(sharded);
+  assert.equal(s.total.peak_connections, 10);
+});
+
+test("broadcast quota: publishes past max_broadcasts_per_month get 403 with a clear body", async () => {
+  const sdk = serverSdk(worker, quota);
+  for (let i = 0; i < 3; i++) {
+    const res = await sdk.trigger("quota-a", "e", String(i));
+    assert.equal(res.status, 200);
+  }
+  await settled(quota, { pusher_edge_month_broadcasts: 3 });
+  await sleep(300); // the room takes in the ledger's answer
+  for (const call of [
+    () => sdk.trigger("quota-a", "e", "over"),
+    () => sdk.trigger("quota-b", "e", "over"),
+    () => sdk.triggerBatch([{ channel: "quota-c", name: "e", data: "over" }]),
+  ]) {
+    await assert.rejects(call(), (e) => {
+      assert.equal(e.status, 403);
+      assert.match(JSON.parse(e.body).error, /over its monthly broadcast quota/);
+      return true;
+    });
+  }
+  const s = await stats(quota);
+  assert.equal(s.total.broadcasts, 3, "refused publishes are not counted");
+  assert.equal(s.max_broadcasts_per_month, 3);
+});
+
+test("metrics: Prometheus text behind the deployment token", async () => {
+  const [status, text, type] = await metricsText();
+  assert.equal(status, 200);
+  assert.match(type, /^text\/plain; version=0\.0\.4/);
+  assert.match(text, /^# HELP pusher_edge_broadcasts_total /m);
+  assert.match(text, /^# TYPE pusher_edge_connections gauge$/m);
+  for (const app of apps) assert.match(text, new RegExp(`^pusher_edge_broadcasts_total\\{app_id="${app.id}"\\} \\d+$`, "m"));
+  assert.ok(!text.includes(counted.secret), "no secret in metrics");
+  assert.equal((await metricsText(null))[0], 401);
+  assert.equal((await metricsText("wrong"))[0], 401);
+});
