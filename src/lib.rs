@@ -7,6 +7,7 @@
 pub mod config;
 pub mod config_env;
 pub mod edge;
+pub mod internal_query;
 pub mod ledger;
 pub mod protocol;
 pub mod rest;

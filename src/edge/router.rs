@@ -5,6 +5,7 @@ use super::session;
 use super::session_core::{protocol_problem, SessionApp};
 use crate::config::Apps;
 use crate::config_env::load_apps;
+use crate::internal_query::query_value;
 use crate::ledger::client::hold_connection;
 use crate::protocol::close_codes;
 use crate::protocol::socket_id::new_socket_id;
@@ -63,10 +64,7 @@ async fn client_connection(req: Request, env: Env, apps: &Apps, key: &str) -> Re
         );
     }
     let url = req.url()?;
-    let protocol = url
-        .query_pairs()
-        .find(|(k, _)| k == "protocol")
-        .map(|(_, v)| v.into_owned());
+    let protocol = query_value(&url, "protocol");
     if let Some((code, reason)) = protocol_problem(protocol.as_deref()) {
         return session::refuse(code, &reason);
     }

@@ -5,6 +5,7 @@
 
 use super::client::send_report;
 use super::report::{Feed, ShardCount, REPORT_INTERVAL_MS, RETRY_INTERVAL_MS};
+use crate::internal_query::query_value;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -69,11 +70,7 @@ impl DurableObject for ConnectionShard {
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         let url = req.url()?;
-        let query = |name: &str| {
-            url.query_pairs()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned())
-        };
+        let query = |name: &str| query_value(&url, name);
         let (Some(app_id), Some(index), Some(cap), Some(socket_id)) = (
             query(param::APP),
             query(param::INDEX).and_then(|i| i.parse::<u32>().ok()),

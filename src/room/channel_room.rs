@@ -6,6 +6,7 @@ use super::count_throttle::{CountAction, CountThrottle};
 use super::member::{param, path, Join, Member, TERMINATED_CLOSE_CODE};
 use super::roster::Roster;
 use super::sockets::{self, is_same, member_of};
+use crate::internal_query::query_value;
 use crate::ledger::client::send_report;
 use crate::ledger::report::{Counts, Feed, Occupancy, REPORT_INTERVAL_MS, RETRY_INTERVAL_MS};
 use crate::protocol::channel_info::{info_json, users_json, ChannelState, InfoAttrs};
@@ -70,11 +71,7 @@ impl DurableObject for ChannelRoom {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let url = req.url()?;
-        let query = |name: &str| {
-            url.query_pairs()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned())
-        };
+        let query = |name: &str| query_value(&url, name);
         let channel = query(param::CHANNEL).unwrap_or_default();
         self.learn(query(param::APP), &channel);
         let rest_call = query(param::REST_CALL).is_some();
