@@ -61,6 +61,9 @@ pub struct Limits {
     /// With `enable_user_authentication`: seconds a connection has to sign in or subscribe to
     /// a private or presence channel before it is closed with 4009.
     pub user_authentication_timeout_secs: u32,
+    /// How long a webhook is retried (with exponential back-off) before it is given up on and
+    /// counted in the app's `webhooks_failed`. Pusher retries for 5 minutes.
+    pub webhook_retry_window_secs: u32,
 }
 
 impl Default for Limits {
@@ -90,6 +93,7 @@ impl Default for Limits {
             max_broadcasts_per_month: None,
             connection_shards: 8,
             user_authentication_timeout_secs: 30,
+            webhook_retry_window_secs: 300,
         }
     }
 }
@@ -132,6 +136,10 @@ impl Limits {
             (
                 "user_authentication_timeout_secs",
                 self.user_authentication_timeout_secs as usize,
+            ),
+            (
+                "webhook_retry_window_secs",
+                self.webhook_retry_window_secs as usize,
             ),
         ];
         for (name, value) in positive {

@@ -15,3 +15,4 @@ pub mod socket_id;
 pub mod timestamp;
 pub mod trigger;
 pub mod user_data;
+pub mod webhook;

@@ -6,6 +6,9 @@ use super::count_throttle::{CountAction, CountThrottle};
 use super::member::{param, path, Join, Member, TERMINATED_CLOSE_CODE};
 use super::roster::Roster;
 use super::sockets::{self, is_same, member_of};
+use super::webhook_outbox::{member_removed_key, vacated_key, Outbox, BATCH_WINDOW_MS};
+use crate::config::App;
+use crate::config_env::load_apps;
 use crate::internal_query::query_value;
 use crate::ledger::client::send_report;
 use crate::ledger::report::{Counts, Feed, Occupancy, REPORT_INTERVAL_MS, RETRY_INTERVAL_MS};
@@ -13,6 +16,7 @@ use crate::protocol::channel_info::{info_json, users_json, ChannelState, InfoAtt
 use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::frames;
 use crate::protocol::timestamp::utc_month;
+use crate::protocol::webhook::WebhookEvent;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use worker::{
@@ -22,6 +26,12 @@ use worker::{
 
 /// Response header of a publish: how many sockets it reached.
 const DELIVERED_HEADER: &str = "x-delivered";
+
+/// Storage key of the room's (app id, channel), kept once webhooks are queued so a room
+/// woken by its alarm with no sockets left can still deliver them.
+const IDENTITY_KEY: &str = "identity";
+/// Storage key: a `cache_miss` webhook went out and the cache is still empty.
+const MISS_HOOKED_KEY: &str = "miss_hooked";
 
 /// Storage key of a cache channel's last event.
 const CACHE_KEY: &str = "cache";
@@ -44,9 +54,13 @@ struct Memory {
     app_id: Option<String>,
     /// Counts and occupancy on their way to the app ledger.
     feed: Feed,
-    /// When the object's one alarm is set for (it serves both the count throttle and the
-    /// ledger reports).
+    /// When the object's one alarm is set for (it serves the count throttle, the ledger
+    /// reports and the webhook outbox).
     alarm_at: Option<f64>,
+    hooks_schema_ready: bool,
+    identity_saved: bool,
+    /// Cache channels: whether a `cache_miss` webhook is out for the current empty cache.
+    miss_hooked: Option<bool>,
 }
 
 #[durable_object]
@@ -158,6 +172,12 @@ impl DurableObject for ChannelRoom {
                 c.messages_delivered += delivered;
             })
             .await;
+            if let Some(sender) = sender {
+                self.learn(Some(sender.app_id.clone()), &sender.channel);
+                if let Some(event) = client_event_hook(&frame, sender.socket_id) {
+                    self.hook(event).await;
+                }
+            }
         }
         Ok(())
     }
@@ -193,8 +213,10 @@ impl DurableObject for ChannelRoom {
                     memory.channel.clone()
                 };
                 if let Some(channel) = channel {
-                    let frame = frames::subscription_count(&channel, self.subscriber_count());
-                    self.broadcast(&frame, None);
+                    let count = self.subscriber_count();
+                    self.broadcast(&frames::subscription_count(&channel, count), None);
+                    let count = count as u64;
+                    self.hook(WebhookEvent::SubscriptionCount { count }).await;
                 }
             } else {
                 self.arm(at).await;
@@ -204,6 +226,7 @@ impl DurableObject for ChannelRoom {
         if report_due {
             self.report().await;
         }
+        self.deliver_hooks().await;
         Response::ok("")
     }
 }
@@ -297,9 +320,19 @@ impl ChannelRoom {
         self.state.accept_web_socket(&pair.server);
         pair.server.serialize_attachment(&member)?;
 
+        let was_empty = self.subscriber_count() == 0;
         if let Some((true, user_id, _)) = &presence {
             let added = frames::member_added(&channel, user_id, member.user_info.as_deref());
             self.broadcast(&added, None);
+        }
+        if was_empty && !self.hook_cancel(&vacated_key()) {
+            self.hook(WebhookEvent::ChannelOccupied).await;
+        }
+        if let Some((true, user_id, _)) = &presence {
+            if !self.hook_cancel(&member_removed_key(user_id)) {
+                let user_id = user_id.clone();
+                self.hook(WebhookEvent::MemberAdded { user_id }).await;
+            }
         }
         // Queued until the session accepts its end, so this is the first frame it relays.
         let data = presence.map_or_else(|| "{}".to_string(), |(_, _, data)| data);
@@ -308,7 +341,12 @@ impl ChannelRoom {
         if kind.is_cache() {
             let frame = match self.cached_event().await {
                 Some(event) => event.frame,
-                None => frames::cache_miss(&channel),
+                None => {
+                    if self.first_miss().await {
+                        self.hook(WebhookEvent::CacheMiss).await;
+                    }
+                    frames::cache_miss(&channel)
+                }
             };
             pair.server.send_with_str(frame)?;
         }
@@ -337,8 +375,16 @@ impl ChannelRoom {
                 });
                 if !still_here {
                     self.broadcast(&frames::member_removed(&channel, user_id), None);
+                    let event = WebhookEvent::MemberRemoved {
+                        user_id: user_id.to_string(),
+                    };
+                    self.hook_later(&member_removed_key(user_id), event).await;
                 }
             }
+        }
+        if self.subscriber_count() == 0 {
+            self.hook_later(&vacated_key(), WebhookEvent::ChannelVacated)
+                .await;
         }
         if member.count_subscriptions {
             self.count_changed(&channel).await;
@@ -351,6 +397,8 @@ impl ChannelRoom {
         match action {
             CountAction::SendNow => {
                 self.broadcast(&frames::subscription_count(channel, count), None);
+                let count = count as u64;
+                self.hook(WebhookEvent::SubscriptionCount { count }).await;
             }
             CountAction::SendAt(at_ms) => self.arm(at_ms).await,
             CountAction::Wait => {}
@@ -456,6 +504,157 @@ impl ChannelRoom {
         }
     }
 
+    /// The app's settings, if it has webhooks.
+    fn app_with_hooks(&self) -> Option<App> {
+        let app_id = self.memory.borrow().app_id.clone()?;
+        let apps = load_apps(&self.env).ok()?;
+        apps.by_id(&app_id)
+            .filter(|app| !app.webhooks.is_empty())
+            .cloned()
+    }
+
+    fn outbox(&self) -> Option<Outbox> {
+        let sql = self.state.storage().sql();
+        let mut memory = self.memory.borrow_mut();
+        match Outbox::open(sql, &mut memory.hooks_schema_ready) {
+            Ok(outbox) => Some(outbox),
+            Err(e) => {
+                console_error!("room: webhook outbox unavailable: {e}");
+                None
+            }
+        }
+    }
+
+    /// Remembers the room's identity in storage, once, before its first webhook is queued.
+    async fn save_identity(&self) {
+        let identity = {
+            let memory = self.memory.borrow();
+            if memory.identity_saved {
+                return;
+            }
+            (memory.app_id.clone(), memory.channel.clone())
+        };
+        if let (Some(app_id), Some(channel)) = identity {
+            if self
+                .state
+                .storage()
+                .put(IDENTITY_KEY, (app_id, channel))
+                .await
+                .is_ok()
+            {
+                self.memory.borrow_mut().identity_saved = true;
+            }
+        }
+    }
+
+    /// Queues a webhook for the app's URLs that want it; sent within the batch window.
+    async fn hook(&self, event: WebhookEvent) {
+        let Some(app) = self.app_with_hooks() else {
+            return;
+        };
+        let Some(channel) = self.memory.borrow().channel.clone() else {
+            return;
+        };
+        let Some(outbox) = self.outbox() else { return };
+        let now = now_ms();
+        match outbox.emit(&app.webhooks, &channel, &event, now) {
+            Ok(true) => {
+                self.save_identity().await;
+                self.arm(now + BATCH_WINDOW_MS).await;
+            }
+            Ok(false) => {}
+            Err(e) => console_error!("room: cannot queue webhook: {e}"),
+        }
+    }
+
+    /// Queues `channel_vacated` / `member_removed` after the grace period, under `key`.
+    async fn hook_later(&self, key: &str, event: WebhookEvent) {
+        if self.app_with_hooks().is_none() {
+            return;
+        }
+        let Some(channel) = self.memory.borrow().channel.clone() else {
+            return;
+        };
+        let Some(outbox) = self.outbox() else { return };
+        match outbox.delay(key, &channel, &event, now_ms()) {
+            Ok(due) => {
+                self.save_identity().await;
+                self.arm(due).await;
+            }
+            Err(e) => console_error!("room: cannot queue webhook: {e}"),
+        }
+    }
+
+    /// Cancels a delayed webhook; true if one was waiting.
+    fn hook_cancel(&self, key: &str) -> bool {
+        if self.app_with_hooks().is_none() {
+            return false;
+        }
+        self.outbox()
+            .and_then(|outbox| outbox.cancel(key).ok())
+            .unwrap_or(false)
+    }
+
+    /// Sends the webhooks that are due; counts those given up on; sets the next alarm.
+    async fn deliver_hooks(&self) {
+        let known = {
+            let memory = self.memory.borrow();
+            memory.app_id.is_some() && memory.channel.is_some()
+        };
+        if !known {
+            // Woken by the alarm with no sockets: the identity saved with the first webhook.
+            let stored: Option<(String, String)> =
+                self.state.storage().get(IDENTITY_KEY).await.ok().flatten();
+            let Some((app_id, channel)) = stored else {
+                return;
+            };
+            self.learn(Some(app_id), &channel);
+        }
+        let Some(app) = self.app_with_hooks() else {
+            return;
+        };
+        let Some(channel) = self.memory.borrow().channel.clone() else {
+            return;
+        };
+        let Some(outbox) = self.outbox() else { return };
+        let window_ms = f64::from(app.limits.webhook_retry_window_secs) * 1000.0;
+        if let Err(e) = outbox.promote_due(&app.webhooks, now_ms()) {
+            console_error!("room: webhook outbox: {e}");
+        }
+        match outbox.deliver(&app, &channel, now_ms(), window_ms).await {
+            Ok(0) => {}
+            Ok(given_up) => self.count(|c| c.webhooks_failed += given_up).await,
+            Err(e) => console_error!("room: webhook delivery: {e}"),
+        }
+        if let Ok(Some(next)) = outbox.next_due(now_ms()) {
+            self.arm(next).await;
+        }
+    }
+
+    /// Whether this cache miss is the first since the cache emptied (one webhook per miss
+    /// streak, however many subscribers find the cache empty).
+    async fn first_miss(&self) -> bool {
+        let known = self.memory.borrow().miss_hooked;
+        let hooked = match known {
+            Some(hooked) => hooked,
+            None => self
+                .state
+                .storage()
+                .get::<bool>(MISS_HOOKED_KEY)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(false),
+        };
+        if hooked {
+            self.memory.borrow_mut().miss_hooked = Some(true);
+            return false;
+        }
+        self.memory.borrow_mut().miss_hooked = Some(true);
+        let _ = self.state.storage().put(MISS_HOOKED_KEY, true).await;
+        true
+    }
+
     async fn cached_event(&self) -> Option<CachedEvent> {
         let loaded = self.memory.borrow().cached.clone();
         let cached = match loaded {
@@ -476,6 +675,11 @@ impl ChannelRoom {
             expires_at_ms,
         };
         self.state.storage().put(CACHE_KEY, &event).await?;
+        if self.memory.borrow().miss_hooked != Some(false) {
+            // The next miss (once this expires) is reported again.
+            self.state.storage().delete(MISS_HOOKED_KEY).await?;
+            self.memory.borrow_mut().miss_hooked = Some(false);
+        }
         self.memory.borrow_mut().cached = Some(Some(event));
         Ok(())
     }
@@ -491,4 +695,26 @@ impl ChannelRoom {
             count
         })
     }
+}
+
+/// The `client_event` webhook of a forwarded client event frame (`data` as a string, as
+/// Pusher sends it).
+fn client_event_hook(frame: &str, socket_id: String) -> Option<WebhookEvent> {
+    let value: serde_json::Value = serde_json::from_str(frame).ok()?;
+    let event = value.get("event")?.as_str()?.to_string();
+    let data = match value.get("data") {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    let user_id = value
+        .get("user_id")
+        .and_then(|u| u.as_str())
+        .map(String::from);
+    Some(WebhookEvent::ClientEvent {
+        event,
+        data,
+        socket_id,
+        user_id,
+    })
 }

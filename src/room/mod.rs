@@ -1,5 +1,6 @@
 //! The rooms: Durable Objects holding internal sockets from edge sessions.
-//! `ChannelRoom`: one per (app, channel) — subscribers, presence, cache, fan-out.
+//! `ChannelRoom`: one per (app, channel) — subscribers, presence, cache, fan-out, and the
+//! channel's durable webhook outbox.
 //! `UserDirectory`: one per app — which users are signed in, for watchlists.
 
 mod channel_room;
@@ -9,3 +10,4 @@ pub mod roster;
 mod sockets;
 mod user_directory;
 pub mod watchlist;
+mod webhook_outbox;

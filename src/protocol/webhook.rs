@@ -1,0 +1,174 @@
+//! Webhooks: the events, the request body and its signature, and the retry schedule.
+//!
+//! Body: `{"time_ms":...,"events":[...]}`, signed with `X-Pusher-Signature` = hex
+//! HMAC-SHA256 of the exact body bytes with the app secret, sent with `X-Pusher-Key` and
+//! `Content-Type: application/json` (exactly: the Node SDK compares the string).
+
+use super::auth_token::hmac_sha256_hex;
+use super::frames::json_string;
+
+/// `channel_vacated` and `member_removed` wait this long and are dropped if the channel is
+/// re-occupied / the user rejoins meanwhile (Pusher: "up to 3 s"), so page reloads do not flap.
+pub const GRACE_MS: f64 = 3_000.0;
+/// Most events in one webhook request.
+pub const MAX_EVENTS_PER_REQUEST: usize = 100;
+/// First retry delay; it doubles up to `MAX_BACKOFF_MS`.
+pub const FIRST_BACKOFF_MS: f64 = 1_000.0;
+pub const MAX_BACKOFF_MS: f64 = 60_000.0;
+
+/// One webhook event, as Pusher names and shapes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookEvent {
+    ChannelOccupied,
+    ChannelVacated,
+    MemberAdded {
+        user_id: String,
+    },
+    MemberRemoved {
+        user_id: String,
+    },
+    ClientEvent {
+        event: String,
+        data: String,
+        socket_id: String,
+        user_id: Option<String>,
+    },
+    CacheMiss,
+    SubscriptionCount {
+        count: u64,
+    },
+}
+
+impl WebhookEvent {
+    /// The `name` field, which is also what `event_types` lists.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WebhookEvent::ChannelOccupied => "channel_occupied",
+            WebhookEvent::ChannelVacated => "channel_vacated",
+            WebhookEvent::MemberAdded { .. } => "member_added",
+            WebhookEvent::MemberRemoved { .. } => "member_removed",
+            WebhookEvent::ClientEvent { .. } => "client_event",
+            WebhookEvent::CacheMiss => "cache_miss",
+            WebhookEvent::SubscriptionCount { .. } => "subscription_count",
+        }
+    }
+
+    /// The event's JSON object, without its `id` (see [`with_id`]).
+    pub fn to_json(&self, channel: &str) -> String {
+        let mut fields = vec![
+            format!("\"name\":{}", json_string(self.name())),
+            format!("\"channel\":{}", json_string(channel)),
+        ];
+        match self {
+            WebhookEvent::MemberAdded { user_id } | WebhookEvent::MemberRemoved { user_id } => {
+                fields.push(format!("\"user_id\":{}", json_string(user_id)));
+            }
+            WebhookEvent::ClientEvent {
+                event,
+                data,
+                socket_id,
+                user_id,
+            } => {
+                fields.push(format!("\"event\":{}", json_string(event)));
+                fields.push(format!("\"data\":{}", json_string(data)));
+                fields.push(format!("\"socket_id\":{}", json_string(socket_id)));
+                if let Some(user_id) = user_id {
+                    fields.push(format!("\"user_id\":{}", json_string(user_id)));
+                }
+            }
+            WebhookEvent::SubscriptionCount { count } => {
+                fields.push(format!("\"subscription_count\":{count}"));
+            }
+            WebhookEvent::ChannelOccupied
+            | WebhookEvent::ChannelVacated
+            | WebhookEvent::CacheMiss => {}
+        }
+        format!("{{{}}}", fields.join(","))
+    }
+}
+
+/// Adds the event's `id` to its JSON object. The id is stable across retries, so receivers
+/// can de-duplicate (delivery is at-least-once).
+pub fn with_id(event_json: &str, id: &str) -> String {
+    let open = event_json.strip_suffix('}').unwrap_or(event_json);
+    format!("{open},\"id\":{}}}", json_string(id))
+}
+
+/// The request body for events already serialised by [`WebhookEvent::to_json`].
+pub fn body(time_ms: u64, events: &[String]) -> String {
+    format!(
+        "{{\"time_ms\":{time_ms},\"events\":[{}]}}",
+        events.join(",")
+    )
+}
+
+/// `X-Pusher-Signature` of a body.
+pub fn signature(secret: &str, body: &str) -> String {
+    hmac_sha256_hex(secret, body)
+}
+
+/// Delay before the next try after `failures` failed tries (1 s, 2 s, 4 s, ... ≤ 60 s).
+pub fn backoff_ms(failures: u32) -> f64 {
+    let exponent = failures.saturating_sub(1).min(16);
+    (FIRST_BACKOFF_MS * f64::from(1u32 << exponent)).min(MAX_BACKOFF_MS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_vector_from_the_spec() {
+        let body = r#"{"time_ms":1327078148132,"events":[{"name":"channel_occupied","channel":"test_channel"}]}"#;
+        assert_eq!(
+            signature("7ad3773142a6692b25b8", body),
+            "709fdb84c03664445f7698120b0edf0acc1ab1c8c6e93a0368c61841d6b998aa"
+        );
+    }
+
+    #[test]
+    fn event_shapes() {
+        assert_eq!(
+            with_id(&WebhookEvent::ChannelOccupied.to_json("c"), "1"),
+            r#"{"name":"channel_occupied","channel":"c","id":"1"}"#
+        );
+        assert_eq!(
+            with_id(
+                &WebhookEvent::MemberRemoved {
+                    user_id: "u\"1".into()
+                }
+                .to_json("presence-a"),
+                "x"
+            ),
+            r#"{"name":"member_removed","channel":"presence-a","user_id":"u\"1","id":"x"}"#
+        );
+        let client = WebhookEvent::ClientEvent {
+            event: "client-typing".into(),
+            data: r#"{"a":1}"#.into(),
+            socket_id: "1.2".into(),
+            user_id: Some("7".into()),
+        };
+        assert_eq!(
+            with_id(&client.to_json("presence-a"), "y"),
+            r#"{"name":"client_event","channel":"presence-a","event":"client-typing","data":"{\"a\":1}","socket_id":"1.2","user_id":"7","id":"y"}"#
+        );
+        assert_eq!(
+            with_id(
+                &WebhookEvent::SubscriptionCount { count: 4 }.to_json("c"),
+                "z"
+            ),
+            r#"{"name":"subscription_count","channel":"c","subscription_count":4,"id":"z"}"#
+        );
+        assert_eq!(
+            body(5, &["{}".into(), "{}".into()]),
+            r#"{"time_ms":5,"events":[{},{}]}"#
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_to_a_minute() {
+        let delays: Vec<f64> = (1..=8).map(backoff_ms).collect();
+        assert_eq!(delays, vec![1e3, 2e3, 4e3, 8e3, 16e3, 32e3, 60e3, 60e3]);
+        assert_eq!(backoff_ms(1000), MAX_BACKOFF_MS);
+    }
+}

@@ -1,0 +1,262 @@
+// Webhooks with real HTTP receivers in the test: every event type with its exact payload and a
+// signature the `pusher` SDK accepts, the 3 s grace for vacated/member_removed, delivery after
+// a receiver outage (500s, then down), after a channel Durable Object eviction, and the count
+// of webhooks given up on after the retry window.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import {
+  startWorker,
+  makeApp,
+  serverSdk,
+  connectRaw,
+  subscribeRaw,
+  pusherJs,
+  subscribed,
+  sdkAuth,
+  sleep,
+} from "./support/harness.mjs";
+
+/** An HTTP receiver that records every request and answers 200, or 500 while `failing`. */
+async function receiver() {
+  const r = { requests: [], failing: false, server: null, port: 0 };
+  const handler = (req, res) => {
+    let body = "";
+    req.on("data", (chunk) => (body += chunk));
+    req.on("end", () => {
+      const failed = r.failing;
+      r.requests.push({ headers: req.headers, body, failed, at: Date.now() });
+      res.writeHead(failed ? 500 : 200);
+      res.end(failed ? "receiver error" : "ok");
+    });
+  };
+  r.start = () =>
+    new Promise((resolve) => {
+      r.server = http.createServer(handler);
+      r.server.listen(r.port, "127.0.0.1", () => {
+        r.port = r.server.address().port;
+        resolve();
+      });
+    });
+  r.stop = () => new Promise((resolve) => r.server.close(resolve));
+  /** Events of the requests answered 200, in arrival order. */
+  r.events = () => r.requests.filter((q) => !q.failed).flatMap((q) => JSON.parse(q.body).events);
+  r.url = () => `http://127.0.0.1:${r.port}/pusher/webhooks`;
+  await r.start();
+  return r;
+}
+
+/** Waits until `predicate(events)` holds. */
+async function arrived(r, predicate, what, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate(r.events())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}; got ${JSON.stringify(r.events())}`);
+    await sleep(50);
+  }
+}
+
+const withoutId = ({ id, ...rest }) => {
+  assert.equal(typeof id, "string", "every event has a stable id");
+  return rest;
+};
+const named = (r, name, channel) => r.events().filter((e) => e.name === name && e.channel === channel).map(withoutId);
+
+let worker;
+let all, grace, flaky, evicted, hopeless;
+let allApp, graceApp, flakyApp, evictedApp, hopelessApp;
+
+before(async () => {
+  [all, grace, flaky, evicted, hopeless] = await Promise.all([receiver(), receiver(), receiver(), receiver(), receiver()]);
+  allApp = makeApp({
+    enable_client_messages: true,
+    enable_subscription_count: true,
+    webhooks: [{ url: all.url() }],
+  });
+  graceApp = makeApp({ webhooks: [{ url: grace.url(), event_types: ["channel_occupied", "channel_vacated", "member_added", "member_removed"] }] });
+  flakyApp = makeApp({ enable_client_messages: true, webhooks: [{ url: flaky.url(), event_types: ["client_event"] }] });
+  evictedApp = makeApp({ webhooks: [{ url: evicted.url() }] });
+  hopelessApp = makeApp({ webhooks: [{ url: hopeless.url() }], limits: { webhook_retry_window_secs: 2 } });
+  worker = await startWorker({ apps: [allApp, graceApp, flakyApp, evictedApp, hopelessApp] });
+});
+after(async () => {
+  await worker?.stop();
+  for (const r of [all, grace, flaky, evicted, hopeless]) await r?.stop().catch(() => {});
+});
+
+test("every event type, exactly shaped and signed so the pusher SDK validates it", async () => {
+  const sdk = serverSdk(worker, allApp);
+  const c1 = await connectRaw(worker, allApp);
+  const c2 = await connectRaw(worker, allApp);
+  await subscribeRaw(c1.sock, "hooks-public");
+  for (const c of [c1, c2]) {
+    const { auth } = sdk.authorizeChannel(c.socketId, "private-hooks");
+    await subscribeRaw(c.sock, "private-hooks", { auth });
+  }
+  c1.sock.send({ event: "client-ping", channel: "private-hooks", data: { a: 1 } });
+  await subscribeRaw(c1.sock, "cache-hooks");
+  await subscribeRaw(c2.sock, "cache-hooks");
+  const member = await pusherJs(worker, allApp, sdkAuth(worker, { app: allApp, presence: { user_id: "u1", user_info: { n: 1 } } }));
+  const presenceChannel = await subscribed(member, "presence-hooks");
+  const memberSocketId = member.connection.socket_id;
+  assert.equal(presenceChannel.trigger("client-hi", { x: 2 }), true);
+  await arrived(all, (events) => events.some((e) => e.event === "client-hi"), "presence client event");
+  member.disconnect();
+
+  await arrived(all, (events) => events.some((e) => e.name === "channel_vacated" && e.channel === "presence-hooks"), "presence-hooks vacated");
+
+  assert.deepEqual(named(all, "channel_occupied", "hooks-public"), [{ name: "channel_occupied", channel: "hooks-public" }]);
+  assert.deepEqual(named(all, "subscription_count", "hooks-public"), [
+    { name: "subscription_count", channel: "hooks-public", subscription_count: 1 },
+  ]);
+  assert.deepEqual(named(all, "client_event", "private-hooks"), [
+    { name: "client_event", channel: "private-hooks", event: "client-ping", data: JSON.stringify({ a: 1 }), socket_id: c1.socketId },
+  ]);
+  assert.deepEqual(named(all, "client_event", "presence-hooks"), [
+    { name: "client_event", channel: "presence-hooks", event: "client-hi", data: JSON.stringify({ x: 2 }), socket_id: memberSocketId, user_id: "u1" },
+  ]);
+  assert.deepEqual(named(all, "cache_miss", "cache-hooks"), [{ name: "cache_miss", channel: "cache-hooks" }], "one cache_miss for two subscribers");
+  assert.deepEqual(named(all, "member_added", "presence-hooks"), [{ name: "member_added", channel: "presence-hooks", user_id: "u1" }]);
+  assert.deepEqual(named(all, "member_removed", "presence-hooks"), [{ name: "member_removed", channel: "presence-hooks", user_id: "u1" }]);
+  const presence = all.events().filter((e) => e.channel === "presence-hooks").map((e) => e.name);
+  assert.deepEqual(presence, ["channel_occupied", "member_added", "client_event", "member_removed", "channel_vacated"]);
+  assert.ok(
+    all.requests.some((q) => JSON.parse(q.body).events.length > 1),
+    "events close in time share a request",
+  );
+
+  for (const request of all.requests) {
+    assert.equal(request.headers["content-type"], "application/json");
+    assert.equal(request.headers["x-pusher-key"], allApp.key);
+    const hook = sdk.webhook({ headers: request.headers, rawBody: request.body });
+    assert.equal(hook.isValid(), true, `SDK rejects ${request.body}`);
+    const time = hook.getTime().getTime();
+    assert.ok(Math.abs(Date.now() - time) < 60_000, "time_ms is the creation time");
+  }
+  // A forged body is not valid.
+  const forged = { ...all.requests[0], body: all.requests[0].body.replace("channel_occupied", "channel_vacated") };
+  assert.equal(sdk.webhook({ headers: forged.headers, rawBody: forged.body }).isValid(), false);
+
+  // The cache is filled by a publish: the next miss after it expires would be reported again.
+  await sdk.trigger("cache-hooks", "e", "x");
+  c1.sock.close();
+  c2.sock.close();
+});
+
+test("3 s grace: a reload within it sends nothing; leaving for longer sends vacated once", async () => {
+  const first = await connectRaw(worker, graceApp);
+  await subscribeRaw(first.sock, "reloading");
+  await arrived(grace, (ev) => ev.some((e) => e.channel === "reloading"), "occupied");
+  // A page reload: the old connection goes, a new one subscribes a moment later.
+  first.sock.close();
+  await sleep(500);
+  const second = await connectRaw(worker, graceApp);
+  await subscribeRaw(second.sock, "reloading");
+  // Presence: the same user reloads too.
+  const tab1 = await pusherJs(worker, graceApp, sdkAuth(worker, { app: graceApp, presence: { user_id: "r1" } }));
+  await subscribed(tab1, "presence-reloading");
+  await arrived(grace, (ev) => ev.some((e) => e.name === "member_added"), "member_added");
+  tab1.disconnect();
+  await sleep(500);
+  const tab2 = await pusherJs(worker, graceApp, sdkAuth(worker, { app: graceApp, presence: { user_id: "r1" } }));
+  await subscribed(tab2, "presence-reloading");
+  await sleep(4000);
+  assert.deepEqual(
+    grace.events().map(withoutId),
+    [
+      { name: "channel_occupied", channel: "reloading" },
+      { name: "channel_occupied", channel: "presence-reloading" },
+      { name: "member_added", channel: "presence-reloading", user_id: "r1" },
+    ],
+    "no vacated, no member_removed, no second occupied or member_added",
+  );
+
+  const left = Date.now();
+  second.sock.close();
+  tab2.disconnect();
+  await arrived(grace, (ev) => ev.filter((e) => e.name === "channel_vacated").length === 2, "both vacated");
+  const vacatedAt = grace.requests.find((q) => q.body.includes('"channel_vacated"')).at;
+  assert.ok(vacatedAt - left >= 2500, `vacated waited ${vacatedAt - left} ms`);
+  await sleep(1000);
+  const tail = grace.events().slice(3).map(withoutId);
+  assert.deepEqual(
+    tail.filter((e) => e.channel === "reloading"),
+    [{ name: "channel_vacated", channel: "reloading" }],
+  );
+  assert.deepEqual(
+    tail.filter((e) => e.channel === "presence-reloading"),
+    [
+      { name: "member_removed", channel: "presence-reloading", user_id: "r1" },
+      { name: "channel_vacated", channel: "presence-reloading" },
+    ],
+  );
+});
+
+test("receiver answering 500, then down, then back: every webhook arrives, in order", async () => {
+  const sdk = serverSdk(worker, flakyApp);
+  const a = await connectRaw(worker, flakyApp);
+  const b = await connectRaw(worker, flakyApp);
+  for (const c of [a, b]) {
+    const { auth } = sdk.authorizeChannel(c.socketId, "private-flaky");
+    await subscribeRaw(c.sock, "private-flaky", { auth });
+  }
+  flaky.failing = true;
+  for (let n = 0; n < 3; n++) {
+    a.sock.send({ event: "client-seq", channel: "private-flaky", data: { n } });
+    await sleep(150);
+  }
+  await sleep(1500);
+  assert.ok(flaky.requests.some((q) => q.failed), "the receiver was tried while failing");
+  await flaky.stop(); // down: connections refused
+  for (let n = 3; n < 6; n++) {
+    a.sock.send({ event: "client-seq", channel: "private-flaky", data: { n } });
+    await sleep(150);
+  }
+  await sleep(2000);
+  flaky.failing = false;
+  await flaky.start();
+  await arrived(flaky, (ev) => new Set(ev.map((e) => e.id)).size === 6, "all six client events", 40_000);
+  // At-least-once: de-duplicate by id, then the order is the order sent.
+  const seen = new Map();
+  for (const e of flaky.events()) if (!seen.has(e.id)) seen.set(e.id, JSON.parse(e.data).n);
+  assert.deepEqual([...seen.values()], [0, 1, 2, 3, 4, 5]);
+  a.sock.close();
+  b.sock.close();
+});
+
+test("a channel Durable Object evicted while webhooks are pending still delivers them", async () => {
+  evicted.failing = true;
+  const c = await connectRaw(worker, evictedApp);
+  await subscribeRaw(c.sock, "evict-me");
+  c.sock.close();
+  await sleep(800); // occupied has been tried and failed; vacated waits out its grace
+  assert.ok(evicted.requests.length >= 1);
+  await worker.mf.unsafeEvictDurableObject(worker.workerName, "ChannelRoom", {
+    name: `${evictedApp.id}:evict-me`,
+    webSockets: "close",
+  });
+  evicted.failing = false;
+  await arrived(evicted, (ev) => ev.some((e) => e.name === "channel_vacated"), "vacated after eviction", 40_000);
+  assert.deepEqual(
+    [...new Map(evicted.events().map((e) => [e.id, withoutId(e)])).values()],
+    [
+      { name: "channel_occupied", channel: "evict-me" },
+      { name: "channel_vacated", channel: "evict-me" },
+    ],
+  );
+});
+
+test("webhooks still failing after the retry window are given up and counted in stats", async () => {
+  hopeless.failing = true;
+  const c = await connectRaw(worker, hopelessApp);
+  await subscribeRaw(c.sock, "nobody-listens");
+  const sdk = serverSdk(worker, hopelessApp);
+  const deadline = Date.now() + 30_000;
+  let failed = 0;
+  while (failed < 1 && Date.now() < deadline) {
+    await sleep(500);
+    failed = (await (await sdk.get({ path: "/stats" })).json()).total.webhooks_failed;
+  }
+  assert.equal(failed, 1, "the occupied webhook was given up on");
+  assert.ok(hopeless.requests.length >= 2, "it was retried before that");
+  c.sock.close();
+});
