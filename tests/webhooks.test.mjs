@@ -62,11 +62,13 @@ const withoutId = ({ id, ...rest }) => {
 const named = (r, name, channel) => r.events().filter((e) => e.name === name && e.channel === channel).map(withoutId);
 
 let worker;
-let all, grace, flaky, evicted, hopeless;
-let allApp, graceApp, flakyApp, evictedApp, hopelessApp;
+let all, grace, flaky, evicted, hopeless, members, channels, reset;
+let allApp, graceApp, flakyApp, evictedApp, hopelessApp, splitApp, resetApp;
 
 before(async () => {
-  [all, grace, flaky, evicted, hopeless] = await Promise.all([receiver(), receiver(), receiver(), receiver(), receiver()]);
+  [all, grace, flaky, evicted, hopeless, members, channels, reset] = await Promise.all(
+    Array.from({ length: 8 }, () => receiver()),
+  );
   allApp = makeApp({
     enable_client_messages: true,
     enable_subscription_count: true,
@@ -76,11 +78,18 @@ before(async () => {
   flakyApp = makeApp({ enable_client_messages: true, webhooks: [{ url: flaky.url(), event_types: ["client_event"] }] });
   evictedApp = makeApp({ webhooks: [{ url: evicted.url() }] });
   hopelessApp = makeApp({ webhooks: [{ url: hopeless.url() }], limits: { webhook_retry_window_secs: 2 } });
-  worker = await startWorker({ apps: [allApp, graceApp, flakyApp, evictedApp, hopelessApp] });
+  splitApp = makeApp({
+    webhooks: [
+      { url: members.url(), event_types: ["member_added", "member_removed"] },
+      { url: channels.url(), event_types: ["channel_occupied", "channel_vacated"] },
+    ],
+  });
+  resetApp = makeApp({ webhooks: [{ url: reset.url() }] });
+  worker = await startWorker({ apps: [allApp, graceApp, flakyApp, evictedApp, hopelessApp, splitApp, resetApp] });
 });
 after(async () => {
   await worker?.stop();
-  for (const r of [all, grace, flaky, evicted, hopeless]) await r?.stop().catch(() => {});
+  for (const r of [all, grace, flaky, evicted, hopeless, members, channels, reset]) await r?.stop().catch(() => {});
 });
 
 test("every event type, exactly shaped and signed so the pusher SDK validates it", async () => {
@@ -259,4 +268,49 @@ test("webhooks still failing after the retry window are given up and counted in 
   assert.equal(failed, 1, "the occupied webhook was given up on");
   assert.ok(hopeless.requests.length >= 2, "it was retried before that");
   c.sock.close();
+});
+
+test("several URLs each get the event types they asked for; presence events are per user, not per tab", async () => {
+  const join = () => pusherJs(worker, splitApp, sdkAuth(worker, { app: splitApp, presence: { user_id: "tabby" } }));
+  const tab1 = await join();
+  await subscribed(tab1, "presence-split");
+  const tab2 = await join();
+  await subscribed(tab2, "presence-split");
+  tab1.disconnect();
+  await sleep(4000);
+  assert.deepEqual(members.events().map(withoutId), [{ name: "member_added", channel: "presence-split", user_id: "tabby" }]);
+  tab2.disconnect();
+  await arrived(members, (ev) => ev.length === 2, "member_removed once the last tab leaves");
+  await arrived(channels, (ev) => ev.length === 2, "occupied and vacated");
+  assert.deepEqual(members.events().map(withoutId), [
+    { name: "member_added", channel: "presence-split", user_id: "tabby" },
+    { name: "member_removed", channel: "presence-split", user_id: "tabby" },
+  ]);
+  assert.deepEqual(channels.events().map(withoutId), [
+    { name: "channel_occupied", channel: "presence-split" },
+    { name: "channel_vacated", channel: "presence-split" },
+  ]);
+});
+
+test("a room restarted without its sockets still reports the members and occupancy it lost", async () => {
+  const sdk = serverSdk(worker, resetApp);
+  const c = await connectRaw(worker, resetApp);
+  const channelData = JSON.stringify({ user_id: "gone-user" });
+  const { auth } = sdk.authorizeChannel(c.socketId, "presence-reset", { user_id: "gone-user" });
+  await subscribeRaw(c.sock, "presence-reset", { auth, channel_data: channelData });
+  await arrived(reset, (ev) => ev.some((e) => e.name === "member_added"), "member_added");
+  // The room loses its sockets (as in a deploy); its session ends the raw client with 4200,
+  // and this client never comes back.
+  await worker.mf.unsafeEvictDurableObject(worker.workerName, "ChannelRoom", {
+    name: `${resetApp.id}:presence-reset`,
+    webSockets: "close",
+  });
+  assert.equal((await c.sock.closed()).code, 4200);
+  await arrived(reset, (ev) => ev.some((e) => e.name === "channel_vacated"), "vacated after the reset");
+  assert.deepEqual(reset.events().map(withoutId), [
+    { name: "channel_occupied", channel: "presence-reset" },
+    { name: "member_added", channel: "presence-reset", user_id: "gone-user" },
+    { name: "member_removed", channel: "presence-reset", user_id: "gone-user" },
+    { name: "channel_vacated", channel: "presence-reset" },
+  ]);
 });

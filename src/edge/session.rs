@@ -257,7 +257,35 @@ async fn open_channel(session: Shared, open: OpenChannel) {
         }
         s.core.on_channel_closed(&channel, open.attempt, code)
     };
+    let lost_room = cmds.iter().any(|c| {
+        matches!(c, Command::CloseClient { code, .. } if *code == close_codes::RECONNECT_IMMEDIATELY)
+    });
+    if lost_room && session.borrow().core.app().has_webhooks && channel != DIRECTORY_CHANNEL {
+        // The room restarted without its sockets: wake the new instance so it reconciles
+        // what webhook receivers were told (members and occupancy it no longer has), even
+        // if no client comes back to it.
+        let (env, app_id) = {
+            let s = session.borrow();
+            (s.env.clone(), s.app_id.clone())
+        };
+        if let Err(e) = wake_room(&env, &app_id, &channel).await {
+            worker::console_warn!("could not wake the room of {channel}: {e}");
+        }
+    }
     execute(&session, cmds);
+}
+
+async fn wake_room(env: &Env, app_id: &str, channel: &str) -> Result<()> {
+    let stub = env
+        .durable_object(CHANNELS_BINDING)?
+        .id_from_name(&room_name(app_id, channel))?
+        .get_stub()?;
+    let url = Url::parse_with_params(
+        &format!("https://room{}", path::INFO),
+        &[(param::APP, app_id), (param::CHANNEL, channel)],
+    )
+    .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    stub.fetch_with_str(url.as_str()).await.map(|_| ())
 }
 
 /// Forwards every frame the room sends to the client, as is, until the socket ends;

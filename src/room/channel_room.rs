@@ -6,7 +6,9 @@ use super::count_throttle::{CountAction, CountThrottle};
 use super::member::{param, path, Join, Member, TERMINATED_CLOSE_CODE};
 use super::roster::Roster;
 use super::sockets::{self, is_same, member_of};
-use super::webhook_outbox::{member_removed_key, vacated_key, Outbox, BATCH_WINDOW_MS};
+use super::webhook_outbox::{
+    departure_of, member_subject, Outbox, BATCH_WINDOW_MS, CHANNEL_SUBJECT,
+};
 use crate::config::App;
 use crate::config_env::load_apps;
 use crate::internal_query::query_value;
@@ -58,6 +60,7 @@ struct Memory {
     /// reports and the webhook outbox).
     alarm_at: Option<f64>,
     hooks_schema_ready: bool,
+    hooks_reconciled: bool,
     identity_saved: bool,
     /// Cache channels: whether a `cache_miss` webhook is out for the current empty cache.
     miss_hooked: Option<bool>,
@@ -89,6 +92,9 @@ impl DurableObject for ChannelRoom {
         let channel = query(param::CHANNEL).unwrap_or_default();
         self.learn(query(param::APP), &channel);
         let rest_call = query(param::REST_CALL).is_some();
+        if req.path() != path::SUBSCRIBE {
+            self.reconcile_hooks().await;
+        }
         let attrs = InfoAttrs::from_param(&query(param::INFO).unwrap_or_default());
         let response = match (req.method(), req.path().as_str()) {
             (Method::Get, path::SUBSCRIBE) => {
@@ -293,6 +299,7 @@ impl ChannelRoom {
         member.app_id = app_id.clone();
         let kind = ChannelKind::of(&channel);
         self.learn(Some(app_id), &channel);
+        self.reconcile_hooks().await;
         // Load the hibernated sockets before accepting a new one, so it is not counted twice.
         self.with_subscribers(|_| ());
 
@@ -325,14 +332,15 @@ impl ChannelRoom {
             let added = frames::member_added(&channel, user_id, member.user_info.as_deref());
             self.broadcast(&added, None);
         }
-        if was_empty && !self.hook_cancel(&vacated_key()) {
-            self.hook(WebhookEvent::ChannelOccupied).await;
+        if was_empty {
+            self.hook_arrival(CHANNEL_SUBJECT, WebhookEvent::ChannelOccupied)
+                .await;
         }
         if let Some((true, user_id, _)) = &presence {
-            if !self.hook_cancel(&member_removed_key(user_id)) {
-                let user_id = user_id.clone();
-                self.hook(WebhookEvent::MemberAdded { user_id }).await;
-            }
+            let event = WebhookEvent::MemberAdded {
+                user_id: user_id.clone(),
+            };
+            self.hook_arrival(&member_subject(user_id), event).await;
         }
         // Queued until the session accepts its end, so this is the first frame it relays.
         let data = presence.map_or_else(|| "{}".to_string(), |(_, _, data)| data);
@@ -375,16 +383,12 @@ impl ChannelRoom {
                 });
                 if !still_here {
                     self.broadcast(&frames::member_removed(&channel, user_id), None);
-                    let event = WebhookEvent::MemberRemoved {
-                        user_id: user_id.to_string(),
-                    };
-                    self.hook_later(&member_removed_key(user_id), event).await;
+                    self.hook_departure(&member_subject(user_id)).await;
                 }
             }
         }
         if self.subscriber_count() == 0 {
-            self.hook_later(&vacated_key(), WebhookEvent::ChannelVacated)
-                .await;
+            self.hook_departure(CHANNEL_SUBJECT).await;
         }
         if member.count_subscriptions {
             self.count_changed(&channel).await;
@@ -567,8 +571,25 @@ impl ChannelRoom {
         }
     }
 
-    /// Queues `channel_vacated` / `member_removed` after the grace period, under `key`.
-    async fn hook_later(&self, key: &str, event: WebhookEvent) {
+    /// Something arrived (the channel is occupied, a user joined): if its departure is still
+    /// waiting out the grace period, that is cancelled and nothing is sent (a reload);
+    /// otherwise its arrival webhook is queued.
+    async fn hook_arrival(&self, subject: &str, event: WebhookEvent) {
+        if self.app_with_hooks().is_none() {
+            return;
+        }
+        let Some(outbox) = self.outbox() else { return };
+        if !outbox.cancel(subject).unwrap_or(false) {
+            self.hook(event).await;
+        }
+        if let Err(e) = outbox.announce(subject) {
+            console_error!("room: webhook state: {e}");
+        }
+    }
+
+    /// Something left: its departure webhook (`channel_vacated`, `member_removed`) is queued
+    /// after the grace period.
+    async fn hook_departure(&self, subject: &str) {
         if self.app_with_hooks().is_none() {
             return;
         }
@@ -576,7 +597,10 @@ impl ChannelRoom {
             return;
         };
         let Some(outbox) = self.outbox() else { return };
-        match outbox.delay(key, &channel, &event, now_ms()) {
+        let queued = outbox
+            .delay(subject, &channel, &departure_of(subject), now_ms())
+            .and_then(|due| outbox.unannounce(subject).map(|()| due));
+        match queued {
             Ok(due) => {
                 self.save_identity().await;
                 self.arm(due).await;
@@ -585,14 +609,39 @@ impl ChannelRoom {
         }
     }
 
-    /// Cancels a delayed webhook; true if one was waiting.
-    fn hook_cancel(&self, key: &str) -> bool {
-        if self.app_with_hooks().is_none() {
-            return false;
+    /// Once per object instance: receivers were told about arrivals that the live sockets no
+    /// longer show when the room was restarted and lost its sockets (a deploy), so their
+    /// departures are queued now (and cancelled, as for a reload, if they come back in time).
+    async fn reconcile_hooks(&self) {
+        if std::mem::replace(&mut self.memory.borrow_mut().hooks_reconciled, true) {
+            return;
         }
-        self.outbox()
-            .and_then(|outbox| outbox.cancel(key).ok())
-            .unwrap_or(false)
+        if self.app_with_hooks().is_none() || self.memory.borrow().channel.is_none() {
+            return;
+        }
+        let Some(outbox) = self.outbox() else { return };
+        let Ok(announced) = outbox.announced() else {
+            return;
+        };
+        let live: Vec<String> = self.with_subscribers(|subs| {
+            let mut live: Vec<String> = Roster::from_members(subs.iter().map(|(m, _)| m))
+                .user_ids()
+                .map(member_subject)
+                .collect();
+            if !subs.is_empty() {
+                live.push(CHANNEL_SUBJECT.to_string());
+            }
+            live
+        });
+        // Members first, so member_removed comes before channel_vacated.
+        let mut gone: Vec<String> = announced
+            .into_iter()
+            .filter(|s| !live.contains(s))
+            .collect();
+        gone.sort_by_key(|s| s == CHANNEL_SUBJECT);
+        for subject in gone {
+            self.hook_departure(&subject).await;
+        }
     }
 
     /// Sends the webhooks that are due; counts those given up on; sets the next alarm.
@@ -616,6 +665,7 @@ impl ChannelRoom {
         let Some(channel) = self.memory.borrow().channel.clone() else {
             return;
         };
+        self.reconcile_hooks().await;
         let Some(outbox) = self.outbox() else { return };
         let window_ms = f64::from(app.limits.webhook_retry_window_secs) * 1000.0;
         if let Err(e) = outbox.promote_due(&app.webhooks, now_ms()) {

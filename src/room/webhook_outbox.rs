@@ -18,7 +18,7 @@ use worker::{
     Delay, Fetch, Headers, Method, Request, RequestInit, Result, SqlStorage, SqlStorageValue,
 };
 
-const SCHEMA: [&str; 3] = [
+const SCHEMA: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS hook_pending (
         key TEXT PRIMARY KEY, event TEXT NOT NULL, created_ms REAL NOT NULL, due_ms REAL NOT NULL)",
     "CREATE TABLE IF NOT EXISTS hook_outbox (
@@ -26,6 +26,9 @@ const SCHEMA: [&str; 3] = [
         name TEXT NOT NULL, created_ms REAL NOT NULL)",
     "CREATE TABLE IF NOT EXISTS hook_targets (
         url TEXT PRIMARY KEY, failures INTEGER NOT NULL, next_try_ms REAL NOT NULL)",
+    // What receivers have been told is there (the channel occupied, each member), so a room
+    // restarted without its sockets can still tell them it is gone.
+    "CREATE TABLE IF NOT EXISTS hook_announced (subject TEXT PRIMARY KEY)",
 ];
 
 /// How long one delivery attempt may take.
@@ -63,13 +66,22 @@ struct Due {
     due: Option<f64>,
 }
 
-/// The key under which a delayed event waits (and is cancelled by its counterpart).
-pub fn vacated_key() -> String {
-    "vacated".into()
+/// What an arrival or departure is about: the channel being occupied, or one member. A
+/// delayed departure waits under its subject and is cancelled by an arrival of the same one.
+pub const CHANNEL_SUBJECT: &str = "channel";
+
+pub fn member_subject(user_id: &str) -> String {
+    format!("member:{user_id}")
 }
 
-pub fn member_removed_key(user_id: &str) -> String {
-    format!("removed:{user_id}")
+/// The departure event of a subject (for subjects announced but no longer present).
+pub fn departure_of(subject: &str) -> WebhookEvent {
+    match subject.strip_prefix("member:") {
+        Some(user_id) => WebhookEvent::MemberRemoved {
+            user_id: user_id.to_string(),
+        },
+        None => WebhookEvent::ChannelVacated,
+    }
 }
 
 fn wants(hook: &Webhook, name: &str) -> bool {
@@ -152,6 +164,36 @@ impl Outbox {
         // The cursor must be drained for rows_written to be final.
         let _ = cursor.to_array::<serde_json::Value>();
         Ok(cursor.rows_written() > 0)
+    }
+
+    /// Records that receivers know `subject` is present.
+    pub fn announce(&self, subject: &str) -> Result<()> {
+        self.sql.exec(
+            "INSERT OR IGNORE INTO hook_announced (subject) VALUES (?)",
+            vec![subject.into()],
+        )?;
+        Ok(())
+    }
+
+    /// Records that `subject`'s departure is on its way.
+    pub fn unannounce(&self, subject: &str) -> Result<()> {
+        self.sql.exec(
+            "DELETE FROM hook_announced WHERE subject = ?",
+            vec![subject.into()],
+        )?;
+        Ok(())
+    }
+
+    pub fn announced(&self) -> Result<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            subject: String,
+        }
+        let rows: Vec<Row> = self
+            .sql
+            .exec("SELECT subject FROM hook_announced", None)?
+            .to_array()?;
+        Ok(rows.into_iter().map(|r| r.subject).collect())
     }
 
     /// Moves delayed events whose grace period is over into the outbox.
