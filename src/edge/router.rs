@@ -5,7 +5,7 @@ use super::session;
 use super::session_core::{protocol_problem, SessionApp};
 use crate::config::Apps;
 use crate::config_env::load_apps;
-use crate::internal_query::query_value;
+use crate::internal_query::{query_value, request_query};
 use crate::ledger::client::hold_connection;
 use crate::protocol::close_codes;
 use crate::protocol::socket_id::new_socket_id;
@@ -63,7 +63,7 @@ async fn client_connection(req: Request, env: Env, apps: &Apps, key: &str) -> Re
             "This is a Pusher WebSocket endpoint: connect with pusher-js (Upgrade: websocket)",
         );
     }
-    let url = req.url()?;
+    let url = request_query(&req);
     let protocol = query_value(&url, "protocol");
     if let Some((code, reason)) = protocol_problem(protocol.as_deref()) {
         return session::refuse(code, &reason);

@@ -2,6 +2,7 @@
 //! and one internal socket per subscribed channel room. Room frames are relayed unparsed.
 
 use super::session_core::{Command, OpenChannel, SessionApp, SessionCore, DIRECTORY_CHANNEL};
+use crate::internal_query::internal_url;
 use crate::protocol::{close_codes, frames};
 use crate::room::member::{param, path, room_name};
 use crate::{CHANNELS_BINDING, DIRECTORY_BINDING};
@@ -12,7 +13,7 @@ use std::rc::Rc;
 use std::time::Duration;
 use wasm_bindgen_futures::spawn_local;
 use worker::{
-    Date, Delay, Env, Headers, Method, Request, RequestInit, Response, Result, Url, WebSocket,
+    Date, Delay, Env, Headers, Method, Request, RequestInit, Response, Result, WebSocket,
     WebSocketPair, WebsocketEvent,
 };
 
@@ -280,12 +281,12 @@ async fn wake_room(env: &Env, app_id: &str, channel: &str) -> Result<()> {
         .durable_object(CHANNELS_BINDING)?
         .id_from_name(&room_name(app_id, channel))?
         .get_stub()?;
-    let url = Url::parse_with_params(
-        &format!("https://room{}", path::INFO),
+    let url = internal_url(
+        "room",
+        path::INFO,
         &[(param::APP, app_id), (param::CHANNEL, channel)],
-    )
-    .map_err(|e| worker::Error::RustError(e.to_string()))?;
-    stub.fetch_with_str(url.as_str()).await.map(|_| ())
+    );
+    stub.fetch_with_str(&url).await.map(|_| ())
 }
 
 /// Forwards every frame the room sends to the client, as is, until the socket ends;
@@ -334,11 +335,11 @@ async fn connect_room(
     let stub = namespace.map_err(unreachable)?;
     let mut join = open.join.clone();
     join.app_id = app_id.to_string();
-    let url = Url::parse_with_params(
-        &format!("https://room{}", path::SUBSCRIBE),
-        &[(param::JOIN, join.to_query_value())],
-    )
-    .map_err(|e| (0, e.to_string()))?;
+    let url = internal_url(
+        "room",
+        path::SUBSCRIBE,
+        &[(param::JOIN, &join.to_query_value())],
+    );
     let headers = Headers::new();
     headers.set("Upgrade", "websocket").map_err(unreachable)?;
     let mut init = RequestInit::new();

@@ -7,7 +7,8 @@ use super::report::{Counts, Report, ReportAnswer};
 use super::stats::{Stats, Usage};
 use crate::config::App;
 use crate::config_env::load_apps;
-use crate::internal_query::query_value;
+use crate::internal_query::request_query;
+use crate::protocol::rest_signature::QueryParams;
 use crate::protocol::timestamp::{utc_day, utc_month};
 use serde::Deserialize;
 use std::cell::{Cell, RefCell};
@@ -128,8 +129,9 @@ impl DurableObject for AppLedger {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let url = req.url()?;
-        let query = |name: &str| query_value(&url, name);
+        let url = request_query(&req);
+        let params = QueryParams::parse(&url);
+        let query = |name: &str| params.get(name).map(str::to_string);
         let app_id = query(param::APP).unwrap_or_default();
         let apps = load_apps(&self.env).map_err(|e| worker::Error::RustError(e.to_string()))?;
         let Some(app) = apps.by_id(&app_id) else {

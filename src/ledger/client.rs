@@ -2,9 +2,10 @@
 
 use super::app_ledger::{param, path};
 use super::report::{Report, ReportAnswer};
+use crate::internal_query::internal_url;
 use crate::LEDGER_BINDING;
 use wasm_bindgen::JsValue;
-use worker::{Env, Method, Request, RequestInit, Response, Result, Stub, Url};
+use worker::{Env, Method, Request, RequestInit, Response, Result, Stub};
 
 fn stub(env: &Env, app_id: &str) -> Result<Stub> {
     env.durable_object(LEDGER_BINDING)?
@@ -12,11 +13,10 @@ fn stub(env: &Env, app_id: &str) -> Result<Stub> {
         .get_stub()
 }
 
-fn url(path: &str, app_id: &str, query: &[(&str, &str)]) -> Result<Url> {
+fn url(path: &str, app_id: &str, query: &[(&str, &str)]) -> String {
     let mut pairs = vec![(param::APP, app_id)];
     pairs.extend_from_slice(query);
-    Url::parse_with_params(&format!("https://ledger{path}"), &pairs)
-        .map_err(|e| worker::Error::RustError(e.to_string()))
+    internal_url("ledger", path, &pairs)
 }
 
 /// Sends one batched report; the answer carries the app's quota state.
@@ -25,7 +25,7 @@ pub async fn send_report(env: &Env, app_id: &str, report: &Report) -> Result<Rep
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_body(Some(JsValue::from_str(&body)));
-    let request = Request::new_with_init(url(path::REPORT, app_id, &[])?.as_str(), &init)?;
+    let request = Request::new_with_init(&url(path::REPORT, app_id, &[]), &init)?;
     let mut response = stub(env, app_id)?.fetch_with_request(request).await?;
     if response.status_code() != 200 {
         let why = response.text().await.unwrap_or_default();
@@ -47,14 +47,14 @@ pub async fn rest_read(
     let mut pairs = vec![(param::REST_CALL, "1")];
     pairs.extend_from_slice(query);
     stub(env, app_id)?
-        .fetch_with_str(url(path, app_id, &pairs)?.as_str())
+        .fetch_with_str(&url(path, app_id, &pairs))
         .await
 }
 
 /// The ledger's stats, without counting a REST call (for the metrics endpoint).
 pub async fn stats(env: &Env, app_id: &str) -> Result<super::stats::Stats> {
     let mut response = stub(env, app_id)?
-        .fetch_with_str(url(path::STATS, app_id, &[])?.as_str())
+        .fetch_with_str(&url(path::STATS, app_id, &[]))
         .await?;
     response.json().await
 }
@@ -93,16 +93,16 @@ pub async fn hold_connection(
     for index in plan.order(random) {
         let index_text = index.to_string();
         let cap = plan.cap(index).to_string();
-        let url = Url::parse_with_params(
-            "https://connections/connect",
+        let url = internal_url(
+            "connections",
+            "/connect",
             &[
                 (shard_param::APP, app.id.as_str()),
                 (shard_param::INDEX, index_text.as_str()),
                 (shard_param::CAP, cap.as_str()),
                 (shard_param::SOCKET_ID, socket_id),
             ],
-        )
-        .map_err(|e| unreachable(worker::Error::RustError(e.to_string())))?;
+        );
         let headers = worker::Headers::new();
         headers.set("Upgrade", "websocket").map_err(unreachable)?;
         let mut init = RequestInit::new();

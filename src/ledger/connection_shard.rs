@@ -5,7 +5,8 @@
 
 use super::client::send_report;
 use super::report::{Feed, ShardCount, REPORT_INTERVAL_MS, RETRY_INTERVAL_MS};
-use crate::internal_query::query_value;
+use crate::internal_query::request_query;
+use crate::protocol::rest_signature::QueryParams;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -69,8 +70,9 @@ impl DurableObject for ConnectionShard {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        let url = req.url()?;
-        let query = |name: &str| query_value(&url, name);
+        let url = request_query(&req);
+        let params = QueryParams::parse(&url);
+        let query = |name: &str| params.get(name).map(str::to_string);
         let (Some(app_id), Some(index), Some(cap), Some(socket_id)) = (
             query(param::APP),
             query(param::INDEX).and_then(|i| i.parse::<u32>().ok()),

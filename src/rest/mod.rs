@@ -6,6 +6,7 @@ mod rooms;
 
 use crate::config::{App, Apps};
 use crate::edge::router::{json_error, json_response};
+use crate::internal_query::request_query;
 use crate::ledger::app_ledger::path as ledger_path;
 use crate::ledger::client::rest_read;
 use crate::protocol::rest_signature::{percent_decode, QueryParams, SignedRequest};
@@ -24,7 +25,7 @@ pub async fn handle(mut req: Request, env: &Env, apps: &Apps) -> Result<Response
         None => (None, path.trim_start_matches('/')),
     };
 
-    let params = QueryParams::parse(req.url()?.query().unwrap_or_default());
+    let params = QueryParams::parse(&request_query(&req));
     let method = req.method();
     let probe = SignedRequest {
         method: method.as_ref(),

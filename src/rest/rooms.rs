@@ -1,9 +1,10 @@
 //! Requests from the REST API to channel rooms.
 
+use crate::internal_query::internal_url;
 use crate::room::member::{param, room_name};
 use crate::CHANNELS_BINDING;
 use wasm_bindgen::JsValue;
-use worker::{Env, Method, Request, RequestInit, Response, Result, Url};
+use worker::{Env, Method, Request, RequestInit, Response, Result};
 
 /// One request to a channel's room.
 pub struct RoomCall<'a> {
@@ -35,13 +36,12 @@ pub async fn fetch(env: &Env, app_id: &str, call: RoomCall<'_>) -> Result<Respon
         pairs.push((param::REST_CALL, "1"));
     }
     pairs.extend_from_slice(query);
-    let url = Url::parse_with_params(&format!("https://room{path}"), &pairs)
-        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let url = internal_url("room", path, &pairs);
     let mut init = RequestInit::new();
     init.with_method(method);
     if let Some(body) = body {
         init.with_body(Some(JsValue::from_str(body)));
     }
-    stub.fetch_with_request(Request::new_with_init(url.as_str(), &init)?)
+    stub.fetch_with_request(Request::new_with_init(&url, &init)?)
         .await
 }

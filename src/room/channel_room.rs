@@ -11,12 +11,13 @@ use super::webhook_outbox::{
 };
 use crate::config::App;
 use crate::config_env::load_apps;
-use crate::internal_query::query_value;
+use crate::internal_query::request_query;
 use crate::ledger::client::send_report;
 use crate::ledger::report::{Counts, Feed, Occupancy, REPORT_INTERVAL_MS, RETRY_INTERVAL_MS};
 use crate::protocol::channel_info::{info_json, users_json, ChannelState, InfoAttrs};
 use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::frames;
+use crate::protocol::rest_signature::QueryParams;
 use crate::protocol::timestamp::utc_month;
 use crate::protocol::webhook::WebhookEvent;
 use serde::{Deserialize, Serialize};
@@ -87,8 +88,9 @@ impl DurableObject for ChannelRoom {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let url = req.url()?;
-        let query = |name: &str| query_value(&url, name);
+        let url = request_query(&req);
+        let params = QueryParams::parse(&url);
+        let query = |name: &str| params.get(name).map(str::to_string);
         let channel = query(param::CHANNEL).unwrap_or_default();
         self.learn(query(param::APP), &channel);
         let rest_call = query(param::REST_CALL).is_some();

@@ -5,7 +5,7 @@
 use super::member::{param, path, Join, Member};
 use super::sockets;
 use super::watchlist;
-use crate::internal_query::query_value;
+use crate::internal_query::{query_value, request_query};
 use std::cell::RefCell;
 use worker::{
     durable_object, DurableObject, Env, Method, Request, Response, Result, State, WebSocket,
@@ -28,7 +28,7 @@ impl DurableObject for UserDirectory {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        let url = req.url()?;
+        let url = request_query(&req);
         let join = query_value(&url, param::JOIN).and_then(|v| Join::from_query_value(&v));
         match (req.method(), req.path().as_str(), join) {
             (Method::Get, path::SUBSCRIBE, Some(join)) => self.sign_in(join.member),

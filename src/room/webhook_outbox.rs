@@ -9,6 +9,7 @@
 //! The room's alarm drives it all, so an eviction or restart loses nothing.
 
 use crate::config::{App, Webhook};
+use crate::internal_query::host_of;
 use crate::protocol::webhook::{self, WebhookEvent, GRACE_MS, MAX_EVENTS_PER_REQUEST};
 use futures_util::future::{select, Either};
 use serde::Deserialize;
@@ -352,12 +353,4 @@ async fn post(app: &App, url: &str, body: &str) -> bool {
             false
         }
     }
-}
-
-/// The host of a webhook URL, for logs (the path or query may carry a receiver's token).
-fn host_of(url: &str) -> String {
-    worker::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(String::from))
-        .unwrap_or_default()
 }
