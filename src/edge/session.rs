@@ -293,28 +293,14 @@ async fn wake_room(env: &Env, app_id: &str, channel: &str) -> Result<()> {
 /// returns the close code.
 async fn relay(session: &Shared, ws: &WebSocket) -> u16 {
     let client = session.borrow().client.clone();
-    let Ok(mut events) = ws.events() else {
-        return 1011;
-    };
-    if ws.accept().is_err() {
-        return 1011;
-    }
-    while let Some(event) = events.next().await {
-        match event {
-            Ok(WebsocketEvent::Message(msg)) => {
-                if let Some(text) = msg.text() {
-                    let _ = client.send_with_str(text);
-                    let cmds = session.borrow_mut().core.on_relayed();
-                    if !cmds.is_empty() {
-                        execute(session, cmds);
-                    }
-                }
-            }
-            Ok(WebsocketEvent::Close(close)) => return close.code(),
-            Err(_) => return 1011,
+    let counted = session.clone();
+    super::relay::relay(ws, &client, move || {
+        let cmds = counted.borrow_mut().core.on_relayed();
+        if !cmds.is_empty() {
+            execute(&counted, cmds);
         }
-    }
-    1006
+    })
+    .await
 }
 
 /// Opens the internal socket; on failure, the room's HTTP status (0 if unreachable) and why.

@@ -3,6 +3,7 @@
 //! counts, and fans each publish out as one pre-serialised frame.
 
 use super::count_throttle::{CountAction, CountThrottle};
+use super::frame_send::Frame;
 use super::member::{param, path, Join, Member, TERMINATED_CLOSE_CODE};
 use super::roster::Roster;
 use super::sockets::{self, is_same, member_of};
@@ -168,10 +169,11 @@ impl DurableObject for ChannelRoom {
         // Sessions send client events up, already checked and serialised: forward to the others.
         if let WebSocketIncomingMessage::String(frame) = message {
             let sender = member_of(&ws);
+            let outgoing = Frame::new(&frame);
             let delivered = self.with_subscribers(|subs| {
                 let mut delivered = 0;
                 for (_, other) in subs.iter().filter(|(m, s)| !is_same(m, s, &ws, &sender)) {
-                    delivered += u64::from(other.send_with_str(&frame).is_ok());
+                    delivered += u64::from(outgoing.send_to(other));
                 }
                 delivered
             });
@@ -263,6 +265,7 @@ impl ChannelRoom {
 
     /// Sends `frame` to every subscriber but `exclude`; returns how many it reached.
     fn broadcast(&self, frame: &str, exclude: Option<&str>) -> usize {
+        let frame = Frame::new(frame);
         self.with_subscribers(|subs| {
             let mut delivered = 0;
             // Sockets that fail to send are closing: drop them.
@@ -270,7 +273,7 @@ impl ChannelRoom {
                 if Some(member.socket_id.as_str()) == exclude {
                     return true;
                 }
-                let ok = ws.send_with_str(frame).is_ok();
+                let ok = frame.send_to(ws);
                 delivered += usize::from(ok);
                 ok
             });

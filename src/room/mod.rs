@@ -5,6 +5,7 @@
 
 mod channel_room;
 pub mod count_throttle;
+mod frame_send;
 pub mod member;
 pub mod roster;
 mod sockets;
