@@ -104,3 +104,38 @@ test("subscription counts reach pusher-js when the app enables them", async () =
     b.disconnect();
   }
 });
+
+const countOf = (frame) =>
+  (typeof frame.data === "string" ? JSON.parse(frame.data) : frame.data).subscription_count;
+
+test("above 100 subscribers, counts are throttled to one every 5 s and the last one is right", async () => {
+  const watcher = await connectRaw(worker, counted);
+  const others = [];
+  for (let i = 0; i < 101; i++) {
+    const c = await connectRaw(worker, counted);
+    await subscribeRaw(c.sock, "crowded");
+    others.push(c);
+  }
+  const from = watcher.sock.frames.length;
+  await subscribeRaw(watcher.sock, "crowded"); // 102 subscribers
+  const counts = () =>
+    watcher.sock.frames
+      .slice(from)
+      .filter((f) => f.event === "pusher_internal:subscription_count")
+      .map((f) => countOf(f));
+  // The 101st subscriber scheduled a count 5 s after the 100th was sent; the watcher's join and
+  // three departures fall inside that window, so the one count that follows (from the room's
+  // alarm) says 99.
+  const start = Date.now();
+  for (const c of others.slice(0, 3)) c.sock.close();
+  await watcher.sock.waitFrom(
+    from,
+    (f) => f.event === "pusher_internal:subscription_count" && countOf(f) === 99,
+    "the throttled count of 99",
+  );
+  const elapsed = Date.now() - start;
+  assert.ok(elapsed < 7000, `the throttled count came after ${elapsed} ms`);
+  assert.deepEqual(counts(), [99], "no count for 102, 101 or 100 inside the window");
+  watcher.sock.close();
+  for (const c of others.slice(3)) c.sock.close();
+});
