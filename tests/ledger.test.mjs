@@ -177,3 +177,34 @@ test("metrics: Prometheus text behind the deployment token", async () => {
   assert.equal((await metricsText(null))[0], 401);
   assert.equal((await metricsText("wrong"))[0], 401);
 });
+
+test("the ledger heals when a room or a connection shard restarts without its sockets", async () => {
+  const sdk = serverSdk(worker, capped);
+  const c = await connectRaw(worker, capped);
+  await subscribeRaw(c.sock, "heal-me");
+  const listed = async () => (await (await sdk.get({ path: "/channels" })).json()).channels;
+  const deadline = Date.now() + 10_000;
+  while (!("heal-me" in (await listed())) && Date.now() < deadline) await sleep(200);
+  assert.ok("heal-me" in (await listed()));
+  await settled(capped, { pusher_edge_connections: 1 });
+
+  // The room loses its sockets (a deploy): the client is told to reconnect (4200) and does not.
+  await worker.mf.unsafeEvictDurableObject(worker.workerName, "ChannelRoom", {
+    name: `${capped.id}:heal-me`,
+    webSockets: "close",
+  });
+  assert.equal((await c.sock.closed()).code, 4200);
+  while ("heal-me" in (await listed()) && Date.now() < deadline + 10_000) await sleep(200);
+  assert.ok(!("heal-me" in (await listed())), "the restarted room told the ledger it is empty");
+  await settled(capped, { pusher_edge_connections: 0 });
+
+  // The connection shard loses its sockets: its new instance reports 0 although nobody returns.
+  const d = await connectRaw(worker, capped);
+  await settled(capped, { pusher_edge_connections: 1 });
+  await worker.mf.unsafeEvictDurableObject(worker.workerName, "ConnectionShard", {
+    name: `${capped.id}#connections#0`,
+    webSockets: "close",
+  });
+  assert.equal((await d.sock.closed()).code, 4200);
+  await settled(capped, { pusher_edge_connections: 0 });
+});

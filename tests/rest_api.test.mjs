@@ -169,10 +169,13 @@ test("GET /channels/{name}: occupied, counts, cache, and 400 for attributes that
 
   await presenceMember("presence-show", "s1");
   await presenceMember("presence-show", "s2");
-  assert.deepEqual(await get("/channels/presence-show", { info: "user_count,subscription_count" }), [
+  assert.deepEqual(await get("/channels/presence-show", { info: "user_count" }), [
     200,
-    { occupied: true, user_count: 2, subscription_count: 2 },
+    { occupied: true, user_count: 2 },
   ]);
+  const [presenceCount, presenceErr] = await get("/channels/presence-show", { info: "subscription_count" });
+  assert.equal(presenceCount, 400, "presence channels count users, not subscriptions");
+  assert.match(presenceErr.error, /ask for user_count/);
 
   await sdk.trigger("cache-show", "snapshot", { v: 7 });
   const [status, cached] = await get("/channels/cache-show", { info: "cache" });

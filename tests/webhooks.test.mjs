@@ -104,7 +104,13 @@ test("every event type, exactly shaped and signed so the pusher SDK validates it
   c1.sock.send({ event: "client-ping", channel: "private-hooks", data: { a: 1 } });
   await subscribeRaw(c1.sock, "cache-hooks");
   await subscribeRaw(c2.sock, "cache-hooks");
-  const member = await pusherJs(worker, allApp, sdkAuth(worker, { app: allApp, presence: { user_id: "u1", user_info: { n: 1 } } }));
+  const member = await pusherJs(
+    worker,
+    allApp,
+    sdkAuth(worker, { app: allApp, presence: { user_id: "u1", user_info: { n: 1 } }, user: { id: "u1" } }),
+  );
+  member.signin(); // its #server-to-user-u1 channel sends no webhooks, as on Pusher
+  await member.user.signinDonePromise;
   const presenceChannel = await subscribed(member, "presence-hooks");
   const memberSocketId = member.connection.socket_id;
   assert.equal(presenceChannel.trigger("client-hi", { x: 2 }), true);
@@ -126,6 +132,7 @@ test("every event type, exactly shaped and signed so the pusher SDK validates it
   assert.deepEqual(named(all, "cache_miss", "cache-hooks"), [{ name: "cache_miss", channel: "cache-hooks" }], "one cache_miss for two subscribers");
   assert.deepEqual(named(all, "member_added", "presence-hooks"), [{ name: "member_added", channel: "presence-hooks", user_id: "u1" }]);
   assert.deepEqual(named(all, "member_removed", "presence-hooks"), [{ name: "member_removed", channel: "presence-hooks", user_id: "u1" }]);
+  assert.ok(all.events().every((e) => !e.channel.startsWith("#")), "no webhooks for user channels");
   const presence = all.events().filter((e) => e.channel === "presence-hooks").map((e) => e.name);
   assert.deepEqual(presence, ["channel_occupied", "member_added", "client_event", "member_removed", "channel_vacated"]);
   assert.ok(

@@ -19,7 +19,11 @@ export function relay_frames(from, to, on_frame, on_close) {
   };
   from.addEventListener("message", (event) => {
     if (open && typeof event.data === "string") {
-      to.send(event.data);
+      try {
+        to.send(event.data);
+      } catch {
+        // The client is gone; its close ends the session.
+      }
       on_frame();
     }
   });

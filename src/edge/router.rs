@@ -99,7 +99,6 @@ async fn client_connection(req: Request, env: Env, apps: &Apps, key: &str) -> Re
             enable_client_messages: app.enable_client_messages,
             enable_subscription_count: app.enable_subscription_count,
             enable_user_authentication: app.enable_user_authentication,
-            has_webhooks: !app.webhooks.is_empty(),
             limits: app.limits.clone(),
         },
     )

@@ -3,6 +3,7 @@
 
 use super::session_core::{Command, OpenChannel, SessionApp, SessionCore, DIRECTORY_CHANNEL};
 use crate::internal_query::internal_url;
+use crate::ledger::client::{wake_shard, Place};
 use crate::protocol::{close_codes, frames};
 use crate::room::member::{param, path, room_name};
 use crate::{CHANNELS_BINDING, DIRECTORY_BINDING};
@@ -26,6 +27,7 @@ struct Session {
     channels: HashMap<String, (u64, WebSocket)>,
     /// The connection's place in the app's connection ledger, held while the session lives.
     place: WebSocket,
+    place_shard: u32,
     /// Upgrades waiting for a slot: Workers let only 6 wait for response headers at once.
     queued: VecDeque<OpenChannel>,
     in_flight: usize,
@@ -55,7 +57,7 @@ pub fn start(
     env: Env,
     app_id: String,
     socket_id: String,
-    place: WebSocket,
+    place: Place,
     app: SessionApp,
 ) -> Result<Response> {
     let pair = WebSocketPair::new()?;
@@ -71,7 +73,8 @@ pub fn start(
         app_id,
         env,
         channels: HashMap::new(),
-        place,
+        place: place.socket,
+        place_shard: place.shard,
         queued: VecDeque::new(),
         in_flight: 0,
     }));
@@ -125,6 +128,14 @@ async fn hold_place(session: Shared) {
         }
     }
     if !session.borrow().core.is_closed() {
+        // The shard restarted: its new instance must report its true count.
+        let (env, app_id, shard) = {
+            let s = session.borrow();
+            (s.env.clone(), s.app_id.clone(), s.place_shard)
+        };
+        if let Err(e) = wake_shard(&env, &app_id, shard).await {
+            worker::console_warn!("could not wake connection shard {shard}: {e}");
+        }
         execute(
             &session,
             vec![Command::CloseClient {
@@ -261,10 +272,10 @@ async fn open_channel(session: Shared, open: OpenChannel) {
     let lost_room = cmds.iter().any(|c| {
         matches!(c, Command::CloseClient { code, .. } if *code == close_codes::RECONNECT_IMMEDIATELY)
     });
-    if lost_room && session.borrow().core.app().has_webhooks && channel != DIRECTORY_CHANNEL {
-        // The room restarted without its sockets: wake the new instance so it reconciles
-        // what webhook receivers were told (members and occupancy it no longer has), even
-        // if no client comes back to it.
+    if lost_room && channel != DIRECTORY_CHANNEL {
+        // The room restarted without its sockets: wake the new instance so it tells the
+        // ledger its occupancy and reconciles what webhook receivers were told (members and
+        // occupancy it no longer has), even if no client comes back to it.
         let (env, app_id) = {
             let s = session.borrow();
             (s.env.clone(), s.app_id.clone())

@@ -63,8 +63,6 @@ pub struct SessionApp {
     /// Close connections that neither sign in nor pass a private/presence channel's auth in
     /// time (Pusher's "authorized connections").
     pub enable_user_authentication: bool,
-    /// The app has webhook receivers (a restarted room must then be woken to reconcile).
-    pub has_webhooks: bool,
     pub limits: Limits,
 }
 
@@ -128,10 +126,6 @@ impl SessionCore {
 
     pub fn limits(&self) -> &Limits {
         &self.app.limits
-    }
-
-    pub fn app(&self) -> &SessionApp {
-        &self.app
     }
 
     pub fn is_closed(&self) -> bool {
@@ -646,7 +640,6 @@ mod tests {
             enable_client_messages: true,
             enable_subscription_count: false,
             enable_user_authentication: false,
-            has_webhooks: false,
             limits: Limits::default(),
         }
     }

@@ -59,6 +59,31 @@ pub async fn stats(env: &Env, app_id: &str) -> Result<super::stats::Stats> {
     response.json().await
 }
 
+/// A connection's place in its app's connection ledger: the socket to hold, and which shard.
+pub struct Place {
+    pub socket: worker::WebSocket,
+    pub shard: u32,
+}
+
+/// Wakes a connection shard whose socket a session lost (the shard restarted), so that the
+/// new instance reports its true count to the ledger even if no connection comes back to it.
+pub async fn wake_shard(env: &Env, app_id: &str, shard: u32) -> Result<()> {
+    use super::connection_shard::param as shard_param;
+    use super::shard_plan::shard_name;
+    let index = shard.to_string();
+    let url = internal_url(
+        "connections",
+        "/wake",
+        &[(shard_param::APP, app_id), (shard_param::INDEX, &index)],
+    );
+    env.durable_object(crate::CONNECTIONS_BINDING)?
+        .id_from_name(&shard_name(app_id, shard))?
+        .get_stub()?
+        .fetch_with_str(&url)
+        .await
+        .map(|_| ())
+}
+
 /// Why a connection could not take a place in the app's connection shards.
 pub struct ConnectionRefused {
     pub code: u16,
@@ -73,7 +98,7 @@ pub async fn hold_connection(
     env: &Env,
     app: &crate::config::App,
     socket_id: &str,
-) -> std::result::Result<worker::WebSocket, ConnectionRefused> {
+) -> std::result::Result<Place, ConnectionRefused> {
     use super::connection_shard::{param as shard_param, FULL_STATUS};
     use super::shard_plan::{shard_name, ShardPlan};
     use crate::protocol::close_codes;
@@ -118,10 +143,16 @@ pub async fn hold_connection(
             .map_err(unreachable)?;
         match response.status_code() {
             101 => {
-                return response.websocket().ok_or_else(|| ConnectionRefused {
-                    code: close_codes::OVER_CAPACITY,
-                    message: "Connection ledger sent no socket, try again later".into(),
-                })
+                return response
+                    .websocket()
+                    .map(|socket| Place {
+                        socket,
+                        shard: index,
+                    })
+                    .ok_or_else(|| ConnectionRefused {
+                        code: close_codes::OVER_CAPACITY,
+                        message: "Connection ledger sent no socket, try again later".into(),
+                    })
             }
             FULL_STATUS => continue,
             status => {

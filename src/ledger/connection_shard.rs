@@ -9,7 +9,7 @@ use crate::internal_query::request_query;
 use crate::protocol::rest_signature::QueryParams;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use worker::{
     console_error, durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
     WebSocketIncomingMessage, WebSocketPair,
@@ -23,6 +23,9 @@ pub mod param {
     pub const CAP: &str = "cap";
     pub const SOCKET_ID: &str = "socket";
 }
+
+/// How many closed socket ids a shard remembers.
+const RECENTLY_CLOSED: usize = 1024;
 
 /// Storage key of the shard's (app id, index).
 const HOLDER_KEY: &str = "holder";
@@ -44,8 +47,13 @@ struct Holder {
 #[derive(Default)]
 struct Memory {
     feed: Feed,
-    /// Sockets seen closing, until the runtime stops listing them.
+    /// The most recent sockets seen closing (a close and an error event for the same socket
+    /// must count once, and a recount must not count a closing socket still listed).
     closed: HashSet<String>,
+    closed_order: VecDeque<String>,
+    /// Live sockets, counted from the listed sockets once per instance and kept up to date
+    /// (a connect must not read every socket's attachment).
+    live: Option<u64>,
     holder: Option<(String, u32)>,
 }
 
@@ -73,6 +81,17 @@ impl DurableObject for ConnectionShard {
         let url = request_query(&req);
         let params = QueryParams::parse(&url);
         let query = |name: &str| params.get(name).map(str::to_string);
+        if req.path() == "/wake" {
+            // A session lost its socket here (this is a new instance): report the true count.
+            if let (Some(app_id), Some(index)) = (
+                query(param::APP),
+                query(param::INDEX).and_then(|i| i.parse::<u32>().ok()),
+            ) {
+                self.memory.borrow_mut().holder = Some((app_id, index));
+                self.schedule_report(REPORT_INTERVAL_MS).await;
+            }
+            return Response::ok("");
+        }
         let (Some(app_id), Some(index), Some(cap), Some(socket_id)) = (
             query(param::APP),
             query(param::INDEX).and_then(|i| i.parse::<u32>().ok()),
@@ -103,6 +122,9 @@ impl DurableObject for ConnectionShard {
             let mut memory = self.memory.borrow_mut();
             memory.holder = Some((app_id, index));
             memory.feed.counts().connections_opened += 1;
+            if let Some(live) = memory.live.as_mut() {
+                *live += 1;
+            }
         }
         self.schedule_report(REPORT_INTERVAL_MS).await;
         Response::from_websocket(pair.client)
@@ -143,21 +165,38 @@ impl DurableObject for ConnectionShard {
 impl ConnectionShard {
     /// Live sockets: the listed ones, less those seen closing.
     fn live_count(&self) -> u64 {
-        let listed = self.state.get_websockets();
-        let mut memory = self.memory.borrow_mut();
-        let ids: Vec<String> = listed
+        if let Some(live) = self.memory.borrow().live {
+            return live;
+        }
+        let ids: HashSet<String> = self
+            .state
+            .get_websockets()
             .iter()
             .filter_map(holder_of)
             .map(|h| h.socket_id)
             .collect();
+        let mut memory = self.memory.borrow_mut();
         memory.closed.retain(|id| ids.contains(id));
-        ids.iter().filter(|id| !memory.closed.contains(*id)).count() as u64
+        let live = ids.iter().filter(|id| !memory.closed.contains(*id)).count() as u64;
+        memory.live = Some(live);
+        live
     }
 
     async fn gone(&self, ws: &WebSocket) {
         if let Some(holder) = holder_of(ws) {
             let mut memory = self.memory.borrow_mut();
-            memory.closed.insert(holder.socket_id);
+            // Counted once, even if the runtime reports both an error and a close.
+            if memory.closed.insert(holder.socket_id.clone()) {
+                memory.closed_order.push_back(holder.socket_id);
+                if memory.closed_order.len() > RECENTLY_CLOSED {
+                    if let Some(oldest) = memory.closed_order.pop_front() {
+                        memory.closed.remove(&oldest);
+                    }
+                }
+                if let Some(live) = memory.live.as_mut() {
+                    *live = live.saturating_sub(1);
+                }
+            }
             memory.holder = Some((holder.app_id, holder.index));
         }
         self.schedule_report(REPORT_INTERVAL_MS).await;

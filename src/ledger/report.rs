@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 pub const REPORT_INTERVAL_MS: f64 = 1_000.0;
 /// After a failed report, how long before the next try.
 pub const RETRY_INTERVAL_MS: f64 = 5_000.0;
+/// While over quota, how often a room asks the ledger again (the quota may have been raised).
+pub const QUOTA_RECHECK_MS: f64 = 30_000.0;
 
 /// Counters the ledger keeps per day, per month and in total.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +86,9 @@ pub struct Feed {
     reported_occupancy: Option<Occupancy>,
     reported_shard: Option<ShardCount>,
     over_quota_month: Option<String>,
+    /// Send a report even with nothing in it (to ask the ledger about the quota).
+    force: bool,
+    quota_asked_ms: f64,
     /// A report is scheduled (an alarm is set for it).
     pub scheduled: bool,
 }
@@ -102,9 +107,10 @@ impl Feed {
     ) -> Option<Report> {
         let occupancy = occupancy.filter(|o| self.reported_occupancy.as_ref() != Some(o));
         let shard = shard.filter(|s| self.reported_shard != Some(*s));
-        if self.pending.is_zero() && occupancy.is_none() && shard.is_none() {
+        if self.pending.is_zero() && occupancy.is_none() && shard.is_none() && !self.force {
             return None;
         }
+        self.force = false;
         if occupancy.is_some() {
             self.reported_occupancy.clone_from(&occupancy);
         }
@@ -138,6 +144,17 @@ impl Feed {
 
     pub fn is_over_quota(&self, month: &str) -> bool {
         self.over_quota_month.as_deref() == Some(month)
+    }
+
+    /// A publish was refused for the quota: whether to ask the ledger again now (at most
+    /// every `QUOTA_RECHECK_MS`), in case the quota was raised.
+    pub fn recheck_quota(&mut self, now_ms: f64) -> bool {
+        if now_ms - self.quota_asked_ms < QUOTA_RECHECK_MS {
+            return false;
+        }
+        self.quota_asked_ms = now_ms;
+        self.force = true;
+        true
     }
 }
 
@@ -197,6 +214,17 @@ mod tests {
         assert!(!feed.is_over_quota("2026-12"));
         feed.on_answer(ReportAnswer::default());
         assert!(!feed.is_over_quota("2026-11"));
+    }
+
+    #[test]
+    fn a_refused_room_asks_again_every_30_seconds() {
+        let mut feed = Feed::default();
+        assert!(feed.recheck_quota(100_000.0));
+        // An empty report goes out, to carry the ledger's answer back.
+        assert_eq!(feed.take_report(None, None), Some(Report::default()));
+        assert_eq!(feed.take_report(None, None), None);
+        assert!(!feed.recheck_quota(110_000.0));
+        assert!(feed.recheck_quota(130_000.0));
     }
 
     #[test]

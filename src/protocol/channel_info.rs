@@ -54,9 +54,16 @@ impl InfoAttrs {
         }
     }
 
-    /// `GET /channels/{name}` refuses attributes that do not apply, as Pusher does.
+    /// `GET /channels/{name}` refuses attributes that do not apply, as Pusher documents:
+    /// `user_count` is for presence channels, `subscription_count` for the others (a presence
+    /// channel counts users), `cache` for cache channels.
     pub fn check_applicable(&self, channel: &str) -> Result<(), RestError> {
         let fits = self.applicable_to(channel);
+        if self.subscription_count && ChannelKind::of(channel).is_presence() {
+            return Err(RestError::bad_request(format!(
+                "subscription_count is not available for presence channels ({channel:?}): ask for user_count"
+            )));
+        }
         if self.user_count && !fits.user_count {
             return Err(RestError::bad_request(format!(
                 "user_count is only available for presence channels, not {channel:?}"
@@ -165,6 +172,9 @@ mod tests {
             .unwrap_err()
             .message
             .contains("presence"));
+        let subscriptions = InfoAttrs::parse("subscription_count", true).unwrap();
+        assert!(subscriptions.check_applicable("presence-a").is_err());
+        assert!(subscriptions.check_applicable("private-a").is_ok());
         let cache = InfoAttrs::parse("cache", true).unwrap();
         assert!(cache.check_applicable("private-cache-a").is_ok());
         assert!(cache.check_applicable("a").is_err());

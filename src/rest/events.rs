@@ -4,6 +4,7 @@
 use super::rooms::{self, RoomCall};
 use crate::config::App;
 use crate::edge::router::{json_error, json_response};
+use crate::ledger::report::QUOTA_RECHECK_MS;
 use crate::protocol::channel_name::{validate_channel_name, ChannelKind, SERVER_TO_USER_PREFIX};
 use crate::protocol::frames::{self, json_string};
 use crate::protocol::timestamp::utc_month;
@@ -105,9 +106,9 @@ pub async fn batch(env: &Env, app: &App, body: &[u8]) -> Result<Response> {
 }
 
 thread_local! {
-    /// Apps this isolate has seen refused for their monthly broadcast quota, with the month:
-    /// later publishes are refused here without a room request.
-    static OVER_QUOTA: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+    /// Apps this isolate has seen refused for their monthly broadcast quota, with the month
+    /// and until when: publishes meanwhile are refused here without a room request.
+    static OVER_QUOTA: RefCell<HashMap<String, (String, f64)>> = RefCell::new(HashMap::new());
 }
 
 fn current_month() -> String {
@@ -122,7 +123,12 @@ async fn publish_all(
     publishes: &[Publish<'_>],
 ) -> std::result::Result<Vec<String>, RestError> {
     let month = current_month();
-    let known_over = OVER_QUOTA.with(|over| over.borrow().get(&app.id) == Some(&month));
+    let now = Date::now().as_millis() as f64;
+    let known_over = OVER_QUOTA.with(|over| {
+        over.borrow()
+            .get(&app.id)
+            .is_some_and(|(m, until)| *m == month && now < *until)
+    });
     if known_over {
         return Err(RestError::new(403, OVER_QUOTA_MESSAGE));
     }
@@ -139,7 +145,9 @@ async fn publish_all(
         match result {
             Ok(Ok(info)) => infos.push(info),
             Ok(Err(refusal)) => {
-                OVER_QUOTA.with(|over| over.borrow_mut().insert(app.id.clone(), month));
+                // Remembered briefly: the quota may be raised, and rooms ask the ledger again.
+                let until = now + QUOTA_RECHECK_MS;
+                OVER_QUOTA.with(|over| over.borrow_mut().insert(app.id.clone(), (month, until)));
                 return Err(refusal);
             }
             Err(e) => {

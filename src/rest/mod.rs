@@ -98,7 +98,10 @@ pub async fn handle(mut req: Request, env: &Env, apps: &Apps) -> Result<Response
         (Method::Get, ["stats"]) => {
             let mut response = rest_read(env, &app.id, ledger_path::STATS, &[]).await?;
             let body = response.text().await?;
-            json_response(response.status_code(), &body)
+            match response.status_code() {
+                200 => json_response(200, &body),
+                status => json_error(500, &format!("ledger answered HTTP {status}: {body}")),
+            }
         }
         (method, _) => match allowed_method(&parts) {
             Some(allowed) => json_error(

@@ -63,6 +63,7 @@ struct Memory {
     alarm_at: Option<f64>,
     hooks_schema_ready: bool,
     hooks_reconciled: bool,
+    announced_to_ledger: bool,
     identity_saved: bool,
     /// Cache channels: whether a `cache_miss` webhook is out for the current empty cache.
     miss_hooked: Option<bool>,
@@ -98,6 +99,11 @@ impl DurableObject for ChannelRoom {
         if req.path() != path::SUBSCRIBE {
             self.reconcile_hooks().await;
         }
+        if !std::mem::replace(&mut self.memory.borrow_mut().announced_to_ledger, true) {
+            // A new instance (after a restart, perhaps without its sockets) tells the ledger
+            // its occupancy, so the channel index heals.
+            self.schedule_report().await;
+        }
         let attrs = InfoAttrs::from_param(&query(param::INFO).unwrap_or_default());
         let response = match (req.method(), req.path().as_str()) {
             (Method::Get, path::SUBSCRIBE) => {
@@ -108,12 +114,16 @@ impl DurableObject for ChannelRoom {
             }
             (Method::Post, path::PUBLISH) => {
                 let frame = req.text().await?;
-                if self
+                let over_quota = self
                     .memory
                     .borrow()
                     .feed
-                    .is_over_quota(&utc_month(now_ms()))
-                {
+                    .is_over_quota(&utc_month(now_ms()));
+                if over_quota {
+                    let recheck = self.memory.borrow_mut().feed.recheck_quota(now_ms());
+                    if recheck {
+                        self.schedule_report().await;
+                    }
                     return Response::error(
                         "This app is over its monthly broadcast quota (limits.max_broadcasts_per_month)",
                         403,
@@ -150,7 +160,7 @@ impl DurableObject for ChannelRoom {
                 Response::ok(body)
             }
             (Method::Post, path::TERMINATE) => {
-                let closed = self.terminate();
+                let closed = self.terminate().await;
                 Response::ok(format!("{{\"closed\":{closed}}}"))
             }
             _ => return Response::error("Not found", 404),
@@ -267,17 +277,12 @@ impl ChannelRoom {
     fn broadcast(&self, frame: &str, exclude: Option<&str>) -> usize {
         let frame = Frame::new(frame);
         self.with_subscribers(|subs| {
-            let mut delivered = 0;
-            // Sockets that fail to send are closing: drop them.
-            subs.retain(|(member, ws)| {
-                if Some(member.socket_id.as_str()) == exclude {
-                    return true;
-                }
-                let ok = frame.send_to(ws);
-                delivered += usize::from(ok);
-                ok
-            });
-            delivered
+            // A socket that fails to send is closing: it stays listed until its close event,
+            // whose `leave` sends the departure frames and webhooks.
+            subs.iter()
+                .filter(|(member, _)| Some(member.socket_id.as_str()) != exclude)
+                .filter(|(_, ws)| frame.send_to(ws))
+                .count()
         })
     }
 
@@ -374,7 +379,14 @@ impl ChannelRoom {
 
     async fn leave(&self, ws: &WebSocket) {
         let left = self.with_subscribers(|subs| sockets::remove(subs, ws));
-        let Some(member) = left else { return };
+        if let Some(member) = left {
+            self.departed(member).await;
+        }
+    }
+
+    /// A member's socket is gone from the list: member_removed on the user's last socket,
+    /// departure webhooks, counts.
+    async fn departed(&self, member: Member) {
         self.learn(Some(member.app_id.clone()), &member.channel);
         self.schedule_report().await;
         let Some(channel) = self.memory.borrow().channel.clone() else {
@@ -425,7 +437,10 @@ impl ChannelRoom {
         let offset_ms = (at_ms - now_ms()).max(0.0) as i64;
         if let Err(e) = self.state.storage().set_alarm(offset_ms).await {
             console_error!("room: cannot set alarm: {e}");
-            self.memory.borrow_mut().alarm_at = None;
+            let mut memory = self.memory.borrow_mut();
+            memory.alarm_at = None;
+            // Let the next change try again rather than wait for an alarm that is not set.
+            memory.feed.scheduled = false;
         }
     }
 
@@ -513,9 +528,15 @@ impl ChannelRoom {
         }
     }
 
-    /// The app's settings, if it has webhooks.
+    /// The app's settings, if it has webhooks (user channels have none, as on Pusher).
     fn app_with_hooks(&self) -> Option<App> {
-        let app_id = self.memory.borrow().app_id.clone()?;
+        let (app_id, channel) = {
+            let memory = self.memory.borrow();
+            (memory.app_id.clone()?, memory.channel.clone()?)
+        };
+        if ChannelKind::of(&channel) == ChannelKind::ServerToUser {
+            return None;
+        }
         let apps = load_apps(&self.env).ok()?;
         apps.by_id(&app_id)
             .filter(|app| !app.webhooks.is_empty())
@@ -741,14 +762,20 @@ impl ChannelRoom {
 
     /// Closes every socket (terminate_connections on a user channel); the sessions close
     /// their clients with the same code.
-    fn terminate(&self) -> usize {
-        self.with_subscribers(|subs| {
-            let count = subs.len();
-            for (_, ws) in subs.drain(..) {
-                let _ = ws.close(Some(TERMINATED_CLOSE_CODE), Some("terminated by the app"));
-            }
-            count
-        })
+    async fn terminate(&self) -> usize {
+        let closed: Vec<Member> = self.with_subscribers(|subs| {
+            subs.drain(..)
+                .map(|(member, ws)| {
+                    let _ = ws.close(Some(TERMINATED_CLOSE_CODE), Some("terminated by the app"));
+                    member
+                })
+                .collect()
+        });
+        let count = closed.len();
+        for member in closed {
+            self.departed(member).await;
+        }
+        count
     }
 }
 

@@ -202,7 +202,7 @@ impl Outbox {
         let due: Vec<PendingRow> = self
             .sql
             .exec(
-                "SELECT key, event, created_ms FROM hook_pending WHERE due_ms <= ? ORDER BY due_ms",
+                "SELECT key, event, created_ms FROM hook_pending WHERE due_ms <= ? ORDER BY due_ms, rowid",
                 vec![now.into()],
             )?
             .to_array()?;
@@ -254,6 +254,11 @@ impl Outbox {
             .to_array()?;
         let mut given_up = 0;
         for UrlRow { url } in urls {
+            if !app.webhooks.iter().any(|hook| hook.url == url) {
+                // The URL was removed from the app's configuration: nothing more goes there.
+                self.drop_url(&url)?;
+                continue;
+            }
             let target: Option<TargetRow> = self
                 .sql
                 .exec(
@@ -312,6 +317,21 @@ impl Outbox {
                 )?;
                 given_up += stale;
             }
+            let left: Due = self
+                .sql
+                .exec(
+                    "SELECT COUNT(*) AS due FROM hook_outbox WHERE url = ?",
+                    vec![url.as_str().into()],
+                )?
+                .one()?;
+            if left.due.unwrap_or(0.0) == 0.0 {
+                // Nothing left to retry: the next event starts with a fresh back-off.
+                self.sql.exec(
+                    "DELETE FROM hook_targets WHERE url = ?",
+                    vec![url.as_str().into()],
+                )?;
+                continue;
+            }
             self.sql.exec(
                 "INSERT OR REPLACE INTO hook_targets (url, failures, next_try_ms) VALUES (?, ?, ?)",
                 vec![
@@ -322,6 +342,16 @@ impl Outbox {
             )?;
         }
         Ok(given_up)
+    }
+}
+
+impl Outbox {
+    fn drop_url(&self, url: &str) -> Result<()> {
+        self.sql
+            .exec("DELETE FROM hook_outbox WHERE url = ?", vec![url.into()])?;
+        self.sql
+            .exec("DELETE FROM hook_targets WHERE url = ?", vec![url.into()])?;
+        Ok(())
     }
 }
 
@@ -344,8 +374,9 @@ async fn post(app: &App, url: &str, body: &str) -> bool {
     let timeout = Delay::from(Duration::from_millis(REQUEST_TIMEOUT_MS));
     match select(Box::pin(attempt), timeout).await {
         Either::Left((Ok(status), _)) => (200..300).contains(&status),
-        Either::Left((Err(e), _)) => {
-            worker::console_warn!("webhook to {} failed: {e}", host_of(url));
+        Either::Left((Err(_), _)) => {
+            // The runtime's error text can quote the URL, which may carry a token.
+            worker::console_warn!("webhook to {} failed", host_of(url));
             false
         }
         Either::Right(_) => {
