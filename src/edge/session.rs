@@ -5,7 +5,9 @@ use super::session_core::{Command, OpenChannel, SessionApp, SessionCore, DIRECTO
 use crate::internal_query::internal_url;
 use crate::ledger::client::{wake_shard, Place};
 use crate::protocol::{close_codes, frames};
-use crate::room::member::{param, path, room_name};
+use crate::room::member::{
+    leaf_room_name, param, path, room_name, Join, GO_TO_LEAF_STATUS, LEAF_HEADER,
+};
 use crate::{CHANNELS_BINDING, DIRECTORY_BINDING};
 use futures_util::StreamExt;
 use std::cell::RefCell;
@@ -320,18 +322,42 @@ async fn connect_room(
     app_id: &str,
     open: &OpenChannel,
 ) -> std::result::Result<WebSocket, (u16, String)> {
+    let mut join = open.join.clone();
+    join.app_id = app_id.to_string();
+    match upgrade_to_room(env, &join).await? {
+        RoomAnswer::Socket(ws) => Ok(ws),
+        // A big channel's room sends new subscribers to one of its leaves: one more upgrade.
+        RoomAnswer::GoToLeaf(leaf) => {
+            join.leaf = Some(leaf);
+            match upgrade_to_room(env, &join).await? {
+                RoomAnswer::Socket(ws) => Ok(ws),
+                RoomAnswer::GoToLeaf(_) => Err((500, "a leaf room sent the subscriber on".into())),
+            }
+        }
+    }
+}
+
+enum RoomAnswer {
+    Socket(WebSocket),
+    GoToLeaf(u32),
+}
+
+/// One upgrade request to the room (or leaf) `join` names.
+async fn upgrade_to_room(env: &Env, join: &Join) -> std::result::Result<RoomAnswer, (u16, String)> {
     let unreachable = |e: worker::Error| (0, e.to_string());
-    let channel = &open.join.channel;
+    let (app_id, channel) = (join.app_id.as_str(), join.channel.as_str());
     let namespace = if channel == DIRECTORY_CHANNEL {
         env.durable_object(DIRECTORY_BINDING)
             .and_then(|ns| ns.id_from_name(app_id)?.get_stub())
     } else {
+        let name = match join.leaf {
+            Some(leaf) => leaf_room_name(app_id, channel, leaf),
+            None => room_name(app_id, channel),
+        };
         env.durable_object(CHANNELS_BINDING)
-            .and_then(|ns| ns.id_from_name(&room_name(app_id, channel))?.get_stub())
+            .and_then(|ns| ns.id_from_name(&name)?.get_stub())
     };
     let stub = namespace.map_err(unreachable)?;
-    let mut join = open.join.clone();
-    join.app_id = app_id.to_string();
     let url = internal_url(
         "room",
         path::SUBSCRIBE,
@@ -350,7 +376,14 @@ async fn connect_room(
     if status == 101 {
         return response
             .websocket()
+            .map(RoomAnswer::Socket)
             .ok_or_else(|| (status, "the room upgrade carried no WebSocket".into()));
+    }
+    if status == GO_TO_LEAF_STATUS {
+        let leaf = response.headers().get(LEAF_HEADER).ok().flatten();
+        if let Some(leaf) = leaf.and_then(|l| l.parse::<u32>().ok()) {
+            return Ok(RoomAnswer::GoToLeaf(leaf));
+        }
     }
     // The room's refusal (e.g. a full presence channel) says why in its body.
     let body = response.text().await.unwrap_or_default();

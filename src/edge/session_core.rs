@@ -280,6 +280,8 @@ impl SessionCore {
                 channel,
                 member,
                 max_members: self.app.limits.max_presence_members,
+                split_at: self.app.limits.channel_split_threshold,
+                leaf: None,
             },
         })]
     }

@@ -64,6 +64,10 @@ pub struct Limits {
     /// How long a webhook is retried (with exponential back-off) before it is given up on and
     /// counted in the app's `webhooks_failed`. Pusher retries for 5 minutes.
     pub webhook_retry_window_secs: u32,
+    /// Subscribers a channel's room holds before new subscribers go to leaf rooms that the
+    /// room fans publishes out to (a Durable Object holds at most 32,768 sockets). Presence
+    /// and cache channels never split.
+    pub channel_split_threshold: usize,
 }
 
 impl Default for Limits {
@@ -94,6 +98,7 @@ impl Default for Limits {
             connection_shards: 8,
             user_authentication_timeout_secs: 30,
             webhook_retry_window_secs: 300,
+            channel_split_threshold: 16_000,
         }
     }
 }
@@ -141,6 +146,7 @@ impl Limits {
                 "webhook_retry_window_secs",
                 self.webhook_retry_window_secs as usize,
             ),
+            ("channel_split_threshold", self.channel_split_threshold),
         ];
         for (name, value) in positive {
             if value == 0 {

@@ -4,7 +4,10 @@
 
 use super::count_throttle::{CountAction, CountThrottle};
 use super::frame_send::Frame;
-use super::member::{param, path, Join, Member, TERMINATED_CLOSE_CODE};
+use super::member::{
+    leaf_room_name, param, path, room_name, Join, Member, GO_TO_LEAF_STATUS, LEAF_HEADER,
+    SUBSCRIBERS_HEADER, TERMINATED_CLOSE_CODE,
+};
 use super::roster::Roster;
 use super::sockets::{self, is_same, member_of};
 use super::webhook_outbox::{
@@ -12,6 +15,7 @@ use super::webhook_outbox::{
 };
 use crate::config::App;
 use crate::config_env::load_apps;
+use crate::internal_query::internal_url;
 use crate::internal_query::request_query;
 use crate::ledger::client::send_report;
 use crate::ledger::report::{Counts, Feed, Occupancy, REPORT_INTERVAL_MS, RETRY_INTERVAL_MS};
@@ -21,11 +25,12 @@ use crate::protocol::frames;
 use crate::protocol::rest_signature::QueryParams;
 use crate::protocol::timestamp::utc_month;
 use crate::protocol::webhook::WebhookEvent;
+use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use worker::{
-    console_error, durable_object, Date, DurableObject, Env, Method, Request, Response, Result,
-    State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
+    console_error, durable_object, Date, DurableObject, Env, Method, Request, RequestInit,
+    Response, Result, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
 
 /// Response header of a publish: how many sockets it reached.
@@ -36,6 +41,9 @@ const DELIVERED_HEADER: &str = "x-delivered";
 const IDENTITY_KEY: &str = "identity";
 /// Storage key: a `cache_miss` webhook went out and the cache is still empty.
 const MISS_HOOKED_KEY: &str = "miss_hooked";
+
+/// Storage key of a split channel's number of leaves (in its root room).
+const LEAVES_KEY: &str = "leaves";
 
 /// Storage key of a cache channel's last event.
 const CACHE_KEY: &str = "cache";
@@ -63,6 +71,10 @@ struct Memory {
     alarm_at: Option<f64>,
     hooks_schema_ready: bool,
     hooks_reconciled: bool,
+    /// This room is leaf `n` of a split channel.
+    leaf: Option<u32>,
+    /// A split channel's root: its leaves' subscribers, as last heard (loaded on first use).
+    leaf_counts: Option<Vec<u64>>,
     announced_to_ledger: bool,
     identity_saved: bool,
     /// Cache channels: whether a `cache_miss` webhook is out for the current empty cache.
@@ -95,6 +107,9 @@ impl DurableObject for ChannelRoom {
         let query = |name: &str| params.get(name).map(str::to_string);
         let channel = query(param::CHANNEL).unwrap_or_default();
         self.learn(query(param::APP), &channel);
+        if let Some(leaf) = query(param::LEAF).and_then(|l| l.parse::<u32>().ok()) {
+            self.memory.borrow_mut().leaf = Some(leaf);
+        }
         let rest_call = query(param::REST_CALL).is_some();
         if req.path() != path::SUBSCRIBE {
             self.reconcile_hooks().await;
@@ -129,7 +144,22 @@ impl DurableObject for ChannelRoom {
                         403,
                     );
                 }
-                let delivered = self.broadcast(&frame, query(param::EXCLUDE).as_deref());
+                let exclude = query(param::EXCLUDE);
+                let local = self.broadcast(&frame, exclude.as_deref());
+                let is_leaf = self.memory.borrow().leaf.is_some();
+                if is_leaf {
+                    // A root room's fan-out: count the deliveries here, the broadcast there.
+                    self.count(|c| c.messages_delivered += local as u64).await;
+                    let response = Response::ok("{}")?;
+                    response
+                        .headers()
+                        .set(DELIVERED_HEADER, &local.to_string())?;
+                    let subscribers = self.subscriber_count().to_string();
+                    response.headers().set(SUBSCRIBERS_HEADER, &subscribers)?;
+                    return Ok(response);
+                }
+                let (leaf_delivered, _) = self.fan_out_publish(&frame, exclude.as_deref()).await;
+                let delivered = local + leaf_delivered;
                 if ChannelKind::of(&channel).is_cache() {
                     let ttl_secs: f64 = query(param::TTL)
                         .and_then(|t| t.parse().ok())
@@ -139,7 +169,7 @@ impl DurableObject for ChannelRoom {
                 }
                 self.count(|c| {
                     c.broadcasts += 1;
-                    c.messages_delivered += delivered as u64;
+                    c.messages_delivered += local as u64;
                 })
                 .await;
                 let response =
@@ -151,7 +181,44 @@ impl DurableObject for ChannelRoom {
                 Ok(response)
             }
             (Method::Get, path::INFO) => {
-                Response::ok(info_json(&self.channel_state(attrs).await, attrs, true))
+                let state = self.channel_state(attrs).await;
+                let response = Response::ok(info_json(&state, attrs, true))?;
+                let subscribers = state.subscription_count.to_string();
+                response.headers().set(SUBSCRIBERS_HEADER, &subscribers)?;
+                Ok(response)
+            }
+            (Method::Post, path::RELAY) => {
+                // A client event from another room of this split channel.
+                let frame = req.text().await?;
+                let delivered = self.broadcast(&frame, None);
+                self.count(|c| c.messages_delivered += delivered as u64)
+                    .await;
+                let from = query(param::FROM_LEAF).and_then(|l| l.parse::<u32>().ok());
+                if from.is_some() {
+                    self.fan_out_relay(&frame, from).await;
+                }
+                Response::ok("{}")
+            }
+            (Method::Post, path::LEAF_COUNT) => {
+                let leaf = query(param::FROM_LEAF).and_then(|l| l.parse::<usize>().ok());
+                let count = query(param::COUNT).and_then(|c| c.parse::<u64>().ok());
+                if let (Some(leaf), Some(count)) = (leaf, count) {
+                    self.leaf_estimates().await;
+                    if let Some(slot) = self
+                        .memory
+                        .borrow_mut()
+                        .leaf_counts
+                        .as_mut()
+                        .and_then(|counts| counts.get_mut(leaf))
+                    {
+                        *slot = count;
+                    }
+                    self.schedule_report().await;
+                    if self.total_subscribers() == 0 {
+                        self.hook_departure(CHANNEL_SUBJECT).await;
+                    }
+                }
+                Response::ok("{}")
             }
             (Method::Get, path::USERS) => {
                 let body = self.with_subscribers(|subs| {
@@ -192,6 +259,7 @@ impl DurableObject for ChannelRoom {
                 c.messages_delivered += delivered;
             })
             .await;
+            self.relay_across_split(&frame).await;
             if let Some(sender) = sender {
                 self.learn(Some(sender.app_id.clone()), &sender.channel);
                 if let Some(event) = client_event_hook(&frame, sender.socket_id) {
@@ -260,6 +328,9 @@ impl ChannelRoom {
                 if memory.channel.is_none() {
                     memory.channel = Some(first.channel.clone());
                 }
+                if first.leaf.is_some() {
+                    memory.leaf = first.leaf;
+                }
                 if memory.app_id.is_none() && !first.app_id.is_empty() {
                     memory.app_id = Some(first.app_id.clone());
                 }
@@ -304,12 +375,27 @@ impl ChannelRoom {
             channel,
             mut member,
             max_members,
+            split_at,
+            leaf,
         } = join;
         member.channel = channel.clone();
         member.app_id = app_id.clone();
+        member.leaf = leaf;
         let kind = ChannelKind::of(&channel);
         self.learn(Some(app_id), &channel);
+        if leaf.is_some() {
+            self.memory.borrow_mut().leaf = leaf;
+        }
         self.reconcile_hooks().await;
+        let splittable =
+            !kind.is_presence() && !kind.is_cache() && kind != ChannelKind::ServerToUser;
+        if leaf.is_none() && split_at > 0 && splittable && self.subscriber_count() >= split_at {
+            // Full: the subscriber goes to a leaf room, which this room fans publishes out to.
+            let leaf = self.pick_leaf(split_at).await?;
+            let response = Response::empty()?.with_status(GO_TO_LEAF_STATUS);
+            response.headers().set(LEAF_HEADER, &leaf.to_string())?;
+            return Ok(response);
+        }
         // Load the hibernated sockets before accepting a new one, so it is not counted twice.
         self.with_subscribers(|_| ());
 
@@ -342,7 +428,7 @@ impl ChannelRoom {
             let added = frames::member_added(&channel, user_id, member.user_info.as_deref());
             self.broadcast(&added, None);
         }
-        if was_empty {
+        if was_empty && !self.is_leaf() && self.total_subscribers() == 0 {
             self.hook_arrival(CHANNEL_SUBJECT, WebhookEvent::ChannelOccupied)
                 .await;
         }
@@ -370,7 +456,7 @@ impl ChannelRoom {
         }
         let count_subscriptions = member.count_subscriptions;
         self.with_subscribers(|subs| subs.push((member, pair.server.clone())));
-        if count_subscriptions {
+        if count_subscriptions && !self.is_leaf() {
             self.count_changed(&channel).await;
         }
         self.schedule_report().await;
@@ -405,9 +491,14 @@ impl ChannelRoom {
             }
         }
         if self.subscriber_count() == 0 {
-            self.hook_departure(CHANNEL_SUBJECT).await;
+            let leaf = self.memory.borrow().leaf;
+            match leaf {
+                Some(leaf) => self.tell_root(leaf, 0).await,
+                None if self.total_subscribers() == 0 => self.hook_departure(CHANNEL_SUBJECT).await,
+                None => {}
+            }
         }
-        if member.count_subscriptions {
+        if member.count_subscriptions && !self.is_leaf() {
             self.count_changed(&channel).await;
         }
     }
@@ -423,6 +514,230 @@ impl ChannelRoom {
             }
             CountAction::SendAt(at_ms) => self.arm(at_ms).await,
             CountAction::Wait => {}
+        }
+    }
+
+    fn is_leaf(&self) -> bool {
+        self.memory.borrow().leaf.is_some()
+    }
+
+    /// Subscribers here plus, in a split channel's root, those of its leaves as last heard.
+    fn total_subscribers(&self) -> u64 {
+        let leaves: u64 = self
+            .memory
+            .borrow()
+            .leaf_counts
+            .as_ref()
+            .map_or(0, |counts| counts.iter().sum());
+        self.subscriber_count() as u64 + leaves
+    }
+
+    fn leaf_stub(&self, leaf: u32) -> Result<worker::Stub> {
+        let (app_id, channel) = {
+            let memory = self.memory.borrow();
+            (memory.app_id.clone(), memory.channel.clone())
+        };
+        let (Some(app_id), Some(channel)) = (app_id, channel) else {
+            return Err(worker::Error::RustError("room identity unknown".into()));
+        };
+        self.env
+            .durable_object(crate::CHANNELS_BINDING)?
+            .id_from_name(&leaf_room_name(&app_id, &channel, leaf))?
+            .get_stub()
+    }
+
+    /// One request to leaf `leaf` (or, with `None`, to the root from a leaf).
+    async fn split_request(
+        &self,
+        to_leaf: Option<u32>,
+        path: &str,
+        method: Method,
+        extra: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Result<Response> {
+        let (app_id, channel) = {
+            let memory = self.memory.borrow();
+            (
+                memory.app_id.clone().unwrap_or_default(),
+                memory.channel.clone().unwrap_or_default(),
+            )
+        };
+        let stub = match to_leaf {
+            Some(leaf) => self.leaf_stub(leaf)?,
+            None => self
+                .env
+                .durable_object(crate::CHANNELS_BINDING)?
+                .id_from_name(&room_name(&app_id, &channel))?
+                .get_stub()?,
+        };
+        let leaf_text = to_leaf.map(|l| l.to_string()).unwrap_or_default();
+        let mut pairs = vec![
+            (param::APP, app_id.as_str()),
+            (param::CHANNEL, channel.as_str()),
+        ];
+        if to_leaf.is_some() {
+            pairs.push((param::LEAF, leaf_text.as_str()));
+        }
+        pairs.extend_from_slice(extra);
+        let url = internal_url("room", path, &pairs);
+        let mut init = RequestInit::new();
+        init.with_method(method);
+        if let Some(body) = body {
+            init.with_body(Some(wasm_bindgen::JsValue::from_str(body)));
+        }
+        stub.fetch_with_request(Request::new_with_init(&url, &init)?)
+            .await
+    }
+
+    /// A split channel's root: how many leaves it has, and their subscribers as last heard
+    /// (asked of the leaves once per instance).
+    async fn leaf_estimates(&self) -> usize {
+        if let Some(counts) = &self.memory.borrow().leaf_counts {
+            return counts.len();
+        }
+        let leaves: u32 = self
+            .state
+            .storage()
+            .get(LEAVES_KEY)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+        let asks = (0..leaves)
+            .map(|leaf| self.split_request(Some(leaf), path::INFO, Method::Get, &[], None));
+        let counts: Vec<u64> = join_all(asks)
+            .await
+            .into_iter()
+            .map(|answer| answer.ok().map_or(0, |r| subscribers_of(&r)))
+            .collect();
+        let len = counts.len();
+        self.memory.borrow_mut().leaf_counts.get_or_insert(counts);
+        len
+    }
+
+    /// The leaf a new subscriber goes to: the first with room, or a new one.
+    async fn pick_leaf(&self, split_at: usize) -> Result<u32> {
+        let before = self.leaf_estimates().await;
+        let (leaf, created) = {
+            let mut memory = self.memory.borrow_mut();
+            let counts = memory.leaf_counts.get_or_insert_with(Vec::new);
+            match counts.iter().position(|&c| c < split_at as u64) {
+                Some(leaf) => {
+                    counts[leaf] += 1;
+                    (leaf, false)
+                }
+                None => {
+                    counts.push(1);
+                    (counts.len() - 1, true)
+                }
+            }
+        };
+        if created && leaf >= before {
+            self.state
+                .storage()
+                .put(LEAVES_KEY, (leaf + 1) as u32)
+                .await?;
+        }
+        Ok(leaf as u32)
+    }
+
+    /// A split channel's root: the publish goes to every leaf; returns the deliveries there
+    /// and the leaves' subscribers.
+    async fn fan_out_publish(&self, frame: &str, exclude: Option<&str>) -> (usize, u64) {
+        let leaves = self.leaf_estimates().await;
+        if leaves == 0 {
+            return (0, 0);
+        }
+        let extra: Vec<(&str, &str)> = exclude.map(|e| (param::EXCLUDE, e)).into_iter().collect();
+        let sends = (0..leaves as u32).map(|leaf| {
+            self.split_request(Some(leaf), path::PUBLISH, Method::Post, &extra, Some(frame))
+        });
+        let answers = join_all(sends).await;
+        let mut delivered = 0;
+        let mut subscribers = 0;
+        let mut memory = self.memory.borrow_mut();
+        for (leaf, answer) in answers.into_iter().enumerate() {
+            match answer {
+                Ok(response) if response.status_code() == 200 => {
+                    delivered += header_number(&response, DELIVERED_HEADER) as usize;
+                    let count = subscribers_of(&response);
+                    subscribers += count;
+                    if let Some(slot) = memory.leaf_counts.as_mut().and_then(|c| c.get_mut(leaf)) {
+                        *slot = count;
+                    }
+                }
+                _ => console_error!("room: publish to leaf {leaf} failed"),
+            }
+        }
+        (delivered, subscribers)
+    }
+
+    /// A split channel's root: its leaves' subscribers now (asked of each).
+    async fn fresh_leaf_subscribers(&self) -> u64 {
+        if self.is_leaf() {
+            return 0;
+        }
+        let leaves = self.leaf_estimates().await;
+        let asks = (0..leaves as u32)
+            .map(|leaf| self.split_request(Some(leaf), path::INFO, Method::Get, &[], None));
+        let counts: Vec<u64> = join_all(asks)
+            .await
+            .into_iter()
+            .map(|answer| answer.ok().map_or(0, |r| subscribers_of(&r)))
+            .collect();
+        let total = counts.iter().sum();
+        if !counts.is_empty() {
+            self.memory.borrow_mut().leaf_counts = Some(counts);
+        }
+        total
+    }
+
+    /// A client event in a split channel reaches the other rooms too: a leaf sends it to the
+    /// root, which delivers it and passes it to the other leaves.
+    async fn relay_across_split(&self, frame: &str) {
+        let leaf = self.memory.borrow().leaf;
+        match leaf {
+            Some(leaf) => {
+                let from = leaf.to_string();
+                let sent = self
+                    .split_request(
+                        None,
+                        path::RELAY,
+                        Method::Post,
+                        &[(param::FROM_LEAF, &from)],
+                        Some(frame),
+                    )
+                    .await;
+                if sent.is_err() {
+                    console_error!("room: client event to the root room failed");
+                }
+            }
+            None => self.fan_out_relay(frame, None).await,
+        }
+    }
+
+    /// The root passes a client event to every leaf but the one it came from.
+    async fn fan_out_relay(&self, frame: &str, from: Option<u32>) {
+        let leaves = self.leaf_estimates().await as u32;
+        let sends = (0..leaves).filter(|leaf| Some(*leaf) != from).map(|leaf| {
+            self.split_request(Some(leaf), path::RELAY, Method::Post, &[], Some(frame))
+        });
+        join_all(sends).await;
+    }
+
+    /// A leaf that emptied tells its root (which decides the channel's occupancy).
+    async fn tell_root(&self, leaf: u32, count: u64) {
+        let (from, count) = (leaf.to_string(), count.to_string());
+        let extra = [
+            (param::FROM_LEAF, from.as_str()),
+            (param::COUNT, count.as_str()),
+        ];
+        if self
+            .split_request(None, path::LEAF_COUNT, Method::Post, &extra, None)
+            .await
+            .is_err()
+        {
+            console_error!("room: leaf {leaf} could not tell its root room");
         }
     }
 
@@ -462,16 +777,16 @@ impl ChannelRoom {
     fn occupancy(&self) -> Option<Occupancy> {
         let channel = self.memory.borrow().channel.clone()?;
         let kind = ChannelKind::of(&channel);
-        if kind == ChannelKind::ServerToUser {
+        // A split channel's entry is its root room's, counting the leaves.
+        if kind == ChannelKind::ServerToUser || self.is_leaf() {
             return None;
         }
-        let (subscribers, users) = self.with_subscribers(|subs| {
-            let users = Roster::from_members(subs.iter().map(|(m, _)| m)).count();
-            (subs.len(), users as u64)
+        let users = self.with_subscribers(|subs| {
+            Roster::from_members(subs.iter().map(|(m, _)| m)).count() as u64
         });
         Some(Occupancy {
             channel,
-            occupied: subscribers > 0,
+            occupied: self.total_subscribers() > 0,
             user_count: kind.is_presence().then_some(users),
         })
     }
@@ -509,6 +824,7 @@ impl ChannelRoom {
             };
             (subs.len() as u64, users as u64)
         });
+        let subscription_count = subscription_count + self.fresh_leaf_subscribers().await;
         let cache = if attrs.cache {
             self.cached_event().await.map(|event| {
                 let data = serde_json::from_str::<serde_json::Value>(&event.frame)
@@ -799,4 +1115,18 @@ fn client_event_hook(frame: &str, socket_id: String) -> Option<WebhookEvent> {
         socket_id,
         user_id,
     })
+}
+
+fn header_number(response: &Response, name: &str) -> u64 {
+    response
+        .headers()
+        .get(name)
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn subscribers_of(response: &Response) -> u64 {
+    header_number(response, SUBSCRIBERS_HEADER)
 }

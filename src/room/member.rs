@@ -27,6 +27,9 @@ pub struct Member {
     /// The app, set by the room, so a room woken from hibernation knows whose ledger to feed.
     #[serde(rename = "a", default, skip_serializing_if = "String::is_empty")]
     pub app_id: String,
+    /// Set when the socket is in a leaf room of a split channel: which leaf.
+    #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
+    pub leaf: Option<u32>,
     /// Directory sockets: the user ids this connection watches.
     #[serde(rename = "w", default, skip_serializing_if = "Vec::is_empty")]
     pub watchlist: Vec<String>,
@@ -47,6 +50,7 @@ impl Member {
             count_subscriptions: false,
             channel: String::new(),
             app_id: String::new(),
+            leaf: None,
             watchlist: Vec::new(),
         }
     }
@@ -62,6 +66,12 @@ pub struct Join {
     pub member: Member,
     /// Presence member limit (distinct users).
     pub max_members: usize,
+    /// Subscribers past which the channel's room sends new ones to leaf rooms (0: never).
+    #[serde(default)]
+    pub split_at: usize,
+    /// Set by the session when the channel's room sent it to one of its leaves.
+    #[serde(default)]
+    pub leaf: Option<u32>,
 }
 
 impl Join {
@@ -90,6 +100,12 @@ pub mod param {
     pub const REST_CALL: &str = "rest";
     /// Channel attributes wanted in the answer (`InfoAttrs::to_param`).
     pub const INFO: &str = "info";
+    /// The request is for leaf `n` of a split channel (from its root room).
+    pub const LEAF: &str = "leaf";
+    /// A client event relayed between a split channel's rooms came from this leaf.
+    pub const FROM_LEAF: &str = "from";
+    /// Subscribers of the reporting leaf.
+    pub const COUNT: &str = "count";
 }
 
 /// Paths the rooms answer (the host part of internal URLs is ignored).
@@ -102,6 +118,10 @@ pub mod path {
     pub const INFO: &str = "/info";
     /// A presence channel's users (`GET /apps/{id}/channels/{name}/users`).
     pub const USERS: &str = "/users";
+    /// A client event to deliver, from another room of the same split channel.
+    pub const RELAY: &str = "/relay";
+    /// A leaf tells its root how many subscribers it has (when it empties).
+    pub const LEAF_COUNT: &str = "/leaf-count";
 }
 
 /// Close code a room uses when it ends a socket on the app's request; the session closes
@@ -112,6 +132,19 @@ pub const TERMINATED_CLOSE_CODE: u16 = 4009;
 pub fn room_name(app_id: &str, channel: &str) -> String {
     format!("{app_id}:{channel}")
 }
+
+/// The Durable Object name of leaf `n` of a split channel (`#` never appears in channel
+/// names after their first character, so these cannot collide with a channel's room).
+pub fn leaf_room_name(app_id: &str, channel: &str, leaf: u32) -> String {
+    format!("{app_id}:{channel}#{leaf}")
+}
+
+/// Response header of a channel room that sends a subscriber to a leaf: the leaf's number.
+pub const LEAF_HEADER: &str = "x-leaf";
+/// Response header of publishes and info requests: the room's subscribers.
+pub const SUBSCRIBERS_HEADER: &str = "x-subscribers";
+/// Status of a room's answer that sends a subscriber to a leaf.
+pub const GO_TO_LEAF_STATUS: u16 = 409;
 
 #[cfg(test)]
 mod tests {
@@ -139,6 +172,7 @@ mod tests {
             count_subscriptions: true,
             channel: "presence-a".into(),
             app_id: "1".into(),
+            leaf: Some(2),
             watchlist: vec!["8".into()],
         };
         let json = serde_json::to_string(&full).unwrap();
@@ -148,6 +182,8 @@ mod tests {
             channel: "presence-a".into(),
             member: full,
             max_members: 100,
+            split_at: 50,
+            leaf: None,
         };
         assert_eq!(Join::from_query_value(&join.to_query_value()), Some(join));
         assert_eq!(Join::from_query_value("nope"), None);
