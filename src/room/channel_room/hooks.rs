@@ -1,0 +1,241 @@
+//! The channel room's side of webhooks: which events to queue, the grace period for
+//! departures, reconciling after a restart, and delivery from the alarm (the outbox itself is
+//! `crate::room::webhook_outbox`).
+
+use super::{now_ms, ChannelRoom, IDENTITY_KEY, MISS_HOOKED_KEY};
+use crate::config::App;
+use crate::config_env::load_apps;
+use crate::protocol::channel_name::ChannelKind;
+use crate::protocol::webhook::WebhookEvent;
+use crate::room::roster::Roster;
+use crate::room::webhook_outbox::{
+    departure_of, member_subject, Outbox, BATCH_WINDOW_MS, CHANNEL_SUBJECT,
+};
+use worker::console_error;
+
+impl ChannelRoom {
+    /// The app's settings, if it has webhooks (user channels have none, as on Pusher).
+    pub(super) fn app_with_hooks(&self) -> Option<App> {
+        let (app_id, channel) = {
+            let memory = self.memory.borrow();
+            (memory.app_id.clone()?, memory.channel.clone()?)
+        };
+        if ChannelKind::of(&channel) == ChannelKind::ServerToUser {
+            return None;
+        }
+        let apps = load_apps(&self.env).ok()?;
+        apps.by_id(&app_id)
+            .filter(|app| !app.webhooks.is_empty())
+            .cloned()
+    }
+
+    pub(super) fn outbox(&self) -> Option<Outbox> {
+        let sql = self.state.storage().sql();
+        let mut memory = self.memory.borrow_mut();
+        match Outbox::open(sql, &mut memory.hooks_schema_ready) {
+            Ok(outbox) => Some(outbox),
+            Err(e) => {
+                console_error!("room: webhook outbox unavailable: {e}");
+                None
+            }
+        }
+    }
+
+    /// Remembers the room's identity in storage, once, before its first webhook is queued.
+    pub(super) async fn save_identity(&self) {
+        let identity = {
+            let memory = self.memory.borrow();
+            if memory.identity_saved {
+                return;
+            }
+            (memory.app_id.clone(), memory.channel.clone())
+        };
+        if let (Some(app_id), Some(channel)) = identity {
+            if self
+                .state
+                .storage()
+                .put(IDENTITY_KEY, (app_id, channel))
+                .await
+                .is_ok()
+            {
+                self.memory.borrow_mut().identity_saved = true;
+            }
+        }
+    }
+
+    /// Queues a webhook for the app's URLs that want it; sent within the batch window.
+    pub(super) async fn hook(&self, event: WebhookEvent) {
+        let Some(app) = self.app_with_hooks() else {
+            return;
+        };
+        let Some(channel) = self.memory.borrow().channel.clone() else {
+            return;
+        };
+        let Some(outbox) = self.outbox() else { return };
+        let now = now_ms();
+        match outbox.emit(&app.webhooks, &channel, &event, now) {
+            Ok(true) => {
+                self.save_identity().await;
+                self.arm(now + BATCH_WINDOW_MS).await;
+            }
+            Ok(false) => {}
+            Err(e) => console_error!("room: cannot queue webhook: {e}"),
+        }
+    }
+
+    /// Something arrived (the channel is occupied, a user joined): if its departure is still
+    /// waiting out the grace period, that is cancelled and nothing is sent (a reload);
+    /// otherwise its arrival webhook is queued.
+    pub(super) async fn hook_arrival(&self, subject: &str, event: WebhookEvent) {
+        if self.app_with_hooks().is_none() {
+            return;
+        }
+        let Some(outbox) = self.outbox() else { return };
+        if !outbox.cancel(subject).unwrap_or(false) {
+            self.hook(event).await;
+        }
+        if let Err(e) = outbox.announce(subject) {
+            console_error!("room: webhook state: {e}");
+        }
+    }
+
+    /// Something left: its departure webhook (`channel_vacated`, `member_removed`) is queued
+    /// after the grace period.
+    pub(super) async fn hook_departure(&self, subject: &str) {
+        if self.app_with_hooks().is_none() {
+            return;
+        }
+        let Some(channel) = self.memory.borrow().channel.clone() else {
+            return;
+        };
+        let Some(outbox) = self.outbox() else { return };
+        let queued = outbox
+            .delay(subject, &channel, &departure_of(subject), now_ms())
+            .and_then(|due| outbox.unannounce(subject).map(|()| due));
+        match queued {
+            Ok(due) => {
+                self.save_identity().await;
+                self.arm(due).await;
+            }
+            Err(e) => console_error!("room: cannot queue webhook: {e}"),
+        }
+    }
+
+    /// Once per object instance: receivers were told about arrivals that the live sockets no
+    /// longer show when the room was restarted and lost its sockets (a deploy), so their
+    /// departures are queued now (and cancelled, as for a reload, if they come back in time).
+    pub(super) async fn reconcile_hooks(&self) {
+        if std::mem::replace(&mut self.memory.borrow_mut().hooks_reconciled, true) {
+            return;
+        }
+        if self.app_with_hooks().is_none() || self.memory.borrow().channel.is_none() {
+            return;
+        }
+        let Some(outbox) = self.outbox() else { return };
+        let Ok(announced) = outbox.announced() else {
+            return;
+        };
+        let live: Vec<String> = self.with_subscribers(|subs| {
+            let mut live: Vec<String> = Roster::from_members(subs.iter().map(|(m, _)| m))
+                .user_ids()
+                .map(member_subject)
+                .collect();
+            if !subs.is_empty() {
+                live.push(CHANNEL_SUBJECT.to_string());
+            }
+            live
+        });
+        // Members first, so member_removed comes before channel_vacated.
+        let mut gone: Vec<String> = announced
+            .into_iter()
+            .filter(|s| !live.contains(s))
+            .collect();
+        gone.sort_by_key(|s| s == CHANNEL_SUBJECT);
+        for subject in gone {
+            self.hook_departure(&subject).await;
+        }
+    }
+
+    /// Sends the webhooks that are due; counts those given up on; sets the next alarm.
+    pub(super) async fn deliver_hooks(&self) {
+        let known = {
+            let memory = self.memory.borrow();
+            memory.app_id.is_some() && memory.channel.is_some()
+        };
+        if !known {
+            // Woken by the alarm with no sockets: the identity saved with the first webhook.
+            let stored: Option<(String, String)> =
+                self.state.storage().get(IDENTITY_KEY).await.ok().flatten();
+            let Some((app_id, channel)) = stored else {
+                return;
+            };
+            self.learn(Some(app_id), &channel);
+        }
+        let Some(app) = self.app_with_hooks() else {
+            return;
+        };
+        let Some(channel) = self.memory.borrow().channel.clone() else {
+            return;
+        };
+        self.reconcile_hooks().await;
+        let Some(outbox) = self.outbox() else { return };
+        let window_ms = f64::from(app.limits.webhook_retry_window_secs) * 1000.0;
+        if let Err(e) = outbox.promote_due(&app.webhooks, now_ms()) {
+            console_error!("room: webhook outbox: {e}");
+        }
+        match outbox.deliver(&app, &channel, now_ms(), window_ms).await {
+            Ok(0) => {}
+            Ok(given_up) => self.count(|c| c.webhooks_failed += given_up).await,
+            Err(e) => console_error!("room: webhook delivery: {e}"),
+        }
+        if let Ok(Some(next)) = outbox.next_due(now_ms()) {
+            self.arm(next).await;
+        }
+    }
+
+    /// Whether this cache miss is the first since the cache emptied (one webhook per miss
+    /// streak, however many subscribers find the cache empty).
+    pub(super) async fn first_miss(&self) -> bool {
+        let known = self.memory.borrow().miss_hooked;
+        let hooked = match known {
+            Some(hooked) => hooked,
+            None => self
+                .state
+                .storage()
+                .get::<bool>(MISS_HOOKED_KEY)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(false),
+        };
+        if hooked {
+            self.memory.borrow_mut().miss_hooked = Some(true);
+            return false;
+        }
+        self.memory.borrow_mut().miss_hooked = Some(true);
+        let _ = self.state.storage().put(MISS_HOOKED_KEY, true).await;
+        true
+    }
+}
+
+/// The `client_event` webhook of a forwarded client event frame (`data` as a string, as
+/// Pusher sends it).
+pub(super) fn client_event_hook(frame: &str, socket_id: String) -> Option<WebhookEvent> {
+    let value: serde_json::Value = serde_json::from_str(frame).ok()?;
+    let event = value.get("event")?.as_str()?.to_string();
+    let data = match value.get("data") {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    let user_id = value
+        .get("user_id")
+        .and_then(|u| u.as_str())
+        .map(String::from);
+    Some(WebhookEvent::ClientEvent {
+        event,
+        data,
+        socket_id,
+        user_id,
+    })
+}

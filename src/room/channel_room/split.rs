@@ -1,0 +1,248 @@
+//! Big channels: past `limits.channel_split_threshold` subscribers, a channel's room sends new
+//! subscribers to leaf rooms (`{app}:{channel}#{n}`) and passes publishes and client events to
+//! them; counts and occupancy are the root's over all its leaves.
+
+use super::{ChannelRoom, DELIVERED_HEADER, LEAVES_KEY};
+use crate::internal_query::internal_url;
+use crate::room::member::{leaf_room_name, param, path, room_name, SUBSCRIBERS_HEADER};
+use futures_util::future::join_all;
+use worker::{console_error, Method, Request, RequestInit, Response, Result};
+
+impl ChannelRoom {
+    pub(super) fn is_leaf(&self) -> bool {
+        self.memory.borrow().leaf.is_some()
+    }
+
+    /// Subscribers here plus, in a split channel's root, those of its leaves as last heard.
+    pub(super) fn total_subscribers(&self) -> u64 {
+        let leaves: u64 = self
+            .memory
+            .borrow()
+            .leaf_counts
+            .as_ref()
+            .map_or(0, |counts| counts.iter().sum());
+        self.subscriber_count() as u64 + leaves
+    }
+
+    pub(super) fn leaf_stub(&self, leaf: u32) -> Result<worker::Stub> {
+        let (app_id, channel) = {
+            let memory = self.memory.borrow();
+            (memory.app_id.clone(), memory.channel.clone())
+        };
+        let (Some(app_id), Some(channel)) = (app_id, channel) else {
+            return Err(worker::Error::RustError("room identity unknown".into()));
+        };
+        self.env
+            .durable_object(crate::CHANNELS_BINDING)?
+            .id_from_name(&leaf_room_name(&app_id, &channel, leaf))?
+            .get_stub()
+    }
+
+    /// One request to leaf `leaf` (or, with `None`, to the root from a leaf).
+    pub(super) async fn split_request(
+        &self,
+        to_leaf: Option<u32>,
+        path: &str,
+        method: Method,
+        extra: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Result<Response> {
+        let (app_id, channel) = {
+            let memory = self.memory.borrow();
+            (
+                memory.app_id.clone().unwrap_or_default(),
+                memory.channel.clone().unwrap_or_default(),
+            )
+        };
+        let stub = match to_leaf {
+            Some(leaf) => self.leaf_stub(leaf)?,
+            None => self
+                .env
+                .durable_object(crate::CHANNELS_BINDING)?
+                .id_from_name(&room_name(&app_id, &channel))?
+                .get_stub()?,
+        };
+        let leaf_text = to_leaf.map(|l| l.to_string()).unwrap_or_default();
+        let mut pairs = vec![
+            (param::APP, app_id.as_str()),
+            (param::CHANNEL, channel.as_str()),
+        ];
+        if to_leaf.is_some() {
+            pairs.push((param::LEAF, leaf_text.as_str()));
+        }
+        pairs.extend_from_slice(extra);
+        let url = internal_url("room", path, &pairs);
+        let mut init = RequestInit::new();
+        init.with_method(method);
+        if let Some(body) = body {
+            init.with_body(Some(wasm_bindgen::JsValue::from_str(body)));
+        }
+        stub.fetch_with_request(Request::new_with_init(&url, &init)?)
+            .await
+    }
+
+    /// A split channel's root: how many leaves it has, and their subscribers as last heard
+    /// (asked of the leaves once per instance).
+    pub(super) async fn leaf_estimates(&self) -> usize {
+        if let Some(counts) = &self.memory.borrow().leaf_counts {
+            return counts.len();
+        }
+        let leaves: u32 = self
+            .state
+            .storage()
+            .get(LEAVES_KEY)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+        let counts = self.ask_leaf_counts(leaves).await;
+        let len = counts.len();
+        self.memory.borrow_mut().leaf_counts.get_or_insert(counts);
+        len
+    }
+
+    /// Each leaf's subscribers now (0 for a leaf that does not answer).
+    pub(super) async fn ask_leaf_counts(&self, leaves: u32) -> Vec<u64> {
+        let asks = (0..leaves)
+            .map(|leaf| self.split_request(Some(leaf), path::INFO, Method::Get, &[], None));
+        join_all(asks)
+            .await
+            .into_iter()
+            .map(|answer| answer.ok().map_or(0, |r| subscribers_of(&r)))
+            .collect()
+    }
+
+    /// The leaf a new subscriber goes to: the first with room, or a new one.
+    pub(super) async fn pick_leaf(&self, split_at: usize) -> Result<u32> {
+        let before = self.leaf_estimates().await;
+        let (leaf, created) = {
+            let mut memory = self.memory.borrow_mut();
+            let counts = memory.leaf_counts.get_or_insert_with(Vec::new);
+            match counts.iter().position(|&c| c < split_at as u64) {
+                Some(leaf) => {
+                    counts[leaf] += 1;
+                    (leaf, false)
+                }
+                None => {
+                    counts.push(1);
+                    (counts.len() - 1, true)
+                }
+            }
+        };
+        if created && leaf >= before {
+            self.state
+                .storage()
+                .put(LEAVES_KEY, (leaf + 1) as u32)
+                .await?;
+        }
+        Ok(leaf as u32)
+    }
+
+    /// A split channel's root: the publish goes to every leaf; returns the deliveries there
+    /// and the leaves' subscribers.
+    pub(super) async fn fan_out_publish(&self, frame: &str, exclude: Option<&str>) -> (usize, u64) {
+        let leaves = self.leaf_estimates().await;
+        if leaves == 0 {
+            return (0, 0);
+        }
+        let extra: Vec<(&str, &str)> = exclude.map(|e| (param::EXCLUDE, e)).into_iter().collect();
+        let sends = (0..leaves as u32).map(|leaf| {
+            self.split_request(Some(leaf), path::PUBLISH, Method::Post, &extra, Some(frame))
+        });
+        let answers = join_all(sends).await;
+        let mut delivered = 0;
+        let mut subscribers = 0;
+        let mut memory = self.memory.borrow_mut();
+        for (leaf, answer) in answers.into_iter().enumerate() {
+            match answer {
+                Ok(response) if response.status_code() == 200 => {
+                    delivered += header_number(&response, DELIVERED_HEADER) as usize;
+                    let count = subscribers_of(&response);
+                    subscribers += count;
+                    if let Some(slot) = memory.leaf_counts.as_mut().and_then(|c| c.get_mut(leaf)) {
+                        *slot = count;
+                    }
+                }
+                _ => console_error!("room: publish to leaf {leaf} failed"),
+            }
+        }
+        (delivered, subscribers)
+    }
+
+    /// A split channel's root: its leaves' subscribers now (asked of each).
+    pub(super) async fn fresh_leaf_subscribers(&self) -> u64 {
+        if self.is_leaf() {
+            return 0;
+        }
+        let leaves = self.leaf_estimates().await as u32;
+        let counts = self.ask_leaf_counts(leaves).await;
+        let total = counts.iter().sum();
+        if !counts.is_empty() {
+            self.memory.borrow_mut().leaf_counts = Some(counts);
+        }
+        total
+    }
+
+    /// A client event in a split channel reaches the other rooms too: a leaf sends it to the
+    /// root, which delivers it and passes it to the other leaves.
+    pub(super) async fn relay_across_split(&self, frame: &str) {
+        let leaf = self.memory.borrow().leaf;
+        match leaf {
+            Some(leaf) => {
+                let from = leaf.to_string();
+                let sent = self
+                    .split_request(
+                        None,
+                        path::RELAY,
+                        Method::Post,
+                        &[(param::FROM_LEAF, &from)],
+                        Some(frame),
+                    )
+                    .await;
+                if sent.is_err() {
+                    console_error!("room: client event to the root room failed");
+                }
+            }
+            None => self.fan_out_relay(frame, None).await,
+        }
+    }
+
+    /// The root passes a client event to every leaf but the one it came from.
+    pub(super) async fn fan_out_relay(&self, frame: &str, from: Option<u32>) {
+        let leaves = self.leaf_estimates().await as u32;
+        let sends = (0..leaves).filter(|leaf| Some(*leaf) != from).map(|leaf| {
+            self.split_request(Some(leaf), path::RELAY, Method::Post, &[], Some(frame))
+        });
+        join_all(sends).await;
+    }
+
+    /// A leaf that emptied tells its root (which decides the channel's occupancy).
+    pub(super) async fn tell_root(&self, leaf: u32, count: u64) {
+        let (from, count) = (leaf.to_string(), count.to_string());
+        let extra = [
+            (param::FROM_LEAF, from.as_str()),
+            (param::COUNT, count.as_str()),
+        ];
+        if self
+            .split_request(None, path::LEAF_COUNT, Method::Post, &extra, None)
+            .await
+            .is_err()
+        {
+            console_error!("room: leaf {leaf} could not tell its root room");
+        }
+    }
+}
+
+pub(super) fn header_number(response: &Response, name: &str) -> u64 {
+    response
+        .headers()
+        .get(name)
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+pub(super) fn subscribers_of(response: &Response) -> u64 {
+    header_number(response, SUBSCRIBERS_HEADER)
+}
