@@ -223,4 +223,8 @@ test("wrong methods get 405 naming the right one", async () => {
   assert.match((await res.json()).error, /use GET/);
   const res2 = await signedFetch(worker, { method: "GET", path: `/apps/${app.id}/batch_events` });
   assert.equal(res2.status, 405);
+  // Without the /apps/{id} prefix only terminate_connections is served (the Python SDK's path).
+  const bare = await signedFetch(worker, { method: "GET", path: "/users/u1/channels" });
+  assert.equal(bare.status, 404);
+  assert.match((await bare.json()).error, /No route/);
 });

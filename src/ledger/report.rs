@@ -124,12 +124,6 @@ impl Feed {
         })
     }
 
-    /// Whether anything is waiting to be reported (the counts; state changes are found by
-    /// comparison at report time).
-    pub fn has_pending_counts(&self) -> bool {
-        !self.pending.is_zero()
-    }
-
     pub fn on_answer(&mut self, answer: ReportAnswer) {
         self.over_quota_month = answer.over_quota_month;
     }

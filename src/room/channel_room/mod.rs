@@ -157,7 +157,8 @@ impl DurableObject for ChannelRoom {
                     response.headers().set(SUBSCRIBERS_HEADER, &subscribers)?;
                     return Ok(response);
                 }
-                let (leaf_delivered, _) = self.fan_out_publish(&frame, exclude.as_deref()).await;
+                let (leaf_delivered, leaf_subscribers) =
+                    self.fan_out_publish(&frame, exclude.as_deref()).await;
                 let delivered = local + leaf_delivered;
                 if ChannelKind::of(&channel).is_cache() {
                     let ttl_secs: f64 = query(param::TTL)
@@ -171,8 +172,11 @@ impl DurableObject for ChannelRoom {
                     c.messages_delivered += local as u64;
                 })
                 .await;
-                let response =
-                    Response::ok(info_json(&self.channel_state(attrs).await, attrs, false))?;
+                let response = Response::ok(info_json(
+                    &self.channel_state(attrs, leaf_subscribers).await,
+                    attrs,
+                    false,
+                ))?;
                 // For tests and diagnostics: how many sockets this publish reached.
                 response
                     .headers()
@@ -180,7 +184,8 @@ impl DurableObject for ChannelRoom {
                 Ok(response)
             }
             (Method::Get, path::INFO) => {
-                let state = self.channel_state(attrs).await;
+                let leaf_subscribers = self.fresh_leaf_subscribers().await;
+                let state = self.channel_state(attrs, leaf_subscribers).await;
                 let response = Response::ok(info_json(&state, attrs, true))?;
                 let subscribers = state.subscription_count.to_string();
                 response.headers().set(SUBSCRIBERS_HEADER, &subscribers)?;
@@ -590,7 +595,9 @@ impl ChannelRoom {
     }
 
     /// What `GET /channels/{name}` and a trigger's `info` report.
-    async fn channel_state(&self, attrs: InfoAttrs) -> ChannelState {
+    /// `leaf_subscribers`: a split channel's subscribers in its leaves (the publish fan-out
+    /// just learnt them; `/info` asks).
+    async fn channel_state(&self, attrs: InfoAttrs, leaf_subscribers: u64) -> ChannelState {
         let (subscription_count, user_count) = self.with_subscribers(|subs| {
             let users = if attrs.user_count {
                 Roster::from_members(subs.iter().map(|(m, _)| m)).count()
@@ -599,7 +606,7 @@ impl ChannelRoom {
             };
             (subs.len() as u64, users as u64)
         });
-        let subscription_count = subscription_count + self.fresh_leaf_subscribers().await;
+        let subscription_count = subscription_count + leaf_subscribers;
         let cache = if attrs.cache {
             self.cached_event().await.map(|event| {
                 let data = serde_json::from_str::<serde_json::Value>(&event.frame)
