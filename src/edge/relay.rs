@@ -1,9 +1,13 @@
-//! Relaying a room's frames to the client without bringing them into WebAssembly: a small
-//! JavaScript listener sends each frame from the room's socket straight to the client's socket
-//! (no copy into Wasm memory and back), and only tells the session that a frame went by (for
-//! its CPU budget) and, once, the close code.
+//! The session's two JavaScript listeners, so frames cross into WebAssembly only when Rust must
+//! read them:
+//! - a room's frames go straight from the room's socket to the client's (no copy into Wasm
+//!   memory and back); the session only hears that a frame went by (for its CPU budget) and,
+//!   once, the close code. The session can stop the forwarding at once when the client
+//!   unsubscribes, so no frame of that channel reaches the client afterwards.
+//! - the client's frames: a text frame longer than the frame limit is refused from its
+//!   JavaScript length, without being copied into Wasm.
 
-use futures_channel::oneshot;
+use futures_channel::{mpsc, oneshot};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use worker::WebSocket;
@@ -30,6 +34,24 @@ export function relay_frames(from, to, on_frame, on_close) {
   from.addEventListener("close", (event) => finish(event.code));
   from.addEventListener("error", () => finish(1011));
   from.accept();
+  // Stops forwarding (the session unsubscribed); the close is reported as 1000.
+  return () => finish(1000);
+}
+
+export function listen_client(ws, max_units, on_text, on_other, on_close) {
+  ws.addEventListener("message", (event) => {
+    const data = event.data;
+    if (typeof data !== "string") {
+      on_other(-1);
+    } else if (data.length > max_units) {
+      // A UTF-8 encoding is never shorter than its UTF-16 length: too large for certain.
+      on_other(data.length);
+    } else {
+      on_text(data);
+    }
+  });
+  ws.addEventListener("close", () => on_close());
+  ws.addEventListener("error", () => on_close());
 }
 "#)]
 extern "C" {
@@ -39,6 +61,15 @@ extern "C" {
         to: &JsValue,
         on_frame: &JsValue,
         on_close: &JsValue,
+    ) -> Result<js_sys::Function, JsValue>;
+
+    #[wasm_bindgen(catch)]
+    fn listen_client(
+        ws: &JsValue,
+        max_units: u32,
+        on_text: &JsValue,
+        on_other: &JsValue,
+        on_close: &JsValue,
     ) -> Result<(), JsValue>;
 }
 
@@ -47,9 +78,25 @@ fn js(ws: &WebSocket) -> &JsValue {
     socket.as_ref()
 }
 
-/// Relays every text frame of `from` to `to` until `from` closes; calls `on_frame` after each
-/// one; returns the close code.
-pub async fn relay(from: &WebSocket, to: &WebSocket, on_frame: impl FnMut() + 'static) -> u16 {
+/// Stops a relay: after `stop()`, no further frame of the room reaches the client.
+#[derive(Clone)]
+pub struct RelayStop(Option<js_sys::Function>);
+
+impl RelayStop {
+    pub fn stop(&self) {
+        if let Some(stop) = &self.0 {
+            let _ = stop.call0(&JsValue::NULL);
+        }
+    }
+}
+
+/// Starts relaying every text frame of `from` to `to`; calls `on_frame` after each one.
+/// Returns the handle that stops it, and the close code once `from` closes (or is stopped).
+pub fn relay(
+    from: &WebSocket,
+    to: &WebSocket,
+    on_frame: impl FnMut() + 'static,
+) -> (RelayStop, oneshot::Receiver<u16>) {
     let (sender, closed) = oneshot::channel::<u16>();
     let sender = RefCell::new(Some(sender));
     // Owned by the JavaScript functions from here on, and freed when they are collected.
@@ -60,8 +107,48 @@ pub async fn relay(from: &WebSocket, to: &WebSocket, on_frame: impl FnMut() + 's
     })
     .into_js_value();
     let on_frame = Closure::<dyn FnMut()>::new(on_frame).into_js_value();
-    if relay_frames(js(from), js(to), &on_frame, &on_close).is_err() {
-        return 1011;
+    match relay_frames(js(from), js(to), &on_frame, &on_close) {
+        Ok(stop) => (RelayStop(Some(stop)), closed),
+        Err(_) => {
+            let (failed, closed) = oneshot::channel::<u16>();
+            let _ = failed.send(1011);
+            (RelayStop(None), closed)
+        }
     }
-    closed.await.unwrap_or(1006)
+}
+
+/// What the client sent, as the session sees it.
+pub enum ClientFrame {
+    Text(String),
+    Binary,
+    /// A text frame of at least this many bytes, over the limit; its text stays in JavaScript.
+    TooLarge(usize),
+}
+
+/// Listens to the client's (already accepted) socket: every frame in order, then the end of the stream when the
+/// client closes. Text frames longer than `max_bytes` UTF-16 units are not copied into Wasm.
+pub fn client_frames(ws: &WebSocket, max_bytes: usize) -> mpsc::UnboundedReceiver<ClientFrame> {
+    let (sender, frames) = mpsc::unbounded::<ClientFrame>();
+    let texts = sender.clone();
+    let others = sender.clone();
+    let on_text = Closure::<dyn FnMut(String)>::new(move |text: String| {
+        let _ = texts.unbounded_send(ClientFrame::Text(text));
+    })
+    .into_js_value();
+    let on_other = Closure::<dyn FnMut(f64)>::new(move |length: f64| {
+        let frame = if length < 0.0 {
+            ClientFrame::Binary
+        } else {
+            ClientFrame::TooLarge(length as usize)
+        };
+        let _ = others.unbounded_send(frame);
+    })
+    .into_js_value();
+    let on_close = Closure::<dyn FnMut()>::new(move || sender.close_channel()).into_js_value();
+    let max_units = u32::try_from(max_bytes).unwrap_or(u32::MAX);
+    if listen_client(js(ws), max_units, &on_text, &on_other, &on_close).is_err() {
+        // Nothing will arrive: the receiver ends at once and the session closes.
+        return mpsc::unbounded().1;
+    }
+    frames
 }

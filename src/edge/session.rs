@@ -1,6 +1,7 @@
 //! The socket glue of one pusher-js connection: runs `SessionCore` against the client socket
 //! and one internal socket per subscribed channel room. Room frames are relayed unparsed.
 
+use super::relay::{client_frames, ClientFrame, RelayStop};
 use super::session_core::{Command, OpenChannel, SessionApp, SessionCore, DIRECTORY_CHANNEL};
 use crate::internal_query::internal_url;
 use crate::ledger::client::{wake_shard, Place};
@@ -20,13 +21,20 @@ use worker::{
     WebSocketPair, WebsocketEvent,
 };
 
+/// An open internal socket: the attempt that opened it, the socket, and its relay's stop.
+struct OpenSocket {
+    attempt: u64,
+    ws: WebSocket,
+    relay: RelayStop,
+}
+
 struct Session {
     core: SessionCore,
     client: WebSocket,
     app_id: String,
     env: Env,
-    /// Open internal sockets by channel, with the attempt that opened them.
-    channels: HashMap<String, (u64, WebSocket)>,
+    /// Open internal sockets by channel.
+    channels: HashMap<String, OpenSocket>,
     /// The connection's place in the app's connection ledger, held while the session lives.
     place: WebSocket,
     place_shard: u32,
@@ -87,28 +95,28 @@ pub fn start(
 }
 
 async fn run(session: Shared) {
-    let client = session.borrow().client.clone();
-    if let Ok(mut events) = client.events() {
-        while let Some(event) = events.next().await {
-            let now = now_ms();
-            let cmds = match event {
-                Ok(WebsocketEvent::Message(msg)) => {
-                    let mut s = session.borrow_mut();
-                    let mut cmds = match msg.text() {
-                        Some(text) => s.core.on_text(&text, now),
-                        None => s.core.on_binary(now),
-                    };
-                    if worker::signal::is_near_cpu_limit() {
-                        cmds.extend(s.core.on_cpu_limit_signal());
-                    }
-                    cmds
-                }
-                Ok(WebsocketEvent::Close(_)) | Err(_) => break,
+    let (client, max_bytes) = {
+        let s = session.borrow();
+        (s.client.clone(), s.core.limits().max_client_frame_bytes)
+    };
+    let mut frames = client_frames(&client, max_bytes);
+    while let Some(frame) = frames.next().await {
+        let now = now_ms();
+        let cmds = {
+            let mut s = session.borrow_mut();
+            let mut cmds = match frame {
+                ClientFrame::Text(text) => s.core.on_text(&text, now),
+                ClientFrame::TooLarge(bytes) => s.core.on_too_large(bytes, now),
+                ClientFrame::Binary => s.core.on_binary(now),
             };
-            execute(&session, cmds);
-            if session.borrow().core.is_closed() {
-                break;
+            if worker::signal::is_near_cpu_limit() {
+                cmds.extend(s.core.on_cpu_limit_signal());
             }
+            cmds
+        };
+        execute(&session, cmds);
+        if session.borrow().core.is_closed() {
+            break;
         }
     }
     let cmds = session.borrow_mut().core.on_client_closed();
@@ -135,6 +143,7 @@ async fn hold_place(session: Shared) {
             let s = session.borrow();
             (s.env.clone(), s.app_id.clone(), s.place_shard)
         };
+        count_subrequest(&session);
         if let Err(e) = wake_shard(&env, &app_id, shard).await {
             worker::console_warn!("could not wake connection shard {shard}: {e}");
         }
@@ -180,23 +189,31 @@ fn execute(session: &Shared, cmds: Vec<Command>) {
                 let _ = session.borrow().client.send_with_str(frame);
             }
             Command::OpenChannel(open) => {
+                let open = *open;
                 let mut s = session.borrow_mut();
                 if s.in_flight < s.core.limits().max_upgrades_in_flight {
                     s.in_flight += 1;
                     spawn_local(open_channel(session.clone(), open));
+                } else if open.join.channel.starts_with('#') {
+                    // The user channel (and directory) first: until it is open, only the
+                    // room's memory of a terminate keeps the connection from escaping it.
+                    s.queued.push_front(open);
                 } else {
                     s.queued.push_back(open);
                 }
             }
             Command::SendToChannel { channel, frame } => {
-                if let Some((_, ws)) = session.borrow().channels.get(&channel) {
-                    let _ = ws.send_with_str(frame);
+                if let Some(open) = session.borrow().channels.get(&channel) {
+                    let _ = open.ws.send_with_str(frame);
                 }
             }
             Command::CloseChannel { channel } => {
                 let removed = session.borrow_mut().channels.remove(&channel);
-                if let Some((_, ws)) = removed {
-                    let _ = ws.close(Some(1000), Some("unsubscribed"));
+                if let Some(open) = removed {
+                    // Nothing more of this channel reaches the client, even frames the room
+                    // sent before it sees the close.
+                    open.relay.stop();
+                    let _ = open.ws.close(Some(1000), Some("unsubscribed"));
                 }
             }
             Command::CloseClient { code, reason } => {
@@ -212,17 +229,20 @@ fn execute(session: &Shared, cmds: Vec<Command>) {
     }
 }
 
-/// One upgrade finished: start the next queued one, if any.
+/// One upgrade finished: start the next queued one that is still wanted, if any.
 fn upgrade_done(session: &Shared) {
     let next = {
         let mut s = session.borrow_mut();
         s.in_flight -= 1;
-        if s.core.is_closed() {
-            s.queued.clear();
-            None
-        } else {
-            s.queued.pop_front()
+        let mut next = None;
+        while let Some(open) = s.queued.pop_front() {
+            // The client may have unsubscribed (or left) while it waited.
+            if s.core.wants(&open.join.channel, open.attempt) {
+                next = Some(open);
+                break;
+            }
         }
+        next
     };
     if let Some(open) = next {
         session.borrow_mut().in_flight += 1;
@@ -236,7 +256,7 @@ async fn open_channel(session: Shared, open: OpenChannel) {
         (s.env.clone(), s.app_id.clone())
     };
     let channel = open.join.channel.clone();
-    let result = connect_room(&env, &app_id, &open).await;
+    let result = connect_room(&session, &env, &app_id, &open).await;
     upgrade_done(&session);
     let ws = match result {
         Ok(ws) => ws,
@@ -255,18 +275,27 @@ async fn open_channel(session: Shared, open: OpenChannel) {
         .core
         .on_channel_opened(&channel, open.attempt)
     {
+        // Unwanted by now. A socket must be accepted before its close is sent: closing an
+        // unaccepted one sends nothing, and the room would keep a phantom subscriber until
+        // the socket is collected.
+        let _ = ws.accept();
         let _ = ws.close(Some(1000), Some("unsubscribed"));
         return;
     }
-    session
-        .borrow_mut()
-        .channels
-        .insert(channel.clone(), (open.attempt, ws.clone()));
-    let code = relay(&session, &ws).await;
+    let (stop, closed) = relay(&session, &ws);
+    session.borrow_mut().channels.insert(
+        channel.clone(),
+        OpenSocket {
+            attempt: open.attempt,
+            ws: ws.clone(),
+            relay: stop,
+        },
+    );
+    let code = closed.await.unwrap_or(1006);
 
     let cmds = {
         let mut s = session.borrow_mut();
-        if s.channels.get(&channel).map(|(a, _)| *a) == Some(open.attempt) {
+        if s.channels.get(&channel).map(|o| o.attempt) == Some(open.attempt) {
             s.channels.remove(&channel);
         }
         s.core.on_channel_closed(&channel, open.attempt, code)
@@ -282,6 +311,7 @@ async fn open_channel(session: Shared, open: OpenChannel) {
             let s = session.borrow();
             (s.env.clone(), s.app_id.clone())
         };
+        count_subrequest(&session);
         if let Err(e) = wake_room(&env, &app_id, &channel).await {
             worker::console_warn!("could not wake the room of {channel}: {e}");
         }
@@ -302,9 +332,15 @@ async fn wake_room(env: &Env, app_id: &str, channel: &str) -> Result<()> {
     stub.fetch_with_str(&url).await.map(|_| ())
 }
 
-/// Forwards every frame the room sends to the client, as is, until the socket ends;
-/// returns the close code.
-async fn relay(session: &Shared, ws: &WebSocket) -> u16 {
+/// Counts a subrequest the glue makes on its own against the session's budget.
+fn count_subrequest(session: &Shared) {
+    let cmds = session.borrow_mut().core.on_subrequest();
+    execute(session, cmds);
+}
+
+/// Forwards every frame the room sends to the client, as is, until the socket ends or the
+/// relay is stopped; the receiver gets the close code.
+fn relay(session: &Shared, ws: &WebSocket) -> (RelayStop, futures_channel::oneshot::Receiver<u16>) {
     let client = session.borrow().client.clone();
     let counted = session.clone();
     super::relay::relay(ws, &client, move || {
@@ -313,11 +349,11 @@ async fn relay(session: &Shared, ws: &WebSocket) -> u16 {
             execute(&counted, cmds);
         }
     })
-    .await
 }
 
 /// Opens the internal socket; on failure, the room's HTTP status (0 if unreachable) and why.
 async fn connect_room(
+    session: &Shared,
     env: &Env,
     app_id: &str,
     open: &OpenChannel,
@@ -328,6 +364,7 @@ async fn connect_room(
         RoomAnswer::Socket(ws) => Ok(ws),
         // A big channel's room sends new subscribers to one of its leaves: one more upgrade.
         RoomAnswer::GoToLeaf(leaf) => {
+            count_subrequest(session);
             join.leaf = Some(leaf);
             match upgrade_to_room(env, &join).await? {
                 RoomAnswer::Socket(ws) => Ok(ws),

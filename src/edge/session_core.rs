@@ -8,7 +8,7 @@ use crate::protocol::close_codes;
 use crate::protocol::frames;
 use crate::protocol::limits::Limits;
 use crate::protocol::user_data::{parse_channel_data, parse_user_data};
-use crate::room::member::{Join, Member, TERMINATED_CLOSE_CODE};
+use crate::room::member::{Join, Member, TERMINATED_CLOSE_CODE, TERMINATED_STATUS};
 use std::collections::BTreeMap;
 
 /// The internal "channel" of a signed-in session's socket to the app's user directory
@@ -23,7 +23,7 @@ pub enum Command {
     Send(String),
     /// Open an internal socket to the channel's room (or, for [`DIRECTORY_CHANNEL`], to the
     /// app's user directory).
-    OpenChannel(OpenChannel),
+    OpenChannel(Box<OpenChannel>),
     /// Send a frame up the channel's internal socket (a client event).
     SendToChannel { channel: String, frame: String },
     /// Close the channel's internal socket (unsubscribe).
@@ -78,6 +78,11 @@ pub struct SessionCore {
     ping_sent_ms: Option<f64>,
     client_event_window_ms: f64,
     client_events_in_window: u32,
+    subscribe_window_ms: f64,
+    subscribes_in_window: u32,
+    /// When the connection signed in (the session's clock): a terminate of the user at or
+    /// after this time closes it, even if its user channel's socket is not open yet.
+    signed_in_ms: Option<u64>,
     subrequests: u32,
     frames: u64,
     started_ms: f64,
@@ -117,6 +122,9 @@ impl SessionCore {
             ping_sent_ms: None,
             client_event_window_ms: now_ms,
             client_events_in_window: 0,
+            subscribe_window_ms: now_ms,
+            subscribes_in_window: 0,
+            signed_in_ms: None,
             subrequests: 0,
             frames: 0,
             started_ms: now_ms,
@@ -141,29 +149,45 @@ impl SessionCore {
         if let Some(close) = self.budget_exhausted() {
             return close;
         }
-        let max = self.app.limits.max_client_frame_bytes;
-        if text.len() > max {
-            return vec![error(&format!(
-                "Message too large: {} bytes, the maximum is {max} bytes",
-                text.len()
-            ))];
+        if text.len() > self.app.limits.max_client_frame_bytes {
+            return vec![self.too_large(text.len())];
         }
         match parse_client_message(text) {
             Err(e) => vec![error(&e.to_string())],
             Ok(ClientMessage::Ping) => vec![Command::Send(frames::PONG.to_string())],
             Ok(ClientMessage::Pong) => Vec::new(),
-            Ok(ClientMessage::Subscribe(s)) => self.subscribe(s),
+            Ok(ClientMessage::Subscribe(s)) => self.subscribe(s, now_ms),
             Ok(ClientMessage::Unsubscribe { channel }) => self.unsubscribe(&channel),
             Ok(ClientMessage::ClientEvent {
                 event,
                 channel,
                 data,
             }) => self.client_event(&event, channel.as_deref(), data.as_deref(), now_ms),
-            Ok(ClientMessage::Signin { auth, user_data }) => self.signin(&auth, &user_data),
+            Ok(ClientMessage::Signin { auth, user_data }) => self.signin(&auth, &user_data, now_ms),
             Ok(ClientMessage::Unknown { event }) => {
                 vec![error(&format!("Unsupported event received: {event}"))]
             }
         }
+    }
+
+    /// A text frame the glue found too large from its length alone (at least `bytes` bytes),
+    /// without reading it.
+    pub fn on_too_large(&mut self, bytes: usize, now_ms: f64) -> Vec<Command> {
+        if self.closed {
+            return Vec::new();
+        }
+        self.client_activity(now_ms);
+        if let Some(close) = self.budget_exhausted() {
+            return close;
+        }
+        vec![self.too_large(bytes)]
+    }
+
+    fn too_large(&self, bytes: usize) -> Command {
+        error(&format!(
+            "Message too large: {bytes} bytes or more, the maximum is {} bytes",
+            self.app.limits.max_client_frame_bytes
+        ))
     }
 
     /// A binary frame from the client: the protocol is text only.
@@ -221,20 +245,49 @@ impl SessionCore {
         self.budget_exhausted().unwrap_or_default()
     }
 
-    /// The runtime signalled that this invocation is close to its CPU limit.
+    /// The runtime signalled that an invocation is close to its CPU limit. The signal is one
+    /// flag for the whole Wasm instance, which every session of the isolate shares, so it may
+    /// be another session's: this one ends only if its own estimate has used half its budget.
     pub fn on_cpu_limit_signal(&mut self) -> Vec<Command> {
-        self.end_for_budget("CPU")
+        if self.estimated_cpu_micros() * 2 >= self.cpu_budget_micros() {
+            return self.end_for_budget("CPU");
+        }
+        Vec::new()
     }
 
-    fn estimated_cpu_ms(&self) -> u64 {
-        self.frames * u64::from(self.app.limits.session_cpu_micros_per_frame) / 1000
+    /// The glue made a subrequest of its own (a leaf's upgrade, a wake request): it counts
+    /// against the session's budget like a channel's upgrade.
+    pub fn on_subrequest(&mut self) -> Vec<Command> {
+        if self.closed {
+            return Vec::new();
+        }
+        self.subrequests += 1;
+        if self.subrequests > self.app.limits.session_subrequest_budget {
+            return self.end_for_budget("subrequest");
+        }
+        Vec::new()
+    }
+
+    /// Whether `attempt` is still the wanted way to `channel`: a queued upgrade that is no
+    /// longer wanted is not made.
+    pub fn wants(&self, channel: &str, attempt: u64) -> bool {
+        !self.closed
+            && self.subscriptions.get(channel).map(|s| s.phase) == Some(Phase::Opening(attempt))
+    }
+
+    fn estimated_cpu_micros(&self) -> u64 {
+        self.frames * u64::from(self.app.limits.session_cpu_micros_per_frame)
+    }
+
+    fn cpu_budget_micros(&self) -> u64 {
+        u64::from(self.app.limits.session_cpu_budget_ms) * 1000
     }
 
     fn budget_exhausted(&mut self) -> Option<Vec<Command>> {
         if self.closed {
             return None;
         }
-        if self.estimated_cpu_ms() >= u64::from(self.app.limits.session_cpu_budget_ms) {
+        if self.estimated_cpu_micros() >= self.cpu_budget_micros() {
             return Some(self.end_for_budget("CPU"));
         }
         None
@@ -273,7 +326,7 @@ impl SessionCore {
                 presence_user_id,
             },
         );
-        vec![Command::OpenChannel(OpenChannel {
+        vec![Command::OpenChannel(Box::new(OpenChannel {
             attempt,
             join: Join {
                 app_id: String::new(),
@@ -283,7 +336,7 @@ impl SessionCore {
                 split_at: self.app.limits.channel_split_threshold,
                 leaf: None,
             },
-        })]
+        }))]
     }
 
     fn client_channel_count(&self) -> usize {
@@ -304,8 +357,36 @@ impl SessionCore {
             .map(|id| format!("{SERVER_TO_USER_PREFIX}{id}"))
     }
 
-    fn subscribe(&mut self, s: Subscribe) -> Vec<Command> {
+    /// Counts a subscribe in the current minute; false past `max_subscribes_per_minute`.
+    fn subscribe_allowed(&mut self, now_ms: f64) -> bool {
+        if now_ms - self.subscribe_window_ms >= 60_000.0 {
+            self.subscribe_window_ms = now_ms;
+            self.subscribes_in_window = 0;
+        }
+        self.subscribes_in_window += 1;
+        self.subscribes_in_window <= self.app.limits.max_subscribes_per_minute
+    }
+
+    fn subscribe(&mut self, s: Subscribe, now_ms: f64) -> Vec<Command> {
         let channel = s.channel;
+        if !self.subscribe_allowed(now_ms) {
+            let max = self.app.limits.max_subscribes_per_minute;
+            let message =
+                format!("Subscription rejected due to rate limit ({max} subscribes per minute)");
+            return vec![
+                Command::Send(frames::error(
+                    Some(close_codes::CLIENT_EVENT_RATE_LIMIT),
+                    &message,
+                    Some(&channel),
+                )),
+                Command::Send(frames::subscription_error(
+                    &channel,
+                    "LimitReached",
+                    &message,
+                    429,
+                )),
+            ];
+        }
         let limits = &self.app.limits;
         let kind = match validate_channel_name(&channel, limits.max_channel_name_length) {
             Ok(kind) => kind,
@@ -397,24 +478,30 @@ impl SessionCore {
     fn user_member(&self) -> Member {
         let mut member = Member::new(self.socket_id.clone());
         member.user_id = self.user_id.clone();
+        member.signed_in_ms = self.signed_in_ms;
         member
     }
 
     fn unsubscribe(&mut self, channel: &str) -> Vec<Command> {
-        let removable = channel != DIRECTORY_CHANNEL;
+        if self.is_session_channel(channel) {
+            // The user channel belongs to the sign-in, not to the client: terminate_connections
+            // and server-to-user events must still reach the connection. (pusher-js never sends
+            // this; it only forgets the channel locally.) Like any unsubscribe, no answer.
+            return Vec::new();
+        }
         match self.subscriptions.get(channel).map(|s| s.phase) {
-            Some(Phase::Open(_)) if removable => {
+            Some(Phase::Open(_)) => {
                 self.subscriptions.remove(channel);
                 vec![Command::CloseChannel {
                     channel: channel.to_string(),
                 }]
             }
             // The socket is still being opened; it is closed as soon as it arrives.
-            Some(Phase::Opening(_)) if removable => {
+            Some(Phase::Opening(_)) => {
                 self.subscriptions.remove(channel);
                 Vec::new()
             }
-            _ => vec![error(&format!(
+            None => vec![error(&format!(
                 "No current subscription to channel {channel}, or subscription in progress"
             ))],
         }
@@ -485,7 +572,7 @@ impl SessionCore {
         }]
     }
 
-    fn signin(&mut self, auth: &str, user_data: &str) -> Vec<Command> {
+    fn signin(&mut self, auth: &str, user_data: &str, now_ms: f64) -> Vec<Command> {
         let string_to_sign = user_string_to_sign(&self.socket_id, user_data);
         if let Err(e) = verify_token(&self.app.key, &self.app.secret, Some(auth), &string_to_sign) {
             return vec![coded_error(close_codes::UNAUTHORIZED, &e.to_string())];
@@ -510,6 +597,7 @@ impl SessionCore {
             None => {}
         }
         self.user_id = Some(user.id.clone());
+        self.signed_in_ms = Some(now_ms.max(0.0) as u64);
         self.authorized = true;
         let mut cmds = vec![Command::Send(frames::signin_success(user_data))];
         if user.watchlist_truncated {
@@ -560,6 +648,17 @@ impl SessionCore {
         if channel == DIRECTORY_CHANNEL {
             return vec![error(&format!("Watchlist unavailable: {why}"))];
         }
+        if self.is_session_channel(channel) {
+            // Without its user channel the connection could not be terminated: it does not
+            // stay open signed in. A terminate that came first closes it as terminated.
+            if status == TERMINATED_STATUS {
+                return vec![self.terminated()];
+            }
+            return vec![Command::CloseClient {
+                code: close_codes::RECONNECT_IMMEDIATELY,
+                reason: format!("Could not join the user's channel ({why}); please reconnect"),
+            }];
+        }
         match status {
             // The room's own refusal (e.g. the presence member limit) is for the client.
             403 => refuse(channel, "LimitReached", why, close_codes::OVER_CAPACITY),
@@ -582,15 +681,19 @@ impl SessionCore {
             return Vec::new();
         }
         if code == TERMINATED_CLOSE_CODE {
-            return vec![Command::CloseClient {
-                code: TERMINATED_CLOSE_CODE,
-                reason: "Connection terminated by the app".into(),
-            }];
+            return vec![self.terminated()];
         }
         vec![Command::CloseClient {
             code: close_codes::RECONNECT_IMMEDIATELY,
             reason: format!("Lost the connection to channel {channel}; please reconnect"),
         }]
+    }
+
+    fn terminated(&self) -> Command {
+        Command::CloseClient {
+            code: TERMINATED_CLOSE_CODE,
+            reason: "Connection terminated by the app".into(),
+        }
     }
 
     /// The client connection is gone (or being closed): close every channel socket.
@@ -694,7 +797,7 @@ mod tests {
     fn opens(cmds: &[Command]) -> Vec<OpenChannel> {
         cmds.iter()
             .filter_map(|c| match c {
-                Command::OpenChannel(o) => Some(o.clone()),
+                Command::OpenChannel(o) => Some((**o).clone()),
                 _ => None,
             })
             .collect()
@@ -717,7 +820,7 @@ mod tests {
             [Command::OpenChannel(o)] => {
                 assert_eq!(o.join.member.socket_id, SID);
                 assert!(s.on_channel_opened(&o.join.channel, o.attempt));
-                o.clone()
+                (**o).clone()
             }
             other => panic!("expected OpenChannel, got {other:?}"),
         }
@@ -1189,5 +1292,119 @@ mod tests {
             &s.on_cpu_limit_signal()[..],
             [Command::CloseClient { code: 4200, .. }]
         ));
+    }
+
+    #[test]
+    fn the_own_user_channel_cannot_be_unsubscribed_and_its_loss_ends_the_connection() {
+        let mut s = session();
+        let cmds = s.on_text(&signin_frame(r#"{"id":"42"}"#, SECRET), 5.0);
+        let user = opens(&cmds).remove(0);
+        assert_eq!(user.join.member.signed_in_ms, Some(5));
+        assert!(s.on_channel_opened("#server-to-user-42", user.attempt));
+        let unsubscribe =
+            r##"{"event":"pusher:unsubscribe","data":{"channel":"#server-to-user-42"}}"##;
+        assert!(
+            s.on_text(unsubscribe, 0.0).is_empty(),
+            "no answer, nothing closed"
+        );
+        let again = sent(&s.on_text(&subscribe_frame("#server-to-user-42", Some(""), None), 0.0));
+        assert_eq!(again[0]["event"], "pusher_internal:subscription_succeeded");
+        // A room answer that the user was terminated before the join arrived: closed as such.
+        let mut s = session();
+        let user = opens(&s.on_text(&signin_frame(r#"{"id":"42"}"#, SECRET), 0.0)).remove(0);
+        assert!(matches!(
+            &s.on_channel_failed(&user.join.channel, user.attempt, TERMINATED_STATUS, "")[..],
+            [Command::CloseClient { code: 4009, .. }]
+        ));
+        // Any other failure: the client reconnects and signs in again.
+        let mut s = session();
+        let user = opens(&s.on_text(&signin_frame(r#"{"id":"42"}"#, SECRET), 0.0)).remove(0);
+        assert!(matches!(
+            &s.on_channel_failed(&user.join.channel, user.attempt, 500, "down")[..],
+            [Command::CloseClient { code: 4200, .. }]
+        ));
+    }
+
+    #[test]
+    fn queued_upgrades_no_longer_wanted_are_skipped() {
+        let mut s = session();
+        let o = opens(&s.on_text(&subscribe_frame("c", None, None), 0.0)).remove(0);
+        assert!(s.wants("c", o.attempt));
+        s.on_text(
+            r#"{"event":"pusher:unsubscribe","data":{"channel":"c"}}"#,
+            0.0,
+        );
+        assert!(!s.wants("c", o.attempt));
+        let again = opens(&s.on_text(&subscribe_frame("c", None, None), 0.0)).remove(0);
+        assert!(!s.wants("c", o.attempt) && s.wants("c", again.attempt));
+        s.on_client_closed();
+        assert!(!s.wants("c", again.attempt));
+    }
+
+    #[test]
+    fn subscribes_are_rate_limited_per_minute() {
+        let limits = Limits {
+            max_subscribes_per_minute: 2,
+            ..Limits::default()
+        };
+        let mut s = SessionCore::new(SID.into(), SessionApp { limits, ..app() }, 0.0);
+        open(&mut s, "a");
+        open(&mut s, "b");
+        let out = sent(&s.on_text(&subscribe_frame("c", None, None), 59_999.0));
+        assert_eq!(out[0]["data"]["code"], 4301);
+        assert_eq!(out[0]["channel"], "c");
+        assert_eq!(out[1]["data"]["status"], 429);
+        // A new minute, a new allowance.
+        assert_eq!(
+            opens(&s.on_text(&subscribe_frame("c", None, None), 60_000.0)).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn the_shared_cpu_signal_ends_only_sessions_near_their_own_budget() {
+        let limits = Limits {
+            session_cpu_budget_ms: 1,
+            session_cpu_micros_per_frame: 100,
+            ..Limits::default()
+        };
+        let mut s = SessionCore::new(SID.into(), SessionApp { limits, ..app() }, 0.0);
+        assert!(
+            s.on_cpu_limit_signal().is_empty(),
+            "a fresh session is a bystander"
+        );
+        for _ in 0..5 {
+            s.on_relayed();
+        }
+        assert!(matches!(
+            &s.on_cpu_limit_signal()[..],
+            [Command::CloseClient { code: 4200, .. }]
+        ));
+    }
+
+    #[test]
+    fn every_subrequest_counts_against_the_budget() {
+        let limits = Limits {
+            session_subrequest_budget: 2,
+            ..Limits::default()
+        };
+        let mut s = SessionCore::new(SID.into(), SessionApp { limits, ..app() }, 0.0);
+        open(&mut s, "a");
+        assert!(s.on_subrequest().is_empty(), "a leaf's upgrade");
+        assert!(matches!(
+            &s.on_subrequest()[..],
+            [Command::CloseClient { code: 4200, .. }]
+        ));
+    }
+
+    #[test]
+    fn frames_too_large_by_length_get_an_error() {
+        let mut s = session();
+        let out = sent(&s.on_too_large(50_000, 0.0));
+        assert_eq!(
+            message(&out[0]),
+            "Message too large: 50000 bytes or more, the maximum is 12288 bytes"
+        );
+        assert!(!s.is_closed());
     }
 }

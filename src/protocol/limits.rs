@@ -28,6 +28,10 @@ pub struct Limits {
     pub max_presence_user_id_length: usize,
     /// Client events one connection may send per second; more get `pusher:error` 4301.
     pub max_client_events_per_second: u32,
+    /// `pusher:subscribe` frames one connection may send per minute; past it the subscribe is
+    /// refused with `pusher:error` 4301 (the connection stays open). A reconnecting client
+    /// resubscribes on a fresh connection, so this only stops churn.
+    pub max_subscribes_per_minute: u32,
     /// Most user ids in a sign-in watchlist; the rest are dropped with `pusher:error` 4302.
     pub max_watchlist_size: usize,
     /// Seconds of client silence before the server pings (also sent in the handshake).
@@ -43,7 +47,9 @@ pub struct Limits {
     /// per invocation by default). Each frame handled or relayed is counted at
     /// `session_cpu_micros_per_frame`.
     pub session_cpu_budget_ms: u32,
-    /// The CPU estimate per frame, in microseconds.
+    /// The CPU estimate per frame, in microseconds. Conservative on purpose: 60 is above the
+    /// whole workerd process's CPU per delivery measured in BENCHMARKS.md (36-54 µs, room and
+    /// session together), so a session's own share is over-counted, never under.
     pub session_cpu_micros_per_frame: u32,
     /// How long a cache channel keeps its last event (Pusher: up to 30 minutes).
     pub cache_ttl_secs: u32,
@@ -84,13 +90,14 @@ impl Default for Limits {
             max_presence_user_info_bytes: 1024,
             max_presence_user_id_length: 128,
             max_client_events_per_second: 10,
+            max_subscribes_per_minute: 600,
             max_watchlist_size: 100,
             activity_timeout_secs: 120,
             pong_timeout_secs: 30,
             max_upgrades_in_flight: 6,
             session_subrequest_budget: 9_000,
             session_cpu_budget_ms: 25_000,
-            session_cpu_micros_per_frame: 25,
+            session_cpu_micros_per_frame: 60,
             cache_ttl_secs: 30 * 60,
             max_batch_size: 10,
             max_connections: None,
@@ -125,6 +132,10 @@ impl Limits {
             (
                 "max_presence_user_id_length",
                 self.max_presence_user_id_length,
+            ),
+            (
+                "max_subscribes_per_minute",
+                self.max_subscribes_per_minute as usize,
             ),
             ("max_watchlist_size", self.max_watchlist_size),
             ("activity_timeout_secs", self.activity_timeout_secs as usize),

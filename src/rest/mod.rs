@@ -10,6 +10,7 @@ use crate::internal_query::request_query;
 use crate::ledger::app_ledger::path as ledger_path;
 use crate::ledger::client::rest_read;
 use crate::protocol::rest_signature::{percent_decode, QueryParams, SignedRequest};
+use futures_util::StreamExt;
 use worker::{Date, Env, Method, Request, Response, Result};
 
 pub async fn handle(mut req: Request, env: &Env, apps: &Apps) -> Result<Response> {
@@ -27,13 +28,13 @@ pub async fn handle(mut req: Request, env: &Env, apps: &Apps) -> Result<Response
 
     let params = QueryParams::parse(&request_query(&req));
     let method = req.method();
-    let probe = SignedRequest {
+    let signed = SignedRequest {
         method: method.as_ref(),
         path: &path,
         params: &params,
         body: &[],
     };
-    let auth_key = match probe.auth_key() {
+    let auth_key = match signed.auth_key() {
         Ok(key) => key,
         Err(e) => return json_error(401, &e.to_string()),
     };
@@ -48,29 +49,33 @@ pub async fn handle(mut req: Request, env: &Env, apps: &Apps) -> Result<Response
         (None, _) => return json_error(401, &format!("Invalid authentication key: {auth_key}")),
     };
 
+    // A declared length over the cap is refused before anything is read.
     let max_body = app.limits.max_request_body_bytes;
+    let too_large = || json_error(413, &format!("Request body exceeds {max_body} bytes"));
     if let Some(length) = req.headers().get("Content-Length")? {
-        if length.parse::<usize>().is_ok_and(|n| n > max_body) {
-            return json_error(413, &format!("Request body exceeds {max_body} bytes"));
+        if length
+            .trim()
+            .parse::<u64>()
+            .is_ok_and(|n| n > max_body as u64)
+        {
+            return too_large();
         }
+    }
+    // Then the signature, over the query (which signs `body_md5`): an unsigned caller's body
+    // is never read, and a signed one is read with a running cap.
+    let now = (Date::now().as_millis() / 1000) as i64;
+    if let Err(e) = signed.verify_query(&app.secret, now) {
+        return json_error(401, &e.to_string());
     }
     let body = if method == Method::Get || method == Method::Head {
         Vec::new()
     } else {
-        req.bytes().await.unwrap_or_default()
+        match read_capped(&mut req, max_body).await {
+            Some(body) => body,
+            None => return too_large(),
+        }
     };
-    if body.len() > max_body {
-        return json_error(413, &format!("Request body exceeds {max_body} bytes"));
-    }
-
-    let signed = SignedRequest {
-        method: method.as_ref(),
-        path: &path,
-        params: &params,
-        body: &body,
-    };
-    let now = (Date::now().as_millis() / 1000) as i64;
-    if let Err(e) = signed.verify(&app.secret, now) {
+    if let Err(e) = signed.verify_body(&body) {
         return json_error(401, &e.to_string());
     }
 
@@ -111,6 +116,25 @@ pub async fn handle(mut req: Request, env: &Env, apps: &Apps) -> Result<Response
             None => json_error(404, &format!("Unknown REST endpoint: {path}")),
         },
     }
+}
+
+/// Reads the body as a stream, giving up as soon as it passes `max` bytes (a chunked body
+/// has no length to check first). `None`: too large. A body that breaks off reads as empty.
+async fn read_capped(req: &mut Request, max: usize) -> Option<Vec<u8>> {
+    let Ok(mut stream) = req.stream() else {
+        return Some(Vec::new());
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            return Some(Vec::new());
+        };
+        if body.len() + chunk.len() > max {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Some(body)
 }
 
 /// The method an existing endpoint takes, for a 405 answer.

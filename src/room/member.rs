@@ -33,6 +33,10 @@ pub struct Member {
     /// Directory sockets: the user ids this connection watches.
     #[serde(rename = "w", default, skip_serializing_if = "Vec::is_empty")]
     pub watchlist: Vec<String>,
+    /// User channels: when the connection signed in (Unix ms), so a user channel's room can
+    /// refuse a late join from a connection that a terminate already covered.
+    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
+    pub signed_in_ms: Option<u64>,
 }
 
 impl Member {
@@ -52,6 +56,7 @@ impl Member {
             app_id: String::new(),
             leaf: None,
             watchlist: Vec::new(),
+            signed_in_ms: None,
         }
     }
 }
@@ -128,6 +133,10 @@ pub mod path {
 /// the client with the same code.
 pub const TERMINATED_CLOSE_CODE: u16 = 4009;
 
+/// Status of a user channel's answer to a join from a connection that signed in before the
+/// user's connections were terminated: the session closes its client as terminated.
+pub const TERMINATED_STATUS: u16 = 410;
+
 /// The Durable Object name of a channel's room: one per (app, channel).
 pub fn room_name(app_id: &str, channel: &str) -> String {
     format!("{app_id}:{channel}")
@@ -174,6 +183,7 @@ mod tests {
             app_id: "1".into(),
             leaf: Some(2),
             watchlist: vec!["8".into()],
+            signed_in_ms: Some(1_700_000_000_000),
         };
         let json = serde_json::to_string(&full).unwrap();
         assert_eq!(serde_json::from_str::<Member>(&json).unwrap(), full);

@@ -11,7 +11,7 @@ use super::count_throttle::{CountAction, CountThrottle};
 use super::frame_send::Frame;
 use super::member::{
     param, path, Join, Member, GO_TO_LEAF_STATUS, LEAF_HEADER, SUBSCRIBERS_HEADER,
-    TERMINATED_CLOSE_CODE,
+    TERMINATED_CLOSE_CODE, TERMINATED_STATUS,
 };
 use super::roster::Roster;
 use super::sockets::{self, is_same, member_of};
@@ -78,6 +78,10 @@ struct Memory {
     identity_saved: bool,
     /// Cache channels: whether a `cache_miss` webhook is out for the current empty cache.
     miss_hooked: Option<bool>,
+    /// User channels: when the app last terminated the user's connections (Unix ms). A join
+    /// from a connection signed in before then (its upgrade was still on its way) is refused.
+    /// Kept in memory: such joins arrive within seconds, while the object is still loaded.
+    terminated_at_ms: Option<f64>,
 }
 
 #[durable_object]
@@ -390,6 +394,12 @@ impl ChannelRoom {
         if leaf.is_some() {
             self.memory.borrow_mut().leaf = leaf;
         }
+        let terminated_at = self.memory.borrow().terminated_at_ms;
+        if let (Some(at), Some(signed_in)) = (terminated_at, member.signed_in_ms) {
+            if signed_in as f64 <= at {
+                return Response::error("terminated by the app", TERMINATED_STATUS);
+            }
+        }
         self.reconcile_hooks().await;
         let splittable =
             !kind.is_presence() && !kind.is_cache() && kind != ChannelKind::ServerToUser;
@@ -658,6 +668,7 @@ impl ChannelRoom {
     /// Closes every socket (terminate_connections on a user channel); the sessions close
     /// their clients with the same code.
     async fn terminate(&self) -> usize {
+        self.memory.borrow_mut().terminated_at_ms = Some(now_ms());
         let closed: Vec<Member> = self.with_subscribers(|subs| {
             subs.drain(..)
                 .map(|(member, ws)| {
