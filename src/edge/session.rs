@@ -77,8 +77,11 @@ pub fn start(
         &socket_id,
         app.limits.activity_timeout_secs,
     ))?;
+    let mut core = SessionCore::new(socket_id, app, now_ms());
+    // The connection's place in the ledger was this invocation's first subrequest.
+    let _ = core.on_subrequest();
     let session = Rc::new(RefCell::new(Session {
-        core: SessionCore::new(socket_id, app, now_ms()),
+        core,
         client,
         app_id,
         env,

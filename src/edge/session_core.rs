@@ -411,11 +411,10 @@ impl SessionCore {
 
         let mut member = Member::new(self.socket_id.clone());
         if kind.requires_auth() {
-            let channel_data = if kind.is_presence() {
-                s.channel_data.as_deref()
-            } else {
-                None
-            };
+            // A private channel's auth may sign `channel_data` too: the common Next.js auth
+            // route passes presence data to `authorizeChannel` for every channel, and pusher-js
+            // then sends it. The signature covers whatever was sent; private channels ignore it.
+            let channel_data = s.channel_data.as_deref();
             if kind.is_presence() && channel_data.is_none() {
                 return refuse(
                     &channel,
@@ -434,7 +433,7 @@ impl SessionCore {
                 return refuse(&channel, "AuthError", &e.to_string(), 401);
             }
             self.authorized = true;
-            if let Some(raw) = channel_data {
+            if let Some(raw) = channel_data.filter(|_| kind.is_presence()) {
                 match parse_channel_data(raw, limits) {
                     Ok(presence) => {
                         member.user_id = Some(presence.user_id);
@@ -953,6 +952,31 @@ mod tests {
             message(&out[0]),
             "Invalid key in subscription auth data: 'wrong'"
         );
+    }
+
+    #[test]
+    fn a_private_channel_auth_may_sign_channel_data_which_is_then_ignored() {
+        // What `authorizeChannel(socketId, channel, presenceData)` signs for a private channel.
+        let data = r#"{"user_id":"7","user_info":{"name":"Ada"}}"#;
+        let mut s = session();
+        let signed = sign_token(KEY, SECRET, &format!("123.456:private-d:{data}"));
+        let o = open_ok(
+            &mut s,
+            &subscribe_frame("private-d", Some(&signed), Some(data)),
+        );
+        assert_eq!(
+            o.join.member.user_id, None,
+            "no member data on a private channel"
+        );
+        // The data is covered by the signature: other data, or none, does not verify.
+        let other = r#"{"user_id":"8"}"#;
+        let out = sent(&s.on_text(
+            &subscribe_frame("private-e", Some(&signed), Some(other)),
+            0.0,
+        ));
+        assert_eq!(out[1]["data"]["status"], 401);
+        let out = sent(&s.on_text(&subscribe_frame("private-d2", Some(&signed), None), 0.0));
+        assert_eq!(out[1]["data"]["status"], 401);
     }
 
     #[test]
