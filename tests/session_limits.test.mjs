@@ -15,7 +15,8 @@ import {
 let worker;
 const quick = makeApp({ limits: { activity_timeout_secs: 1, pong_timeout_secs: 1 } });
 const capped = makeApp({ limits: { max_channels_per_connection: 3 } });
-const frugal = makeApp({ limits: { session_subrequest_budget: 2 } });
+// Three subrequests: the connection's place in the ledger, then two channels.
+const frugal = makeApp({ limits: { session_subrequest_budget: 3 } });
 const counted = makeApp({ enable_subscription_count: true });
 const busy = makeApp({ limits: { session_cpu_budget_ms: 1, session_cpu_micros_per_frame: 200 } });
 before(async () => {

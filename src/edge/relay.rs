@@ -1,8 +1,8 @@
 //! The session's two JavaScript listeners, so frames cross into WebAssembly only when Rust must
 //! read them:
 //! - a room's frames go straight from the room's socket to the client's (no copy into Wasm
-//!   memory and back); the session only hears that a frame went by (for its CPU budget) and,
-//!   once, the close code. The session can stop the forwarding at once when the client
+//!   memory and back, and no call into Wasm per frame); the session hears how many frames went
+//!   by in batches of [`FRAMES_PER_REPORT`] (for its CPU budget) and, once, the close code. The session can stop the forwarding at once when the client
 //!   unsubscribes, so no frame of that channel reaches the client afterwards.
 //! - the client's frames: a text frame longer than the frame limit is refused from its
 //!   JavaScript length, without being copied into Wasm.
@@ -13,11 +13,13 @@ use wasm_bindgen::prelude::*;
 use worker::WebSocket;
 
 #[wasm_bindgen(inline_js = r#"
-export function relay_frames(from, to, on_frame, on_close) {
+export function relay_frames(from, to, batch, on_frames, on_close) {
   let open = true;
+  let unreported = 0;
   const finish = (code) => {
     if (open) {
       open = false;
+      if (unreported > 0) on_frames(unreported);
       on_close(code);
     }
   };
@@ -28,7 +30,11 @@ export function relay_frames(from, to, on_frame, on_close) {
       } catch {
         // The client is gone; its close ends the session.
       }
-      on_frame();
+      if (++unreported >= batch) {
+        const frames = unreported;
+        unreported = 0;
+        on_frames(frames);
+      }
     }
   });
   from.addEventListener("close", (event) => finish(event.code));
@@ -59,7 +65,8 @@ extern "C" {
     fn relay_frames(
         from: &JsValue,
         to: &JsValue,
-        on_frame: &JsValue,
+        batch: u32,
+        on_frames: &JsValue,
         on_close: &JsValue,
     ) -> Result<js_sys::Function, JsValue>;
 
@@ -78,6 +85,10 @@ fn js(ws: &WebSocket) -> &JsValue {
     socket.as_ref()
 }
 
+/// Relayed frames are reported to the session in batches this large (and what is left when
+/// the relay ends): a session's budget may overrun by fewer frames than this per channel.
+pub const FRAMES_PER_REPORT: u32 = 64;
+
 /// Stops a relay: after `stop()`, no further frame of the room reaches the client.
 #[derive(Clone)]
 pub struct RelayStop(Option<js_sys::Function>);
@@ -90,12 +101,13 @@ impl RelayStop {
     }
 }
 
-/// Starts relaying every text frame of `from` to `to`; calls `on_frame` after each one.
-/// Returns the handle that stops it, and the close code once `from` closes (or is stopped).
+/// Starts relaying every text frame of `from` to `to`; calls `on_frames(n)` for every
+/// [`FRAMES_PER_REPORT`] frames relayed. Returns the handle that stops it, and the close code
+/// once `from` closes (or is stopped).
 pub fn relay(
     from: &WebSocket,
     to: &WebSocket,
-    on_frame: impl FnMut() + 'static,
+    on_frames: impl FnMut(u32) + 'static,
 ) -> (RelayStop, oneshot::Receiver<u16>) {
     let (sender, closed) = oneshot::channel::<u16>();
     let sender = RefCell::new(Some(sender));
@@ -106,8 +118,8 @@ pub fn relay(
         }
     })
     .into_js_value();
-    let on_frame = Closure::<dyn FnMut()>::new(on_frame).into_js_value();
-    match relay_frames(js(from), js(to), &on_frame, &on_close) {
+    let on_frames = Closure::<dyn FnMut(u32)>::new(on_frames).into_js_value();
+    match relay_frames(js(from), js(to), FRAMES_PER_REPORT, &on_frames, &on_close) {
         Ok(stop) => (RelayStop(Some(stop)), closed),
         Err(_) => {
             let (failed, closed) = oneshot::channel::<u16>();

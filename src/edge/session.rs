@@ -346,8 +346,8 @@ fn count_subrequest(session: &Shared) {
 fn relay(session: &Shared, ws: &WebSocket) -> (RelayStop, futures_channel::oneshot::Receiver<u16>) {
     let client = session.borrow().client.clone();
     let counted = session.clone();
-    super::relay::relay(ws, &client, move || {
-        let cmds = counted.borrow_mut().core.on_relayed();
+    super::relay::relay(ws, &client, move |frames| {
+        let cmds = counted.borrow_mut().core.on_relayed(frames);
         if !cmds.is_empty() {
             execute(&counted, cmds);
         }

@@ -238,10 +238,10 @@ impl SessionCore {
         }
     }
 
-    /// A frame was relayed from a room to the client. Returns commands only when the
-    /// session's CPU budget is spent.
-    pub fn on_relayed(&mut self) -> Vec<Command> {
-        self.frames += 1;
+    /// `frames` frames were relayed from a room to the client. Returns commands only when
+    /// the session's CPU budget is spent.
+    pub fn on_relayed(&mut self, frames: u32) -> Vec<Command> {
+        self.frames += u64::from(frames);
         self.budget_exhausted().unwrap_or_default()
     }
 
@@ -1306,10 +1306,10 @@ mod tests {
             0.0,
         );
         for _ in 0..9 {
-            assert!(s.on_relayed().is_empty());
+            assert!(s.on_relayed(1).is_empty());
         }
         assert!(matches!(
-            &s.on_relayed()[..],
+            &s.on_relayed(1)[..],
             [Command::CloseClient { code: 4200, .. }]
         ));
         assert!(matches!(
@@ -1398,7 +1398,7 @@ mod tests {
             "a fresh session is a bystander"
         );
         for _ in 0..5 {
-            s.on_relayed();
+            s.on_relayed(1);
         }
         assert!(matches!(
             &s.on_cpu_limit_signal()[..],
