@@ -132,7 +132,7 @@ test("GET /channels lists occupied channels only, with prefix filter and presenc
   await presenceMember("presence-list", "p2");
   const vacated = await rawSubscriber("list-gone");
 
-  // The index is fed in batches (about a second): poll until it has caught up.
+  // Listed as soon as subscribed (tests/channel_index.test.mjs checks that at once); polled here.
   const three = await pollGet("/channels", { filter_by_prefix: "list-" }, (b) => Object.keys(b.channels).length === 3);
   assert.deepEqual(three, { channels: { "list-a": {}, "list-b": {}, "list-gone": {} } });
 
@@ -183,7 +183,13 @@ test("GET /channels/{name}: occupied, counts, cache, and 400 for attributes that
   assert.equal(cached.occupied, false);
   assert.equal(cached.cache.data, JSON.stringify({ v: 7 }));
   assert.ok(cached.cache.ttl > 1700 && cached.cache.ttl <= 1800, `ttl ${cached.cache.ttl}`);
-  assert.deepEqual(await get("/channels/cache-empty", { info: "cache" }), [200, { occupied: false }]);
+  // Nothing cached: `"cache": null`, as Pusher documents, whether or not anyone is subscribed.
+  assert.deepEqual(await get("/channels/cache-empty", { info: "cache" }), [200, { occupied: false, cache: null }]);
+  await rawSubscriber("cache-empty-watched");
+  assert.deepEqual(await get("/channels/cache-empty-watched", { info: "cache" }), [
+    200,
+    { occupied: true, cache: null },
+  ]);
 
   const [s1, e1] = await get("/channels/show-me", { info: "user_count" });
   assert.equal(s1, 400);

@@ -1,6 +1,7 @@
 // REST API: every refusal, with its status and a JSON body that says what was wrong.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import net from "node:net";
 import { startWorker, signedFetch, makeApp, serverSdk } from "./support/harness.mjs";
 
 let worker;
@@ -82,6 +83,23 @@ test("401: a timestamp 11 minutes old (or ahead) is refused", async () => {
   );
 });
 
+test("401, never a crash: extreme and out-of-range auth_timestamp values", async () => {
+  for (const timestamp of ["-9223372036854775808", "9223372036854775807", "-1", "0"]) {
+    await expectError(
+      await signedFetch(worker, { path: eventsPath(), body: goodBody, timestamp }),
+      401,
+      "Timestamp expired",
+    );
+  }
+  for (const timestamp of ["9223372036854775808", "-9223372036854775809", "1e9", "1.5"]) {
+    await expectError(
+      await signedFetch(worker, { path: eventsPath(), body: goodBody, timestamp }),
+      401,
+      `Timestamp invalid: auth_timestamp=${timestamp}`,
+    );
+  }
+});
+
 test("401: body_md5 must match the body, and is required with a body", async () => {
   await expectError(
     await signedFetch(worker, { path: eventsPath(), body: goodBody, params: { body_md5: "0".repeat(32) } }),
@@ -119,6 +137,37 @@ test("400: malformed bodies and invalid fields", async () => {
   }
 });
 
+test("400: event names starting with pusher: or pusher_internal: are reserved", async () => {
+  for (const name of ["pusher_internal:subscription_succeeded", "pusher_internal:member_added", "pusher:error"]) {
+    const prefix = name.slice(0, name.indexOf(":") + 1);
+    await expectError(
+      await signedFetch(worker, { path: eventsPath(), body: { name, channel: "c", data: "{}" } }),
+      400,
+      `Event name "${name}" is reserved: names starting with ${prefix} are Pusher protocol events`,
+    );
+  }
+  const batchPath = `/apps/${worker.app.id}/batch_events`;
+  const batch = [
+    { name: "fine", channel: "c", data: "x" },
+    { name: "pusher_internal:subscription_count", channel: "c", data: "{}" },
+  ];
+  await expectError(
+    await signedFetch(worker, { path: batchPath, body: { batch } }),
+    400,
+    'batch[1]: Event name "pusher_internal:subscription_count" is reserved',
+  );
+  // Through the real SDK too; names that only look alike are fine.
+  const sdk = serverSdk(worker);
+  await assert.rejects(sdk.trigger("c", "pusher:subscription_succeeded", {}), (err) => {
+    assert.equal(err.status, 400);
+    assert.match(err.body, /is reserved/);
+    return true;
+  });
+  for (const name of ["client-x", "pusher-news", "my-pusher:x"]) {
+    assert.equal((await sdk.trigger("c", name, {})).status, 200, name);
+  }
+});
+
 test("413: data over 10 KB, and an oversized body", async () => {
   const ok = await signedFetch(worker, {
     path: eventsPath(),
@@ -151,6 +200,77 @@ test("unknown endpoints and wrong methods", async () => {
   await expectError(await signedFetch(worker, { method: "GET", path: `/apps/${worker.app.id}/nothing` }), 404, "Unknown REST endpoint");
   const res = await fetch(`http://127.0.0.1:${worker.port}/elsewhere`);
   await expectError(res, 404, "No route");
+});
+
+/** Sends a raw HTTP/1.1 request; answers the status line and headers, and the body. */
+function rawHttp(request) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(worker.port, "127.0.0.1", () => socket.write(request));
+    let data = "";
+    const finish = () => {
+      socket.destroy();
+      clearTimeout(timer);
+      const [head, ...rest] = data.split("\r\n\r\n");
+      resolve({ status: Number(head.split(" ")[1]), head, body: rest.join("\r\n\r\n") });
+    };
+    const timer = setTimeout(finish, 5_000);
+    socket.on("data", (chunk) => {
+      data += chunk.toString();
+      const [head, ...rest] = data.split("\r\n\r\n");
+      const length = /content-length: (\d+)/i.exec(head);
+      if (rest.length && (length ? rest.join("\r\n\r\n").length >= Number(length[1]) : true)) finish();
+    });
+    socket.on("close", finish);
+    socket.on("error", reject);
+  });
+}
+
+const rawRequest = (method, target) =>
+  rawHttp(`${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n`);
+
+test("every method gets a clear answer: 405 with Allow, 204 to OPTIONS, never a 500 from the Worker", async () => {
+  for (const method of ["PUT", "PATCH", "DELETE"]) {
+    const res = await signedFetch(worker, { method, path: eventsPath(), body: goodBody });
+    await expectError(res, 405, `${method} is not allowed on ${eventsPath()}: use POST`);
+    assert.equal(res.headers.get("allow"), "POST");
+  }
+  const channels = await signedFetch(worker, { method: "POST", path: `/apps/${worker.app.id}/channels`, body: {} });
+  await expectError(channels, 405, "use GET");
+  assert.equal(channels.headers.get("allow"), "GET");
+
+  const options = await fetch(`http://127.0.0.1:${worker.port}${eventsPath()}`, { method: "OPTIONS" });
+  assert.equal(options.status, 204);
+  assert.equal(options.headers.get("allow"), "POST");
+  const optionsRoot = await fetch(`http://127.0.0.1:${worker.port}/`, { method: "OPTIONS" });
+  assert.equal(optionsRoot.status, 204);
+  assert.equal(optionsRoot.headers.get("allow"), "GET, HEAD");
+
+  // TRACE cannot be sent with fetch(); PROPFIND is a method workers-rs would read as GET.
+  for (const method of ["TRACE", "PROPFIND", "PURGE"]) {
+    const res = await rawRequest(method, eventsPath());
+    assert.equal(res.status, 405, `${method}: ${res.head}`);
+    assert.match(res.head, /^allow: POST$/im);
+    assert.equal(JSON.parse(res.body).error, `${method} is not allowed on ${eventsPath()}: use POST`);
+    const ws = await rawRequest(method, `/app/${worker.app.key}`);
+    assert.equal(ws.status, 405, `${method} on the WebSocket path`);
+    assert.match(ws.head, /^allow: GET$/im);
+  }
+  const nowhere = await rawRequest("TRACE", "/nowhere");
+  assert.equal(nowhere.status, 404);
+
+  // Methods workerd's HTTP parser does not know never reach the Worker: 501 from workerd.
+  for (const method of ["BREW", "get"]) {
+    const res = await rawRequest(method, eventsPath());
+    assert.equal(res.status, 501, `${method}: ${res.head}`);
+  }
+  // CONNECT never reaches the Worker either: workerd refuses a path target with 400; an
+  // authority target is refused by the local runtime's own entry (see the README).
+  assert.equal((await rawRequest("CONNECT", eventsPath())).status, 400);
+  const authority = await rawHttp("CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n");
+  assert.ok(authority.status >= 400, `CONNECT host:port answered ${authority.head}`);
+  // And the Worker serves on.
+  const up = await fetch(`http://127.0.0.1:${worker.port}/up`);
+  assert.equal(up.status, 200);
 });
 
 test("GET / reports the service and its build", async () => {

@@ -98,12 +98,14 @@ test("terminate_connections closes a connection that unsubscribed its own user c
 });
 
 test("terminate_connections reaches a connection whose user channel is still queued", async () => {
-  const sdk = serverSdk(worker, counted);
+  // Each new channel's first subscriber waits for the ledger's index: a burst of them is slow
+  // on a loaded machine, so the SDK gets more than its default 5 s.
+  const sdk = serverSdk(worker, counted, { timeout: 30_000 });
   const conn = await connectRaw(worker, counted);
   // Upgrades ahead of the sign-in fill the six slots: the user channel may still be on its way
   // when the terminate comes (then the room's memory of the terminate refuses it), or may be
   // open (then the terminate closes it); either way the connection must close with 4009.
-  for (let i = 0; i < 99; i++) {
+  for (let i = 0; i < 30; i++) {
     conn.sock.send({ event: "pusher:subscribe", data: { channel: `queue-${i}` } });
   }
   await signinRaw(conn, counted, { id: "quinn" });

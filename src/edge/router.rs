@@ -23,8 +23,16 @@ pub fn json_error(status: u16, message: &str) -> Result<Response> {
     json_response(status, &body)
 }
 
+/// The methods the Worker routes. workers-rs reads a method it does not know (PROPFIND,
+/// PURGE, ...) as GET, so the raw method is checked before routing.
+const ROUTED_METHODS: [&str; 6] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
+
 pub async fn route(req: Request, env: Env) -> Result<Response> {
     let path = req.path();
+    let method = req.inner().method();
+    if !ROUTED_METHODS.contains(&method.as_str()) {
+        return other_method(&method, &path);
+    }
     if path == "/" {
         return json_response(200, &service_info());
     }
@@ -50,6 +58,36 @@ pub async fn route(req: Request, env: Env) -> Result<Response> {
         return metrics::handle(&req, &env, &apps).await;
     }
     json_error(404, &format!("No route for {path}"))
+}
+
+/// OPTIONS names the methods a path takes (204 with `Allow`); CONNECT, TRACE and any other
+/// method get 405 with the same `Allow`, or 404 on a path the Worker does not serve.
+fn other_method(method: &str, path: &str) -> Result<Response> {
+    let Some(allow) = allowed_methods(path) else {
+        return json_error(404, &format!("No route for {path}"));
+    };
+    let response = if method == "OPTIONS" {
+        Response::empty()?.with_status(204)
+    } else {
+        json_error(
+            405,
+            &format!("{method} is not allowed on {path}: use {allow}"),
+        )?
+    };
+    response.headers().set("Allow", allow)?;
+    Ok(response)
+}
+
+/// The methods a path takes (for `Allow`), or `None` for a path the Worker does not serve.
+fn allowed_methods(path: &str) -> Option<&'static str> {
+    match path {
+        "/" | "/up" | "/metrics" => Some("GET, HEAD"),
+        _ if path.starts_with("/app/") => Some("GET"),
+        _ if path.starts_with("/apps/") || path.starts_with("/users/") => {
+            rest::allowed_methods(path)
+        }
+        _ => None,
+    }
 }
 
 async fn client_connection(req: Request, env: Env, apps: &Apps, key: &str) -> Result<Response> {

@@ -1,7 +1,8 @@
 //! The app ledger Durable Object, one per app: counters by day, month and in total, the
 //! connection count (from the connection shards), the monthly broadcast quota, and the index
-//! of occupied channels. Rooms and shards report to it in batches; nothing on the publish
-//! path waits for it.
+//! of occupied channels. Rooms and shards report counts to it in batches; nothing on the
+//! publish path waits for it. A room reports an occupancy change at once (and waits for the
+//! answer before a subscriber hears `subscription_succeeded`), so `GET /channels` is current.
 
 use super::report::{Counts, Report, ReportAnswer};
 use super::stats::{Stats, Usage};

@@ -1,5 +1,6 @@
 //! What channel rooms and connection shards tell the app ledger, and how a room gathers it
-//! between two reports (batching: at most one ledger request per second per object).
+//! between two reports (batching: at most one ledger request per second per object, except
+//! that a room reports an occupancy change at once).
 
 use serde::{Deserialize, Serialize};
 
@@ -124,6 +125,12 @@ impl Feed {
         })
     }
 
+    /// Whether `occupancy` differs from what the ledger last heard (rooms report such a
+    /// change at once rather than in the batch).
+    pub fn occupancy_changed(&self, occupancy: Option<&Occupancy>) -> bool {
+        occupancy.is_some_and(|o| self.reported_occupancy.as_ref() != Some(o))
+    }
+
     pub fn on_answer(&mut self, answer: ReportAnswer) {
         self.over_quota_month = answer.over_quota_month;
     }
@@ -179,6 +186,30 @@ mod tests {
         let next = feed.take_report(occupied(2), None).unwrap();
         assert!(next.counts.is_zero());
         assert_eq!(next.occupancy, occupied(2));
+    }
+
+    #[test]
+    fn occupancy_changes_are_told_apart_from_counts() {
+        let mut feed = Feed::default();
+        assert!(
+            !feed.occupancy_changed(None),
+            "user channels and leaves are not listed"
+        );
+        assert!(feed.occupancy_changed(occupied(1).as_ref()));
+        feed.take_report(occupied(1), None).unwrap();
+        assert!(!feed.occupancy_changed(occupied(1).as_ref()));
+        feed.counts().broadcasts += 1;
+        assert!(
+            !feed.occupancy_changed(occupied(1).as_ref()),
+            "counts wait for the batch"
+        );
+        assert!(feed.occupancy_changed(occupied(2).as_ref()));
+        assert!(feed.occupancy_changed(occupied(0).as_ref()));
+        // A failed report is sent again with the next change.
+        let failed = feed.take_report(occupied(0), None).unwrap();
+        assert_eq!(failed.counts.broadcasts, 1, "counts ride along");
+        feed.on_failed(&failed);
+        assert!(feed.occupancy_changed(occupied(0).as_ref()));
     }
 
     #[test]

@@ -128,11 +128,13 @@ pub fn info_json(state: &ChannelState, attrs: InfoAttrs, with_occupied: bool) ->
         ));
     }
     if attrs.cache {
-        if let Some((data, ttl)) = &state.cache {
-            fields.push(format!(
+        // Nothing cached (or expired): `"cache":null`, as Pusher documents.
+        match &state.cache {
+            Some((data, ttl)) => fields.push(format!(
                 "\"cache\":{{\"data\":{},\"ttl\":{ttl}}}",
                 json_string(data)
-            ));
+            )),
+            None => fields.push("\"cache\":null".into()),
         }
     }
     format!("{{{}}}", fields.join(","))
@@ -219,6 +221,14 @@ mod tests {
             r#"{"occupied":false}"#
         );
         assert_eq!(info_json(&state, InfoAttrs::default(), false), "{}");
+        let cache_only = InfoAttrs {
+            cache: true,
+            ..InfoAttrs::default()
+        };
+        assert_eq!(
+            info_json(&ChannelState::default(), cache_only, true),
+            r#"{"occupied":false,"cache":null}"#
+        );
         assert_eq!(
             users_json(["1", "a\"b"]),
             r#"{"users":[{"id":"1"},{"id":"a\"b"}]}"#

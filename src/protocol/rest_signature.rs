@@ -8,7 +8,7 @@ use md5::{Digest, Md5};
 use std::fmt;
 
 /// Allowed distance between the request's `auth_timestamp` and the server clock.
-pub const TIMESTAMP_WINDOW_SECS: i64 = 600;
+pub const TIMESTAMP_WINDOW_SECS: u64 = 600;
 
 /// Decoded query parameters in their original order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -199,7 +199,8 @@ impl SignedRequest<'_> {
         let given: i64 = timestamp
             .parse()
             .map_err(|_| SignatureError::InvalidTimestamp(timestamp.to_string()))?;
-        if (now_unix_secs - given).abs() >= TIMESTAMP_WINDOW_SECS {
+        // `abs_diff`: a subtraction would overflow for an extreme auth_timestamp.
+        if now_unix_secs.abs_diff(given) >= TIMESTAMP_WINDOW_SECS {
             return Err(SignatureError::TimestampExpired {
                 given,
                 now: now_unix_secs,
@@ -346,6 +347,31 @@ mod tests {
             check(&no_sig, BODY, TS),
             Err(SignatureError::MissingSignature)
         );
+        // Extreme timestamps are refused as expired, without overflowing.
+        for extreme in [i64::MIN, i64::MAX] {
+            let query = post_query(sig).replace(&TS.to_string(), &extreme.to_string());
+            for now in [TS, 0, -1, i64::MIN, i64::MAX] {
+                let err = check(&query, BODY, now).unwrap_err();
+                if now == extreme {
+                    // Same instant: the window passes and the signature is what fails.
+                    assert!(matches!(err, SignatureError::InvalidSignature { .. }));
+                } else {
+                    assert_eq!(
+                        err,
+                        SignatureError::TimestampExpired {
+                            given: extreme,
+                            now
+                        }
+                    );
+                    assert!(err.to_string().starts_with("Timestamp expired"));
+                }
+            }
+        }
+        let too_big = post_query(sig).replace(&TS.to_string(), "9223372036854775808");
+        assert!(matches!(
+            check(&too_big, BODY, TS),
+            Err(SignatureError::InvalidTimestamp(_))
+        ));
         let bad_ts = post_query(sig).replace(&TS.to_string(), "yesterday");
         assert_eq!(
             check(&bad_ts, BODY, TS),

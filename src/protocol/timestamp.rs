@@ -26,8 +26,10 @@ pub fn utc_month(unix_ms: f64) -> String {
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+/// Days are clamped to ±2^47 (beyond any i64 of seconds), so no step can overflow.
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
+    const LIMIT: i64 = 1 << 47;
+    let z = days.clamp(-LIMIT, LIMIT) + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -57,5 +59,15 @@ mod tests {
         assert_eq!(utc_month(1_798_761_599_999.0), "2026-12");
         assert_eq!(utc_day(1_798_761_600_000.0), "2027-01-01");
         assert_eq!(utc_month(951_782_400_000.0), "2000-02");
+    }
+
+    #[test]
+    fn extremes_do_not_overflow() {
+        assert_eq!(iso8601_utc(i64::MIN), "-292277022657-01-27T08:29:52Z");
+        assert_eq!(iso8601_utc(i64::MAX), "292277026596-12-04T15:30:07Z");
+        for ms in [f64::MAX, f64::MIN, f64::NAN, f64::INFINITY] {
+            assert!(!utc_day(ms).is_empty());
+            assert!(!utc_month(ms).is_empty());
+        }
     }
 }

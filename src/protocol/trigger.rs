@@ -7,6 +7,11 @@ use super::socket_id::is_valid_socket_id;
 use serde::Deserialize;
 use serde_json::Value;
 
+/// Event name prefixes of the protocol's own frames: clients would take such an event for a
+/// protocol frame (pusher-js handles `pusher_internal:` events itself), so apps cannot publish
+/// them.
+pub const RESERVED_EVENT_PREFIXES: [&str; 2] = ["pusher:", "pusher_internal:"];
+
 /// A validated trigger: one event for one or more channels.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Trigger {
@@ -112,6 +117,14 @@ fn validate(body: TriggerBody, limits: &Limits) -> Result<Trigger, RestError> {
             "Event name is too long: {} characters, the maximum is {}",
             name.chars().count(),
             limits.max_event_name_length
+        )));
+    }
+    if let Some(prefix) = RESERVED_EVENT_PREFIXES
+        .iter()
+        .find(|prefix| name.starts_with(*prefix))
+    {
+        return Err(RestError::bad_request(format!(
+            "Event name {name:?} is reserved: names starting with {prefix} are Pusher protocol events"
         )));
     }
 
@@ -224,6 +237,17 @@ mod tests {
                 .unwrap();
         assert_eq!(t.channels, vec!["#server-to-user-7"]);
         assert_eq!(t.socket_id.as_deref(), Some("1.2"));
+        // Only the exact reserved prefixes are refused.
+        for name in [
+            "client-x",
+            "pusher-update",
+            "Pusher:x",
+            "my-pusher:x",
+            "pusher_internal",
+        ] {
+            let body = format!(r#"{{"name":"{name}","data":"x","channel":"a"}}"#);
+            assert_eq!(parse(&body).unwrap().name, name);
+        }
     }
 
     #[test]
@@ -259,6 +283,11 @@ mod tests {
                 r#"{"batch":[{"name":"e","channel":"a","data":"x","info":"cache"}]}"#,
                 400,
                 "Unknown info attribute",
+            ),
+            (
+                r#"{"batch":[{"name":"e","channel":"a","data":"x"},{"name":"pusher_internal:member_added","channel":"presence-a","data":"{}"}]}"#,
+                400,
+                "batch[1]: Event name \"pusher_internal:member_added\" is reserved",
             ),
         ];
         for (body, status, needle) in cases {
@@ -323,6 +352,14 @@ mod tests {
             (
                 r#"{"name":"e","data":"x","channel":"a","socket_id":5}"#,
                 "socket_id must be a string",
+            ),
+            (
+                r#"{"name":"pusher_internal:subscription_succeeded","data":"{}","channel":"a"}"#,
+                "Event name \"pusher_internal:subscription_succeeded\" is reserved: names starting with pusher_internal: are Pusher protocol events",
+            ),
+            (
+                r#"{"name":"pusher:error","data":"{}","channel":"a"}"#,
+                "starting with pusher: are",
             ),
         ];
         for (body, needle) in cases {

@@ -111,10 +111,17 @@ pub async fn handle(mut req: Request, env: &Env, apps: &Apps) -> Result<Response
             }
         }
         (method, _) => match allowed_method(&parts) {
-            Some(allowed) => json_error(
-                405,
-                &format!("{method:?} is not allowed on {path}: use {allowed}"),
-            ),
+            Some(allowed) => {
+                let response = json_error(
+                    405,
+                    &format!(
+                        "{} is not allowed on {path}: use {allowed}",
+                        method.as_ref()
+                    ),
+                )?;
+                response.headers().set("Allow", allowed)?;
+                Ok(response)
+            }
             None => json_error(404, &format!("Unknown REST endpoint: {path}")),
         },
     }
@@ -137,6 +144,20 @@ async fn read_capped(req: &mut Request, max: usize) -> Option<Vec<u8>> {
         body.extend_from_slice(&chunk);
     }
     Some(body)
+}
+
+/// The method a REST path takes (for an `Allow` header), or `None` for no endpoint.
+pub fn allowed_methods(path: &str) -> Option<&'static str> {
+    match path.strip_prefix("/apps/") {
+        Some(rest) => {
+            let (_, endpoint) = rest.split_once('/')?;
+            allowed_method(&endpoint.split('/').collect::<Vec<_>>())
+        }
+        None => match path.trim_start_matches('/').split('/').collect::<Vec<_>>()[..] {
+            ["users", _, "terminate_connections"] => Some("POST"),
+            _ => None,
+        },
+    }
 }
 
 /// The method an existing endpoint takes, for a 405 answer.

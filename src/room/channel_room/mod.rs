@@ -25,6 +25,7 @@ use crate::protocol::frames;
 use crate::protocol::rest_signature::QueryParams;
 use crate::protocol::timestamp::utc_month;
 use crate::protocol::webhook::WebhookEvent;
+use futures_util::lock::Mutex;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use worker::{
@@ -89,6 +90,8 @@ pub struct ChannelRoom {
     state: State,
     env: Env,
     memory: RefCell<Memory>,
+    /// Held while a report to the ledger is in flight.
+    report_turn: Mutex<()>,
 }
 
 fn now_ms() -> f64 {
@@ -101,6 +104,7 @@ impl DurableObject for ChannelRoom {
             state,
             env,
             memory: RefCell::new(Memory::default()),
+            report_turn: Mutex::new(()),
         }
     }
 
@@ -221,7 +225,7 @@ impl DurableObject for ChannelRoom {
                     {
                         *slot = count;
                     }
-                    self.schedule_report().await;
+                    self.report_occupancy().await;
                     if self.total_subscribers() == 0 {
                         self.hook_departure(CHANNEL_SUBJECT).await;
                     }
@@ -438,10 +442,6 @@ impl ChannelRoom {
         pair.server.serialize_attachment(&member)?;
 
         let was_empty = self.subscriber_count() == 0;
-        if let Some((true, user_id, _)) = &presence {
-            let added = frames::member_added(&channel, user_id, member.user_info.as_deref());
-            self.broadcast(&added, None);
-        }
         if was_empty && !self.is_leaf() && self.total_subscribers() == 0 {
             self.hook_arrival(CHANNEL_SUBJECT, WebhookEvent::ChannelOccupied)
                 .await;
@@ -452,6 +452,14 @@ impl ChannelRoom {
             };
             self.hook_arrival(&member_subject(user_id), event).await;
         }
+        let added = match &presence {
+            Some((true, user_id, _)) => Some(frames::member_added(
+                &channel,
+                user_id,
+                member.user_info.as_deref(),
+            )),
+            _ => None,
+        };
         // Queued until the session accepts its end, so this is the first frame it relays.
         let data = presence.map_or_else(|| "{}".to_string(), |(_, _, data)| data);
         pair.server
@@ -469,11 +477,24 @@ impl ChannelRoom {
             pair.server.send_with_str(frame)?;
         }
         let count_subscriptions = member.count_subscriptions;
+        let socket_id = member.socket_id.clone();
         self.with_subscribers(|subs| subs.push((member, pair.server.clone())));
         if count_subscriptions && !self.is_leaf() {
             self.count_changed(&channel).await;
         }
-        self.schedule_report().await;
+        // The channel index learns of a first subscriber or a new presence user before the
+        // subscriber hears subscription_succeeded (sent when this answer arrives) and the
+        // others hear member_added: a `GET /channels` after either lists it.
+        self.report_occupancy().await;
+        if let Some(added) = added {
+            // Unless the socket already left while the ledger answered (its departure was
+            // then reported to the others).
+            let still_here =
+                self.with_subscribers(|subs| subs.iter().any(|(_, ws)| ws == &pair.server));
+            if still_here {
+                self.broadcast(&added, Some(&socket_id));
+            }
+        }
         Response::from_websocket(pair.client)
     }
 
@@ -488,7 +509,6 @@ impl ChannelRoom {
     /// departure webhooks, counts.
     async fn departed(&self, member: Member) {
         self.learn(Some(member.app_id.clone()), &member.channel);
-        self.schedule_report().await;
         let Some(channel) = self.memory.borrow().channel.clone() else {
             return;
         };
@@ -499,6 +519,9 @@ impl ChannelRoom {
                         .any(|(m, _)| m.user_id.as_deref() == Some(user_id))
                 });
                 if !still_here {
+                    // The channel index first: a smaller user count is already there for
+                    // anyone told of the departure.
+                    self.report_occupancy().await;
                     self.broadcast(&frames::member_removed(&channel, user_id), None);
                     self.hook_departure(&member_subject(user_id)).await;
                 }
@@ -515,6 +538,8 @@ impl ChannelRoom {
         if member.count_subscriptions && !self.is_leaf() {
             self.count_changed(&channel).await;
         }
+        // A vacated channel leaves the index (a no-op if the presence step above told it).
+        self.report_occupancy().await;
     }
 
     async fn count_changed(&self, channel: &str) {
@@ -581,8 +606,26 @@ impl ChannelRoom {
         })
     }
 
+    /// Sends an occupancy change (a channel's first subscriber or its vacating, a presence
+    /// user count) to the ledger at once, with the counts gathered so far, and returns once
+    /// the ledger has it. Counts alone wait for the batch.
+    async fn report_occupancy(&self) {
+        let occupancy = self.occupancy();
+        let changed = self
+            .memory
+            .borrow()
+            .feed
+            .occupancy_changed(occupancy.as_ref());
+        if changed {
+            self.report().await;
+        }
+    }
+
     /// Sends the gathered counts and any occupancy change to the app's ledger.
     async fn report(&self) {
+        // One report at a time, so the ledger hears occupancy changes in order; a report
+        // waiting its turn sends the occupancy as it is then.
+        let _turn = self.report_turn.lock().await;
         let Some(app_id) = self.memory.borrow().app_id.clone() else {
             return;
         };
