@@ -1,7 +1,8 @@
 // Webhooks with real HTTP receivers in the test: every event type with its exact payload and a
 // signature the `pusher` SDK accepts, the 3 s grace for vacated/member_removed, delivery after
-// a receiver outage (500s, then down), after a channel Durable Object eviction, and the count
-// of webhooks given up on after the retry window.
+// a receiver outage (500s, then down), after a channel Durable Object eviction, the count
+// of webhooks given up on after the retry window, and the outbox cap (oldest dropped, counted,
+// the rest delivered in order; a backlog sent in batches, in order).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
@@ -17,15 +18,19 @@ import {
   sleep,
 } from "./support/harness.mjs";
 
-/** An HTTP receiver that records every request and answers 200, or 500 while `failing`. */
+/**
+ * An HTTP receiver that records every request and answers 200, or 500 while `failing`; with
+ * `delayMs`, it answers that much later (a slow receiver).
+ */
 async function receiver() {
-  const r = { requests: [], failing: false, server: null, port: 0 };
+  const r = { requests: [], failing: false, delayMs: 0, server: null, port: 0 };
   const handler = (req, res) => {
     let body = "";
     req.on("data", (chunk) => (body += chunk));
-    req.on("end", () => {
+    req.on("end", async () => {
       const failed = r.failing;
       r.requests.push({ headers: req.headers, body, failed, at: Date.now() });
+      if (r.delayMs) await sleep(r.delayMs);
       res.writeHead(failed ? 500 : 200);
       res.end(failed ? "receiver error" : "ok");
     });
@@ -61,13 +66,14 @@ const withoutId = ({ id, ...rest }) => {
 };
 const named = (r, name, channel) => r.events().filter((e) => e.name === name && e.channel === channel).map(withoutId);
 
+const METRICS_TOKEN = "metrics-token-for-webhook-tests";
 let worker;
-let all, grace, flaky, evicted, hopeless, members, channels, reset;
-let allApp, graceApp, flakyApp, evictedApp, hopelessApp, splitApp, resetApp;
+let all, grace, flaky, evicted, hopeless, members, channels, reset, full, behind;
+let allApp, graceApp, flakyApp, evictedApp, hopelessApp, splitApp, resetApp, fullApp, behindApp;
 
 before(async () => {
-  [all, grace, flaky, evicted, hopeless, members, channels, reset] = await Promise.all(
-    Array.from({ length: 8 }, () => receiver()),
+  [all, grace, flaky, evicted, hopeless, members, channels, reset, full, behind] = await Promise.all(
+    Array.from({ length: 10 }, () => receiver()),
   );
   allApp = makeApp({
     enable_client_messages: true,
@@ -85,12 +91,46 @@ before(async () => {
     ],
   });
   resetApp = makeApp({ webhooks: [{ url: reset.url() }] });
-  worker = await startWorker({ apps: [allApp, graceApp, flakyApp, evictedApp, hopelessApp, splitApp, resetApp] });
+  fullApp = makeApp({
+    enable_client_messages: true,
+    webhooks: [{ url: full.url(), event_types: ["client_event"] }],
+    limits: { webhook_outbox_max_events: 5, max_client_events_per_second: 100 },
+  });
+  behindApp = makeApp({
+    enable_client_messages: true,
+    webhooks: [{ url: behind.url(), event_types: ["client_event"] }],
+    limits: { max_client_events_per_second: 1000 },
+  });
+  const apps = [allApp, graceApp, flakyApp, evictedApp, hopelessApp, splitApp, resetApp, fullApp, behindApp];
+  worker = await startWorker({ apps, bindings: { PUSHER_APPS: JSON.stringify(apps), METRICS_TOKEN } });
 });
 after(async () => {
   await worker?.stop();
-  for (const r of [all, grace, flaky, evicted, hopeless, members, channels, reset]) await r?.stop().catch(() => {});
+  for (const r of [all, grace, flaky, evicted, hopeless, members, channels, reset, full, behind]) {
+    await r?.stop().catch(() => {});
+  }
 });
+
+/** Two raw connections of `app` subscribed to the private channel `name`. */
+async function privatePair(app, name) {
+  const sdk = serverSdk(worker, app);
+  const pair = [await connectRaw(worker, app), await connectRaw(worker, app)];
+  for (const c of pair) {
+    const { auth } = sdk.authorizeChannel(c.socketId, name);
+    await subscribeRaw(c.sock, name, { auth });
+  }
+  return pair;
+}
+
+/** The `n` of a client event's data (an object, or its JSON text). */
+const nOf = (data) => (typeof data === "string" ? JSON.parse(data) : data)?.n;
+
+/** Each distinct event (by id) once, in first-arrival order, as its `n`. */
+const sequence = (r) => {
+  const seen = new Map();
+  for (const e of r.events()) if (!seen.has(e.id)) seen.set(e.id, JSON.parse(e.data).n);
+  return [...seen.values()];
+};
 
 test("every event type, exactly shaped and signed so the pusher SDK validates it", async () => {
   const sdk = serverSdk(worker, allApp);
@@ -320,4 +360,54 @@ test("a room restarted without its sockets still reports the members and occupan
     { name: "member_removed", channel: "presence-reset", user_id: "gone-user" },
     { name: "channel_vacated", channel: "presence-reset" },
   ]);
+});
+
+test("a full outbox drops its oldest webhooks, counts them as dropped and failed, and delivers the rest in order", async () => {
+  const sdk = serverSdk(worker, fullApp);
+  const [a, b] = await privatePair(fullApp, "private-full");
+  full.failing = true;
+  for (let n = 0; n < 12; n++) a.sock.send({ event: "client-seq", channel: "private-full", data: { n } });
+  await b.sock.waitFor((f) => f.event === "client-seq" && nOf(f.data) === 11, "the last client event");
+  // The cap is 5 events for the URL: the 7 oldest make way.
+  const deadline = Date.now() + 20_000;
+  let total;
+  do {
+    await sleep(200);
+    total = (await (await sdk.get({ path: "/stats" })).json()).total;
+  } while (total.webhooks_dropped < 7 && Date.now() < deadline);
+  assert.equal(total.webhooks_dropped, 7);
+  assert.equal(total.webhooks_failed, 7, "dropped webhooks are failed ones too");
+  assert.ok(full.requests.some((q) => q.failed), "the receiver was tried while failing");
+
+  full.failing = false;
+  await arrived(full, (ev) => new Set(ev.map((e) => e.id)).size === 5, "the five kept events", 30_000);
+  await sleep(500);
+  assert.deepEqual(sequence(full), [7, 8, 9, 10, 11], "the newest five, in order");
+
+  const metrics = await (
+    await fetch(`http://127.0.0.1:${worker.port}/metrics`, { headers: { Authorization: `Bearer ${METRICS_TOKEN}` } })
+  ).text();
+  assert.match(metrics, new RegExp(`^pusher_edge_webhooks_dropped_total\\{app_id="${fullApp.id}"\\} 7$`, "m"));
+  assert.match(metrics, new RegExp(`^pusher_edge_webhooks_failed_total\\{app_id="${fullApp.id}"\\} 7$`, "m"));
+  a.sock.close();
+  b.sock.close();
+});
+
+test("a backlog behind a slow receiver goes out in batches of at most 100, all of it, in order", async () => {
+  const [a, b] = await privatePair(behindApp, "private-behind");
+  behind.failing = true;
+  for (let n = 0; n < 250; n++) a.sock.send({ event: "client-seq", channel: "private-behind", data: { n } });
+  await b.sock.waitFor((f) => f.event === "client-seq" && nOf(f.data) === 249, "the last client event");
+  await sleep(300);
+  behind.delayMs = 300;
+  behind.failing = false;
+  await arrived(behind, (ev) => new Set(ev.map((e) => e.id)).size === 250, "all 250 events", 40_000);
+  assert.deepEqual(sequence(behind), Array.from({ length: 250 }, (_, n) => n));
+  const delivered = behind.requests.filter((q) => !q.failed).map((q) => JSON.parse(q.body).events.length);
+  assert.ok(delivered.length >= 3 && delivered.every((n) => n <= 100), `batches ${delivered}`);
+  const total = (await (await serverSdk(worker, behindApp).get({ path: "/stats" })).json()).total;
+  assert.equal(total.webhooks_dropped, 0);
+  assert.equal(total.webhooks_failed, 0);
+  a.sock.close();
+  b.sock.close();
 });

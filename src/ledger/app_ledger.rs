@@ -48,14 +48,15 @@ const SCHEMA: [&str; 3] = [
         rest_calls INTEGER NOT NULL DEFAULT 0,
         connections_opened INTEGER NOT NULL DEFAULT 0,
         webhooks_failed INTEGER NOT NULL DEFAULT 0,
-        peak_connections INTEGER NOT NULL DEFAULT 0)",
+        peak_connections INTEGER NOT NULL DEFAULT 0,
+        webhooks_dropped INTEGER NOT NULL DEFAULT 0)",
     "CREATE TABLE IF NOT EXISTS channels (name TEXT PRIMARY KEY, user_count INTEGER)",
     "CREATE TABLE IF NOT EXISTS shards (idx INTEGER PRIMARY KEY, connections INTEGER NOT NULL)",
 ];
 
 const ADD_USAGE: &str = "INSERT INTO usage (period, broadcasts, messages_delivered, client_events,
-        rest_calls, connections_opened, webhooks_failed, peak_connections)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        rest_calls, connections_opened, webhooks_failed, peak_connections, webhooks_dropped)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT(period) DO UPDATE SET
         broadcasts = broadcasts + excluded.broadcasts,
         messages_delivered = messages_delivered + excluded.messages_delivered,
@@ -63,6 +64,7 @@ const ADD_USAGE: &str = "INSERT INTO usage (period, broadcasts, messages_deliver
         rest_calls = rest_calls + excluded.rest_calls,
         connections_opened = connections_opened + excluded.connections_opened,
         webhooks_failed = webhooks_failed + excluded.webhooks_failed,
+        webhooks_dropped = webhooks_dropped + excluded.webhooks_dropped,
         peak_connections = MAX(peak_connections, excluded.peak_connections)";
 
 /// The name of the period holding all-time totals.
@@ -78,6 +80,8 @@ struct UsageRow {
     connections_opened: f64,
     webhooks_failed: f64,
     peak_connections: f64,
+    #[serde(default)]
+    webhooks_dropped: f64,
 }
 
 impl UsageRow {
@@ -90,6 +94,7 @@ impl UsageRow {
                 rest_calls: self.rest_calls as u64,
                 connections_opened: self.connections_opened as u64,
                 webhooks_failed: self.webhooks_failed as u64,
+                webhooks_dropped: self.webhooks_dropped as u64,
             },
             peak_connections: self.peak_connections as u64,
         }
@@ -105,6 +110,24 @@ struct Number {
 struct ChannelRow {
     name: String,
     user_count: Option<f64>,
+}
+
+/// A ledger created before `webhooks_dropped` was counted gets its column.
+fn add_dropped_column(sql: &SqlStorage) -> Result<()> {
+    let has: Number = sql
+        .exec(
+            "SELECT COUNT(*) AS n FROM sqlite_master
+             WHERE type = 'table' AND name = 'usage' AND sql LIKE '%webhooks_dropped%'",
+            None,
+        )?
+        .one()?;
+    if has.n == 0.0 {
+        sql.exec(
+            "ALTER TABLE usage ADD COLUMN webhooks_dropped INTEGER NOT NULL DEFAULT 0",
+            None,
+        )?;
+    }
+    Ok(())
 }
 
 fn int(n: u64) -> SqlStorageValue {
@@ -175,6 +198,9 @@ impl AppLedger {
                     worker::console_error!("ledger schema: {e}");
                 }
             }
+            if let Err(e) = add_dropped_column(&sql) {
+                worker::console_error!("ledger schema: {e}");
+            }
             self.schema_ready.set(true);
         }
         sql
@@ -209,6 +235,7 @@ impl AppLedger {
                         int(c.connections_opened),
                         int(c.webhooks_failed),
                         int(peak),
+                        int(c.webhooks_dropped),
                     ],
                 )?;
             }

@@ -24,8 +24,11 @@ pub struct Counts {
     /// Signed REST calls that passed the signature check and reached a channel or the ledger.
     pub rest_calls: u64,
     pub connections_opened: u64,
-    /// Webhooks given up on after their retry window.
+    /// Webhooks given up on: past their retry window, or dropped from a full outbox.
     pub webhooks_failed: u64,
+    /// Webhooks dropped (oldest first) because a receiver's outbox was full; also counted in
+    /// `webhooks_failed`.
+    pub webhooks_dropped: u64,
 }
 
 impl Counts {
@@ -36,6 +39,7 @@ impl Counts {
         self.rest_calls += other.rest_calls;
         self.connections_opened += other.connections_opened;
         self.webhooks_failed += other.webhooks_failed;
+        self.webhooks_dropped += other.webhooks_dropped;
     }
 
     pub fn is_zero(&self) -> bool {

@@ -33,7 +33,7 @@ pub struct Stats {
 }
 
 /// Prometheus metric names, types and help, in output order.
-const METRICS: [(&str, &str, &str); 9] = [
+const METRICS: [(&str, &str, &str); 10] = [
     (
         "pusher_edge_broadcasts_total",
         "counter",
@@ -62,7 +62,12 @@ const METRICS: [(&str, &str, &str); 9] = [
     (
         "pusher_edge_webhooks_failed_total",
         "counter",
-        "Webhooks given up on after their retry window.",
+        "Webhooks given up on: past their retry window, or dropped from a full outbox.",
+    ),
+    (
+        "pusher_edge_webhooks_dropped_total",
+        "counter",
+        "Webhooks dropped, oldest first, because a receiver's outbox was full.",
     ),
     (
         "pusher_edge_connections",
@@ -90,6 +95,7 @@ fn metric_value(stats: &Stats, name: &str, month: &str) -> u64 {
         "pusher_edge_rest_calls_total" => total.rest_calls,
         "pusher_edge_connections_opened_total" => total.connections_opened,
         "pusher_edge_webhooks_failed_total" => total.webhooks_failed,
+        "pusher_edge_webhooks_dropped_total" => total.webhooks_dropped,
         "pusher_edge_connections" => stats.connections,
         "pusher_edge_occupied_channels" => stats.occupied_channels,
         _ => stats.months.get(month).map_or(0, |u| u.counts.broadcasts),
@@ -142,6 +148,7 @@ mod tests {
             ..Stats::default()
         };
         stats.total.counts.broadcasts = 12;
+        stats.total.counts.webhooks_dropped = 4;
         stats.months.insert(
             "2026-11".into(),
             Usage {
@@ -156,6 +163,7 @@ mod tests {
         assert!(text.contains("# TYPE pusher_edge_broadcasts_total counter\n"));
         assert!(text.contains("pusher_edge_broadcasts_total{app_id=\"app-1\"} 12\n"));
         assert!(text.contains("pusher_edge_connections{app_id=\"app-1\"} 5\n"));
+        assert!(text.contains("pusher_edge_webhooks_dropped_total{app_id=\"app-1\"} 4\n"));
         assert!(text.contains("pusher_edge_month_broadcasts{app_id=\"app-1\"} 7\n"));
     }
 }

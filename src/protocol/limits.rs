@@ -70,6 +70,12 @@ pub struct Limits {
     /// How long a webhook is retried (with exponential back-off) before it is given up on and
     /// counted in the app's `webhooks_failed`. Pusher retries for 5 minutes.
     pub webhook_retry_window_secs: u32,
+    /// Most webhook events a channel's room keeps queued per receiving URL; past it (or past
+    /// `webhook_outbox_max_bytes`) the oldest are dropped and counted in `webhooks_dropped`
+    /// (and `webhooks_failed`).
+    pub webhook_outbox_max_events: usize,
+    /// Most bytes of webhook events a channel's room keeps queued per receiving URL.
+    pub webhook_outbox_max_bytes: usize,
     /// Subscribers a channel's room holds before new subscribers go to leaf rooms that the
     /// room fans publishes out to (a Durable Object holds at most 32,768 sockets). Presence
     /// and cache channels never split.
@@ -105,6 +111,8 @@ impl Default for Limits {
             connection_shards: 8,
             user_authentication_timeout_secs: 30,
             webhook_retry_window_secs: 300,
+            webhook_outbox_max_events: 10_000,
+            webhook_outbox_max_bytes: 10 * 1024 * 1024,
             channel_split_threshold: 16_000,
         }
     }
@@ -157,6 +165,8 @@ impl Limits {
                 "webhook_retry_window_secs",
                 self.webhook_retry_window_secs as usize,
             ),
+            ("webhook_outbox_max_events", self.webhook_outbox_max_events),
+            ("webhook_outbox_max_bytes", self.webhook_outbox_max_bytes),
             ("channel_split_threshold", self.channel_split_threshold),
         ];
         for (name, value) in positive {
@@ -210,6 +220,14 @@ mod tests {
             ..Limits::default()
         };
         assert!(l.validate().unwrap_err().contains("max_event_name_length"));
+        let l = Limits {
+            webhook_outbox_max_events: 0,
+            ..Limits::default()
+        };
+        assert!(l
+            .validate()
+            .unwrap_err()
+            .contains("webhook_outbox_max_events"));
         assert!(serde_json::from_str::<Limits>(r#"{"max_payload": 1}"#).is_err());
     }
 }

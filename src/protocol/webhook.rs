@@ -107,6 +107,20 @@ pub fn signature(secret: &str, body: &str) -> String {
     hmac_sha256_hex(secret, body)
 }
 
+/// A URL's queue holds `events` events of `bytes` bytes in all: how many of the oldest to drop
+/// to bring it within `max_events` and `max_bytes`. Past the byte cap one is dropped at a time
+/// (ask again after), and the newest event is never dropped, however large.
+pub fn overflow(events: u64, bytes: u64, max_events: u64, max_bytes: u64) -> u64 {
+    if events <= 1 {
+        return 0;
+    }
+    let over = events.saturating_sub(max_events);
+    if over == 0 && bytes <= max_bytes {
+        return 0;
+    }
+    over.clamp(1, events - 1)
+}
+
 /// Delay before the next try after `failures` failed tries (1 s, 2 s, 4 s, ... ≤ 60 s).
 pub fn backoff_ms(failures: u32) -> f64 {
     let exponent = failures.saturating_sub(1).min(16);
@@ -163,6 +177,25 @@ mod tests {
             body(5, &["{}".into(), "{}".into()]),
             r#"{"time_ms":5,"events":[{},{}]}"#
         );
+    }
+
+    #[test]
+    fn overflow_drops_the_oldest_down_to_the_caps() {
+        assert_eq!(overflow(0, 0, 5, 100), 0);
+        assert_eq!(overflow(5, 100, 5, 100), 0, "at the caps");
+        assert_eq!(overflow(6, 60, 5, 100), 1);
+        assert_eq!(
+            overflow(12, 60, 5, 100),
+            7,
+            "a lowered cap drops the excess at once"
+        );
+        assert_eq!(overflow(3, 101, 5, 100), 1, "over the bytes: one at a time");
+        assert_eq!(
+            overflow(1, 5_000, 5, 100),
+            0,
+            "the newest stays, however large"
+        );
+        assert_eq!(overflow(2, 5_000, 1, 100), 1);
     }
 
     #[test]

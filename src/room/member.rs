@@ -127,6 +127,9 @@ pub mod path {
     pub const RELAY: &str = "/relay";
     /// A leaf tells its root how many subscribers it has (when it empties).
     pub const LEAF_COUNT: &str = "/leaf-count";
+    /// Diagnostics: what the room holds in storage (keys, SQLite tables and rows, alarm).
+    /// Only the worker's own code can reach a room; nothing public routes here.
+    pub const STORAGE: &str = "/storage";
 }
 
 /// Close code a room uses when it ends a socket on the app's request; the session closes

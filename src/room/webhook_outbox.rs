@@ -3,10 +3,14 @@
 //! Every webhook is written here before it is attempted. `channel_vacated` and
 //! `member_removed` first wait out the grace period in `hook_pending` (cancelled when the
 //! channel is re-occupied or the user rejoins); due events move to `hook_outbox`, one row per
-//! receiving URL. Each URL gets its rows in order, up to 100 per request; a failed request is
-//! retried with exponential back-off (the URL's later rows wait behind it, so order holds)
-//! until the rows are older than the retry window, when they are dropped and counted as failed.
-//! The room's alarm drives it all, so an eviction or restart loses nothing.
+//! receiving URL. Each URL gets its rows in order, up to 100 per request and a few requests per
+//! pass when it is behind; a failed request is retried with exponential back-off (the URL's
+//! later rows wait behind it, so order holds). Rows older than the retry window are dropped on
+//! every pass and counted as failed. Each URL's queue is capped in events and bytes
+//! (`limits.webhook_outbox_max_events`, `limits.webhook_outbox_max_bytes`): past it the oldest
+//! are dropped and counted as dropped (and failed). `hook_queues` holds each URL's event count
+//! and bytes, kept by triggers, so neither the caps nor the alarm scan the backlog. The room's
+//! alarm drives it all, so an eviction or restart loses nothing.
 
 use crate::config::{App, Webhook};
 use crate::internal_query::host_of;
@@ -16,26 +20,46 @@ use serde::Deserialize;
 use std::time::Duration;
 use wasm_bindgen::JsValue;
 use worker::{
-    Delay, Fetch, Headers, Method, Request, RequestInit, Result, SqlStorage, SqlStorageValue,
+    Date, Delay, Fetch, Headers, Method, Request, RequestInit, Result, SqlStorage, SqlStorageValue,
 };
 
-const SCHEMA: [&str; 4] = [
+const SCHEMA: [&str; 9] = [
     "CREATE TABLE IF NOT EXISTS hook_pending (
         key TEXT PRIMARY KEY, event TEXT NOT NULL, created_ms REAL NOT NULL, due_ms REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS hook_pending_due ON hook_pending (due_ms)",
     "CREATE TABLE IF NOT EXISTS hook_outbox (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, url TEXT NOT NULL, event TEXT NOT NULL,
         name TEXT NOT NULL, created_ms REAL NOT NULL)",
+    // A URL's rows in order, for its batches, its oldest (caps) and its stale ones.
+    "CREATE INDEX IF NOT EXISTS hook_outbox_url ON hook_outbox (url, seq)",
     "CREATE TABLE IF NOT EXISTS hook_targets (
         url TEXT PRIMARY KEY, failures INTEGER NOT NULL, next_try_ms REAL NOT NULL)",
     // What receivers have been told is there (the channel occupied, each member), so a room
     // restarted without its sockets can still tell them it is gone.
     "CREATE TABLE IF NOT EXISTS hook_announced (subject TEXT PRIMARY KEY)",
+    // Each URL with queued rows: how many, and their bytes.
+    "CREATE TABLE IF NOT EXISTS hook_queues (
+        url TEXT PRIMARY KEY, events INTEGER NOT NULL, bytes INTEGER NOT NULL)",
+    "CREATE TRIGGER IF NOT EXISTS hook_queued AFTER INSERT ON hook_outbox BEGIN
+        INSERT OR IGNORE INTO hook_queues (url, events, bytes) VALUES (NEW.url, 0, 0);
+        UPDATE hook_queues SET events = events + 1,
+            bytes = bytes + length(CAST(NEW.event AS BLOB)) WHERE url = NEW.url;
+    END",
+    // Last in the schema: its absence means `hook_queues` must be counted afresh.
+    "CREATE TRIGGER IF NOT EXISTS hook_dequeued AFTER DELETE ON hook_outbox BEGIN
+        UPDATE hook_queues SET events = events - 1,
+            bytes = bytes - length(CAST(OLD.event AS BLOB)) WHERE url = OLD.url;
+        DELETE FROM hook_queues WHERE url = OLD.url AND events <= 0;
+    END",
 ];
 
 /// How long one delivery attempt may take.
 const REQUEST_TIMEOUT_MS: u64 = 10_000;
 /// Events that arrive this close together share a request.
 pub const BATCH_WINDOW_MS: f64 = 50.0;
+/// Requests one pass may send to a URL that is behind (each of up to 100 events), one after
+/// the other so order holds.
+const MAX_REQUESTS_PER_PASS: usize = 10;
 
 #[derive(Deserialize)]
 struct PendingRow {
@@ -56,15 +80,57 @@ struct UrlRow {
     url: String,
 }
 
+/// A row of up to two numbers (`SELECT ... AS a, ... AS b`). One row type for every numeric
+/// query keeps the Wasm small.
 #[derive(Deserialize)]
-struct TargetRow {
-    failures: f64,
-    next_try_ms: f64,
+pub struct Numbers {
+    pub a: Option<f64>,
+    pub b: Option<f64>,
 }
 
-#[derive(Deserialize)]
-struct Due {
-    due: Option<f64>,
+/// The first row of a numeric query, if any.
+pub fn numbers(
+    sql: &SqlStorage,
+    query: &str,
+    bindings: Vec<SqlStorageValue>,
+) -> Result<Option<Numbers>> {
+    Ok(sql
+        .exec(query, bindings)?
+        .to_array::<Numbers>()?
+        .into_iter()
+        .next())
+}
+
+/// The first number of a numeric query (`AS a`); 0 without one.
+pub fn number(sql: &SqlStorage, query: &str, bindings: Vec<SqlStorageValue>) -> Result<f64> {
+    Ok(numbers(sql, query, bindings)?
+        .and_then(|row| row.a)
+        .unwrap_or(0.0))
+}
+
+/// What queueing an event did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Queued {
+    /// Some URL wants the event.
+    pub any: bool,
+    /// Older events dropped from full queues to make room.
+    pub dropped: u64,
+}
+
+/// What the alarm should count after a pass.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// Events given up on: past the retry window, or dropped from a full queue.
+    pub failed: u64,
+    /// Of those, the ones dropped from a full queue.
+    pub dropped: u64,
+}
+
+impl Outcome {
+    fn add_dropped(&mut self, dropped: u64) {
+        self.failed += dropped;
+        self.dropped += dropped;
+    }
 }
 
 /// What an arrival or departure is about: the channel being occupied, or one member. A
@@ -97,6 +163,13 @@ fn event_name(event_json: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The largest integer a JavaScript number holds exactly.
+const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
+
+fn int(n: u64) -> SqlStorageValue {
+    SqlStorageValue::Integer(n.min(MAX_SAFE_INTEGER as u64) as i64)
+}
+
 pub struct Outbox {
     sql: SqlStorage,
 }
@@ -105,28 +178,63 @@ impl Outbox {
     /// Opens the outbox; `schema_ready` remembers (per object instance) that the tables exist.
     pub fn open(sql: SqlStorage, schema_ready: &mut bool) -> Result<Outbox> {
         if !*schema_ready {
+            let had = |name: &str| {
+                number(
+                    &sql,
+                    "SELECT COUNT(*) AS a FROM sqlite_master WHERE name = ?",
+                    vec![name.into()],
+                )
+                .map(|n| n > 0.0)
+            };
+            let (had_outbox, had_counts) = (had("hook_outbox")?, had("hook_dequeued")?);
             for statement in SCHEMA {
                 sql.exec(statement, None)?;
             }
+            let outbox = Outbox { sql };
+            if !had_outbox {
+                outbox.seed_sequence()?;
+            } else if !had_counts {
+                outbox.recount()?;
+            }
             *schema_ready = true;
+            return Ok(outbox);
         }
         Ok(Outbox { sql })
     }
 
-    /// Queues `event` for every URL that wants it; true if any does.
-    pub fn emit(
-        &self,
-        hooks: &[Webhook],
-        channel: &str,
-        event: &WebhookEvent,
-        now: f64,
-    ) -> Result<bool> {
-        self.enqueue(hooks, event.name(), &event.to_json(channel), now)
+    /// Event ids are `{channel}:{seq}`, and receivers de-duplicate on them. A room that
+    /// emptied deleted its storage, sequence included, so a new outbox starts its sequence
+    /// from the clock (in thousandths of a millisecond), above every id handed out before.
+    fn seed_sequence(&self) -> Result<()> {
+        let start = SqlStorageValue::Integer(Date::now().as_millis() as i64 * 1000);
+        self.sql.exec(
+            "INSERT INTO hook_outbox (seq, url, event, name, created_ms) VALUES (?, '', '', '', 0)",
+            vec![start.clone()],
+        )?;
+        self.sql
+            .exec("DELETE FROM hook_outbox WHERE seq = ?", vec![start])?;
+        Ok(())
     }
 
-    fn enqueue(&self, hooks: &[Webhook], name: &str, json: &str, created_ms: f64) -> Result<bool> {
-        let mut any = false;
-        for hook in hooks.iter().filter(|h| wants(h, name)) {
+    /// Counts the queues from the rows (an outbox from before `hook_queues` was kept).
+    fn recount(&self) -> Result<()> {
+        self.sql.exec("DELETE FROM hook_queues", None)?;
+        self.sql.exec(
+            "INSERT INTO hook_queues (url, events, bytes)
+             SELECT url, COUNT(*), SUM(length(CAST(event AS BLOB))) FROM hook_outbox GROUP BY url",
+            None,
+        )?;
+        Ok(())
+    }
+
+    /// Queues `event` for every URL of `app` that wants it.
+    pub fn emit(&self, app: &App, channel: &str, event: &WebhookEvent, now: f64) -> Result<Queued> {
+        self.enqueue(app, event.name(), &event.to_json(channel), now)
+    }
+
+    fn enqueue(&self, app: &App, name: &str, json: &str, created_ms: f64) -> Result<Queued> {
+        let mut queued = Queued::default();
+        for hook in app.webhooks.iter().filter(|h| wants(h, name)) {
             self.sql.exec(
                 "INSERT INTO hook_outbox (url, event, name, created_ms) VALUES (?, ?, ?, ?)",
                 vec![
@@ -136,9 +244,70 @@ impl Outbox {
                     created_ms.into(),
                 ],
             )?;
-            any = true;
+            queued.any = true;
+            queued.dropped += self.trim(app, &hook.url)?;
         }
-        Ok(any)
+        Ok(queued)
+    }
+
+    /// `url`'s queue: (events, bytes), if it has any.
+    fn queue(&self, url: &str) -> Result<Option<(u64, u64)>> {
+        let row = numbers(
+            &self.sql,
+            "SELECT events AS a, bytes AS b FROM hook_queues WHERE url = ?",
+            vec![url.into()],
+        )?;
+        Ok(row.map(|row| {
+            let n = |v: Option<f64>| v.unwrap_or(0.0) as u64;
+            (n(row.a), n(row.b))
+        }))
+    }
+
+    /// Drops `url`'s oldest events while its queue is over the app's caps; returns how many.
+    fn trim(&self, app: &App, url: &str) -> Result<u64> {
+        let max_events = app.limits.webhook_outbox_max_events as u64;
+        let max_bytes = app.limits.webhook_outbox_max_bytes as u64;
+        let mut dropped = 0;
+        while let Some((events, bytes)) = self.queue(url)? {
+            let drop = webhook::overflow(events, bytes, max_events, max_bytes);
+            if drop == 0 {
+                break;
+            }
+            self.sql.exec(
+                "DELETE FROM hook_outbox WHERE seq IN
+                 (SELECT seq FROM hook_outbox WHERE url = ? ORDER BY seq LIMIT ?)",
+                vec![url.into(), int(drop)],
+            )?;
+            dropped += drop;
+        }
+        Ok(dropped)
+    }
+
+    /// Drops `url`'s events created before `cutoff` (their retry window is over); returns
+    /// how many. Rows are queued in time order, so these are the oldest ones: everything
+    /// before the first fresh row.
+    fn prune(&self, url: &str, cutoff: f64) -> Result<u64> {
+        let first_fresh = numbers(
+            &self.sql,
+            "SELECT seq AS a FROM hook_outbox WHERE url = ? AND created_ms >= ? ORDER BY seq LIMIT 1",
+            vec![url.into(), cutoff.into()],
+        )?;
+        // Without a fresh row, every row is stale (sequence numbers stay below 2^53).
+        let bound = first_fresh
+            .and_then(|row| row.a)
+            .map_or(MAX_SAFE_INTEGER, |seq| seq as i64);
+        let stale = number(
+            &self.sql,
+            "SELECT COUNT(*) AS a FROM hook_outbox WHERE url = ? AND seq < ?",
+            vec![url.into(), SqlStorageValue::Integer(bound)],
+        )? as u64;
+        if stale > 0 {
+            self.sql.exec(
+                "DELETE FROM hook_outbox WHERE url = ? AND seq < ?",
+                vec![url.into(), SqlStorageValue::Integer(bound)],
+            )?;
+        }
+        Ok(stale)
     }
 
     /// Holds `event` for the grace period under `key`; returns when it falls due.
@@ -197,8 +366,21 @@ impl Outbox {
         Ok(rows.into_iter().map(|r| r.subject).collect())
     }
 
-    /// Moves delayed events whose grace period is over into the outbox.
-    pub fn promote_due(&self, hooks: &[Webhook], now: f64) -> Result<()> {
+    /// Whether the outbox holds nothing: no delayed event, no queued one, and no arrival
+    /// whose departure receivers still expect.
+    pub fn is_idle(&self) -> Result<bool> {
+        let busy = number(
+            &self.sql,
+            "SELECT EXISTS (SELECT 1 FROM hook_pending) OR EXISTS (SELECT 1 FROM hook_outbox)
+                OR EXISTS (SELECT 1 FROM hook_announced) AS a",
+            vec![],
+        )?;
+        Ok(busy == 0.0)
+    }
+
+    /// Moves delayed events whose grace period is over into the outbox; returns how many
+    /// older events that dropped from full queues.
+    pub fn promote_due(&self, app: &App, now: f64) -> Result<u64> {
         let due: Vec<PendingRow> = self
             .sql
             .exec(
@@ -206,82 +388,95 @@ impl Outbox {
                 vec![now.into()],
             )?
             .to_array()?;
+        let mut dropped = 0;
         for row in due {
             let name = event_name(&row.event);
             // Time of the event: when the grace period ended, as Pusher reports it.
-            self.enqueue(hooks, &name, &row.event, now.max(row.created_ms))?;
+            dropped += self
+                .enqueue(app, &name, &row.event, now.max(row.created_ms))?
+                .dropped;
             self.sql.exec(
                 "DELETE FROM hook_pending WHERE key = ?",
                 vec![row.key.as_str().into()],
             )?;
         }
-        Ok(())
+        Ok(dropped)
     }
 
     /// When the outbox next needs the alarm: the next grace period's end, or the next try
     /// of a URL with events waiting.
     pub fn next_due(&self, now: f64) -> Result<Option<f64>> {
-        let pending: Due = self
-            .sql
-            .exec("SELECT MIN(due_ms) AS due FROM hook_pending", None)?
-            .one()?;
-        let waiting: Due = self
-            .sql
-            .exec(
-                "SELECT MIN(COALESCE(t.next_try_ms, 0)) AS due FROM hook_outbox o
-                 LEFT JOIN hook_targets t ON t.url = o.url",
-                None,
-            )?
-            .one()?;
-        Ok(match (pending.due, waiting.due.map(|d| d.max(now))) {
+        let first = |query: &str| -> Result<Option<f64>> {
+            Ok(numbers(&self.sql, query, vec![])?.and_then(|row| row.a))
+        };
+        let pending = first("SELECT MIN(due_ms) AS a FROM hook_pending")?;
+        let waiting = first(
+            "SELECT MIN(COALESCE(t.next_try_ms, 0)) AS a FROM hook_queues q
+             LEFT JOIN hook_targets t ON t.url = q.url",
+        )?;
+        Ok(match (pending, waiting.map(|d| d.max(now))) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         })
     }
 
-    /// Sends what is due to every URL; returns how many events were given up on (older than
-    /// `retry_window_ms` after a failed try).
-    pub async fn deliver(
-        &self,
-        app: &App,
-        channel: &str,
-        now: f64,
-        retry_window_ms: f64,
-    ) -> Result<u64> {
+    /// One pass: drops what is past the retry window, then sends what is due to every URL.
+    pub async fn deliver(&self, app: &App, channel: &str, now: f64) -> Result<Outcome> {
+        let cutoff = now - f64::from(app.limits.webhook_retry_window_secs) * 1000.0;
         let urls: Vec<UrlRow> = self
             .sql
-            .exec("SELECT DISTINCT url FROM hook_outbox", None)?
+            .exec("SELECT url FROM hook_queues", None)?
             .to_array()?;
-        let mut given_up = 0;
+        let mut outcome = Outcome::default();
         for UrlRow { url } in urls {
             if !app.webhooks.iter().any(|hook| hook.url == url) {
                 // The URL was removed from the app's configuration: nothing more goes there.
                 self.drop_url(&url)?;
                 continue;
             }
-            let target: Option<TargetRow> = self
-                .sql
-                .exec(
-                    "SELECT failures, next_try_ms FROM hook_targets WHERE url = ?",
-                    vec![url.as_str().into()],
-                )?
-                .to_array()?
-                .into_iter()
-                .next();
-            if target.as_ref().is_some_and(|t| t.next_try_ms > now) {
+            outcome.failed += self.prune(&url, cutoff)?;
+            // Caps lowered in the configuration apply at once.
+            outcome.add_dropped(self.trim(app, &url)?);
+            if self.queue(&url)?.is_none() {
+                // Nothing left to retry: the next event starts with a fresh back-off.
+                self.forget_failures(&url)?;
                 continue;
             }
+            let target = numbers(
+                &self.sql,
+                "SELECT failures AS a, next_try_ms AS b FROM hook_targets WHERE url = ?",
+                vec![url.as_str().into()],
+            )?;
+            if target.as_ref().and_then(|t| t.b).is_some_and(|at| at > now) {
+                continue;
+            }
+            let failures = target.and_then(|t| t.a).map_or(0, |f| f as u32);
+            self.send_due(app, channel, &url, failures, now).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Sends `url`'s queued events in order, a batch at a time, until they are all out, a
+    /// request fails (then the URL backs off) or the pass has sent its share.
+    async fn send_due(
+        &self,
+        app: &App,
+        channel: &str,
+        url: &str,
+        mut failures: u32,
+        now: f64,
+    ) -> Result<()> {
+        for _ in 0..MAX_REQUESTS_PER_PASS {
             let rows: Vec<OutboxRow> = self
                 .sql
                 .exec(
                     "SELECT seq, event, created_ms FROM hook_outbox WHERE url = ? ORDER BY seq LIMIT ?",
-                    vec![
-                        url.as_str().into(),
-                        SqlStorageValue::Integer(MAX_EVENTS_PER_REQUEST as i64),
-                    ],
+                    vec![url.into(), int(MAX_EVENTS_PER_REQUEST as u64)],
                 )?
                 .to_array()?;
-            let Some(last) = rows.last() else { continue };
+            let Some(last) = rows.last() else {
+                return Ok(());
+            };
             let last_seq = last.seq as i64;
             let events: Vec<String> = rows
                 .iter()
@@ -290,68 +485,46 @@ impl Outbox {
             let time_ms = rows.iter().map(|r| r.created_ms).fold(f64::MAX, f64::min) as u64;
             let body = webhook::body(time_ms, &events);
 
-            if post(app, &url, &body).await {
+            if !post(app, url, &body).await {
+                failures += 1;
                 self.sql.exec(
-                    "DELETE FROM hook_outbox WHERE url = ? AND seq <= ?",
-                    vec![url.as_str().into(), SqlStorageValue::Integer(last_seq)],
+                    "INSERT OR REPLACE INTO hook_targets (url, failures, next_try_ms) VALUES (?, ?, ?)",
+                    vec![
+                        url.into(),
+                        SqlStorageValue::Integer(i64::from(failures)),
+                        (now + webhook::backoff_ms(failures)).into(),
+                    ],
                 )?;
-                self.sql.exec(
-                    "DELETE FROM hook_targets WHERE url = ?",
-                    vec![url.as_str().into()],
-                )?;
-                continue;
-            }
-            let failures = target.map_or(0, |t| t.failures as u32) + 1;
-            let stale: Due = self
-                .sql
-                .exec(
-                    "SELECT COUNT(*) AS due FROM hook_outbox WHERE url = ? AND created_ms < ?",
-                    vec![url.as_str().into(), (now - retry_window_ms).into()],
-                )?
-                .one()?;
-            let stale = stale.due.unwrap_or(0.0) as u64;
-            if stale > 0 {
-                self.sql.exec(
-                    "DELETE FROM hook_outbox WHERE url = ? AND created_ms < ?",
-                    vec![url.as_str().into(), (now - retry_window_ms).into()],
-                )?;
-                given_up += stale;
-            }
-            let left: Due = self
-                .sql
-                .exec(
-                    "SELECT COUNT(*) AS due FROM hook_outbox WHERE url = ?",
-                    vec![url.as_str().into()],
-                )?
-                .one()?;
-            if left.due.unwrap_or(0.0) == 0.0 {
-                // Nothing left to retry: the next event starts with a fresh back-off.
-                self.sql.exec(
-                    "DELETE FROM hook_targets WHERE url = ?",
-                    vec![url.as_str().into()],
-                )?;
-                continue;
+                return Ok(());
             }
             self.sql.exec(
-                "INSERT OR REPLACE INTO hook_targets (url, failures, next_try_ms) VALUES (?, ?, ?)",
-                vec![
-                    url.as_str().into(),
-                    SqlStorageValue::Integer(i64::from(failures)),
-                    (now + webhook::backoff_ms(failures)).into(),
-                ],
+                "DELETE FROM hook_outbox WHERE url = ? AND seq <= ?",
+                vec![url.into(), SqlStorageValue::Integer(last_seq)],
             )?;
+            if failures > 0 {
+                self.forget_failures(url)?;
+                failures = 0;
+            }
+            if rows.len() < MAX_EVENTS_PER_REQUEST {
+                // Caught up; events queued meanwhile go with the next batch window.
+                return Ok(());
+            }
         }
-        Ok(given_up)
+        Ok(())
     }
 }
 
 impl Outbox {
-    fn drop_url(&self, url: &str) -> Result<()> {
-        self.sql
-            .exec("DELETE FROM hook_outbox WHERE url = ?", vec![url.into()])?;
+    fn forget_failures(&self, url: &str) -> Result<()> {
         self.sql
             .exec("DELETE FROM hook_targets WHERE url = ?", vec![url.into()])?;
         Ok(())
+    }
+
+    fn drop_url(&self, url: &str) -> Result<()> {
+        self.sql
+            .exec("DELETE FROM hook_outbox WHERE url = ?", vec![url.into()])?;
+        self.forget_failures(url)
     }
 }
 

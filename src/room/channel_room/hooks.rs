@@ -73,13 +73,26 @@ impl ChannelRoom {
         };
         let Some(outbox) = self.outbox() else { return };
         let now = now_ms();
-        match outbox.emit(&app.webhooks, &channel, &event, now) {
-            Ok(true) => {
-                self.save_identity().await;
-                self.arm(now + BATCH_WINDOW_MS).await;
+        match outbox.emit(&app, &channel, &event, now) {
+            Ok(queued) => {
+                if queued.any {
+                    self.save_identity().await;
+                    self.arm(now + BATCH_WINDOW_MS).await;
+                }
+                self.count_failed(queued.dropped, queued.dropped).await;
             }
-            Ok(false) => {}
             Err(e) => console_error!("room: cannot queue webhook: {e}"),
+        }
+    }
+
+    /// Counts webhooks given up on: `failed` in all, `dropped` of them from a full outbox.
+    async fn count_failed(&self, failed: u64, dropped: u64) {
+        if failed > 0 {
+            self.count(|c| {
+                c.webhooks_failed += failed;
+                c.webhooks_dropped += dropped;
+            })
+            .await;
         }
     }
 
@@ -156,7 +169,8 @@ impl ChannelRoom {
         }
     }
 
-    /// Sends the webhooks that are due; counts those given up on; sets the next alarm.
+    /// Sends the webhooks that are due; counts those given up on or dropped; sets the next
+    /// alarm.
     pub(super) async fn deliver_hooks(&self) {
         let known = {
             let memory = self.memory.borrow();
@@ -179,13 +193,12 @@ impl ChannelRoom {
         };
         self.reconcile_hooks().await;
         let Some(outbox) = self.outbox() else { return };
-        let window_ms = f64::from(app.limits.webhook_retry_window_secs) * 1000.0;
-        if let Err(e) = outbox.promote_due(&app.webhooks, now_ms()) {
-            console_error!("room: webhook outbox: {e}");
+        match outbox.promote_due(&app, now_ms()) {
+            Ok(dropped) => self.count_failed(dropped, dropped).await,
+            Err(e) => console_error!("room: webhook outbox: {e}"),
         }
-        match outbox.deliver(&app, &channel, now_ms(), window_ms).await {
-            Ok(0) => {}
-            Ok(given_up) => self.count(|c| c.webhooks_failed += given_up).await,
+        match outbox.deliver(&app, &channel, now_ms()).await {
+            Ok(outcome) => self.count_failed(outcome.failed, outcome.dropped).await,
             Err(e) => console_error!("room: webhook delivery: {e}"),
         }
         if let Ok(Some(next)) = outbox.next_due(now_ms()) {
@@ -194,8 +207,12 @@ impl ChannelRoom {
     }
 
     /// Whether this cache miss is the first since the cache emptied (one webhook per miss
-    /// streak, however many subscribers find the cache empty).
+    /// streak, however many subscribers find the cache empty). Apps without webhooks keep
+    /// no record of it.
     pub(super) async fn first_miss(&self) -> bool {
+        if self.app_with_hooks().is_none() {
+            return false;
+        }
         let known = self.memory.borrow().miss_hooked;
         let hooked = match known {
             Some(hooked) => hooked,

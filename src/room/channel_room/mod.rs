@@ -4,6 +4,7 @@
 
 mod hooks;
 mod split;
+mod vacancy;
 
 use hooks::client_event_hook;
 
@@ -109,6 +110,10 @@ impl DurableObject for ChannelRoom {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
+        if req.path() == path::STORAGE {
+            // Before anything that could write (schema, identity, alarm).
+            return self.census_response().await;
+        }
         let url = request_query(&req);
         let params = QueryParams::parse(&url);
         let query = |name: &str| params.get(name).map(str::to_string);
@@ -327,6 +332,7 @@ impl DurableObject for ChannelRoom {
             self.report().await;
         }
         self.deliver_hooks().await;
+        self.reclaim_if_vacant().await;
         Response::ok("")
     }
 }
@@ -534,6 +540,8 @@ impl ChannelRoom {
                 None if self.total_subscribers() == 0 => self.hook_departure(CHANNEL_SUBJECT).await,
                 None => {}
             }
+            // The alarm then sees whether the empty room can delete its storage.
+            self.arm(now_ms() + vacancy::CHECK_AFTER_MS).await;
         }
         if member.count_subscriptions && !self.is_leaf() {
             self.count_changed(&channel).await;
