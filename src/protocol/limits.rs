@@ -68,6 +68,10 @@ pub struct Limits {
     /// room fans publishes out to (a Durable Object holds at most 32,768 sockets). Presence
     /// and cache channels never split.
     pub channel_split_threshold: usize,
+    /// Shards of the app's user directory (who is signed in, for watchlists). A signed-in
+    /// session holds one socket on its user's shard, plus one on each other shard that its
+    /// watchlist's users live on; each shard holds at most 32,768 sockets.
+    pub user_directory_shards: u32,
 }
 
 impl Default for Limits {
@@ -99,6 +103,7 @@ impl Default for Limits {
             user_authentication_timeout_secs: 30,
             webhook_retry_window_secs: 300,
             channel_split_threshold: 16_000,
+            user_directory_shards: 8,
         }
     }
 }
@@ -147,6 +152,7 @@ impl Limits {
                 self.webhook_retry_window_secs as usize,
             ),
             ("channel_split_threshold", self.channel_split_threshold),
+            ("user_directory_shards", self.user_directory_shards as usize),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -155,6 +161,9 @@ impl Limits {
         }
         if self.connection_shards > 1024 {
             return Err("limits.connection_shards must be at most 1024".into());
+        }
+        if self.user_directory_shards > 1024 {
+            return Err("limits.user_directory_shards must be at most 1024".into());
         }
         if self.max_connections == Some(0) {
             return Err(
@@ -199,6 +208,13 @@ mod tests {
             ..Limits::default()
         };
         assert!(l.validate().unwrap_err().contains("max_event_name_length"));
+        for bad in [0, 1025] {
+            let l = Limits {
+                user_directory_shards: bad,
+                ..Limits::default()
+            };
+            assert!(l.validate().unwrap_err().contains("user_directory_shards"));
+        }
         assert!(serde_json::from_str::<Limits>(r#"{"max_payload": 1}"#).is_err());
     }
 }
