@@ -2,10 +2,11 @@
 //! and one internal socket per subscribed channel room. Room frames are relayed unparsed.
 
 use super::relay::{client_frames, ClientFrame, RelayStop};
-use super::session_core::{Command, OpenChannel, SessionApp, SessionCore, DIRECTORY_CHANNEL};
+use super::session_core::{Command, OpenChannel, SessionApp, SessionCore};
 use crate::internal_query::internal_url;
 use crate::ledger::client::{wake_shard, Place};
 use crate::protocol::{close_codes, frames};
+use crate::room::directory_shards;
 use crate::room::member::{
     leaf_room_name, param, path, room_name, Join, GO_TO_LEAF_STATUS, LEAF_HEADER,
 };
@@ -306,7 +307,7 @@ async fn open_channel(session: Shared, open: OpenChannel) {
     let lost_room = cmds.iter().any(|c| {
         matches!(c, Command::CloseClient { code, .. } if *code == close_codes::RECONNECT_IMMEDIATELY)
     });
-    if lost_room && channel != DIRECTORY_CHANNEL {
+    if lost_room && !directory_shards::is_directory_channel(&channel) {
         // The room restarted without its sockets: wake the new instance so it tells the
         // ledger its occupancy and reconciles what webhook receivers were told (members and
         // occupancy it no longer has), even if no client comes back to it.
@@ -386,9 +387,10 @@ enum RoomAnswer {
 async fn upgrade_to_room(env: &Env, join: &Join) -> std::result::Result<RoomAnswer, (u16, String)> {
     let unreachable = |e: worker::Error| (0, e.to_string());
     let (app_id, channel) = (join.app_id.as_str(), join.channel.as_str());
-    let namespace = if channel == DIRECTORY_CHANNEL {
+    let namespace = if let Some(shard) = directory_shards::shard_of_channel(channel) {
+        let name = directory_shards::object_name(app_id, shard);
         env.durable_object(DIRECTORY_BINDING)
-            .and_then(|ns| ns.id_from_name(app_id)?.get_stub())
+            .and_then(|ns| ns.id_from_name(&name)?.get_stub())
     } else {
         let name = match join.leaf {
             Some(leaf) => leaf_room_name(app_id, channel, leaf),

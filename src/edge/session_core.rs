@@ -8,21 +8,17 @@ use crate::protocol::close_codes;
 use crate::protocol::frames;
 use crate::protocol::limits::Limits;
 use crate::protocol::user_data::{parse_channel_data, parse_user_data};
+use crate::room::directory_shards::{self, is_directory_channel};
 use crate::room::member::{Join, Member, TERMINATED_CLOSE_CODE, TERMINATED_STATUS};
 use std::collections::BTreeMap;
-
-/// The internal "channel" of a signed-in session's socket to the app's user directory
-/// (watchlist). `#` names other than `#server-to-user-` are invalid for clients, so no
-/// client subscription can collide with it.
-pub const DIRECTORY_CHANNEL: &str = "#directory";
 
 /// What the glue must do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Send this frame to the client.
     Send(String),
-    /// Open an internal socket to the channel's room (or, for [`DIRECTORY_CHANNEL`], to the
-    /// app's user directory).
+    /// Open an internal socket to the channel's room (or, for a directory channel, to one of
+    /// the app's user directory shards: see `directory_shards`).
     OpenChannel(Box<OpenChannel>),
     /// Send a frame up the channel's internal socket (a client event).
     SendToChannel { channel: String, frame: String },
@@ -348,7 +344,7 @@ impl SessionCore {
 
     /// Channels the session itself opened: its user channel and the directory.
     fn is_session_channel(&self, name: &str) -> bool {
-        name == DIRECTORY_CHANNEL || Some(name) == self.user_channel().as_deref()
+        is_directory_channel(name) || Some(name) == self.user_channel().as_deref()
     }
 
     fn user_channel(&self) -> Option<String> {
@@ -610,13 +606,19 @@ impl SessionCore {
         }
         let user_channel = format!("{SERVER_TO_USER_PREFIX}{}", user.id);
         cmds.extend(self.open(user_channel, ChannelKind::ServerToUser, self.user_member()));
-        let mut directory_member = self.user_member();
-        directory_member.watchlist = user.watchlist;
-        cmds.extend(self.open(
-            DIRECTORY_CHANNEL.to_string(),
-            ChannelKind::ServerToUser,
-            directory_member,
-        ));
+        let shards = self.app.limits.user_directory_shards;
+        for (channel, member) in
+            directory_shards::joins(&self.user_member(), user.watchlist, shards)
+        {
+            let opened = self.open(channel, ChannelKind::ServerToUser, member);
+            let ended = opened
+                .iter()
+                .any(|c| matches!(c, Command::CloseClient { .. }));
+            cmds.extend(opened);
+            if ended {
+                break;
+            }
+        }
         cmds
     }
 
@@ -644,7 +646,7 @@ impl SessionCore {
             return Vec::new();
         }
         self.subscriptions.remove(channel);
-        if channel == DIRECTORY_CHANNEL {
+        if is_directory_channel(channel) {
             return vec![error(&format!("Watchlist unavailable: {why}"))];
         }
         if self.is_session_channel(channel) {
@@ -919,7 +921,8 @@ mod tests {
         let out = sent(&s.on_text(&subscribe_frame(&long, None, None), 0.0));
         assert!(message(&out[0]).contains("201 characters"));
         // The internal directory name is not a channel a client can touch.
-        let out = sent(&s.on_text(&subscribe_frame(DIRECTORY_CHANNEL, None, None), 0.0));
+        let directory = directory_shards::channel(0);
+        let out = sent(&s.on_text(&subscribe_frame(&directory, None, None), 0.0));
         assert_eq!(out[1]["data"]["status"], 400);
     }
 
@@ -1202,11 +1205,26 @@ mod tests {
             json!({"event":"pusher:signin_success","data":{"user_data":ud}})
         );
         let o = opens(&cmds);
-        assert_eq!(o.len(), 2);
         assert_eq!(o[0].join.channel, "#server-to-user-42");
         assert_eq!(o[0].join.member.user_id.as_deref(), Some("42"));
-        assert_eq!(o[1].join.channel, DIRECTORY_CHANNEL);
-        assert_eq!(o[1].join.member.watchlist, vec!["1", "2"]);
+        // Then the user's directory shard, and the shards of the watched users.
+        let shards = app().limits.user_directory_shards;
+        let watched = vec!["1".to_string(), "2".to_string()];
+        let expected = directory_shards::joins(&o[0].join.member, watched, shards);
+        assert_eq!(o.len(), 1 + expected.len());
+        for (open, (channel, member)) in o[1..].iter().zip(&expected) {
+            assert_eq!(&open.join.channel, channel);
+            assert_eq!(open.join.member.user_id, member.user_id);
+            assert_eq!(open.join.member.watchlist, member.watchlist);
+        }
+        // The directory sockets are the session's own: no client unsubscribes them (the
+        // unsubscribe is ignored, as for the user channel).
+        assert!(s.on_channel_opened(&o[1].join.channel, o[1].attempt));
+        let unsub = json!({"event":"pusher:unsubscribe","data":{"channel":o[1].join.channel}});
+        assert!(s.on_text(&unsub.to_string(), 0.0).is_empty());
+        assert!(
+            s.wants(&o[1].join.channel, o[1].attempt) || s.is_session_channel(&o[1].join.channel)
+        );
 
         // pusher-js then subscribes to its user channel: acknowledged once the room is open.
         let own = subscribe_frame("#server-to-user-42", Some(""), None);
@@ -1249,7 +1267,11 @@ mod tests {
         let out = sent(&cmds);
         assert_eq!(out[0]["event"], "pusher:signin_success");
         assert_eq!(out[1]["data"]["code"], 4302);
-        assert_eq!(opens(&cmds)[1].join.member.watchlist.len(), 100);
+        let watched: usize = opens(&cmds)[1..]
+            .iter()
+            .map(|o| o.join.member.watchlist.len())
+            .sum();
+        assert_eq!(watched, 100);
     }
 
     #[test]

@@ -80,6 +80,10 @@ pub struct Limits {
     /// room fans publishes out to (a Durable Object holds at most 32,768 sockets). Presence
     /// and cache channels never split.
     pub channel_split_threshold: usize,
+    /// Shards of the app's user directory (who is signed in, for watchlists). A signed-in
+    /// session holds one socket on its user's shard, plus one on each other shard that its
+    /// watchlist's users live on; each shard holds at most 32,768 sockets.
+    pub user_directory_shards: u32,
 }
 
 impl Default for Limits {
@@ -114,6 +118,7 @@ impl Default for Limits {
             webhook_outbox_max_events: 10_000,
             webhook_outbox_max_bytes: 10 * 1024 * 1024,
             channel_split_threshold: 16_000,
+            user_directory_shards: 8,
         }
     }
 }
@@ -168,6 +173,7 @@ impl Limits {
             ("webhook_outbox_max_events", self.webhook_outbox_max_events),
             ("webhook_outbox_max_bytes", self.webhook_outbox_max_bytes),
             ("channel_split_threshold", self.channel_split_threshold),
+            ("user_directory_shards", self.user_directory_shards as usize),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -176,6 +182,9 @@ impl Limits {
         }
         if self.connection_shards > 1024 {
             return Err("limits.connection_shards must be at most 1024".into());
+        }
+        if self.user_directory_shards > 1024 {
+            return Err("limits.user_directory_shards must be at most 1024".into());
         }
         if self.max_connections == Some(0) {
             return Err(
@@ -228,6 +237,13 @@ mod tests {
             .validate()
             .unwrap_err()
             .contains("webhook_outbox_max_events"));
+        for bad in [0, 1025] {
+            let l = Limits {
+                user_directory_shards: bad,
+                ..Limits::default()
+            };
+            assert!(l.validate().unwrap_err().contains("user_directory_shards"));
+        }
         assert!(serde_json::from_str::<Limits>(r#"{"max_payload": 1}"#).is_err());
     }
 }

@@ -1,10 +1,12 @@
-//! The user directory Durable Object, one per app: every signed-in session holds one
-//! hibernatable socket here, so "who is online" is exactly the set of live sockets, and
-//! watchers get `online`/`offline` events when a user's first socket arrives or last leaves.
+//! The user directory Durable Object, one per app and shard (see `directory_shards`): every
+//! session signed in as a user homed here holds one hibernatable socket here, so "who is
+//! online" is exactly the set of live sockets; sessions watching users homed here hold one
+//! socket here too, and get `online`/`offline` events when a user's first socket arrives or
+//! last leaves.
 
+use super::directory_index::{DirectoryIndex, Notice};
 use super::member::{param, path, Join, Member};
 use super::sockets;
-use super::watchlist;
 use crate::internal_query::{query_value, request_query};
 use std::cell::RefCell;
 use worker::{
@@ -15,15 +17,16 @@ use worker::{
 #[durable_object]
 pub struct UserDirectory {
     state: State,
-    /// Signed-in sessions; rebuilt from the hibernated sockets' attachments after a wake.
-    sessions: RefCell<Option<Vec<(Member, WebSocket)>>>,
+    /// The shard's sockets, indexed; rebuilt from the hibernated sockets' attachments after a
+    /// wake.
+    index: RefCell<Option<DirectoryIndex<WebSocket>>>,
 }
 
 impl DurableObject for UserDirectory {
     fn new(state: State, _env: Env) -> Self {
         UserDirectory {
             state,
-            sessions: RefCell::new(None),
+            index: RefCell::new(None),
         }
     }
 
@@ -53,63 +56,40 @@ impl DurableObject for UserDirectory {
 }
 
 impl UserDirectory {
-    fn with_sessions<T>(&self, f: impl FnOnce(&mut Vec<(Member, WebSocket)>) -> T) -> T {
-        let mut cache = self.sessions.borrow_mut();
-        let sessions = cache.get_or_insert_with(|| sockets::load(&self.state));
-        f(sessions)
+    fn with_index<T>(&self, f: impl FnOnce(&mut DirectoryIndex<WebSocket>) -> T) -> T {
+        let mut cache = self.index.borrow_mut();
+        let index = cache.get_or_insert_with(|| sockets::load(&self.state).into_iter().collect());
+        f(index)
     }
 
     fn sign_in(&self, member: Member) -> Result<Response> {
-        let user_id = member.user_id.clone().unwrap_or_default();
-        let was_online = self.is_online(&user_id);
+        // Rebuild the index (after a wake) before the new socket is among the accepted ones.
+        self.with_index(|_| ());
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
         pair.server.serialize_attachment(&member)?;
-        let initial = self.with_sessions(|sessions| {
-            let online = |id: &str| {
-                id == user_id
-                    || sessions
-                        .iter()
-                        .any(|(m, _)| m.user_id.as_deref() == Some(id))
-            };
-            watchlist::initial_state(&member.watchlist, online)
-        });
-        if let Some(frame) = initial {
+        let joined = self.with_index(|index| index.join(member, pair.server.clone()));
+        if let Some(frame) = joined.initial {
             pair.server.send_with_str(frame)?;
         }
-        if !was_online {
-            self.notify_watchers(&user_id, true);
-        }
-        self.with_sessions(|sessions| sessions.push((member, pair.server.clone())));
+        send(joined.notice);
         Response::from_websocket(pair.client)
     }
 
     fn sign_out(&self, ws: &WebSocket) {
-        let left = self.with_sessions(|sessions| sockets::remove(sessions, ws));
-        if let Some(user_id) = left.and_then(|m| m.user_id) {
-            if !self.is_online(&user_id) {
-                self.notify_watchers(&user_id, false);
-            }
-        }
-    }
-
-    fn is_online(&self, user_id: &str) -> bool {
-        self.with_sessions(|sessions| {
-            sessions
-                .iter()
-                .any(|(m, _)| m.user_id.as_deref() == Some(user_id))
-        })
-    }
-
-    fn notify_watchers(&self, user_id: &str, online: bool) {
-        let frame = watchlist::change(user_id, online);
-        self.with_sessions(|sessions| {
-            for (_, ws) in sessions
-                .iter()
-                .filter(|(m, _)| watchlist::watches(m, user_id))
-            {
-                let _ = ws.send_with_str(&frame);
-            }
+        let notice = self.with_index(|index| match sockets::member_of(ws) {
+            Some(member) => index.leave(&member),
+            None => index.leave_socket(ws),
         });
+        send(notice);
+    }
+}
+
+fn send(notice: Option<Notice<WebSocket>>) {
+    if let Some((frame, sockets)) = notice {
+        for ws in sockets {
+            // A socket closing meanwhile gets its own close event.
+            let _ = ws.send_with_str(&frame);
+        }
     }
 }

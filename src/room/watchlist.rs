@@ -1,6 +1,5 @@
-//! Watchlist events: who a signed-in user watches, and what to tell them.
+//! Watchlist events: what to tell watchers.
 
-use super::member::Member;
 use crate::protocol::frames;
 
 /// The first frame a new watcher gets: the current state of everyone on its watchlist.
@@ -24,11 +23,6 @@ pub fn change(user_id: &str, online: bool) -> String {
     }
 }
 
-/// Whether `watcher` watches `user_id`.
-pub fn watches(watcher: &Member, user_id: &str) -> bool {
-    watcher.watchlist.iter().any(|w| w == user_id)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,8 +43,5 @@ mod tests {
             v["data"]["events"],
             json!([{"name":"offline","user_ids":["a"]}])
         );
-        let mut m = Member::new("1.1");
-        m.watchlist = list;
-        assert!(watches(&m, "c") && !watches(&m, "d"));
     }
 }

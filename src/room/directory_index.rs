@@ -1,0 +1,291 @@
+//! What one directory shard knows, indexed: its sockets (by socket id and attempt), which
+//! sockets each of its users is signed in with, and which sockets watch each user. Built from
+//! the sockets' member records (after a wake, from the hibernated sockets' attachments), so a
+//! sign-in or sign-out costs its own watchlist and watchers, never a scan of the shard.
+//! Generic over the socket so it is tested natively.
+
+use super::member::Member;
+use super::watchlist;
+use std::collections::HashMap;
+
+/// A socket's identity within one shard: a session has at most one socket per shard, and
+/// the attempt tells a socket from an earlier one of the same session.
+fn key_of(member: &Member) -> String {
+    format!("{}#{}", member.socket_id, member.attempt)
+}
+
+/// A frame and the sockets to send it to.
+pub type Notice<S> = (String, Vec<S>);
+
+/// What a new socket brings about.
+pub struct Joined<S> {
+    /// For the new socket: the current state of the watched users it carries.
+    pub initial: Option<String>,
+    /// For watchers of the new socket's user, when this is the user's first socket.
+    pub notice: Option<Notice<S>>,
+}
+
+/// Sockets live in slots; the maps hold slot numbers (few map types keep the bundle small).
+pub struct DirectoryIndex<S> {
+    slots: Vec<Option<(Member, S)>>,
+    free: Vec<usize>,
+    by_key: HashMap<String, usize>,
+    /// Signed-in users of this shard → their sockets here (never empty).
+    online: HashMap<String, Vec<usize>>,
+    /// Watched user id → the sockets watching it (never empty).
+    watchers: HashMap<String, Vec<usize>>,
+}
+
+impl<S: Clone> Default for DirectoryIndex<S> {
+    fn default() -> Self {
+        DirectoryIndex {
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_key: HashMap::new(),
+            online: HashMap::new(),
+            watchers: HashMap::new(),
+        }
+    }
+}
+
+impl<S: Clone> FromIterator<(Member, S)> for DirectoryIndex<S> {
+    fn from_iter<I: IntoIterator<Item = (Member, S)>>(sockets: I) -> Self {
+        let mut index = DirectoryIndex::default();
+        for (member, socket) in sockets {
+            index.insert(member, socket);
+        }
+        index
+    }
+}
+
+impl<S: Clone> DirectoryIndex<S> {
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub fn is_online(&self, user_id: &str) -> bool {
+        self.online.contains_key(user_id)
+    }
+
+    /// A new socket: its initial watchlist state (its own user counts as online), and the
+    /// `online` notice for the other watchers if its user was not signed in here before.
+    pub fn join(&mut self, member: Member, socket: S) -> Joined<S> {
+        self.remove(&key_of(&member));
+        let user = member.user_id.clone();
+        let initial = watchlist::initial_state(&member.watchlist, |id| {
+            user.as_deref() == Some(id) || self.is_online(id)
+        });
+        let notice = user
+            .as_deref()
+            .filter(|id| !self.is_online(id))
+            .and_then(|id| self.notice(id, true));
+        self.insert(member, socket);
+        Joined { initial, notice }
+    }
+
+    /// The socket of `member` has gone: the `offline` notice for its user's watchers if that
+    /// was the user's last socket here.
+    pub fn leave(&mut self, member: &Member) -> Option<Notice<S>> {
+        let gone = self.remove(&key_of(member))?;
+        let user = gone.user_id?;
+        if self.is_online(&user) {
+            return None;
+        }
+        self.notice(&user, false)
+    }
+
+    /// Like [`Self::leave`], for a socket whose member record could not be read: found by
+    /// the socket itself.
+    pub fn leave_socket(&mut self, socket: &S) -> Option<Notice<S>>
+    where
+        S: PartialEq,
+    {
+        let member = self
+            .slots
+            .iter()
+            .flatten()
+            .find(|(_, s)| s == socket)
+            .map(|(m, _)| m.clone())?;
+        self.leave(&member)
+    }
+
+    fn notice(&self, user_id: &str, online: bool) -> Option<Notice<S>> {
+        let to: Vec<S> = self
+            .watchers
+            .get(user_id)?
+            .iter()
+            .filter_map(|&slot| self.slots[slot].as_ref().map(|(_, s)| s.clone()))
+            .collect();
+        Some((watchlist::change(user_id, online), to))
+    }
+
+    fn insert(&mut self, member: Member, socket: S) {
+        let key = key_of(&member);
+        self.remove(&key);
+        let slot = self.free.pop().unwrap_or(self.slots.len());
+        if let Some(user) = &member.user_id {
+            self.online.entry(user.clone()).or_default().push(slot);
+        }
+        for watched in &member.watchlist {
+            let watchers = self.watchers.entry(watched.clone()).or_default();
+            if !watchers.contains(&slot) {
+                watchers.push(slot);
+            }
+        }
+        if slot == self.slots.len() {
+            self.slots.push(Some((member, socket)));
+        } else {
+            self.slots[slot] = Some((member, socket));
+        }
+        self.by_key.insert(key, slot);
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Member> {
+        let slot = self.by_key.remove(key)?;
+        let (member, _) = self.slots[slot].take()?;
+        self.free.push(slot);
+        if let Some(user) = &member.user_id {
+            unlist(&mut self.online, user, slot);
+        }
+        for watched in &member.watchlist {
+            unlist(&mut self.watchers, watched, slot);
+        }
+        Some(member)
+    }
+}
+
+fn unlist(map: &mut HashMap<String, Vec<usize>>, id: &str, slot: usize) {
+    if let Some(slots) = map.get_mut(id) {
+        slots.retain(|&s| s != slot);
+        if slots.is_empty() {
+            map.remove(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// A signed-in socket of `user` (socket `sid`) watching `watches`.
+    fn m(sid: &str, user: Option<&str>, watches: &[&str]) -> Member {
+        let mut m = Member::new(sid);
+        m.user_id = user.map(Into::into);
+        m.watchlist = watches.iter().map(|s| s.to_string()).collect();
+        m
+    }
+
+    /// (online ids, offline ids) of a watchlist frame.
+    fn events(frame: &str) -> (Vec<String>, Vec<String>) {
+        let v: Value = serde_json::from_str(frame).unwrap();
+        let mut on = Vec::new();
+        let mut off = Vec::new();
+        for e in v["data"]["events"].as_array().unwrap() {
+            let ids = e["user_ids"].as_array().unwrap().iter();
+            let ids = ids.map(|i| i.as_str().unwrap().to_string());
+            match e["name"].as_str().unwrap() {
+                "online" => on.extend(ids),
+                _ => off.extend(ids),
+            }
+        }
+        (on, off)
+    }
+
+    fn sorted(mut v: Vec<&'static str>) -> Vec<&'static str> {
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn initial_state_then_first_arrival_and_last_departure() {
+        let mut ix = DirectoryIndex::<&'static str>::default();
+        // Carl is signed in; a watcher of carl and dora arrives.
+        assert!(ix
+            .join(m("c1", Some("carl"), &[]), "carl-1")
+            .notice
+            .is_none());
+        let w = ix.join(m("w1", Some("w"), &["carl", "dora"]), "w-1");
+        assert_eq!(
+            events(&w.initial.unwrap()),
+            (vec!["carl".into()], vec!["dora".into()])
+        );
+        // Dora's first socket tells the watcher; her second tab does not.
+        let (frame, to) = ix
+            .join(m("d1", Some("dora"), &[]), "dora-1")
+            .notice
+            .unwrap();
+        assert_eq!(events(&frame), (vec!["dora".into()], vec![]));
+        assert_eq!(to, vec!["w-1"]);
+        assert!(ix
+            .join(m("d2", Some("dora"), &[]), "dora-2")
+            .notice
+            .is_none());
+        // A second tab of the watcher (one with the watch only, as on another shard) hears too.
+        let w2 = ix.join(m("w2", None, &["dora"]), "w-2");
+        assert_eq!(events(&w2.initial.unwrap()), (vec!["dora".into()], vec![]));
+        // Dora goes offline only when her last tab leaves, and both watcher tabs hear it.
+        assert!(ix.leave(&m("d1", Some("dora"), &[])).is_none());
+        assert!(ix.is_online("dora"));
+        let (frame, to) = ix.leave(&m("d2", Some("dora"), &[])).unwrap();
+        assert_eq!(events(&frame), (vec![], vec!["dora".into()]));
+        assert_eq!(sorted(to), vec!["w-1", "w-2"]);
+        // Leaving twice changes nothing; a watcher that left hears nothing more.
+        assert!(ix.leave(&m("d2", Some("dora"), &[])).is_none());
+        assert!(ix.leave(&m("w1", Some("w"), &["carl", "dora"])).is_none());
+        let (_, to) = ix
+            .join(m("d3", Some("dora"), &[]), "dora-3")
+            .notice
+            .unwrap();
+        assert_eq!(to, vec!["w-2"]);
+        // Found by the socket when the record is unreadable.
+        let (_, to) = ix.leave_socket(&"dora-3").unwrap();
+        assert_eq!(to, vec!["w-2"]);
+        assert!(!ix.is_online("dora") && ix.is_online("carl") && !ix.is_online("w"));
+    }
+
+    #[test]
+    fn a_user_watching_itself_and_nobody_watching() {
+        let mut ix = DirectoryIndex::<u32>::default();
+        let me = ix.join(m("a1", Some("a"), &["a", "b"]), 1);
+        assert_eq!(
+            events(&me.initial.unwrap()),
+            (vec!["a".into()], vec!["b".into()])
+        );
+        // Its own first arrival is not announced to itself (it got the initial state).
+        assert!(me.notice.is_none());
+        assert_eq!(
+            ix.join(m("b1", Some("b"), &[]), 2).notice.unwrap().1,
+            vec![1]
+        );
+        // Nobody watches x, nor a once it has left: no notice to build.
+        assert!(ix.join(m("x1", Some("x"), &[]), 3).notice.is_none());
+        assert!(ix.leave(&m("a1", Some("a"), &["a", "b"])).is_none());
+        assert_eq!(ix.len(), 2);
+    }
+
+    #[test]
+    fn rebuilt_from_records_and_the_same_socket_twice_counts_once() {
+        let records = vec![
+            (m("a1", Some("a"), &[]), 1),
+            (m("a2", Some("a"), &[]), 2),
+            (m("w1", None, &["a"]), 3),
+            (m("a1", Some("a"), &[]), 1),
+        ];
+        let mut ix: DirectoryIndex<u32> = records.into_iter().collect();
+        assert_eq!(ix.len(), 3);
+        assert!(ix.leave(&m("a1", Some("a"), &[])).is_none());
+        let (frame, to) = ix.leave(&m("a2", Some("a"), &[])).unwrap();
+        assert_eq!(events(&frame), (vec![], vec!["a".into()]));
+        assert_eq!(to, vec![3]);
+        // Another attempt of the same session is another socket.
+        let mut again = m("w1", None, &["a"]);
+        again.attempt = 1;
+        ix.join(again, 4);
+        assert_eq!(
+            ix.join(m("a3", Some("a"), &[]), 5).notice.unwrap().1.len(),
+            2
+        );
+    }
+}

@@ -1,0 +1,155 @@
+// Watchlists over a sharded user directory: a watcher and the users it watches live on
+// different directory shards, and still see each other exactly (initial state, online, offline,
+// several tabs on both sides), also after the shards were evicted from memory.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker, makeApp, pusherJs, sdkAuth, eventually, sleep } from "./support/harness.mjs";
+
+const SHARDS = 4;
+const app = makeApp({ limits: { user_directory_shards: SHARDS } });
+let worker;
+before(async () => {
+  worker = await startWorker({ apps: [app] });
+});
+after(async () => {
+  await worker?.stop();
+});
+
+/** A user's home shard, as src/room/directory_shards.rs computes it (FNV-1a, 32 bit). */
+function shardOf(id, shards = SHARDS) {
+  let hash = 0x811c9dc5;
+  for (const byte of Buffer.from(id, "utf8")) {
+    hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  }
+  return hash % shards;
+}
+
+/** The first `{prefix}{n}` homed on `shard`. */
+function homedOn(shard, prefix) {
+  for (let n = 0; ; n++) {
+    if (shardOf(`${prefix}${n}`) === shard) return `${prefix}${n}`;
+  }
+}
+
+/** A pusher-js connection signed in as `id`, recording the watchlist ids it is told about. */
+async function signedIn(id, watchlist) {
+  const user = watchlist ? { id, watchlist } : { id };
+  const client = await pusherJs(worker, app, sdkAuth(worker, { app, user }));
+  const online = [];
+  const offline = [];
+  client.user.watchlist.bind("online", (e) => online.push(...e.user_ids));
+  client.user.watchlist.bind("offline", (e) => offline.push(...e.user_ids));
+  client.signin();
+  await client.user.signinDonePromise;
+  return { client, online, offline, count: (list, id) => list.filter((x) => x === id).length };
+}
+
+test("the hash matches the worker's (fixed FNV-1a vectors)", () => {
+  assert.equal(shardOf("a", 2 ** 32 - 1), 0xe40c292c);
+  assert.equal(shardOf("foobar", 2 ** 32 - 1), 0xbf9cf968);
+});
+
+test("a session holds its sockets on its user's shard and on its watched users' shards only", async () => {
+  // Closing every socket of one shard drops exactly the sessions that have one there.
+  const ann = homedOn(1, "placed-ann-");
+  const ben = homedOn(2, "placed-ben-");
+  const annWatcher = homedOn(0, "placed-v-"); // sockets on shards 0 and 1
+  const benWatcher = homedOn(3, "placed-w-"); // sockets on shards 3 and 2
+  const clients = {};
+  const drops = {};
+  const open = [];
+  const connect = async (name, id, watchlist) => {
+    const c = await signedIn(id, watchlist);
+    open.push(c.client);
+    clients[name] = c;
+    drops[name] = 0;
+    c.client.connection.bind("state_change", ({ current }) => {
+      if (current !== "connected") drops[name]++;
+    });
+    return c;
+  };
+  try {
+    const v = await connect("annWatcher", annWatcher, [ann]);
+    const w = await connect("benWatcher", benWatcher, [ben]);
+    await connect("ann", ann);
+    await connect("ben", ben);
+    await eventually(() => v.online.includes(ann) && w.online.includes(ben), "everyone in place");
+    await worker.mf.unsafeEvictDurableObject(worker.workerName, "UserDirectory", {
+      name: `${app.id}#directory#2`,
+      webSockets: "close",
+    });
+    await eventually(() => drops.ben > 0 && drops.benWatcher > 0, "shard 2's sessions dropped");
+    await sleep(300);
+    assert.deepEqual([drops.ann, drops.annWatcher], [0, 0], "sessions without a socket on shard 2 stay");
+  } finally {
+    open.forEach((c) => c.disconnect());
+  }
+});
+
+test("watcher and watched on different shards: initial state, online, offline, several tabs", async () => {
+  const me = homedOn(0, "watcher-");
+  const [ann, ben, cid] = [homedOn(1, "ann-"), homedOn(2, "ben-"), homedOn(3, "cid-")];
+  const dot = homedOn(0, "dot-"); // on the watcher's own shard
+  const watchlist = [ann, ben, cid, dot];
+  const open = [];
+  const connect = async (...args) => {
+    const c = await signedIn(...args);
+    open.push(c.client);
+    return c;
+  };
+  try {
+    // The initial state comes from every shard the watchlist touches.
+    const tab1 = await connect(me, watchlist);
+    await eventually(() => watchlist.every((id) => tab1.offline.includes(id)), "initial: all offline");
+    assert.deepEqual(tab1.online, []);
+
+    // Ann's first tab makes her online; her second tab says nothing more.
+    const ann1 = await connect(ann);
+    await eventually(() => tab1.online.includes(ann), "ann online");
+    const ann2 = await connect(ann);
+    await connect(dot);
+    await eventually(() => tab1.online.includes(dot), "dot online");
+    await sleep(300);
+    assert.equal(tab1.count(tab1.online, ann), 1, "one online event for two tabs");
+
+    // A second tab of the watcher gets the current state, then the same changes.
+    const tab2 = await connect(me, watchlist);
+    await eventually(
+      () => [ann, dot].every((id) => tab2.online.includes(id)) && [ben, cid].every((id) => tab2.offline.includes(id)),
+      "tab 2 initial state",
+    );
+    assert.ok(!tab2.offline.includes(ann) && !tab2.online.includes(ben));
+    const ben1 = await connect(ben);
+    await eventually(() => tab1.online.includes(ben) && tab2.online.includes(ben), "ben online on both tabs");
+
+    // Evicted shards rebuild what they know from their sockets.
+    for (let shard = 0; shard < SHARDS; shard++) {
+      await worker.mf.unsafeEvictDurableObject(worker.workerName, "UserDirectory", {
+        name: `${app.id}#directory#${shard}`,
+        webSockets: "hibernate",
+      });
+    }
+
+    // Ann goes offline only when her last tab leaves, and both watcher tabs hear it.
+    ann1.client.disconnect();
+    await sleep(300);
+    assert.equal(tab1.count(tab1.offline, ann), 1, "still online with one tab");
+    assert.equal(tab2.count(tab2.offline, ann), 0);
+    ann2.client.disconnect();
+    await eventually(
+      () => tab1.count(tab1.offline, ann) === 2 && tab2.count(tab2.offline, ann) === 1,
+      "ann offline on both tabs",
+    );
+
+    // With one watcher tab gone, the other still hears arrivals and departures.
+    tab1.client.disconnect();
+    await connect(cid);
+    await eventually(() => tab2.online.includes(cid), "cid online");
+    ben1.client.disconnect();
+    await eventually(() => tab2.count(tab2.offline, ben) === 2, "ben offline");
+    assert.equal(tab2.count(tab2.online, ann), 1);
+    assert.equal(tab2.count(tab2.online, ben), 1);
+  } finally {
+    open.forEach((c) => c.disconnect());
+  }
+});
