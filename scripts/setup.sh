@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, and nothing that is already there:
 # the wasm32 target, worker-build and the exact wasm-bindgen-cli (into .tools/), and the npm
-# packages (including a Node 22 binary for wrangler/miniflare). Idempotent: a warm run takes seconds.
+# packages (including a Node 22 binary for wrangler/miniflare); with --tests also what only the
+# tests need (below). Idempotent: a warm run takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,4 +68,17 @@ if [ ! -f "$py_stamp" ] || [ "$(cat "$py_stamp")" != "$req_sum" ]; then
   python3 -m venv "$PY_VENV"
   "$PY_VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements.txt
   echo "$req_sum" > "$py_stamp"
+fi
+
+# What only the tests need (scripts/test.sh passes --tests): for the browser test of
+# examples/nextjs, Debian's Chromium (/usr/bin/chromium), and the example's npm packages, among
+# them playwright-core, which drives that Chromium (nothing downloads a browser of its own).
+if [ "${1:-}" = --tests ]; then
+  if [ -z "${CHROMIUM_PATH:-}" ] && ! command -v chromium >/dev/null; then
+    command -v apt-get >/dev/null || { echo "setup: the browser test needs Chromium at /usr/bin/chromium (Debian's chromium package)" >&2; exit 1; }
+    say "installing Chromium (Debian's chromium package)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+  fi
+  bash scripts/build-example.sh install
 fi

