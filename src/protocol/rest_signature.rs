@@ -191,7 +191,8 @@ impl SignedRequest<'_> {
         let given: i64 = timestamp
             .parse()
             .map_err(|_| SignatureError::InvalidTimestamp(timestamp.to_string()))?;
-        if (now_unix_secs - given).abs() >= TIMESTAMP_WINDOW_SECS {
+        // abs_diff: `now - given` overflows for timestamps near i64::MIN/MAX.
+        if now_unix_secs.abs_diff(given) >= TIMESTAMP_WINDOW_SECS.unsigned_abs() {
             return Err(SignatureError::TimestampExpired {
                 given,
                 now: now_unix_secs,
@@ -327,6 +328,29 @@ mod tests {
             check(&bad_ts, BODY, TS),
             Err(SignatureError::InvalidTimestamp("yesterday".into()))
         );
+    }
+
+    #[test]
+    fn extreme_timestamps_are_expired_not_overflowed() {
+        // TS + 2^63 wraps to a timestamp whose wrapped distance to TS is i64::MIN, which
+        // `abs()` leaves negative: found by the fuzz harness (tests/fuzz).
+        for ts in [i64::MIN, i64::MAX, TS.wrapping_add(i64::MIN)] {
+            let query = format!("auth_timestamp={ts}&auth_version=1.0&auth_signature=00");
+            let params = QueryParams::parse(&query);
+            let req = SignedRequest {
+                method: "GET",
+                path: "/apps/3/channels",
+                params: &params,
+                body: b"",
+            };
+            assert!(
+                matches!(
+                    req.verify(SECRET, TS),
+                    Err(SignatureError::TimestampExpired { .. })
+                ),
+                "{ts}"
+            );
+        }
     }
 
     #[test]
