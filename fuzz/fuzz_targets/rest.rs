@@ -13,10 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let mut parts = data.splitn(4, |&b| b == b'\n');
     let mut next = || String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
     let (method, path, query) = (next(), next(), next());
-    let body = data
-        .splitn(4, |&b| b == b'\n')
-        .nth(3)
-        .unwrap_or_default();
+    let body = data.splitn(4, |&b| b == b'\n').nth(3).unwrap_or_default();
     let params = QueryParams::parse(&query);
     let request = SignedRequest {
         method: &method,
@@ -32,10 +29,17 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let limits = Limits::default();
-    for refused in [parse_trigger(body, &limits).err(), parse_batch(body, &limits).err()]
-        .into_iter()
-        .flatten()
+    for refused in [
+        parse_trigger(body, &limits).err(),
+        parse_batch(body, &limits).err(),
+    ]
+    .into_iter()
+    .flatten()
     {
-        assert!(refused.status == 400 || refused.status == 413, "{}", refused.status);
+        assert!(
+            refused.status == 400 || refused.status == 413,
+            "{}",
+            refused.status
+        );
     }
 });
