@@ -566,7 +566,7 @@ fn private_channel() -> BoxedStrategy<String> {
 }
 
 proptest! {
-    #![proptest_config(config(8))]
+    #![proptest_config(config(4))]
 
     #[test]
     fn sessions_answer_every_sequence_as_documented(
