@@ -57,14 +57,14 @@ fn optional_string(value: Option<Value>, field: &str) -> Result<Option<String>, 
     }
 }
 
-/// Parses and validates a trigger body. Errors: 400 for a bad request, 413 for data over
-/// the payload limit.
 /// serde also reads a struct from a JSON array (fields by position), so
-/// `["e","data","channel"]` would pass for a trigger. Bodies must be objects.
+/// `["e","x","a",null,null,null]` would pass for a trigger. Bodies must be objects.
 fn is_object_text(body: &[u8]) -> bool {
     body.trim_ascii_start().starts_with(b"{")
 }
 
+/// Parses and validates a trigger body. Errors: 400 for a bad request, 413 for data over
+/// the payload limit.
 pub fn parse_trigger(body: &[u8], limits: &Limits) -> Result<Trigger, RestError> {
     let not_object = || RestError::bad_request("Request body must be a JSON object");
     if !is_object_text(body) {

@@ -21,15 +21,15 @@ struct ChannelData<'a> {
     user_info: Option<&'a RawValue>,
 }
 
-/// Parses presence `channel_data`: `user_id` a string or number (stringified for identity),
-/// at most `max_presence_user_id_length` characters; `user_info` at most
-/// `max_presence_user_info_bytes` of JSON.
 /// serde also reads a struct from a JSON array (fields by position): `["42",null]` would
 /// pass for `{"user_id":"42"}`. The data must be an object.
 fn is_object_text(raw: &str) -> bool {
     raw.trim_start().starts_with('{')
 }
 
+/// Parses presence `channel_data`: `user_id` a string or number (stringified for identity),
+/// at most `max_presence_user_id_length` characters; `user_info` at most
+/// `max_presence_user_info_bytes` of JSON.
 pub fn parse_channel_data(raw: &str, limits: &Limits) -> Result<PresenceMember, String> {
     let not_object = || "channel_data must be a JSON object".to_string();
     if !is_object_text(raw) {
