@@ -380,6 +380,29 @@ mod tests {
     }
 
     #[test]
+    fn extreme_timestamps_are_expired_not_overflowed() {
+        // TS + 2^63 wraps to a timestamp whose wrapped distance to TS is i64::MIN, which
+        // `abs()` leaves negative: found by the fuzz harness (tests/fuzz).
+        for ts in [i64::MIN, i64::MAX, TS.wrapping_add(i64::MIN)] {
+            let query = format!("auth_timestamp={ts}&auth_version=1.0&auth_signature=00");
+            let params = QueryParams::parse(&query);
+            let req = SignedRequest {
+                method: "GET",
+                path: "/apps/3/channels",
+                params: &params,
+                body: b"",
+            };
+            assert!(
+                matches!(
+                    req.verify(SECRET, TS),
+                    Err(SignatureError::TimestampExpired { .. })
+                ),
+                "{ts}"
+            );
+        }
+    }
+
+    #[test]
     fn percent_decoding_is_lenient() {
         let p = QueryParams::parse("a=x%20y&b=50%&c=%zz&d=p+q&e&channels%5B%5D=x");
         assert_eq!(p.get("a"), Some("x y"));

@@ -62,11 +62,20 @@ fn optional_string(value: Option<Value>, field: &str) -> Result<Option<String>, 
     }
 }
 
+/// serde also reads a struct from a JSON array (fields by position), so
+/// `["e","x","a",null,null,null]` would pass for a trigger. Bodies must be objects.
+fn is_object_text(body: &[u8]) -> bool {
+    body.trim_ascii_start().starts_with(b"{")
+}
+
 /// Parses and validates a trigger body. Errors: 400 for a bad request, 413 for data over
 /// the payload limit.
 pub fn parse_trigger(body: &[u8], limits: &Limits) -> Result<Trigger, RestError> {
-    let body: TriggerBody = serde_json::from_slice(body)
-        .map_err(|_| RestError::bad_request("Request body must be a JSON object"))?;
+    let not_object = || RestError::bad_request("Request body must be a JSON object");
+    if !is_object_text(body) {
+        return Err(not_object());
+    }
+    let body: TriggerBody = serde_json::from_slice(body).map_err(|_| not_object())?;
     validate(body, limits)
 }
 
@@ -78,9 +87,12 @@ struct BatchBody {
 /// Parses `POST /batch_events`: `{"batch":[{name,data,channel,socket_id?,info?},...]}`, each
 /// item one event on exactly one channel. An error names the item at fault.
 pub fn parse_batch(body: &[u8], limits: &Limits) -> Result<Vec<Trigger>, RestError> {
-    let body: BatchBody = serde_json::from_slice(body).map_err(|_| {
-        RestError::bad_request("Request body must be a JSON object with a batch array")
-    })?;
+    let not_object =
+        || RestError::bad_request("Request body must be a JSON object with a batch array");
+    if !is_object_text(body) {
+        return Err(not_object());
+    }
+    let body: BatchBody = serde_json::from_slice(body).map_err(|_| not_object())?;
     let items = body
         .batch
         .ok_or_else(|| RestError::bad_request("batch is required (an array of events)"))?;
@@ -96,8 +108,11 @@ pub fn parse_batch(body: &[u8], limits: &Limits) -> Result<Vec<Trigger>, RestErr
         .enumerate()
         .map(|(i, item)| {
             let at = |e: RestError| RestError::new(e.status, format!("batch[{i}]: {}", e.message));
-            let item: TriggerBody = serde_json::from_value(item)
-                .map_err(|_| at(RestError::bad_request("must be a JSON object")))?;
+            let not_object = || at(RestError::bad_request("must be a JSON object"));
+            if !item.is_object() {
+                return Err(not_object());
+            }
+            let item: TriggerBody = serde_json::from_value(item).map_err(|_| not_object())?;
             if item.channels.is_some() {
                 return Err(at(RestError::bad_request(
                     "a batch event names exactly one channel (use channel, not channels)",
@@ -268,6 +283,16 @@ mod tests {
             (too_many.as_str(), 400, "maximum is 10"),
             ("{}", 400, "batch is required"),
             ("[]", 400, "batch array"),
+            (
+                r#"[[{"name":"e","channel":"a","data":"x"}]]"#,
+                400,
+                "batch array",
+            ),
+            (
+                r#"{"batch":[["e","x","a",null,null,null]]}"#,
+                400,
+                "batch[0]: must be a JSON object",
+            ),
             (r#"{"batch":[1]}"#, 400, "batch[0]: must be a JSON object"),
             (
                 r#"{"batch":[{"name":"e","channels":["a"],"data":"x"}]}"#,
@@ -312,6 +337,8 @@ mod tests {
         let cases = [
             ("nope", "JSON object"),
             ("[]", "JSON object"),
+            // Found by the fuzz harness: serde reads structs from arrays too.
+            (r#"["e","x","a",null,null,null]"#, "JSON object"),
             (r#"{"data":"x","channel":"a"}"#, "name is required"),
             (
                 r#"{"name":"","data":"x","channel":"a"}"#,

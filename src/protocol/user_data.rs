@@ -21,12 +21,21 @@ struct ChannelData<'a> {
     user_info: Option<&'a RawValue>,
 }
 
+/// serde also reads a struct from a JSON array (fields by position): `["42",null]` would
+/// pass for `{"user_id":"42"}`. The data must be an object.
+fn is_object_text(raw: &str) -> bool {
+    raw.trim_start().starts_with('{')
+}
+
 /// Parses presence `channel_data`: `user_id` a string or number (stringified for identity),
 /// at most `max_presence_user_id_length` characters; `user_info` at most
 /// `max_presence_user_info_bytes` of JSON.
 pub fn parse_channel_data(raw: &str, limits: &Limits) -> Result<PresenceMember, String> {
-    let data: ChannelData =
-        serde_json::from_str(raw).map_err(|_| "channel_data must be a JSON object".to_string())?;
+    let not_object = || "channel_data must be a JSON object".to_string();
+    if !is_object_text(raw) {
+        return Err(not_object());
+    }
+    let data: ChannelData = serde_json::from_str(raw).map_err(|_| not_object())?;
     let user_id = match data.user_id {
         Some(Value::String(s)) if !s.is_empty() => s,
         Some(Value::Number(n)) => n.to_string(),
@@ -74,8 +83,11 @@ struct UserData {
 /// Parses sign-in `user_data`: `id` a non-empty string usable in `#server-to-user-{id}`,
 /// and an optional `watchlist` of user id strings.
 pub fn parse_user_data(raw: &str, limits: &Limits) -> Result<SigninUser, String> {
-    let data: UserData =
-        serde_json::from_str(raw).map_err(|_| "user_data must be a JSON object".to_string())?;
+    let not_object = || "user_data must be a JSON object".to_string();
+    if !is_object_text(raw) {
+        return Err(not_object());
+    }
+    let data: UserData = serde_json::from_str(raw).map_err(|_| not_object())?;
     let id = match data.id {
         Some(Value::String(s)) if !s.is_empty() => s,
         _ => return Err("user_data.id must be a non-empty string".into()),
@@ -129,6 +141,9 @@ mod tests {
             "",
             "[]",
             "{}",
+            // Found by the fuzz harness: serde reads structs from arrays too.
+            r#"["42",null]"#,
+            r#" [42]"#,
             r#"{"user_id":""}"#,
             r#"{"user_id":true}"#,
             r#"{"user_id":null}"#,
@@ -165,6 +180,7 @@ mod tests {
             "x",
             r#"{"id":"a b"}"#,
             r#"{"id":"a","watchlist":[1]}"#,
+            r#"["12345",["a"]]"#,
         ] {
             assert!(parse_user_data(bad, &l).is_err(), "{bad}");
         }
