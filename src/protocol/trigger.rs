@@ -5,6 +5,7 @@ use super::channel_name::validate_channel_name;
 use super::limits::Limits;
 use super::socket_id::is_valid_socket_id;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Event name prefixes of the protocol's own frames: clients would take such an event for a
@@ -80,8 +81,10 @@ pub fn parse_trigger(body: &[u8], limits: &Limits) -> Result<Trigger, RestError>
 }
 
 #[derive(Deserialize)]
-struct BatchBody {
-    batch: Option<Vec<Value>>,
+struct BatchBody<'a> {
+    /// Each item read on its own from its text (no `Value` tree to convert from).
+    #[serde(borrow)]
+    batch: Option<Vec<&'a RawValue>>,
 }
 
 /// Parses `POST /batch_events`: `{"batch":[{name,data,channel,socket_id?,info?},...]}`, each
@@ -109,10 +112,10 @@ pub fn parse_batch(body: &[u8], limits: &Limits) -> Result<Vec<Trigger>, RestErr
         .map(|(i, item)| {
             let at = |e: RestError| RestError::new(e.status, format!("batch[{i}]: {}", e.message));
             let not_object = || at(RestError::bad_request("must be a JSON object"));
-            if !item.is_object() {
+            if !is_object_text(item.get().as_bytes()) {
                 return Err(not_object());
             }
-            let item: TriggerBody = serde_json::from_value(item).map_err(|_| not_object())?;
+            let item: TriggerBody = serde_json::from_str(item.get()).map_err(|_| not_object())?;
             if item.channels.is_some() {
                 return Err(at(RestError::bad_request(
                     "a batch event names exactly one channel (use channel, not channels)",
