@@ -371,7 +371,8 @@ test("thousands of malformed frames and REST requests: documented answers, and e
 
 // ---- REST ----
 
-const STATUSES = new Set([200, 400, 401, 403, 404, 405, 413, 426]);
+// 204: OPTIONS answers with the Allow header and no body.
+const STATUSES = new Set([200, 204, 400, 401, 403, 404, 405, 413, 426]);
 
 function md5(body) {
   return createHash("md5").update(body).digest("hex");
@@ -512,6 +513,7 @@ async function sendAll(requests, concurrency = 16) {
       statuses[res.status] = (statuses[res.status] ?? 0) + 1;
       assert.ok(res.status < 500, `${context}: HTTP ${res.status} ${res.body.slice(0, 300)}`);
       assert.ok(STATUSES.has(res.status), `${context}: HTTP ${res.status} ${res.body.slice(0, 300)}`);
+      if (res.status === 204) assert.equal(req.method, "OPTIONS", `${context}: 204 is for OPTIONS only`);
       if (req.expect) assert.ok(req.expect.includes(res.status), `${context}: HTTP ${res.status}, expected ${req.expect}: ${res.body.slice(0, 300)}`);
       if (res.status >= 400 && req.method !== "HEAD") {
         const body = JSON.parse(res.body);

@@ -39,7 +39,7 @@ pub mod path {
 /// Days of daily counters kept.
 const DAYS_KEPT: f64 = 62.0;
 
-const SCHEMA: [&str; 3] = [
+const SCHEMA: [&str; 5] = [
     "CREATE TABLE IF NOT EXISTS usage (
         period TEXT PRIMARY KEY,
         broadcasts INTEGER NOT NULL DEFAULT 0,
@@ -52,7 +52,15 @@ const SCHEMA: [&str; 3] = [
         webhooks_dropped INTEGER NOT NULL DEFAULT 0)",
     "CREATE TABLE IF NOT EXISTS channels (name TEXT PRIMARY KEY, user_count INTEGER)",
     "CREATE TABLE IF NOT EXISTS shards (idx INTEGER PRIMARY KEY, connections INTEGER NOT NULL)",
+    // The sequence number of the last occupancy report applied per channel (also for vacated
+    // channels, so a late "occupied" cannot bring one back); kept 10 minutes.
+    "CREATE TABLE IF NOT EXISTS channel_seq (name TEXT PRIMARY KEY, seq INTEGER NOT NULL, at REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS channel_seq_at ON channel_seq (at)",
 ];
+
+/// How long the ledger remembers a channel's last occupancy sequence number: far longer than
+/// two reports of one room can be apart on the way.
+const SEQ_KEPT_MS: f64 = 600_000.0;
 
 const ADD_USAGE: &str = "INSERT INTO usage (period, broadcasts, messages_delivered, client_events,
         rest_calls, connections_opened, webhooks_failed, peak_connections, webhooks_dropped)
@@ -240,7 +248,13 @@ impl AppLedger {
                 )?;
             }
         }
-        if let Some(occupancy) = &report.occupancy {
+        let newest = match &report.occupancy {
+            Some(occupancy) => {
+                self.newest_occupancy(sql, &occupancy.channel, report.occupancy_seq, now)?
+            }
+            None => false,
+        };
+        if let Some(occupancy) = report.occupancy.as_ref().filter(|_| newest) {
             if occupancy.occupied {
                 sql.exec(
                     "INSERT INTO channels (name, user_count) VALUES (?, ?)
@@ -267,6 +281,39 @@ impl AppLedger {
             _ => None,
         };
         Ok(ReportAnswer { over_quota_month })
+    }
+
+    /// Whether a report's occupancy (numbered `seq`) is newer than the last one applied for
+    /// `channel`; records it if so. Unnumbered reports (0) always apply.
+    fn newest_occupancy(
+        &self,
+        sql: &SqlStorage,
+        channel: &str,
+        seq: u64,
+        now: f64,
+    ) -> Result<bool> {
+        if seq == 0 {
+            return Ok(true);
+        }
+        sql.exec(
+            "DELETE FROM channel_seq WHERE at < ?",
+            vec![SqlStorageValue::Float(now - SEQ_KEPT_MS)],
+        )?;
+        let last: Vec<Number> = sql
+            .exec(
+                "SELECT seq AS n FROM channel_seq WHERE name = ?",
+                vec![channel.into()],
+            )?
+            .to_array()?;
+        if last.first().is_some_and(|last| last.n >= seq as f64) {
+            return Ok(false);
+        }
+        sql.exec(
+            "INSERT INTO channel_seq (name, seq, at) VALUES (?, ?, ?)
+             ON CONFLICT(name) DO UPDATE SET seq = excluded.seq, at = excluded.at",
+            vec![channel.into(), int(seq), SqlStorageValue::Float(now)],
+        )?;
+        Ok(true)
     }
 
     fn connections(&self, sql: &SqlStorage) -> Result<u64> {

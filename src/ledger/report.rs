@@ -71,8 +71,16 @@ pub struct Report {
     pub counts: Counts,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub occupancy: Option<Occupancy>,
+    /// Orders a room's occupancy reports: the ledger ignores one older than what it last
+    /// applied for the channel (two reports of one room can cross on the way). 0: unordered.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub occupancy_seq: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardCount>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The ledger's answer: whether the app is over its monthly broadcast quota, and for which
@@ -96,6 +104,7 @@ pub struct Feed {
     quota_asked_ms: f64,
     /// A report is scheduled (an alarm is set for it).
     pub scheduled: bool,
+    last_seq: u64,
 }
 
 impl Feed {
@@ -125,8 +134,18 @@ impl Feed {
         Some(Report {
             counts: std::mem::take(&mut self.pending),
             occupancy,
+            occupancy_seq: 0,
             shard,
         })
+    }
+
+    /// Stamps a report's occupancy with an increasing sequence number: microseconds of the
+    /// clock, so a restarted room's numbers continue above its earlier ones.
+    pub fn stamp(&mut self, report: &mut Report, now_ms: f64) {
+        if report.occupancy.is_some() {
+            self.last_seq = (self.last_seq + 1).max((now_ms.max(0.0) * 1000.0) as u64);
+            report.occupancy_seq = self.last_seq;
+        }
     }
 
     /// Whether `occupancy` differs from what the ledger last heard (rooms report such a
@@ -214,6 +233,23 @@ mod tests {
         assert_eq!(failed.counts.broadcasts, 1, "counts ride along");
         feed.on_failed(&failed);
         assert!(feed.occupancy_changed(occupied(0).as_ref()));
+    }
+
+    #[test]
+    fn occupancy_reports_are_numbered_in_order() {
+        let mut feed = Feed::default();
+        let mut first = feed.take_report(occupied(1), None).unwrap();
+        feed.stamp(&mut first, 1_000.0);
+        let mut second = feed.take_report(occupied(0), None).unwrap();
+        // The same millisecond (or a clock step back) still numbers it after the first.
+        feed.stamp(&mut second, 900.0);
+        assert!(first.occupancy_seq >= 1_000_000);
+        assert!(second.occupancy_seq > first.occupancy_seq);
+        // Counts alone carry no number.
+        feed.counts().broadcasts += 1;
+        let mut counts = feed.take_report(occupied(0), None).unwrap();
+        feed.stamp(&mut counts, 2_000.0);
+        assert_eq!(counts.occupancy_seq, 0);
     }
 
     #[test]

@@ -26,7 +26,6 @@ use crate::protocol::frames;
 use crate::protocol::rest_signature::QueryParams;
 use crate::protocol::timestamp::utc_month;
 use crate::protocol::webhook::WebhookEvent;
-use futures_util::lock::Mutex;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use worker::{
@@ -91,8 +90,6 @@ pub struct ChannelRoom {
     state: State,
     env: Env,
     memory: RefCell<Memory>,
-    /// Held while a report to the ledger is in flight.
-    report_turn: Mutex<()>,
 }
 
 fn now_ms() -> f64 {
@@ -105,7 +102,6 @@ impl DurableObject for ChannelRoom {
             state,
             env,
             memory: RefCell::new(Memory::default()),
-            report_turn: Mutex::new(()),
         }
     }
 
@@ -443,6 +439,13 @@ impl ChannelRoom {
             None
         };
 
+        // The channel index learns of a first subscriber or a new presence user before the
+        // subscriber hears subscription_succeeded (sent when this answer arrives) and the
+        // others hear member_added: a `GET /channels` after either lists it. Before the socket
+        // is accepted and the arrival's webhooks arm the alarm: a webhook sent from an alarm
+        // while this request waited on the ledger was seen to hang in workerd.
+        self.report_occupancy_with(Some(&member)).await;
+
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
         pair.server.serialize_attachment(&member)?;
@@ -488,10 +491,8 @@ impl ChannelRoom {
         if count_subscriptions && !self.is_leaf() {
             self.count_changed(&channel).await;
         }
-        // The channel index learns of a first subscriber or a new presence user before the
-        // subscriber hears subscription_succeeded (sent when this answer arrives) and the
-        // others hear member_added: a `GET /channels` after either lists it.
-        self.report_occupancy().await;
+        // Anything that changed while the ledger answered goes with the next batch.
+        self.schedule_report().await;
         if let Some(added) = added {
             // Unless the socket already left while the ledger answered (its departure was
             // then reported to the others).
@@ -598,6 +599,11 @@ impl ChannelRoom {
     /// The channel's entry for the ledger's index of occupied channels (user channels are
     /// not listed, as on Pusher).
     fn occupancy(&self) -> Option<Occupancy> {
+        self.occupancy_with(None)
+    }
+
+    /// The occupancy as it is, or as it will be once `joining` is in.
+    fn occupancy_with(&self, joining: Option<&Member>) -> Option<Occupancy> {
         let channel = self.memory.borrow().channel.clone()?;
         let kind = ChannelKind::of(&channel);
         // A split channel's entry is its root room's, counting the leaves.
@@ -605,11 +611,11 @@ impl ChannelRoom {
             return None;
         }
         let users = self.with_subscribers(|subs| {
-            Roster::from_members(subs.iter().map(|(m, _)| m)).count() as u64
+            Roster::from_members(subs.iter().map(|(m, _)| m).chain(joining)).count() as u64
         });
         Some(Occupancy {
             channel,
-            occupied: self.total_subscribers() > 0,
+            occupied: joining.is_some() || self.total_subscribers() > 0,
             user_count: kind.is_presence().then_some(users),
         })
     }
@@ -618,29 +624,38 @@ impl ChannelRoom {
     /// user count) to the ledger at once, with the counts gathered so far, and returns once
     /// the ledger has it. Counts alone wait for the batch.
     async fn report_occupancy(&self) {
-        let occupancy = self.occupancy();
+        self.report_occupancy_with(None).await;
+    }
+
+    async fn report_occupancy_with(&self, joining: Option<&Member>) {
+        let occupancy = self.occupancy_with(joining);
         let changed = self
             .memory
             .borrow()
             .feed
             .occupancy_changed(occupancy.as_ref());
         if changed {
-            self.report().await;
+            self.report_with(occupancy).await;
         }
     }
 
     /// Sends the gathered counts and any occupancy change to the app's ledger.
     async fn report(&self) {
-        // One report at a time, so the ledger hears occupancy changes in order; a report
-        // waiting its turn sends the occupancy as it is then.
-        let _turn = self.report_turn.lock().await;
+        self.report_with(self.occupancy()).await;
+    }
+
+    /// Sends the gathered counts and `occupancy` (if it changed) to the app's ledger.
+    async fn report_with(&self, occupancy: Option<Occupancy>) {
+        // Reports may overlap (a subscribe's and an alarm's); their occupancy carries a
+        // sequence number so the ledger keeps the newest. (No lock: a future of one request
+        // woken by another's would run its I/O in the wrong request's context.)
         let Some(app_id) = self.memory.borrow().app_id.clone() else {
             return;
         };
-        let occupancy = self.occupancy();
-        let Some(report) = self.memory.borrow_mut().feed.take_report(occupancy, None) else {
+        let Some(mut report) = self.memory.borrow_mut().feed.take_report(occupancy, None) else {
             return;
         };
+        self.memory.borrow_mut().feed.stamp(&mut report, now_ms());
         match send_report(&self.env, &app_id, &report).await {
             Ok(answer) => self.memory.borrow_mut().feed.on_answer(answer),
             Err(e) => {
