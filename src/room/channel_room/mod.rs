@@ -441,9 +441,8 @@ impl ChannelRoom {
 
         // The channel index learns of a first subscriber or a new presence user before the
         // subscriber hears subscription_succeeded (sent when this answer arrives) and the
-        // others hear member_added: a `GET /channels` after either lists it. Before the socket
-        // is accepted and the arrival's webhooks arm the alarm: a webhook sent from an alarm
-        // while this request waited on the ledger was seen to hang in workerd.
+        // others hear member_added: a `GET /channels` after either lists it. Told before the
+        // socket is accepted, so nothing about this subscriber goes out before the index has it.
         self.report_occupancy_with(Some(&member)).await;
 
         let pair = WebSocketPair::new()?;
@@ -646,9 +645,9 @@ impl ChannelRoom {
 
     /// Sends the gathered counts and `occupancy` (if it changed) to the app's ledger.
     async fn report_with(&self, occupancy: Option<Occupancy>) {
-        // Reports may overlap (a subscribe's and an alarm's); their occupancy carries a
-        // sequence number so the ledger keeps the newest. (No lock: a future of one request
-        // woken by another's would run its I/O in the wrong request's context.)
+        // Reports may overlap (a subscribe's, a departure's, an alarm's); their occupancy
+        // carries a sequence number so the ledger keeps the newest, and no report waits for
+        // another.
         let Some(app_id) = self.memory.borrow().app_id.clone() else {
             return;
         };
