@@ -47,9 +47,9 @@ pub struct Limits {
     /// per invocation by default). Each frame handled or relayed is counted at
     /// `session_cpu_micros_per_frame`.
     pub session_cpu_budget_ms: u32,
-    /// The CPU estimate per frame, in microseconds. Conservative on purpose: 60 is above the
-    /// whole workerd process's CPU per delivery measured in BENCHMARKS.md (36-54 µs, room and
-    /// session together), so a session's own share is over-counted, never under.
+    /// The CPU estimate per frame, in microseconds. Conservative on purpose: 100 is above the
+    /// whole workerd process's CPU per delivery measured in BENCHMARKS.md (36-86 µs across
+    /// runs, room and session together), so a session's own share is over-counted, never under.
     pub session_cpu_micros_per_frame: u32,
     /// How long a cache channel keeps its last event (Pusher: up to 30 minutes).
     pub cache_ttl_secs: u32,
@@ -107,7 +107,7 @@ impl Default for Limits {
             max_upgrades_in_flight: 6,
             session_subrequest_budget: 9_000,
             session_cpu_budget_ms: 25_000,
-            session_cpu_micros_per_frame: 60,
+            session_cpu_micros_per_frame: 100,
             cache_ttl_secs: 30 * 60,
             max_batch_size: 10,
             max_connections: None,
