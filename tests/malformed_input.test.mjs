@@ -8,7 +8,6 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { createHash, createHmac } from "node:crypto";
 import {
   startWorker,
   makeApp,
@@ -20,6 +19,7 @@ import {
   subscribeRaw,
   nextEvent,
   rawSocket,
+  signedQuery as sdkQuery,
 } from "./support/harness.mjs";
 
 const seed = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 32)) >>> 0;
@@ -374,26 +374,9 @@ test("thousands of malformed frames and REST requests: documented answers, and e
 // 204: OPTIONS answers with the Allow header and no body.
 const STATUSES = new Set([200, 204, 400, 401, 403, 404, 405, 413, 426]);
 
-function md5(body) {
-  return createHash("md5").update(body).digest("hex");
-}
-
 /** The query string an SDK sends for `method path body`, signed with `secret`. */
 function signedQuery(method, path, body, params = {}, secret = app.secret) {
-  const query = {
-    auth_key: app.key,
-    auth_timestamp: String(Math.floor(Date.now() / 1000)),
-    auth_version: "1.0",
-    ...(body.length ? { body_md5: md5(body) } : {}),
-    ...params,
-  };
-  const sorted = Object.keys(query)
-    .sort()
-    .map((k) => `${k}=${query[k]}`)
-    .join("&");
-  const signature = createHmac("sha256", secret).update(`${method}\n${path}\n${sorted}`).digest("hex");
-  const encoded = Object.entries(query).map(([k, v]) => `${enc(k)}=${enc(v)}`);
-  return `${encoded.join("&")}&auth_signature=${signature}`;
+  return sdkQuery({ app, method, path, body, params, secret, encode: enc });
 }
 
 /** A trigger body with wrong types, bad names, sizes around the limits, or no JSON at all. */

@@ -6,7 +6,7 @@ import { parse as parseToml } from "smol-toml";
 import { readFileSync } from "node:fs";
 import { resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { randomBytes } from "node:crypto";
+import { randomBytes, createHash, createHmac } from "node:crypto";
 import PusherClient from "pusher-js";
 import PusherServer from "pusher";
 import WebSocket from "ws";
@@ -263,26 +263,31 @@ export async function subscribeRaw(sock, channel, extra = {}) {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Signs a REST request the way the SDKs do (an independent implementation of auth_version 1.0),
- * with knobs to break each part. Returns a fetch Response.
+ * The query string an SDK sends for `method path body` (auth_version 1.0: sorted parameters,
+ * `body_md5`, HMAC-SHA256), an independent implementation of the signing, with knobs to break
+ * each part. `encode` percent-encodes keys and values as they go on the wire (the signature is
+ * over the plain ones).
  */
-export async function signedFetch(worker, { method = "POST", path, body, app = worker.app, timestamp, params = {}, signature, omit = [] }) {
-  const { createHash, createHmac } = await import("node:crypto");
-  const text = body === undefined ? "" : typeof body === "string" ? body : JSON.stringify(body);
+export function signedQuery({ app, method, path, body = "", timestamp, params = {}, secret = app.secret, signature, omit = [], encode = (v) => v }) {
   const query = {
     auth_key: app.key,
     auth_timestamp: String(timestamp ?? Math.floor(Date.now() / 1000)),
     auth_version: "1.0",
-    ...(text ? { body_md5: createHash("md5").update(text).digest("hex") } : {}),
+    ...(body.length ? { body_md5: createHash("md5").update(body).digest("hex") } : {}),
     ...params,
   };
   for (const k of omit) delete query[k];
-  const sorted = Object.keys(query)
-    .sort()
-    .map((k) => `${k}=${query[k]}`)
-    .join("&");
-  const sig = signature ?? createHmac("sha256", app.secret).update(`${method}\n${path}\n${sorted}`).digest("hex");
-  const qs = omit.includes("auth_signature") ? sorted : `${sorted}&auth_signature=${sig}`;
+  const keys = Object.keys(query).sort();
+  const sorted = keys.map((k) => `${k}=${query[k]}`).join("&");
+  const sig = signature ?? createHmac("sha256", secret).update(`${method}\n${path}\n${sorted}`).digest("hex");
+  const qs = keys.map((k) => `${encode(k)}=${encode(query[k])}`).join("&");
+  return omit.includes("auth_signature") ? qs : `${qs}&auth_signature=${sig}`;
+}
+
+/** Signs a REST request with `signedQuery` (same knobs) and sends it; a fetch Response. */
+export async function signedFetch(worker, { method = "POST", path, body, app = worker.app, ...knobs }) {
+  const text = body === undefined ? "" : typeof body === "string" ? body : JSON.stringify(body);
+  const qs = signedQuery({ app, method, path, body: text, ...knobs });
   return fetch(`http://127.0.0.1:${worker.port}${path}?${qs}`, {
     method,
     headers: text ? { "Content-Type": "application/json" } : {},
