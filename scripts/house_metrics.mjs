@@ -1,0 +1,248 @@
+#!/usr/bin/env node
+// Structure figures of src/: import cycles between files and between top-level modules, the
+// longest non-test files and functions. Used to keep the house in order (README, CONTRIBUTING);
+// `--check` exits 1 when there is a cycle or a file/function is over the limits.
+//
+// It reads Rust as text: `crate::a::b` and `super::x` paths outside `#[cfg(test)]` modules are
+// resolved to the deepest source file they name; a function runs from its `fn` line to the line
+// that closes its body (brace counting, strings and comments stripped).
+import { readFileSync, readdirSync, statSync } from "node:fs";
+import { join, relative, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const src = join(root, "src");
+const MAX_FILE_LINES = 600;
+const MAX_FN_LINES = 80;
+
+function rustFiles(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) return rustFiles(p);
+    return name.endsWith(".rs") ? [p] : [];
+  });
+}
+
+// src/room/channel_room/mod.rs -> ["room", "channel_room"]; src/lib.rs -> []
+function modulePath(file) {
+  const parts = relative(src, file).replace(/\.rs$/, "").split("/");
+  const last = parts[parts.length - 1];
+  if (last === "mod" || last === "lib" || last === "main") parts.pop();
+  return parts;
+}
+
+// Blank out string literals and comments so braces and paths in them are not counted.
+function stripCode(text) {
+  return text
+    .replace(/\/\*[\s\S]*?\*\//g, (m) => m.replace(/[^\n]/g, " "))
+    .replace(/\br#*"[\s\S]*?"#*/g, (m) => m.replace(/[^\n]/g, " "))
+    .replace(/"(?:[^"\\]|\\[\s\S])*"/g, (m) => m.replace(/[^\n]/g, " "))
+    .replace(/'(?:[^'\\\n]|\\.)'/g, "' '")
+    .replace(/\/\/[^\n]*/g, "");
+}
+
+let testLineCount = 0;
+// The text of a file without its `#[cfg(test)] mod ... { }` blocks (kept as blank lines).
+function withoutTests(code) {
+  const lines = code.split("\n");
+  const out = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (/^\s*#\[cfg\(test\)\]/.test(lines[i]) && /^\s*(pub(\(crate\))? )?mod \w+\s*\{/.test(lines[i + 1] || "")) {
+      let depth = 0;
+      let j = i + 1;
+      for (; j < lines.length; j++) {
+        for (const ch of lines[j]) {
+          if (ch === "{") depth++;
+          else if (ch === "}") depth--;
+        }
+        if (depth === 0) break;
+      }
+      for (let k = i; k <= j && k < lines.length; k++) {
+        out.push("");
+        testLineCount++;
+      }
+      i = j;
+      continue;
+    }
+    out.push(lines[i]);
+  }
+  return out.join("\n");
+}
+
+const files = rustFiles(src).sort();
+const byModule = new Map(files.map((f) => [modulePath(f).join("::"), f]));
+
+function resolve(segments) {
+  for (let n = segments.length; n >= 0; n--) {
+    const key = segments.slice(0, n).join("::");
+    if (byModule.has(key)) return byModule.get(key);
+  }
+  return null;
+}
+
+// Expand `use a::{b, c::{d}}` groups into the paths they name.
+function expandUse(prefix, body) {
+  const out = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i <= body.length; i++) {
+    const ch = body[i];
+    if (ch === "{") depth++;
+    else if (ch === "}") depth--;
+    if ((ch === "," && depth === 0) || i === body.length) {
+      const item = body.slice(start, i).trim();
+      start = i + 1;
+      if (!item) continue;
+      const m = item.match(/^([\w:]*?)::\{([\s\S]*)\}$/);
+      if (m) out.push(...expandUse([...prefix, ...m[1].split("::").filter(Boolean)], m[2]));
+      else out.push([...prefix, ...item.split(/\s+as\s+/)[0].split("::").filter(Boolean)]);
+    }
+  }
+  return out;
+}
+
+const edges = new Map(files.map((f) => [f, new Set()]));
+const fileLines = new Map();
+const functions = [];
+
+for (const file of files) {
+  testLineCount = 0;
+  const code = withoutTests(stripCode(readFileSync(file, "utf8")));
+  const self = modulePath(file);
+  const isModRoot = /(mod|lib)\.rs$/.test(file);
+  const parent = isModRoot ? self.slice(0, -1) : self.slice(0, -1);
+  const here = isModRoot ? self : self.slice(0, -1); // where `foo` in `mod foo;` lives
+  // Every line outside test modules counts, comments and blank lines too (what `wc -l` sees).
+  const raw = readFileSync(file, "utf8").split("\n");
+  fileLines.set(file, raw.length - (raw[raw.length - 1] === "" ? 1 : 0) - testLineCount);
+
+  const paths = [];
+  for (const m of code.matchAll(/\buse\s+([\s\S]*?);/g)) {
+    const text = m[1].replace(/\s+/g, " ").trim();
+    const g = text.match(/^([\w:]*?)::\{([\s\S]*)\}$/);
+    if (g) paths.push(...expandUse(g[1].split("::").filter(Boolean), g[2]));
+    else paths.push(text.split(/\s+as\s+/)[0].split("::").filter(Boolean));
+  }
+  for (const m of code.matchAll(/\b((?:crate|super)(?:::\w+)+)/g)) paths.push(m[1].split("::"));
+
+  for (const p of paths) {
+    let abs;
+    if (p[0] === "crate") abs = p.slice(1);
+    else if (p[0] === "super") {
+      let base = isModRoot ? self.slice(0, -1) : parent.slice();
+      let rest = p.slice(1);
+      while (rest[0] === "super") {
+        base = base.slice(0, -1);
+        rest = rest.slice(1);
+      }
+      abs = [...base, ...rest];
+    } else if (p[0] === "self") abs = [...here, ...p.slice(1)];
+    else if (byModule.has([...here, p[0]].join("::"))) abs = [...here, ...p];
+    else continue;
+    const target = resolve(abs);
+    // A module's own children (declared with `mod x;`) are its parts, not its dependencies.
+    if (target && target !== file) {
+      const tp = modulePath(target);
+      const isChild = tp.length > self.length && self.every((s, i) => tp[i] === s) && isModRoot;
+      if (!isChild) edges.get(file).add(target);
+    }
+  }
+
+  // Functions: from the `fn` line to the line where its body's braces close.
+  const lines = code.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const m = lines[i].match(/^\s*(?:pub(?:\([\w:]+\))?\s+)?(?:async\s+)?(?:const\s+)?(?:unsafe\s+)?(?:extern\s+"C"\s+)?fn\s+(\w+)/);
+    if (!m) continue;
+    let depth = 0;
+    let opened = false;
+    let j = i;
+    for (; j < lines.length; j++) {
+      for (const ch of lines[j]) {
+        if (ch === "{") {
+          depth++;
+          opened = true;
+        } else if (ch === "}") depth--;
+        else if (ch === ";" && !opened && depth === 0) break;
+      }
+      if ((opened && depth === 0) || (!opened && /;\s*$/.test(lines[j]))) break;
+    }
+    if (opened) functions.push({ file, name: m[1], line: i + 1, lines: j - i + 1 });
+  }
+}
+
+// Tarjan's strongly connected components over a graph given as Map<node, Set<node>>.
+function cycles(graph) {
+  let index = 0;
+  const idx = new Map();
+  const low = new Map();
+  const stack = [];
+  const on = new Set();
+  const out = [];
+  const visit = (v) => {
+    idx.set(v, index);
+    low.set(v, index++);
+    stack.push(v);
+    on.add(v);
+    for (const w of graph.get(v) || []) {
+      if (!idx.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v), low.get(w)));
+      } else if (on.has(w)) low.set(v, Math.min(low.get(v), idx.get(w)));
+    }
+    if (low.get(v) === idx.get(v)) {
+      const comp = [];
+      let w;
+      do {
+        w = stack.pop();
+        on.delete(w);
+        comp.push(w);
+      } while (w !== v);
+      if (comp.length > 1) out.push(comp);
+    }
+  };
+  for (const v of graph.keys()) if (!idx.has(v)) visit(v);
+  return out;
+}
+
+const rel = (f) => relative(root, f);
+const fileCycles = cycles(edges);
+
+// Top-level modules (protocol, config, ledger, room, edge, rest, ...): a cycle between them is a
+// layering error even when no two files point at each other.
+const top = (f) => modulePath(f)[0] || "lib";
+const topGraph = new Map();
+for (const [f, targets] of edges) {
+  if (top(f) === "lib") continue;
+  for (const t of targets) {
+    if (top(t) === top(f) || top(t) === "lib") continue;
+    if (!topGraph.has(top(f))) topGraph.set(top(f), new Set());
+    topGraph.get(top(f)).add(top(t));
+  }
+}
+const layerCycles = cycles(topGraph);
+
+const longestFiles = [...fileLines].sort((a, b) => b[1] - a[1]).slice(0, 5);
+const longestFns = functions.sort((a, b) => b.lines - a.lines).slice(0, 8);
+
+console.log(`files: ${files.length}, non-test code lines: ${[...fileLines.values()].reduce((a, b) => a + b, 0)}`);
+console.log(`file import cycles: ${fileCycles.length}`);
+for (const c of fileCycles) console.log(`  ${c.map(rel).join(" <-> ")}`);
+console.log(`layer cycles: ${layerCycles.length}`);
+for (const c of layerCycles) console.log(`  ${c.join(" <-> ")}`);
+console.log("layer imports:");
+for (const [m, ts] of [...topGraph].sort()) console.log(`  ${m} -> ${[...ts].sort().join(", ")}`);
+console.log("longest files (lines outside test modules):");
+for (const [f, n] of longestFiles) console.log(`  ${n}\t${rel(f)}`);
+console.log("longest functions (lines):");
+for (const f of longestFns) console.log(`  ${f.lines}\t${rel(f.file)}:${f.line} ${f.name}`);
+
+if (process.argv.includes("--check")) {
+  const over = [...fileLines].filter(([, n]) => n > MAX_FILE_LINES);
+  const longFns = functions.filter((f) => f.lines > MAX_FN_LINES);
+  const problems = fileCycles.length + layerCycles.length + over.length + longFns.length;
+  if (problems) {
+    console.error(`house check failed: ${fileCycles.length} file cycles, ${layerCycles.length} layer cycles, ` +
+      `${over.length} files over ${MAX_FILE_LINES} lines, ${longFns.length} functions over ${MAX_FN_LINES} lines`);
+    process.exit(1);
+  }
+}
