@@ -7,11 +7,14 @@
 pub mod config;
 pub mod config_env;
 pub mod edge;
+pub mod http;
 pub mod internal_query;
 pub mod ledger;
+mod metrics;
 pub mod protocol;
 pub mod rest;
 pub mod room;
+mod router;
 
 use worker::{event, Context, Env, Request, Response, Result};
 
@@ -31,5 +34,5 @@ fn start() {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    edge::router::route(req, env).await
+    router::route(req, env).await
 }

@@ -1,7 +1,6 @@
-//! The edge Worker: routing, and the session that serves one pusher-js connection.
+//! The edge: the session that serves one pusher-js connection, and how it is accepted.
 
-pub mod metrics;
+pub mod connect;
 mod relay;
-pub mod router;
 mod session;
 pub mod session_core;

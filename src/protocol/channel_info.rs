@@ -3,7 +3,7 @@
 
 use super::channel_name::ChannelKind;
 use super::frames::json_string;
-use super::trigger::RestError;
+use super::rest_error::RestError;
 use std::fmt::Write;
 
 /// Requested attributes.

@@ -10,6 +10,7 @@ pub mod client_message;
 pub mod close_codes;
 pub mod frames;
 pub mod limits;
+pub mod rest_error;
 pub mod rest_signature;
 pub mod socket_id;
 pub mod timestamp;

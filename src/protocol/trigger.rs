@@ -3,6 +3,7 @@
 use super::channel_info::InfoAttrs;
 use super::channel_name::validate_channel_name;
 use super::limits::Limits;
+use super::rest_error::RestError;
 use super::socket_id::is_valid_socket_id;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -23,26 +24,6 @@ pub struct Trigger {
     pub socket_id: Option<String>,
     /// Requested `info` attributes, answered per channel.
     pub info: InfoAttrs,
-}
-
-/// A refused request, with the HTTP status Pusher uses.
-#[derive(Debug, PartialEq, Eq)]
-pub struct RestError {
-    pub status: u16,
-    pub message: String,
-}
-
-impl RestError {
-    pub fn new(status: u16, message: impl Into<String>) -> Self {
-        RestError {
-            status,
-            message: message.into(),
-        }
-    }
-
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        RestError::new(400, message)
-    }
 }
 
 #[derive(Deserialize)]
@@ -110,7 +91,7 @@ pub fn parse_batch(body: &[u8], limits: &Limits) -> Result<Vec<Trigger>, RestErr
         .into_iter()
         .enumerate()
         .map(|(i, item)| {
-            let at = |e: RestError| RestError::new(e.status, format!("batch[{i}]: {}", e.message));
+            let at = |e: RestError| e.within(&format!("batch[{i}]"));
             let not_object = || at(RestError::bad_request("must be a JSON object"));
             if !is_object_text(item.get().as_bytes()) {
                 return Err(not_object());
@@ -127,7 +108,33 @@ pub fn parse_batch(body: &[u8], limits: &Limits) -> Result<Vec<Trigger>, RestErr
 }
 
 fn validate(body: TriggerBody, limits: &Limits) -> Result<Trigger, RestError> {
-    let name = optional_string(body.name, "name")?
+    let name = event_name(body.name, limits)?;
+    let data = event_data(body.data, limits)?;
+    let channels = channel_list(body.channel, body.channels, limits)?;
+    let socket_id = optional_string(body.socket_id, "socket_id")?;
+    if let Some(id) = &socket_id {
+        if !is_valid_socket_id(id) {
+            return Err(RestError::bad_request(format!(
+                "Invalid socket_id {id:?}: expected two numbers joined by '.'"
+            )));
+        }
+    }
+    let info = match optional_string(body.info, "info")? {
+        Some(list) => InfoAttrs::parse(&list, false)?,
+        None => InfoAttrs::default(),
+    };
+    Ok(Trigger {
+        name,
+        data,
+        channels,
+        socket_id,
+        info,
+    })
+}
+
+/// The event name: present, within the length limit, and not one of the protocol's own.
+fn event_name(value: Option<Value>, limits: &Limits) -> Result<String, RestError> {
+    let name = optional_string(value, "name")?
         .filter(|n| !n.is_empty())
         .ok_or_else(|| RestError::bad_request("name is required"))?;
     if name.chars().count() > limits.max_event_name_length {
@@ -145,8 +152,12 @@ fn validate(body: TriggerBody, limits: &Limits) -> Result<Trigger, RestError> {
             "Event name {name:?} is reserved: names starting with {prefix} are Pusher protocol events"
         )));
     }
+    Ok(name)
+}
 
-    let data = match body.data {
+/// The event data: a string (SDKs JSON-encode objects), 413 over the payload limit.
+fn event_data(value: Option<Value>, limits: &Limits) -> Result<String, RestError> {
+    let data = match value {
         Some(Value::String(s)) => s,
         None | Some(Value::Null) => return Err(RestError::bad_request("data is required")),
         Some(_) => {
@@ -164,8 +175,18 @@ fn validate(body: TriggerBody, limits: &Limits) -> Result<Trigger, RestError> {
             ),
         ));
     }
+    Ok(data)
+}
 
-    let channels = match (body.channel, body.channels) {
+/// The channels, from `channel` or `channels` (not both): valid names, none twice, within
+/// the per-trigger limit.
+fn channel_list(
+    channel: Option<Value>,
+    channels: Option<Value>,
+    limits: &Limits,
+) -> Result<Vec<String>, RestError> {
+    let not_strings = || RestError::bad_request("channels must be an array of strings");
+    let channels = match (channel, channels) {
         (Some(_), Some(_)) => {
             return Err(RestError::bad_request(
                 "Give either channel or channels, not both",
@@ -177,16 +198,10 @@ fn validate(body: TriggerBody, limits: &Limits) -> Result<Trigger, RestError> {
             .into_iter()
             .map(|c| match c {
                 Value::String(s) => Ok(s),
-                _ => Err(RestError::bad_request(
-                    "channels must be an array of strings",
-                )),
+                _ => Err(not_strings()),
             })
             .collect::<Result<Vec<_>, _>>()?,
-        (None, Some(_)) => {
-            return Err(RestError::bad_request(
-                "channels must be an array of strings",
-            ))
-        }
+        (None, Some(_)) => return Err(not_strings()),
         (None, None) => return Err(RestError::bad_request("channels is required")),
     };
     if channels.is_empty() {
@@ -211,27 +226,7 @@ fn validate(body: TriggerBody, limits: &Limits) -> Result<Trigger, RestError> {
             )));
         }
     }
-
-    let socket_id = optional_string(body.socket_id, "socket_id")?;
-    if let Some(id) = &socket_id {
-        if !is_valid_socket_id(id) {
-            return Err(RestError::bad_request(format!(
-                "Invalid socket_id {id:?}: expected two numbers joined by '.'"
-            )));
-        }
-    }
-    let info = match optional_string(body.info, "info")? {
-        Some(list) => InfoAttrs::parse(&list, false)?,
-        None => InfoAttrs::default(),
-    };
-
-    Ok(Trigger {
-        name,
-        data,
-        channels,
-        socket_id,
-        info,
-    })
+    Ok(channels)
 }
 
 #[cfg(test)]

@@ -3,34 +3,30 @@
 
 use super::rooms::{self, RoomCall};
 use crate::config::App;
-use crate::edge::router::{json_error, json_response};
+use crate::http::{json_response, RestResult};
 use crate::ledger::app_ledger::{param as ledger_param, path as ledger_path};
 use crate::ledger::client::rest_read;
 use crate::protocol::channel_info::InfoAttrs;
 use crate::protocol::channel_name::{validate_channel_name, ChannelKind};
+use crate::protocol::rest_error::RestError;
 use crate::protocol::rest_signature::QueryParams;
 use crate::room::member::{param, path};
-use worker::{Env, Method, Response, Result};
+use worker::{Env, Method, Response};
 
 /// The occupied channels, optionally under a prefix; `info=user_count` only with a
 /// `presence-` prefix (Pusher answers 400 otherwise).
-pub async fn list(env: &Env, app: &App, params: &QueryParams) -> Result<Response> {
+pub async fn list(env: &Env, app: &App, params: &QueryParams) -> RestResult {
     let prefix = params.get("filter_by_prefix").unwrap_or_default();
-    let attrs = match InfoAttrs::parse(params.get("info").unwrap_or_default(), false) {
-        Ok(attrs) => attrs,
-        Err(e) => return json_error(e.status, &e.message),
-    };
+    let attrs = InfoAttrs::parse(params.get("info").unwrap_or_default(), false)?;
     if attrs.subscription_count {
-        return json_error(
-            400,
+        return Err(RestError::bad_request(
             "subscription_count is not available when listing channels: ask GET /channels/{name}",
-        );
+        ));
     }
     if attrs.user_count && !prefix.starts_with("presence-") {
-        return json_error(
-            400,
+        return Err(RestError::bad_request(
             "info=user_count is only available with filter_by_prefix=presence-",
-        );
+        ));
     }
     let mut query = vec![(ledger_param::PREFIX, prefix)];
     if attrs.user_count {
@@ -39,27 +35,17 @@ pub async fn list(env: &Env, app: &App, params: &QueryParams) -> Result<Response
     pass_json(rest_read(env, &app.id, ledger_path::CHANNELS, &query).await?).await
 }
 
-fn checked_channel(name: &str, app: &App) -> std::result::Result<(), Result<Response>> {
-    match validate_channel_name(name, app.limits.max_channel_name_length) {
-        Ok(_) => Ok(()),
-        Err(e) => Err(json_error(
-            400,
-            &format!("Invalid channel name {name:?}: {e}"),
-        )),
-    }
+fn check_channel(name: &str, app: &App) -> Result<(), RestError> {
+    validate_channel_name(name, app.limits.max_channel_name_length)
+        .map(|_| ())
+        .map_err(|e| RestError::bad_request(format!("Invalid channel name {name:?}: {e}")))
 }
 
 /// One channel's `occupied` and the attributes asked for.
-pub async fn show(env: &Env, app: &App, channel: &str, params: &QueryParams) -> Result<Response> {
-    if let Err(response) = checked_channel(channel, app) {
-        return response;
-    }
-    let attrs = match InfoAttrs::parse(params.get("info").unwrap_or_default(), true)
-        .and_then(|attrs| attrs.check_applicable(channel).map(|()| attrs))
-    {
-        Ok(attrs) => attrs,
-        Err(e) => return json_error(e.status, &e.message),
-    };
+pub async fn show(env: &Env, app: &App, channel: &str, params: &QueryParams) -> RestResult {
+    check_channel(channel, app)?;
+    let attrs = InfoAttrs::parse(params.get("info").unwrap_or_default(), true)?;
+    attrs.check_applicable(channel)?;
     let info = attrs.to_param();
     let response = rooms::fetch(
         env,
@@ -78,15 +64,12 @@ pub async fn show(env: &Env, app: &App, channel: &str, params: &QueryParams) -> 
 }
 
 /// A presence channel's users.
-pub async fn users(env: &Env, app: &App, channel: &str) -> Result<Response> {
-    if let Err(response) = checked_channel(channel, app) {
-        return response;
-    }
+pub async fn users(env: &Env, app: &App, channel: &str) -> RestResult {
+    check_channel(channel, app)?;
     if !ChannelKind::of(channel).is_presence() {
-        return json_error(
-            400,
-            &format!("Users are only available for presence channels, not {channel:?}"),
-        );
+        return Err(RestError::bad_request(format!(
+            "Users are only available for presence channels, not {channel:?}"
+        )));
     }
     let response = rooms::fetch(
         env,
@@ -105,15 +88,14 @@ pub async fn users(env: &Env, app: &App, channel: &str) -> Result<Response> {
 }
 
 /// Answers with an internal JSON response as is, or a 500 naming its failure.
-async fn pass_json(mut response: Response) -> Result<Response> {
+async fn pass_json(mut response: Response) -> RestResult {
     let status = response.status_code();
     let body = response.text().await.unwrap_or_default();
     if status == 200 {
-        json_response(200, &body)
+        Ok(json_response(200, &body)?)
     } else {
-        json_error(
-            500,
-            &format!("internal request failed with HTTP {status}: {body}"),
-        )
+        Err(RestError::internal(format!(
+            "internal request failed with HTTP {status}: {body}"
+        )))
     }
 }

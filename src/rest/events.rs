@@ -3,17 +3,18 @@
 
 use super::rooms::{self, RoomCall};
 use crate::config::App;
-use crate::edge::router::{json_error, json_response};
+use crate::http::{json_response, RestResult};
 use crate::ledger::report::QUOTA_RECHECK_MS;
 use crate::protocol::channel_name::{validate_channel_name, ChannelKind, SERVER_TO_USER_PREFIX};
 use crate::protocol::frames::{self, json_string};
+use crate::protocol::rest_error::RestError;
 use crate::protocol::timestamp::utc_month;
-use crate::protocol::trigger::{parse_batch, parse_trigger, RestError, Trigger};
+use crate::protocol::trigger::{parse_batch, parse_trigger, Trigger};
 use crate::room::member::{param, path};
 use futures_util::future::join_all;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use worker::{console_error, Date, Env, Method, Response, Result};
+use worker::{console_error, Date, Env, Method};
 
 /// The REST answer once the app's monthly broadcasts reach `limits.max_broadcasts_per_month`.
 pub const OVER_QUOTA_MESSAGE: &str =
@@ -21,10 +22,12 @@ pub const OVER_QUOTA_MESSAGE: &str =
 
 /// `POST /apps/{id}/users/{user_id}/terminate_connections`: closes every signed-in
 /// connection of the user (their sessions close with 4009), through the user's channel room.
-pub async fn terminate_user(env: &Env, app: &App, user_id: &str) -> Result<Response> {
+pub async fn terminate_user(env: &Env, app: &App, user_id: &str) -> RestResult {
     let channel = format!("{SERVER_TO_USER_PREFIX}{user_id}");
     if validate_channel_name(&channel, usize::MAX).is_err() {
-        return json_error(400, &format!("Invalid user id {user_id:?}"));
+        return Err(RestError::bad_request(format!(
+            "Invalid user id {user_id:?}"
+        )));
     }
     let response = rooms::fetch(
         env,
@@ -40,11 +43,10 @@ pub async fn terminate_user(env: &Env, app: &App, user_id: &str) -> Result<Respo
     )
     .await?;
     match response.status_code() {
-        200..=299 => json_response(200, "{}"),
-        status => json_error(
-            500,
-            &format!("terminate failed: room answered HTTP {status}"),
-        ),
+        200..=299 => Ok(json_response(200, "{}")?),
+        status => Err(RestError::internal(format!(
+            "terminate failed: room answered HTTP {status}"
+        ))),
     }
 }
 
@@ -54,11 +56,8 @@ struct Publish<'a> {
     channel: &'a str,
 }
 
-pub async fn trigger(env: &Env, app: &App, body: &[u8]) -> Result<Response> {
-    let trigger = match parse_trigger(body, &app.limits) {
-        Ok(t) => t,
-        Err(e) => return json_error(e.status, &e.message),
-    };
+pub async fn trigger(env: &Env, app: &App, body: &[u8]) -> RestResult {
+    let trigger = parse_trigger(body, &app.limits)?;
     let publishes: Vec<Publish> = trigger
         .channels
         .iter()
@@ -67,12 +66,9 @@ pub async fn trigger(env: &Env, app: &App, body: &[u8]) -> Result<Response> {
             channel,
         })
         .collect();
-    let infos = match publish_all(env, app, &publishes).await {
-        Ok(infos) => infos,
-        Err(e) => return json_error(e.status, &e.message),
-    };
+    let infos = publish_all(env, app, &publishes).await?;
     if trigger.info.is_empty() {
-        return json_response(200, "{}");
+        return Ok(json_response(200, "{}")?);
     }
     let channels: Vec<String> = trigger
         .channels
@@ -80,14 +76,14 @@ pub async fn trigger(env: &Env, app: &App, body: &[u8]) -> Result<Response> {
         .zip(&infos)
         .map(|(channel, info)| format!("{}:{info}", json_string(channel)))
         .collect();
-    json_response(200, &format!("{{\"channels\":{{{}}}}}", channels.join(",")))
+    Ok(json_response(
+        200,
+        &format!("{{\"channels\":{{{}}}}}", channels.join(",")),
+    )?)
 }
 
-pub async fn batch(env: &Env, app: &App, body: &[u8]) -> Result<Response> {
-    let batch = match parse_batch(body, &app.limits) {
-        Ok(batch) => batch,
-        Err(e) => return json_error(e.status, &e.message),
-    };
+pub async fn batch(env: &Env, app: &App, body: &[u8]) -> RestResult {
+    let batch = parse_batch(body, &app.limits)?;
     let publishes: Vec<Publish> = batch
         .iter()
         .map(|trigger| Publish {
@@ -95,14 +91,14 @@ pub async fn batch(env: &Env, app: &App, body: &[u8]) -> Result<Response> {
             channel: &trigger.channels[0],
         })
         .collect();
-    let infos = match publish_all(env, app, &publishes).await {
-        Ok(infos) => infos,
-        Err(e) => return json_error(e.status, &e.message),
-    };
+    let infos = publish_all(env, app, &publishes).await?;
     if batch.iter().all(|t| t.info.is_empty()) {
-        return json_response(200, "{}");
+        return Ok(json_response(200, "{}")?);
     }
-    json_response(200, &format!("{{\"batch\":[{}]}}", infos.join(",")))
+    Ok(json_response(
+        200,
+        &format!("{{\"batch\":[{}]}}", infos.join(",")),
+    )?)
 }
 
 thread_local! {
@@ -121,7 +117,7 @@ async fn publish_all(
     env: &Env,
     app: &App,
     publishes: &[Publish<'_>],
-) -> std::result::Result<Vec<String>, RestError> {
+) -> Result<Vec<String>, RestError> {
     let month = current_month();
     let now = Date::now().as_millis() as f64;
     let known_over = OVER_QUOTA.with(|over| {
@@ -143,15 +139,15 @@ async fn publish_all(
     let mut failed = Vec::new();
     for (result, p) in results.into_iter().zip(publishes) {
         match result {
-            Ok(Ok(info)) => infos.push(info),
-            Ok(Err(refusal)) => {
+            Ok(info) => infos.push(info),
+            Err(refusal) if refusal.status == 403 => {
                 // Remembered briefly: the quota may be raised, and rooms ask the ledger again.
                 let until = now + QUOTA_RECHECK_MS;
                 OVER_QUOTA.with(|over| over.borrow_mut().insert(app.id.clone(), (month, until)));
                 return Err(refusal);
             }
             Err(e) => {
-                console_error!("publish to {} failed: {e}", p.channel);
+                console_error!("publish to {} failed: {}", p.channel, e.message);
                 failed.push(p.channel);
             }
         }
@@ -159,20 +155,22 @@ async fn publish_all(
     if failed.is_empty() {
         Ok(infos)
     } else {
-        Err(RestError::new(
-            500,
-            format!("The event could not be delivered to: {}", failed.join(", ")),
-        ))
+        Err(RestError::internal(format!(
+            "The event could not be delivered to: {}",
+            failed.join(", ")
+        )))
     }
 }
 
 /// Hands a pre-serialised frame to the channel's room, which sends it to every subscriber.
+/// Answers the channel's attributes JSON; 403 when the app is over its quota, 500 when the
+/// room could not be reached or failed.
 async fn publish(
     env: &Env,
     app: &App,
     p: &Publish<'_>,
     rest_call: bool,
-) -> Result<std::result::Result<String, RestError>> {
+) -> Result<String, RestError> {
     let channel = p.channel;
     let frame = frames::channel_event(&p.trigger.name, channel, &p.trigger.data);
     let ttl = app.limits.cache_ttl_secs.to_string();
@@ -203,9 +201,9 @@ async fn publish(
     let status = response.status_code();
     let body = response.text().await.unwrap_or_default();
     match status {
-        200 => Ok(Ok(body)),
-        403 => Ok(Err(RestError::new(403, OVER_QUOTA_MESSAGE))),
-        _ => Err(worker::Error::RustError(format!(
+        200 => Ok(body),
+        403 => Err(RestError::new(403, OVER_QUOTA_MESSAGE)),
+        _ => Err(RestError::internal(format!(
             "room answered HTTP {status}: {body}"
         ))),
     }

@@ -14,10 +14,11 @@ use pusher_edge::protocol::channel_name::{validate_channel_name, ChannelKind};
 use pusher_edge::protocol::client_message::{parse_client_message, ClientMessage, ParseError};
 use pusher_edge::protocol::frames::{self, json_string};
 use pusher_edge::protocol::limits::Limits;
+use pusher_edge::protocol::rest_error::RestError;
 use pusher_edge::protocol::rest_signature::{percent_decode, QueryParams};
 use pusher_edge::protocol::socket_id::is_valid_socket_id;
 use pusher_edge::protocol::timestamp::iso8601_utc;
-use pusher_edge::protocol::trigger::{parse_batch, parse_trigger, RestError, Trigger};
+use pusher_edge::protocol::trigger::{parse_batch, parse_trigger, Trigger};
 use pusher_edge::protocol::user_data::{parse_channel_data, parse_user_data};
 use serde_json::value::RawValue;
 

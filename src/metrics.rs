@@ -1,20 +1,20 @@
 //! `GET /metrics`: every app's ledger counters as Prometheus text, for a scraper holding the
 //! deployment's `METRICS_TOKEN` (sent as `Authorization: Bearer <token>`).
 
-use super::router::json_error;
 use crate::config::Apps;
+use crate::http::RestResult;
 use crate::ledger::{client, stats::prometheus_text};
 use crate::protocol::auth_token::constant_time_eq;
+use crate::protocol::rest_error::RestError;
 use crate::protocol::timestamp::utc_month;
 use futures_util::future::join_all;
-use worker::{console_error, Date, Env, Request, Response, Result};
+use worker::{console_error, Date, Env, Request, Response};
 
-pub async fn handle(req: &Request, env: &Env, apps: &Apps) -> Result<Response> {
+pub async fn handle(req: &Request, env: &Env, apps: &Apps) -> RestResult {
     let Some(token) = env.var("METRICS_TOKEN").ok().map(|v| v.to_string()) else {
-        return json_error(
-            404,
+        return Err(RestError::not_found(
             "Metrics are off: set the METRICS_TOKEN secret to turn them on",
-        );
+        ));
     };
     let given = req
         .headers()
@@ -22,10 +22,9 @@ pub async fn handle(req: &Request, env: &Env, apps: &Apps) -> Result<Response> {
         .and_then(|h| h.strip_prefix("Bearer ").map(str::to_string))
         .unwrap_or_default();
     if token.is_empty() || !constant_time_eq(&given, &token) {
-        return json_error(
-            401,
+        return Err(RestError::unauthorized(
             "A valid Authorization: Bearer <METRICS_TOKEN> is required",
-        );
+        ));
     }
     let reads = apps.iter().map(|app| client::stats(env, &app.id));
     let mut all = Vec::new();

@@ -1,0 +1,37 @@
+//! The Worker's HTTP answers: JSON responses, and a [`RestError`] as Pusher's
+//! `{"error": "..."}` with its status. Every layer that answers HTTP uses these.
+
+use crate::protocol::rest_error::RestError;
+use worker::{Response, Result};
+
+/// What a REST endpoint (or any JSON route) answers: a response, or a refusal.
+pub type RestResult = std::result::Result<Response, RestError>;
+
+pub fn json_response(status: u16, body: &str) -> Result<Response> {
+    let response = Response::ok(body)?.with_status(status);
+    response.headers().set("Content-Type", "application/json")?;
+    Ok(response)
+}
+
+impl RestError {
+    pub fn into_response(self) -> Result<Response> {
+        let response = json_response(self.status, &self.body())?;
+        if let Some(allow) = self.allow {
+            response.headers().set("Allow", allow)?;
+        }
+        Ok(response)
+    }
+}
+
+/// A failure of the runtime (a stub, a subrequest, a body read) behind a REST call is the
+/// service's fault: 500, saying what failed.
+impl From<worker::Error> for RestError {
+    fn from(e: worker::Error) -> Self {
+        RestError::internal(e.to_string())
+    }
+}
+
+/// Answers a route's result: the response, or the refusal as JSON.
+pub fn respond(result: RestResult) -> Result<Response> {
+    result.or_else(RestError::into_response)
+}

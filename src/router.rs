@@ -1,0 +1,84 @@
+//! The Worker's front door: routes each request to a client connection, the REST API, the
+//! metrics or an info page. It is the top layer: everything else is below it.
+
+use crate::config_env::load_apps;
+use crate::edge::connect::client_connection;
+use crate::http::{json_response, respond, RestResult};
+use crate::metrics;
+use crate::protocol::close_codes;
+use crate::protocol::rest_error::RestError;
+use crate::rest;
+use worker::{console_error, Env, Request, Response, Result};
+
+/// The methods the Worker routes. workers-rs reads a method it does not know (PROPFIND,
+/// PURGE, ...) as GET, so the raw method is checked before routing.
+const ROUTED_METHODS: [&str; 6] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
+
+pub async fn route(req: Request, env: Env) -> Result<Response> {
+    respond(dispatch(req, env).await)
+}
+
+async fn dispatch(req: Request, env: Env) -> RestResult {
+    let path = req.path();
+    let method = req.inner().method();
+    if !ROUTED_METHODS.contains(&method.as_str()) {
+        return other_method(&method, &path);
+    }
+    if path == "/" {
+        return Ok(json_response(200, &service_info())?);
+    }
+    if path == "/up" {
+        // Health check: the Worker runs. (It does not read the configuration, so a load
+        // balancer keeps routing while an operator fixes a bad PUSHER_APPS.)
+        return Ok(json_response(200, r#"{"status":"ok"}"#)?);
+    }
+    let apps = load_apps(&env).map_err(|e| {
+        console_error!("{e}");
+        RestError::internal(e.to_string())
+    })?;
+    if let Some(key) = path.strip_prefix("/app/") {
+        return client_connection(req, env, &apps, key).await;
+    }
+    if path.starts_with("/apps/") || path.starts_with("/users/") {
+        return rest::handle(req, &env, &apps).await;
+    }
+    if path == "/metrics" {
+        return metrics::handle(&req, &env, &apps).await;
+    }
+    Err(RestError::not_found(format!("No route for {path}")))
+}
+
+/// OPTIONS names the methods a path takes (204 with `Allow`); CONNECT, TRACE and any other
+/// method get 405 with the same `Allow`, or 404 on a path the Worker does not serve.
+fn other_method(method: &str, path: &str) -> RestResult {
+    let allow = allowed_methods(path)
+        .ok_or_else(|| RestError::not_found(format!("No route for {path}")))?;
+    if method != "OPTIONS" {
+        return Err(RestError::method_not_allowed(method, path, allow));
+    }
+    let response = Response::empty()?.with_status(204);
+    response.headers().set("Allow", allow)?;
+    Ok(response)
+}
+
+/// The methods a path takes (for `Allow`), or `None` for a path the Worker does not serve.
+fn allowed_methods(path: &str) -> Option<&'static str> {
+    match path {
+        "/" | "/up" | "/metrics" => Some("GET, HEAD"),
+        _ if path.starts_with("/app/") => Some("GET"),
+        _ if path.starts_with("/apps/") || path.starts_with("/users/") => {
+            rest::allowed_methods(path)
+        }
+        _ => None,
+    }
+}
+
+fn service_info() -> String {
+    serde_json::json!({
+        "service": env!("CARGO_PKG_NAME"),
+        "version": env!("CARGO_PKG_VERSION"),
+        "commit": env!("PUSHER_EDGE_COMMIT"),
+        "protocol": close_codes::MAX_PROTOCOL,
+    })
+    .to_string()
+}
