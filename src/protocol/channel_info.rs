@@ -2,9 +2,8 @@
 //! to which channel, and the JSON a channel answers with.
 
 use super::channel_name::ChannelKind;
-use super::frames::json_string;
+use super::json_writer::{raw_array, JsonObject};
 use super::rest_error::RestError;
-use std::fmt::Write;
 
 /// Requested attributes.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -114,43 +113,36 @@ pub struct ChannelState {
 /// `{"occupied":true,"user_count":2,...}` (with `occupied` for `GET /channels/{name}`) or
 /// just the attributes (per channel, in a trigger's `{"channels":{...}}` answer).
 pub fn info_json(state: &ChannelState, attrs: InfoAttrs, with_occupied: bool) -> String {
-    let mut fields = Vec::new();
+    let mut object = JsonObject::new();
     if with_occupied {
-        fields.push(format!("\"occupied\":{}", state.subscription_count > 0));
+        object = object.value("occupied", state.subscription_count > 0);
     }
     if attrs.user_count {
-        fields.push(format!("\"user_count\":{}", state.user_count));
+        object = object.value("user_count", state.user_count);
     }
     if attrs.subscription_count {
-        fields.push(format!(
-            "\"subscription_count\":{}",
-            state.subscription_count
-        ));
+        object = object.value("subscription_count", state.subscription_count);
     }
     if attrs.cache {
         // Nothing cached (or expired): `"cache":null`, as Pusher documents.
-        match &state.cache {
-            Some((data, ttl)) => fields.push(format!(
-                "\"cache\":{{\"data\":{},\"ttl\":{ttl}}}",
-                json_string(data)
-            )),
-            None => fields.push("\"cache\":null".into()),
-        }
+        let cache = state.cache.as_ref().map(|(data, ttl)| {
+            JsonObject::new()
+                .string("data", data)
+                .value("ttl", ttl)
+                .finish()
+        });
+        object = object.raw("cache", cache.as_deref().unwrap_or("null"));
     }
-    format!("{{{}}}", fields.join(","))
+    object.finish()
 }
 
 /// `{"users":[{"id":"1"},{"id":"2"}]}`.
 pub fn users_json<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
-    let mut out = String::from("{\"users\":[");
-    for (i, id) in ids.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let _ = write!(out, "{{\"id\":{}}}", json_string(id));
-    }
-    out.push_str("]}");
-    out
+    let users = raw_array(
+        ids.into_iter()
+            .map(|id| JsonObject::new().string("id", id).finish()),
+    );
+    JsonObject::new().raw("users", &users).finish()
 }
 
 #[cfg(test)]

@@ -4,22 +4,24 @@
 //! subscription_succeeded, channel events) and an object where Pusher sends one
 //! (pusher:error, pusher:pong).
 
-/// A JSON string literal (quotes included) for `s`.
-pub fn json_string(s: &str) -> String {
-    // Serialising a &str cannot fail.
-    serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\""))
+pub use super::json_writer::json_string;
+use super::json_writer::{string_array, JsonObject};
+
+/// A frame: `{"event":..., "channel":...}`, the caller adding `data` and the rest.
+fn frame(event: &str, channel: Option<&str>, capacity: usize) -> JsonObject {
+    JsonObject::with_capacity(capacity + 64)
+        .string("event", event)
+        .string_if("channel", channel)
 }
 
 pub fn connection_established(socket_id: &str, activity_timeout_secs: u32) -> String {
-    let data = format!(
-        "{{\"socket_id\":{},\"activity_timeout\":{}}}",
-        json_string(socket_id),
-        activity_timeout_secs
-    );
-    format!(
-        "{{\"event\":\"pusher:connection_established\",\"data\":{}}}",
-        json_string(&data)
-    )
+    let data = JsonObject::new()
+        .string("socket_id", socket_id)
+        .value("activity_timeout", activity_timeout_secs)
+        .finish();
+    frame("pusher:connection_established", None, data.len())
+        .string("data", &data)
+        .finish()
 }
 
 pub const PONG: &str = r#"{"event":"pusher:pong","data":{}}"#;
@@ -28,44 +30,51 @@ pub const PING: &str = r#"{"event":"pusher:ping","data":{}}"#;
 /// `pusher:error` with an object `data`; `code` is `null` for command-level errors, as Pusher sends.
 pub fn error(code: Option<u16>, message: &str, channel: Option<&str>) -> String {
     let code = code.map_or_else(|| "null".to_string(), |c| c.to_string());
-    let channel = channel
-        .map(|c| format!(",\"channel\":{}", json_string(c)))
-        .unwrap_or_default();
-    format!(
-        "{{\"event\":\"pusher:error\",\"data\":{{\"code\":{code},\"message\":{}}}{channel}}}",
-        json_string(message)
-    )
+    let data = JsonObject::new()
+        .raw("code", &code)
+        .string("message", message)
+        .finish();
+    JsonObject::new()
+        .string("event", "pusher:error")
+        .raw("data", &data)
+        .string_if("channel", channel)
+        .finish()
 }
 
 /// Channel-scoped `pusher:subscription_error` `{type,error,status}`: pusher-js emits it on the
 /// channel, so Laravel Echo's `.error()` callback fires.
 pub fn subscription_error(channel: &str, error_type: &str, error: &str, status: u16) -> String {
-    format!(
-        "{{\"event\":\"pusher:subscription_error\",\"channel\":{},\"data\":{{\"type\":{},\"error\":{},\"status\":{status}}}}}",
-        json_string(channel),
-        json_string(error_type),
-        json_string(error)
-    )
+    let data = JsonObject::new()
+        .string("type", error_type)
+        .string("error", error)
+        .value("status", status)
+        .finish();
+    frame("pusher:subscription_error", Some(channel), data.len())
+        .raw("data", &data)
+        .finish()
 }
 
 /// `pusher_internal:subscription_succeeded`; `data_json` is the JSON text to string-encode
 /// (`{}` for non-presence channels; never omitted, the Swift SDK needs it).
 pub fn subscription_succeeded(channel: &str, data_json: &str) -> String {
-    format!(
-        "{{\"event\":\"pusher_internal:subscription_succeeded\",\"channel\":{},\"data\":{}}}",
-        json_string(channel),
-        json_string(data_json)
+    frame(
+        "pusher_internal:subscription_succeeded",
+        Some(channel),
+        data_json.len(),
     )
+    .string("data", data_json)
+    .finish()
 }
 
 /// A channel event as delivered to subscribers: `data` is the string given to the REST API.
 pub fn channel_event(event: &str, channel: &str, data: &str) -> String {
-    format!(
-        "{{\"event\":{},\"channel\":{},\"data\":{}}}",
-        json_string(event),
-        json_string(channel),
-        json_string(data)
+    frame(
+        event,
+        Some(channel),
+        channel.len() + data.len() + data.len() / 8,
     )
+    .string("data", data)
+    .finish()
 }
 
 #[cfg(test)]
@@ -164,10 +173,10 @@ mod close_reason_tests {
 
 /// `pusher:signin_success` with the `user_data` string as signed.
 pub fn signin_success(user_data: &str) -> String {
-    format!(
-        "{{\"event\":\"pusher:signin_success\",\"data\":{{\"user_data\":{}}}}}",
-        json_string(user_data)
-    )
+    let data = JsonObject::new().string("user_data", user_data).finish();
+    frame("pusher:signin_success", None, data.len())
+        .raw("data", &data)
+        .finish()
 }
 
 /// A client event as forwarded to the channel's other subscribers: `data` is the raw JSON
@@ -178,82 +187,67 @@ pub fn client_event(
     raw_data: Option<&str>,
     user_id: Option<&str>,
 ) -> String {
-    let user = user_id
-        .map(|u| format!(",\"user_id\":{}", json_string(u)))
-        .unwrap_or_default();
-    format!(
-        "{{\"event\":{},\"channel\":{},\"data\":{}{user}}}",
-        json_string(event),
-        json_string(channel),
-        raw_data.unwrap_or("null")
-    )
+    let data = raw_data.unwrap_or("null");
+    frame(event, Some(channel), data.len())
+        .raw("data", data)
+        .string_if("user_id", user_id)
+        .finish()
 }
 
 /// `pusher_internal:member_added` with `{"user_id","user_info"}` string-encoded.
 pub fn member_added(channel: &str, user_id: &str, user_info: Option<&str>) -> String {
-    let data = format!(
-        "{{\"user_id\":{},\"user_info\":{}}}",
-        json_string(user_id),
-        user_info.unwrap_or("null")
-    );
-    format!(
-        "{{\"event\":\"pusher_internal:member_added\",\"channel\":{},\"data\":{}}}",
-        json_string(channel),
-        json_string(&data)
-    )
+    let data = JsonObject::new()
+        .string("user_id", user_id)
+        .raw("user_info", user_info.unwrap_or("null"))
+        .finish();
+    frame("pusher_internal:member_added", Some(channel), data.len())
+        .string("data", &data)
+        .finish()
 }
 
 /// `pusher_internal:member_removed` with `{"user_id"}` string-encoded.
 pub fn member_removed(channel: &str, user_id: &str) -> String {
-    let data = format!("{{\"user_id\":{}}}", json_string(user_id));
-    format!(
-        "{{\"event\":\"pusher_internal:member_removed\",\"channel\":{},\"data\":{}}}",
-        json_string(channel),
-        json_string(&data)
-    )
+    let data = JsonObject::new().string("user_id", user_id).finish();
+    frame("pusher_internal:member_removed", Some(channel), data.len())
+        .string("data", &data)
+        .finish()
 }
 
 /// `pusher:cache_miss` for a cache channel with nothing cached.
 pub fn cache_miss(channel: &str) -> String {
-    format!(
-        "{{\"event\":\"pusher:cache_miss\",\"channel\":{}}}",
-        json_string(channel)
-    )
+    frame("pusher:cache_miss", Some(channel), 0).finish()
 }
 
 /// `pusher_internal:subscription_count`.
 pub fn subscription_count(channel: &str, count: usize) -> String {
-    format!(
-        "{{\"event\":\"pusher_internal:subscription_count\",\"channel\":{},\"data\":{{\"subscription_count\":{count}}}}}",
-        json_string(channel)
-    )
+    let data = JsonObject::new()
+        .value("subscription_count", count)
+        .finish();
+    frame("pusher_internal:subscription_count", Some(channel), 0)
+        .raw("data", &data)
+        .finish()
 }
 
 /// One `pusher_internal:watchlist_events` frame, in the shape pusher-js's watchlist reads.
 pub fn watchlist_events(online: &[&str], offline: &[&str]) -> String {
-    let list = |ids: &[&str]| {
-        ids.iter()
-            .map(|id| json_string(id))
-            .collect::<Vec<_>>()
-            .join(",")
-    };
     let mut events = Vec::new();
-    if !online.is_empty() {
-        events.push(format!(
-            "{{\"name\":\"online\",\"user_ids\":[{}]}}",
-            list(online)
-        ));
+    for (name, ids) in [("online", online), ("offline", offline)] {
+        if !ids.is_empty() {
+            let list = string_array(ids.iter().copied());
+            events.push(
+                JsonObject::new()
+                    .string("name", name)
+                    .raw("user_ids", &list)
+                    .finish(),
+            );
+        }
     }
-    if !offline.is_empty() {
-        events.push(format!(
-            "{{\"name\":\"offline\",\"user_ids\":[{}]}}",
-            list(offline)
-        ));
-    }
-    format!(
-        "{{\"event\":\"pusher_internal:watchlist_events\",\"data\":{{\"events\":[{}]}}}}",
-        events.join(",")
-    )
+    let data = JsonObject::new()
+        .raw("events", &super::json_writer::raw_array(&events))
+        .finish();
+    frame("pusher_internal:watchlist_events", None, data.len())
+        .raw("data", &data)
+        .finish()
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! `Content-Type: application/json` (exactly: the Node SDK compares the string).
 
 use super::auth_token::hmac_sha256_hex;
-use super::frames::json_string;
+use super::json_writer::{json_string, raw_array, JsonObject};
 
 /// `channel_vacated` and `member_removed` wait this long and are dropped if the channel is
 /// re-occupied / the user rejoins meanwhile (Pusher: "up to 3 s"), so page reloads do not flap.
@@ -55,35 +55,29 @@ impl WebhookEvent {
 
     /// The event's JSON object, without its `id` (see [`with_id`]).
     pub fn to_json(&self, channel: &str) -> String {
-        let mut fields = vec![
-            format!("\"name\":{}", json_string(self.name())),
-            format!("\"channel\":{}", json_string(channel)),
-        ];
+        let object = JsonObject::new()
+            .string("name", self.name())
+            .string("channel", channel);
         match self {
             WebhookEvent::MemberAdded { user_id } | WebhookEvent::MemberRemoved { user_id } => {
-                fields.push(format!("\"user_id\":{}", json_string(user_id)));
+                object.string("user_id", user_id)
             }
             WebhookEvent::ClientEvent {
                 event,
                 data,
                 socket_id,
                 user_id,
-            } => {
-                fields.push(format!("\"event\":{}", json_string(event)));
-                fields.push(format!("\"data\":{}", json_string(data)));
-                fields.push(format!("\"socket_id\":{}", json_string(socket_id)));
-                if let Some(user_id) = user_id {
-                    fields.push(format!("\"user_id\":{}", json_string(user_id)));
-                }
-            }
-            WebhookEvent::SubscriptionCount { count } => {
-                fields.push(format!("\"subscription_count\":{count}"));
-            }
+            } => object
+                .string("event", event)
+                .string("data", data)
+                .string("socket_id", socket_id)
+                .string_if("user_id", user_id.as_deref()),
+            WebhookEvent::SubscriptionCount { count } => object.value("subscription_count", count),
             WebhookEvent::ChannelOccupied
             | WebhookEvent::ChannelVacated
-            | WebhookEvent::CacheMiss => {}
+            | WebhookEvent::CacheMiss => object,
         }
-        format!("{{{}}}", fields.join(","))
+        .finish()
     }
 }
 
@@ -96,10 +90,10 @@ pub fn with_id(event_json: &str, id: &str) -> String {
 
 /// The request body for events already serialised by [`WebhookEvent::to_json`].
 pub fn body(time_ms: u64, events: &[String]) -> String {
-    format!(
-        "{{\"time_ms\":{time_ms},\"events\":[{}]}}",
-        events.join(",")
-    )
+    JsonObject::new()
+        .value("time_ms", time_ms)
+        .raw("events", &raw_array(events))
+        .finish()
 }
 
 /// `X-Pusher-Signature` of a body.

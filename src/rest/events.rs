@@ -6,7 +6,8 @@ use crate::config::App;
 use crate::http::{json_response, RestResult};
 use crate::ledger::report::QUOTA_RECHECK_MS;
 use crate::protocol::channel_name::{validate_channel_name, ChannelKind, SERVER_TO_USER_PREFIX};
-use crate::protocol::frames::{self, json_string};
+use crate::protocol::frames;
+use crate::protocol::json_writer::{raw_array, JsonObject};
 use crate::protocol::rest_error::RestError;
 use crate::protocol::timestamp::utc_month;
 use crate::protocol::trigger::{parse_batch, parse_trigger, Trigger};
@@ -70,16 +71,16 @@ pub async fn trigger(env: &Env, app: &App, body: &[u8]) -> RestResult {
     if trigger.info.is_empty() {
         return Ok(json_response(200, "{}")?);
     }
-    let channels: Vec<String> = trigger
+    let channels = trigger
         .channels
         .iter()
         .zip(&infos)
-        .map(|(channel, info)| format!("{}:{info}", json_string(channel)))
-        .collect();
-    Ok(json_response(
-        200,
-        &format!("{{\"channels\":{{{}}}}}", channels.join(",")),
-    )?)
+        .fold(JsonObject::new(), |object, (channel, info)| {
+            object.raw_at(channel, info)
+        })
+        .finish();
+    let answer = JsonObject::new().raw("channels", &channels).finish();
+    Ok(json_response(200, &answer)?)
 }
 
 pub async fn batch(env: &Env, app: &App, body: &[u8]) -> RestResult {
@@ -95,10 +96,8 @@ pub async fn batch(env: &Env, app: &App, body: &[u8]) -> RestResult {
     if batch.iter().all(|t| t.info.is_empty()) {
         return Ok(json_response(200, "{}")?);
     }
-    Ok(json_response(
-        200,
-        &format!("{{\"batch\":[{}]}}", infos.join(",")),
-    )?)
+    let answer = JsonObject::new().raw("batch", &raw_array(&infos)).finish();
+    Ok(json_response(200, &answer)?)
 }
 
 thread_local! {

@@ -2,7 +2,7 @@
 //! hibernation and after any session dies: a dead session's sockets are simply gone).
 
 use super::member::Member;
-use crate::protocol::frames::json_string;
+use crate::protocol::json_writer::{string_array, JsonObject};
 use std::collections::BTreeMap;
 
 /// Distinct users of a presence channel, each with the `user_info` of one of their sockets
@@ -48,18 +48,20 @@ impl<'a> Roster<'a> {
     /// The JSON (to be string-encoded) of `subscription_succeeded` on a presence channel:
     /// every id in `ids` has a `hash` entry (`null` without user_info); `count` is users.
     pub fn subscription_data(&self) -> String {
-        let ids: Vec<String> = self.users.keys().map(|id| json_string(id)).collect();
-        let hash: Vec<String> = self
+        let ids = string_array(self.users.keys().copied());
+        let hash = self
             .users
             .iter()
-            .map(|(id, (info, _))| format!("{}:{}", json_string(id), info.unwrap_or("null")))
-            .collect();
-        format!(
-            "{{\"presence\":{{\"ids\":[{}],\"hash\":{{{}}},\"count\":{}}}}}",
-            ids.join(","),
-            hash.join(","),
-            self.users.len()
-        )
+            .fold(JsonObject::new(), |hash, (id, (info, _))| {
+                hash.raw_at(id, info.unwrap_or("null"))
+            })
+            .finish();
+        let presence = JsonObject::new()
+            .raw("ids", &ids)
+            .raw("hash", &hash)
+            .value("count", self.users.len())
+            .finish();
+        JsonObject::new().raw("presence", &presence).finish()
     }
 }
 

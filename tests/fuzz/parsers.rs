@@ -198,6 +198,27 @@ proptest! {
     }
 
     #[test]
+    fn the_json_writer_escapes_as_serde_json_and_frames_parse_back(
+        s in prop_oneof![weird_string(), any::<String>()],
+        channel in channel_name(),
+        user in prop_oneof![Just(None), weird_string().prop_map(Some)],
+    ) {
+        prop_assert_eq!(json_string(&s), serde_json::to_string(&s).unwrap());
+        let event: serde_json::Value =
+            serde_json::from_str(&frames::channel_event(&s, &channel, &s)).unwrap();
+        prop_assert_eq!(event, serde_json::json!({"event": s, "channel": channel, "data": s}));
+        let data = serde_json::to_string(&s).unwrap();
+        let client: serde_json::Value = serde_json::from_str(&frames::client_event(
+            "client-x", &channel, Some(&data), user.as_deref(),
+        )).unwrap();
+        let mut expected = serde_json::json!({"event": "client-x", "channel": channel, "data": s});
+        if let Some(user) = &user {
+            expected["user_id"] = serde_json::json!(user);
+        }
+        prop_assert_eq!(client, expected);
+    }
+
+    #[test]
     fn info_attributes_parse_or_get_400(list in prop_oneof![
         vec(select(vec!["user_count", "subscription_count", "cache", " ", "", "members"]), 0..5)
             .prop_map(|v| v.join(",")),
