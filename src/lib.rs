@@ -4,6 +4,7 @@
 //! `rest` (the REST API), `room` (the channel Durable Object) and `ledger` (the per-app
 //! counters and connection shards) are the runtime glue around them.
 
+pub mod clock;
 pub mod config;
 pub mod config_env;
 pub mod edge;

@@ -1,6 +1,7 @@
 //! `GET /metrics`: every app's ledger counters as Prometheus text, for a scraper holding the
 //! deployment's `METRICS_TOKEN` (sent as `Authorization: Bearer <token>`).
 
+use crate::clock::now_ms;
 use crate::config::Apps;
 use crate::http::RestResult;
 use crate::ledger::{client, stats::prometheus_text};
@@ -8,7 +9,7 @@ use crate::protocol::auth_token::constant_time_eq;
 use crate::protocol::rest_error::RestError;
 use crate::protocol::timestamp::utc_month;
 use futures_util::future::join_all;
-use worker::{console_error, Date, Env, Request, Response};
+use worker::{console_error, Env, Request, Response};
 
 pub async fn handle(req: &Request, env: &Env, apps: &Apps) -> RestResult {
     let Some(token) = env.var("METRICS_TOKEN").ok().map(|v| v.to_string()) else {
@@ -34,7 +35,7 @@ pub async fn handle(req: &Request, env: &Env, apps: &Apps) -> RestResult {
             Err(e) => console_error!("metrics: ledger of app {} unavailable: {e}", app.id),
         }
     }
-    let text = prometheus_text(&all, &utc_month(Date::now().as_millis() as f64));
+    let text = prometheus_text(&all, &utc_month(now_ms()));
     let response = Response::ok(text)?;
     response
         .headers()

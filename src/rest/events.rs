@@ -2,6 +2,7 @@
 //! `POST /users/{id}/terminate_connections`.
 
 use super::rooms::{self, RoomCall};
+use crate::clock::now_ms;
 use crate::config::App;
 use crate::http::{json_response, RestResult};
 use crate::ledger::report::QUOTA_RECHECK_MS;
@@ -15,7 +16,7 @@ use crate::room::member::{param, path};
 use futures_util::future::join_all;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use worker::{console_error, Date, Env, Method};
+use worker::{console_error, Env, Method};
 
 /// The REST answer once the app's monthly broadcasts reach `limits.max_broadcasts_per_month`.
 pub const OVER_QUOTA_MESSAGE: &str =
@@ -107,7 +108,7 @@ thread_local! {
 }
 
 fn current_month() -> String {
-    utc_month(Date::now().as_millis() as f64)
+    utc_month(now_ms())
 }
 
 /// Publishes everything at once; answers each channel's attributes JSON in order, or the
@@ -118,7 +119,7 @@ async fn publish_all(
     publishes: &[Publish<'_>],
 ) -> Result<Vec<String>, RestError> {
     let month = current_month();
-    let now = Date::now().as_millis() as f64;
+    let now = now_ms();
     let known_over = OVER_QUOTA.with(|over| {
         over.borrow()
             .get(&app.id)

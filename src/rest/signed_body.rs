@@ -3,11 +3,12 @@
 //! `body_md5`) is checked, so an unsigned caller's body is never read; a signed one is read
 //! as a stream with a running cap, then checked against `body_md5`.
 
+use crate::clock::now_secs;
 use crate::config::App;
 use crate::protocol::rest_error::RestError;
 use crate::protocol::rest_signature::SignedRequest;
 use futures_util::StreamExt;
-use worker::{Date, Method, Request};
+use worker::{Method, Request};
 
 pub async fn read(
     req: &mut Request,
@@ -20,9 +21,8 @@ pub async fn read(
     if declared.is_some_and(|n| n.trim().parse::<u64>().is_ok_and(|n| n > max_body as u64)) {
         return Err(too_large());
     }
-    let now = (Date::now().as_millis() / 1000) as i64;
     signed
-        .verify_query(&app.secret, now)
+        .verify_query(&app.secret, now_secs())
         .map_err(|e| RestError::unauthorized(e.to_string()))?;
     let method = req.method();
     let body = if method == Method::Get || method == Method::Head {
