@@ -9,7 +9,7 @@ use crate::protocol::channel_name::{validate_channel_name, ChannelKind, SERVER_T
 use crate::protocol::frames::{self, json_string};
 use crate::protocol::timestamp::utc_month;
 use crate::protocol::trigger::{parse_batch, parse_trigger, RestError, Trigger};
-use crate::room::member::{param, path};
+use crate::room::contract::{param, path};
 use futures_util::future::join_all;
 use std::cell::RefCell;
 use std::collections::HashMap;
