@@ -1,6 +1,9 @@
 //! Build script: checks that the Durable Object classes declared in `wrangler.toml` are exactly
 //! the `#[durable_object]` structs in `src/` (a mismatch otherwise only shows up at deploy time),
-//! and embeds build metadata (git commit) that the service reports at `GET /`.
+//! and that its binding names are exactly the `*_BINDING` constants of the wire contracts
+//! (`room/contract.rs`, `ledger/contract.rs`; a mismatch otherwise only shows up as a failed
+//! request at run time), and embeds build metadata (git commit) that the service reports at
+//! `GET /`.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -15,7 +18,8 @@ fn main() {
         fs::read_to_string("wrangler.toml").expect("build.rs: cannot read wrangler.toml");
     let (bound, migrated) = wrangler_classes(&wrangler);
     let mut in_code = BTreeSet::new();
-    collect_durable_objects(Path::new("src"), &mut in_code);
+    let mut bindings_in_code = BTreeSet::new();
+    collect_durable_objects(Path::new("src"), &mut in_code, &mut bindings_in_code);
 
     if bound != in_code {
         panic!(
@@ -25,6 +29,13 @@ fn main() {
     }
     if let Some(missing) = in_code.iter().find(|c| !migrated.contains(*c)) {
         panic!("Durable Object class {missing} has no [[migrations]] entry in wrangler.toml");
+    }
+    let binding_names = wrangler_binding_names(&wrangler);
+    if binding_names != bindings_in_code {
+        panic!(
+            "wrangler.toml [[durable_objects.bindings]] name values {binding_names:?} do not \
+             match the *_BINDING constants in src/ {bindings_in_code:?}"
+        );
     }
 
     let commit = Command::new("git")
@@ -56,17 +67,45 @@ fn wrangler_classes(toml: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     (bound, migrated)
 }
 
-/// Structs annotated `#[durable_object]` in every `.rs` file under `dir`.
-fn collect_durable_objects(dir: &Path, out: &mut BTreeSet<String>) {
+/// The `name` of every `[[durable_objects.bindings]]` entry.
+fn wrangler_binding_names(toml: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut in_bindings = false;
+    for line in toml.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
+        if line.starts_with('[') {
+            in_bindings = line == "[[durable_objects.bindings]]";
+        } else if in_bindings && line.split('=').next().map(str::trim) == Some("name") {
+            if let Some(name) = line.split('"').nth(1) {
+                names.insert(name.to_string());
+            }
+        }
+    }
+    names
+}
+
+/// Structs annotated `#[durable_object]` in every `.rs` file under `dir`, and the values of
+/// the `pub const *_BINDING: &str = "..."` constants.
+fn collect_durable_objects(
+    dir: &Path,
+    out: &mut BTreeSet<String>,
+    bindings: &mut BTreeSet<String>,
+) {
     let entries = fs::read_dir(dir).expect("build.rs: cannot read src/");
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
-            collect_durable_objects(&path, out);
+            collect_durable_objects(&path, out, bindings);
         } else if path.extension().is_some_and(|e| e == "rs") {
             let text = fs::read_to_string(&path).unwrap_or_default();
             let mut lines = text.lines().map(str::trim);
             while let Some(line) = lines.next() {
+                let binding = line
+                    .strip_prefix("pub const ")
+                    .and_then(|rest| rest.split_once("_BINDING: &str = \""))
+                    .and_then(|(_, value)| value.split('"').next());
+                if let Some(name) = binding {
+                    bindings.insert(name.to_string());
+                }
                 if line == "#[durable_object]" {
                     let decl = lines.find(|l| !l.starts_with("#[") && !l.starts_with("//"));
                     if let Some(name) = decl.and_then(|d| d.strip_prefix("pub struct ")) {

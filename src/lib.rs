@@ -19,15 +19,6 @@ mod router;
 
 use worker::{event, Context, Env, Request, Response, Result};
 
-/// The Durable Object namespace binding of channel rooms (see wrangler.toml).
-pub const CHANNELS_BINDING: &str = "CHANNELS";
-/// The Durable Object namespace binding of the per-app user directories (watchlists).
-pub const DIRECTORY_BINDING: &str = "DIRECTORY";
-/// The Durable Object namespace binding of the per-app ledgers (counters, quotas, channel index).
-pub const LEDGER_BINDING: &str = "LEDGER";
-/// The Durable Object namespace binding of the per-app connection shards.
-pub const CONNECTIONS_BINDING: &str = "CONNECTIONS";
-
 #[event(start)]
 fn start() {
     console_error_panic_hook::set_once();

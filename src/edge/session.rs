@@ -6,11 +6,10 @@ use super::session_core::{Command, OpenChannel, SessionApp, SessionCore};
 use crate::internal_query::internal_url;
 use crate::ledger::client::{wake_shard, Place};
 use crate::protocol::{close_codes, frames};
-use crate::room::directory_shards;
-use crate::room::member::{
-    leaf_room_name, param, path, room_name, Join, GO_TO_LEAF_STATUS, LEAF_HEADER,
+use crate::room::contract::{
+    channel_room, directory_shard, param, path, Join, GO_TO_LEAF_STATUS, LEAF_HEADER,
 };
-use crate::{CHANNELS_BINDING, DIRECTORY_BINDING};
+use crate::room::directory_shards;
 use futures_util::StreamExt;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -324,10 +323,7 @@ async fn open_channel(session: Shared, open: OpenChannel) {
 }
 
 async fn wake_room(env: &Env, app_id: &str, channel: &str) -> Result<()> {
-    let stub = env
-        .durable_object(CHANNELS_BINDING)?
-        .id_from_name(&room_name(app_id, channel))?
-        .get_stub()?;
+    let stub = channel_room(env, app_id, channel, None)?;
     let url = internal_url(
         "room",
         path::INFO,
@@ -387,19 +383,11 @@ enum RoomAnswer {
 async fn upgrade_to_room(env: &Env, join: &Join) -> std::result::Result<RoomAnswer, (u16, String)> {
     let unreachable = |e: worker::Error| (0, e.to_string());
     let (app_id, channel) = (join.app_id.as_str(), join.channel.as_str());
-    let namespace = if let Some(shard) = directory_shards::shard_of_channel(channel) {
-        let name = directory_shards::object_name(app_id, shard);
-        env.durable_object(DIRECTORY_BINDING)
-            .and_then(|ns| ns.id_from_name(&name)?.get_stub())
-    } else {
-        let name = match join.leaf {
-            Some(leaf) => leaf_room_name(app_id, channel, leaf),
-            None => room_name(app_id, channel),
-        };
-        env.durable_object(CHANNELS_BINDING)
-            .and_then(|ns| ns.id_from_name(&name)?.get_stub())
-    };
-    let stub = namespace.map_err(unreachable)?;
+    let stub = match directory_shards::shard_of_channel(channel) {
+        Some(shard) => directory_shard(env, app_id, shard),
+        None => channel_room(env, app_id, channel, join.leaf),
+    }
+    .map_err(unreachable)?;
     let url = internal_url(
         "room",
         path::SUBSCRIBE,

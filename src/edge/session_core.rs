@@ -8,8 +8,8 @@ use crate::protocol::close_codes;
 use crate::protocol::frames;
 use crate::protocol::limits::Limits;
 use crate::protocol::user_data::{parse_channel_data, parse_user_data};
+use crate::room::contract::{Join, Member, TERMINATED_CLOSE_CODE, TERMINATED_STATUS};
 use crate::room::directory_shards::{self, is_directory_channel};
-use crate::room::member::{Join, Member, TERMINATED_CLOSE_CODE, TERMINATED_STATUS};
 use std::collections::BTreeMap;
 
 /// What the glue must do, in order.

@@ -4,6 +4,7 @@
 //! publish path waits for it. A room reports an occupancy change at once (and waits for the
 //! answer before a subscriber hears `subscription_succeeded`), so `GET /channels` is current.
 
+use super::contract::{ledger_param as param, ledger_path as path};
 use super::report::{Counts, Report, ReportAnswer};
 use super::stats::{Stats, Usage};
 use crate::config::App;
@@ -18,23 +19,6 @@ use worker::{
     durable_object, Date, DurableObject, Env, Method, Request, Response, Result, SqlStorage,
     SqlStorageValue, State,
 };
-
-/// Query parameters of ledger requests.
-pub mod param {
-    pub const APP: &str = "app";
-    /// The request serves a REST call: count it.
-    pub const REST_CALL: &str = "rest";
-    pub const PREFIX: &str = "prefix";
-    /// `GET /channels`: include presence user counts.
-    pub const USER_COUNT: &str = "user_count";
-}
-
-/// Paths the ledger answers.
-pub mod path {
-    pub const REPORT: &str = "/report";
-    pub const STATS: &str = "/stats";
-    pub const CHANNELS: &str = "/channels";
-}
 
 /// Days of daily counters kept.
 const DAYS_KEPT: f64 = 62.0;

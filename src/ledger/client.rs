@@ -1,20 +1,18 @@
-//! How the Worker, the rooms and the shards talk to an app's ledger.
+//! How the Worker, the rooms and the shards talk to an app's ledger and connection shards
+//! (through their contract only, never the Durable Objects' code).
 
-use super::app_ledger::{param, path};
+use super::contract::{
+    app_ledger, connection_shard, ledger_param, ledger_path, shard_param, shard_path, FULL_STATUS,
+};
 use super::report::{Report, ReportAnswer};
+use super::shard_plan::ShardPlan;
 use crate::internal_query::internal_url;
-use crate::LEDGER_BINDING;
+use crate::protocol::close_codes;
 use wasm_bindgen::JsValue;
-use worker::{Env, Method, Request, RequestInit, Response, Result, Stub};
-
-fn stub(env: &Env, app_id: &str) -> Result<Stub> {
-    env.durable_object(LEDGER_BINDING)?
-        .id_from_name(app_id)?
-        .get_stub()
-}
+use worker::{Env, Method, Request, RequestInit, Response, Result};
 
 fn url(path: &str, app_id: &str, query: &[(&str, &str)]) -> String {
-    let mut pairs = vec![(param::APP, app_id)];
+    let mut pairs = vec![(ledger_param::APP, app_id)];
     pairs.extend_from_slice(query);
     internal_url("ledger", path, &pairs)
 }
@@ -25,8 +23,8 @@ pub async fn send_report(env: &Env, app_id: &str, report: &Report) -> Result<Rep
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_body(Some(JsValue::from_str(&body)));
-    let request = Request::new_with_init(&url(path::REPORT, app_id, &[]), &init)?;
-    let mut response = stub(env, app_id)?.fetch_with_request(request).await?;
+    let request = Request::new_with_init(&url(ledger_path::REPORT, app_id, &[]), &init)?;
+    let mut response = app_ledger(env, app_id)?.fetch_with_request(request).await?;
     if response.status_code() != 200 {
         let why = response.text().await.unwrap_or_default();
         return Err(worker::Error::RustError(format!(
@@ -44,17 +42,17 @@ pub async fn rest_read(
     path: &str,
     query: &[(&str, &str)],
 ) -> Result<Response> {
-    let mut pairs = vec![(param::REST_CALL, "1")];
+    let mut pairs = vec![(ledger_param::REST_CALL, "1")];
     pairs.extend_from_slice(query);
-    stub(env, app_id)?
+    app_ledger(env, app_id)?
         .fetch_with_str(&url(path, app_id, &pairs))
         .await
 }
 
 /// The ledger's stats, without counting a REST call (for the metrics endpoint).
 pub async fn stats(env: &Env, app_id: &str) -> Result<super::stats::Stats> {
-    let mut response = stub(env, app_id)?
-        .fetch_with_str(&url(path::STATS, app_id, &[]))
+    let mut response = app_ledger(env, app_id)?
+        .fetch_with_str(&url(ledger_path::STATS, app_id, &[]))
         .await?;
     response.json().await
 }
@@ -68,17 +66,13 @@ pub struct Place {
 /// Wakes a connection shard whose socket a session lost (the shard restarted), so that the
 /// new instance reports its true count to the ledger even if no connection comes back to it.
 pub async fn wake_shard(env: &Env, app_id: &str, shard: u32) -> Result<()> {
-    use super::connection_shard::param as shard_param;
-    use super::shard_plan::shard_name;
     let index = shard.to_string();
     let url = internal_url(
         "connections",
-        "/wake",
+        shard_path::WAKE,
         &[(shard_param::APP, app_id), (shard_param::INDEX, &index)],
     );
-    env.durable_object(crate::CONNECTIONS_BINDING)?
-        .id_from_name(&shard_name(app_id, shard))?
-        .get_stub()?
+    connection_shard(env, app_id, shard)?
         .fetch_with_str(&url)
         .await
         .map(|_| ())
@@ -99,10 +93,6 @@ pub async fn hold_connection(
     app: &crate::config::App,
     socket_id: &str,
 ) -> std::result::Result<Place, ConnectionRefused> {
-    use super::connection_shard::{param as shard_param, FULL_STATUS};
-    use super::shard_plan::{shard_name, ShardPlan};
-    use crate::protocol::close_codes;
-
     let plan = ShardPlan::for_limits(&app.limits);
     // The socket id's random digits pick the first shard to try.
     let random = socket_id
@@ -120,7 +110,7 @@ pub async fn hold_connection(
         let cap = plan.cap(index).to_string();
         let url = internal_url(
             "connections",
-            "/connect",
+            shard_path::CONNECT,
             &[
                 (shard_param::APP, app.id.as_str()),
                 (shard_param::INDEX, index_text.as_str()),
@@ -133,10 +123,7 @@ pub async fn hold_connection(
         let mut init = RequestInit::new();
         init.with_method(Method::Get).with_headers(headers);
         let request = Request::new_with_init(url.as_str(), &init).map_err(unreachable)?;
-        let stub = env
-            .durable_object(crate::CONNECTIONS_BINDING)
-            .and_then(|ns| ns.id_from_name(&shard_name(&app.id, index))?.get_stub())
-            .map_err(unreachable)?;
+        let stub = connection_shard(env, &app.id, index).map_err(unreachable)?;
         let response = stub
             .fetch_with_request(request)
             .await

@@ -4,6 +4,7 @@
 //! goodbye (its socket closes). Counts reach the ledger in batches, at most once a second.
 
 use super::client::send_report;
+use super::contract::{shard_param as param, shard_path, FULL_STATUS};
 use super::report::{Feed, ShardCount, REPORT_INTERVAL_MS, RETRY_INTERVAL_MS};
 use crate::internal_query::request_query;
 use crate::protocol::rest_signature::QueryParams;
@@ -15,23 +16,11 @@ use worker::{
     WebSocketIncomingMessage, WebSocketPair,
 };
 
-/// Query parameters of `GET /connect`.
-pub mod param {
-    pub const APP: &str = "app";
-    pub const INDEX: &str = "index";
-    /// Sockets this shard may hold; it answers 429 when full.
-    pub const CAP: &str = "cap";
-    pub const SOCKET_ID: &str = "socket";
-}
-
 /// How many closed socket ids a shard remembers.
 const RECENTLY_CLOSED: usize = 1024;
 
 /// Storage key of the shard's (app id, index).
 const HOLDER_KEY: &str = "holder";
-
-/// Status of a shard's refusal when it is full.
-pub const FULL_STATUS: u16 = 429;
 
 /// What each socket's attachment records, so a woken shard knows who it is.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,7 +70,7 @@ impl DurableObject for ConnectionShard {
         let url = request_query(&req);
         let params = QueryParams::parse(&url);
         let query = |name: &str| params.get(name).map(str::to_string);
-        if req.path() == "/wake" {
+        if req.path() == shard_path::WAKE {
             // A session lost its socket here (this is a new instance): report the true count.
             if let (Some(app_id), Some(index)) = (
                 query(param::APP),
@@ -92,6 +81,7 @@ impl DurableObject for ConnectionShard {
             }
             return Response::ok("");
         }
+        // Every other path is taken as `shard_path::CONNECT`.
         let (Some(app_id), Some(index), Some(cap), Some(socket_id)) = (
             query(param::APP),
             query(param::INDEX).and_then(|i| i.parse::<u32>().ok()),

@@ -55,11 +55,6 @@ impl ShardPlan {
     }
 }
 
-/// The Durable Object name of one of an app's connection shards.
-pub fn shard_name(app_id: &str, index: u32) -> String {
-    format!("{app_id}#connections#{index}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,13 +4,13 @@
 use super::rooms::{self, RoomCall};
 use crate::config::App;
 use crate::http::{json_response, RestResult};
-use crate::ledger::app_ledger::{param as ledger_param, path as ledger_path};
 use crate::ledger::client::rest_read;
+use crate::ledger::contract::{ledger_param, ledger_path};
 use crate::protocol::channel_info::InfoAttrs;
 use crate::protocol::channel_name::{validate_channel_name, ChannelKind};
 use crate::protocol::rest_error::RestError;
 use crate::protocol::rest_signature::QueryParams;
-use crate::room::member::{param, path};
+use crate::room::contract::{param, path};
 use worker::{Env, Method, Response};
 
 /// The occupied channels, optionally under a prefix; `info=user_count` only with a

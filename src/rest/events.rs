@@ -12,7 +12,7 @@ use crate::protocol::json_writer::{raw_array, JsonObject};
 use crate::protocol::rest_error::RestError;
 use crate::protocol::timestamp::utc_month;
 use crate::protocol::trigger::{parse_batch, parse_trigger, Trigger};
-use crate::room::member::{param, path};
+use crate::room::contract::{param, path};
 use futures_util::future::join_all;
 use std::cell::RefCell;
 use std::collections::HashMap;

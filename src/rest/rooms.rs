@@ -1,8 +1,7 @@
 //! Requests from the REST API to channel rooms.
 
 use crate::internal_query::internal_url;
-use crate::room::member::{param, room_name};
-use crate::CHANNELS_BINDING;
+use crate::room::contract::{channel_room, param};
 use wasm_bindgen::JsValue;
 use worker::{Env, Method, Request, RequestInit, Response, Result};
 
@@ -27,10 +26,7 @@ pub async fn fetch(env: &Env, app_id: &str, call: RoomCall<'_>) -> Result<Respon
         query,
         body,
     } = call;
-    let stub = env
-        .durable_object(CHANNELS_BINDING)?
-        .id_from_name(&room_name(app_id, channel))?
-        .get_stub()?;
+    let stub = channel_room(env, app_id, channel, None)?;
     let mut pairs = vec![(param::APP, app_id), (param::CHANNEL, channel)];
     if rest_call {
         pairs.push((param::REST_CALL, "1"));

@@ -4,7 +4,7 @@
 //! sign-in or sign-out costs its own watchlist and watchers, never a scan of the shard.
 //! Generic over the socket so it is tested natively.
 
-use super::member::Member;
+use super::contract::Member;
 use super::watchlist;
 use std::collections::HashMap;
 

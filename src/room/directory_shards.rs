@@ -23,7 +23,7 @@
 //! A shard holds the sessions of its users plus the watch sockets of the sessions watching
 //! them, so capacity grows with the shard count as long as watchlists touch few shards.
 
-use super::member::Member;
+use super::contract::Member;
 
 /// Internal channel names of a session's directory sockets, `#directory-{shard}`. Client
 /// channels starting with `#` other than `#server-to-user-` are invalid, so none collide.
@@ -36,11 +36,6 @@ pub fn shard_of(user_id: &str, shards: u32) -> u32 {
         (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
     });
     hash % shards.max(1)
-}
-
-/// The Durable Object name of one of an app's directory shards.
-pub fn object_name(app_id: &str, shard: u32) -> String {
-    format!("{app_id}#directory#{shard}")
 }
 
 /// The session's internal channel name of its socket to directory shard `shard`.
@@ -134,7 +129,6 @@ mod tests {
             assert!(!is_directory_channel(other), "{other}");
         }
         assert!(crate::protocol::channel_name::validate_channel_name(&channel(0), 200).is_err());
-        assert_eq!(object_name("app", 2), "app#directory#2");
     }
 
     #[test]

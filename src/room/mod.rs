@@ -2,13 +2,14 @@
 //! `ChannelRoom`: one per (app, channel) — subscribers, presence, cache, fan-out, and the
 //! channel's durable webhook outbox.
 //! `UserDirectory`: one per app and shard — which users are signed in, for watchlists.
+//! `contract`: how the rest of the Worker (and the rooms themselves) talk to both.
 
 mod channel_room;
+pub mod contract;
 pub mod count_throttle;
 mod directory_index;
 pub mod directory_shards;
 mod frame_send;
-pub mod member;
 pub mod roster;
 mod sockets;
 mod user_directory;

@@ -1,7 +1,7 @@
 //! A presence channel's roster, derived from its live members (so it is right after
 //! hibernation and after any session dies: a dead session's sockets are simply gone).
 
-use super::member::Member;
+use super::contract::Member;
 use crate::protocol::json_writer::{string_array, JsonObject};
 use std::collections::BTreeMap;
 

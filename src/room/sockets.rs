@@ -1,7 +1,7 @@
 //! What both room objects do with their hibernatable sockets: read the member records back
 //! from the attachments after a wake, and find one socket again when it closes.
 
-use super::member::Member;
+use super::contract::Member;
 use worker::{State, WebSocket};
 
 /// The member record in a socket's attachment.

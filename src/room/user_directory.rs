@@ -4,8 +4,8 @@
 //! socket here too, and get `online`/`offline` events when a user's first socket arrives or
 //! last leaves.
 
+use super::contract::{param, path, Join, Member};
 use super::directory_index::{DirectoryIndex, Notice};
-use super::member::{param, path, Join, Member};
 use super::sockets;
 use crate::internal_query::{query_value, request_query};
 use std::cell::RefCell;

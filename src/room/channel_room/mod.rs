@@ -8,12 +8,12 @@ mod vacancy;
 
 use hooks::client_event_hook;
 
+use super::contract::{
+    param, path, Join, Member, DELIVERED_HEADER, GO_TO_LEAF_STATUS, LEAF_HEADER,
+    SUBSCRIBERS_HEADER, TERMINATED_CLOSE_CODE, TERMINATED_STATUS,
+};
 use super::count_throttle::{CountAction, CountThrottle};
 use super::frame_send::Frame;
-use super::member::{
-    param, path, Join, Member, GO_TO_LEAF_STATUS, LEAF_HEADER, SUBSCRIBERS_HEADER,
-    TERMINATED_CLOSE_CODE, TERMINATED_STATUS,
-};
 use super::roster::Roster;
 use super::sockets::{self, is_same, member_of};
 use super::webhook_outbox::{member_subject, CHANNEL_SUBJECT};
@@ -32,9 +32,6 @@ use worker::{
     console_error, durable_object, Date, DurableObject, Env, Method, Request, Response, Result,
     State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
-
-/// Response header of a publish: how many sockets it reached.
-const DELIVERED_HEADER: &str = "x-delivered";
 
 /// Storage key of the room's (app id, channel), kept once webhooks are queued so a room
 /// woken by its alarm with no sockets left can still deliver them.

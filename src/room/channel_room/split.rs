@@ -2,9 +2,9 @@
 //! subscribers to leaf rooms (`{app}:{channel}#{n}`) and passes publishes and client events to
 //! them; counts and occupancy are the root's over all its leaves.
 
-use super::{ChannelRoom, DELIVERED_HEADER, LEAVES_KEY};
+use super::{ChannelRoom, LEAVES_KEY};
 use crate::internal_query::internal_url;
-use crate::room::member::{leaf_room_name, param, path, room_name, SUBSCRIBERS_HEADER};
+use crate::room::contract::{channel_room, param, path, DELIVERED_HEADER, SUBSCRIBERS_HEADER};
 use futures_util::future::join_all;
 use worker::{console_error, Method, Request, RequestInit, Response, Result};
 
@@ -32,10 +32,7 @@ impl ChannelRoom {
         let (Some(app_id), Some(channel)) = (app_id, channel) else {
             return Err(worker::Error::RustError("room identity unknown".into()));
         };
-        self.env
-            .durable_object(crate::CHANNELS_BINDING)?
-            .id_from_name(&leaf_room_name(&app_id, &channel, leaf))?
-            .get_stub()
+        channel_room(&self.env, &app_id, &channel, Some(leaf))
     }
 
     /// One request to leaf `leaf` (or, with `None`, to the root from a leaf).
@@ -56,11 +53,7 @@ impl ChannelRoom {
         };
         let stub = match to_leaf {
             Some(leaf) => self.leaf_stub(leaf)?,
-            None => self
-                .env
-                .durable_object(crate::CHANNELS_BINDING)?
-                .id_from_name(&room_name(&app_id, &channel))?
-                .get_stub()?,
+            None => channel_room(&self.env, &app_id, &channel, None)?,
         };
         let leaf_text = to_leaf.map(|l| l.to_string()).unwrap_or_default();
         let mut pairs = vec![

@@ -1,7 +1,15 @@
-//! The record a channel room keeps per subscribed socket (in the hibernatable socket's
-//! attachment) and the internal wire between the edge session and the rooms.
+//! The rooms' wire contract: everything the edge session, the REST API and the rooms
+//! themselves agree on to talk to a `ChannelRoom` or a `UserDirectory` shard — the `Member`
+//! attachment, the `Join`, paths, query parameters, statuses, headers, Durable Object names,
+//! bindings, and the stubs that reach one object.
 
 use serde::{Deserialize, Serialize};
+use worker::{Env, Result, Stub};
+
+/// The Durable Object namespace binding of channel rooms (see wrangler.toml).
+pub const CHANNELS_BINDING: &str = "CHANNELS";
+/// The Durable Object namespace binding of the per-app user directories (watchlists).
+pub const DIRECTORY_BINDING: &str = "DIRECTORY";
 
 /// One subscription of one client connection to one channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +148,15 @@ pub const TERMINATED_CLOSE_CODE: u16 = 4009;
 /// user's connections were terminated: the session closes its client as terminated.
 pub const TERMINATED_STATUS: u16 = 410;
 
+/// Response header of a channel room that sends a subscriber to a leaf: the leaf's number.
+pub const LEAF_HEADER: &str = "x-leaf";
+/// Response header of publishes and info requests: the room's subscribers.
+pub const SUBSCRIBERS_HEADER: &str = "x-subscribers";
+/// Response header of a publish: how many sockets it reached.
+pub const DELIVERED_HEADER: &str = "x-delivered";
+/// Status of a room's answer that sends a subscriber to a leaf.
+pub const GO_TO_LEAF_STATUS: u16 = 409;
+
 /// The Durable Object name of a channel's room: one per (app, channel).
 pub fn room_name(app_id: &str, channel: &str) -> String {
     format!("{app_id}:{channel}")
@@ -151,12 +168,28 @@ pub fn leaf_room_name(app_id: &str, channel: &str, leaf: u32) -> String {
     format!("{app_id}:{channel}#{leaf}")
 }
 
-/// Response header of a channel room that sends a subscriber to a leaf: the leaf's number.
-pub const LEAF_HEADER: &str = "x-leaf";
-/// Response header of publishes and info requests: the room's subscribers.
-pub const SUBSCRIBERS_HEADER: &str = "x-subscribers";
-/// Status of a room's answer that sends a subscriber to a leaf.
-pub const GO_TO_LEAF_STATUS: u16 = 409;
+/// The Durable Object name of one of an app's user directory shards.
+pub fn directory_shard_name(app_id: &str, shard: u32) -> String {
+    format!("{app_id}#directory#{shard}")
+}
+
+/// The stub of a channel's room, or with `Some(n)`, of leaf `n` of the split channel.
+pub fn channel_room(env: &Env, app_id: &str, channel: &str, leaf: Option<u32>) -> Result<Stub> {
+    let name = match leaf {
+        Some(leaf) => leaf_room_name(app_id, channel, leaf),
+        None => room_name(app_id, channel),
+    };
+    env.durable_object(CHANNELS_BINDING)?
+        .id_from_name(&name)?
+        .get_stub()
+}
+
+/// The stub of one of an app's user directory shards.
+pub fn directory_shard(env: &Env, app_id: &str, shard: u32) -> Result<Stub> {
+    env.durable_object(DIRECTORY_BINDING)?
+        .id_from_name(&directory_shard_name(app_id, shard))?
+        .get_stub()
+}
 
 #[cfg(test)]
 mod tests {
@@ -167,6 +200,8 @@ mod tests {
         // App ids and channel names never contain ':', so the name is unambiguous.
         assert_eq!(room_name("1", "chat"), "1:chat");
         assert_ne!(room_name("1", "2chat"), room_name("12", "chat"));
+        assert_eq!(leaf_room_name("1", "chat", 2), "1:chat#2");
+        assert_eq!(directory_shard_name("app", 2), "app#directory#2");
     }
 
     #[test]
