@@ -9,6 +9,7 @@ pub mod config;
 pub mod config_env;
 pub mod edge;
 pub mod http;
+pub mod internal_error;
 pub mod internal_query;
 pub mod ledger;
 mod metrics;

@@ -4,6 +4,7 @@
 use crate::config_env::load_apps;
 use crate::edge::connect::client_connection;
 use crate::http::{json_response, respond, RestResult};
+use crate::internal_error::InternalError;
 use crate::metrics;
 use crate::protocol::close_codes;
 use crate::protocol::rest_error::RestError;
@@ -34,7 +35,7 @@ async fn dispatch(req: Request, env: Env) -> RestResult {
     }
     let apps = load_apps(&env).map_err(|e| {
         console_error!("{e}");
-        RestError::internal(e.to_string())
+        InternalError::Config(e.to_string())
     })?;
     if let Some(key) = path.strip_prefix("/app/") {
         return client_connection(req, env, &apps, key).await;

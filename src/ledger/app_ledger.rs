@@ -9,6 +9,7 @@ use super::report::{Counts, Report, ReportAnswer};
 use super::stats::{Stats, Usage};
 use crate::config::App;
 use crate::config_env::load_apps;
+use crate::internal_error::InternalError;
 use crate::internal_query::request_query;
 use crate::protocol::rest_signature::QueryParams;
 use crate::protocol::timestamp::{utc_day, utc_month};
@@ -149,7 +150,7 @@ impl DurableObject for AppLedger {
         let params = QueryParams::parse(&url);
         let query = |name: &str| params.get(name).map(str::to_string);
         let app_id = query(param::APP).unwrap_or_default();
-        let apps = load_apps(&self.env).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let apps = load_apps(&self.env).map_err(|e| InternalError::Config(e.to_string()))?;
         let Some(app) = apps.by_id(&app_id) else {
             return Response::error(format!("unknown app {app_id:?}"), 404);
         };

@@ -6,6 +6,7 @@ use super::contract::{
 };
 use super::report::{Report, ReportAnswer};
 use super::shard_plan::ShardPlan;
+use crate::internal_error::InternalError;
 use crate::internal_query::internal_url;
 use crate::protocol::close_codes;
 use wasm_bindgen::JsValue;
@@ -27,10 +28,7 @@ pub async fn send_report(env: &Env, app_id: &str, report: &Report) -> Result<Rep
     let mut response = app_ledger(env, app_id)?.fetch_with_request(request).await?;
     if response.status_code() != 200 {
         let why = response.text().await.unwrap_or_default();
-        return Err(worker::Error::RustError(format!(
-            "ledger answered HTTP {}: {why}",
-            response.status_code()
-        )));
+        return Err(InternalError::status("ledger", response.status_code(), why).into());
     }
     response.json().await
 }
@@ -143,9 +141,9 @@ pub async fn hold_connection(
             }
             FULL_STATUS => continue,
             status => {
-                return Err(unreachable(worker::Error::RustError(format!(
-                    "connection shard answered HTTP {status}"
-                ))))
+                return Err(unreachable(
+                    InternalError::status("connection shard", status, "").into(),
+                ))
             }
         }
     }

@@ -1,9 +1,10 @@
 //! `GET /channels` (from the ledger's index of occupied channels), `GET /channels/{name}`
 //! and `GET /channels/{name}/users` (from the channel's room).
 
+use super::pass_json;
 use super::rooms::{self, RoomCall};
 use crate::config::App;
-use crate::http::{json_response, RestResult};
+use crate::http::RestResult;
 use crate::ledger::client::rest_read;
 use crate::ledger::contract::{ledger_param, ledger_path};
 use crate::protocol::channel_info::InfoAttrs;
@@ -11,7 +12,7 @@ use crate::protocol::channel_name::{validate_channel_name, ChannelKind};
 use crate::protocol::rest_error::RestError;
 use crate::protocol::rest_signature::QueryParams;
 use crate::room::contract::{param, path};
-use worker::{Env, Method, Response};
+use worker::{Env, Method};
 
 /// The occupied channels, optionally under a prefix; `info=user_count` only with a
 /// `presence-` prefix (Pusher answers 400 otherwise).
@@ -32,7 +33,11 @@ pub async fn list(env: &Env, app: &App, params: &QueryParams) -> RestResult {
     if attrs.user_count {
         query.push((ledger_param::USER_COUNT, "1"));
     }
-    pass_json(rest_read(env, &app.id, ledger_path::CHANNELS, &query).await?).await
+    pass_json(
+        "ledger",
+        rest_read(env, &app.id, ledger_path::CHANNELS, &query).await?,
+    )
+    .await
 }
 
 fn check_channel(name: &str, app: &App) -> Result<(), RestError> {
@@ -60,7 +65,7 @@ pub async fn show(env: &Env, app: &App, channel: &str, params: &QueryParams) -> 
         },
     )
     .await?;
-    pass_json(response).await
+    pass_json("room", response).await
 }
 
 /// A presence channel's users.
@@ -84,18 +89,5 @@ pub async fn users(env: &Env, app: &App, channel: &str) -> RestResult {
         },
     )
     .await?;
-    pass_json(response).await
-}
-
-/// Answers with an internal JSON response as is, or a 500 naming its failure.
-async fn pass_json(mut response: Response) -> RestResult {
-    let status = response.status_code();
-    let body = response.text().await.unwrap_or_default();
-    if status == 200 {
-        Ok(json_response(200, &body)?)
-    } else {
-        Err(RestError::internal(format!(
-            "internal request failed with HTTP {status}: {body}"
-        )))
-    }
+    pass_json("room", response).await
 }

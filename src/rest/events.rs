@@ -5,6 +5,7 @@ use super::rooms::{self, RoomCall};
 use crate::clock::now_ms;
 use crate::config::App;
 use crate::http::{json_response, RestResult};
+use crate::internal_error::InternalError;
 use crate::ledger::report::QUOTA_RECHECK_MS;
 use crate::protocol::channel_name::{validate_channel_name, ChannelKind, SERVER_TO_USER_PREFIX};
 use crate::protocol::frames;
@@ -46,9 +47,7 @@ pub async fn terminate_user(env: &Env, app: &App, user_id: &str) -> RestResult {
     .await?;
     match response.status_code() {
         200..=299 => Ok(json_response(200, "{}")?),
-        status => Err(RestError::internal(format!(
-            "terminate failed: room answered HTTP {status}"
-        ))),
+        status => Err(InternalError::status("room", status, "terminate failed").into()),
     }
 }
 
@@ -203,8 +202,6 @@ async fn publish(
     match status {
         200 => Ok(body),
         403 => Err(RestError::new(403, OVER_QUOTA_MESSAGE)),
-        _ => Err(RestError::internal(format!(
-            "room answered HTTP {status}: {body}"
-        ))),
+        _ => Err(InternalError::status("room", status, body).into()),
     }
 }

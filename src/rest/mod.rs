@@ -8,12 +8,13 @@ mod signed_body;
 
 use crate::config::{App, Apps};
 use crate::http::{json_response, RestResult};
+use crate::internal_error::InternalError;
 use crate::internal_query::request_query;
 use crate::ledger::client::rest_read;
 use crate::ledger::contract::ledger_path;
 use crate::protocol::rest_error::RestError;
 use crate::protocol::rest_signature::{percent_decode, QueryParams, SignedRequest};
-use worker::{Env, Method, Request};
+use worker::{Env, Method, Request, Response};
 
 pub async fn handle(mut req: Request, env: &Env, apps: &Apps) -> RestResult {
     let path = req.path();
@@ -93,13 +94,20 @@ fn signing_app<'a>(
 
 /// `GET /apps/{id}/stats`: the ledger's counters.
 async fn stats(env: &Env, app: &App) -> RestResult {
-    let mut response = rest_read(env, &app.id, ledger_path::STATS, &[]).await?;
-    let body = response.text().await?;
-    match response.status_code() {
+    pass_json(
+        "ledger",
+        rest_read(env, &app.id, ledger_path::STATS, &[]).await?,
+    )
+    .await
+}
+
+/// Answers with a Durable Object's JSON answer as it is, or a 500 naming its failure.
+async fn pass_json(object: &'static str, mut response: Response) -> RestResult {
+    let status = response.status_code();
+    let body = response.text().await.unwrap_or_default();
+    match status {
         200 => Ok(json_response(200, &body)?),
-        status => Err(RestError::internal(format!(
-            "ledger answered HTTP {status}: {body}"
-        ))),
+        _ => Err(InternalError::status(object, status, body).into()),
     }
 }
 

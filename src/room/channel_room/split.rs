@@ -3,6 +3,7 @@
 //! them; counts and occupancy are the root's over all its leaves.
 
 use super::{ChannelRoom, LEAVES_KEY};
+use crate::internal_error::InternalError;
 use crate::internal_query::internal_url;
 use crate::room::contract::{channel_room, param, path, DELIVERED_HEADER, SUBSCRIBERS_HEADER};
 use futures_util::future::join_all;
@@ -30,7 +31,7 @@ impl ChannelRoom {
             (memory.app_id.clone(), memory.channel.clone())
         };
         let (Some(app_id), Some(channel)) = (app_id, channel) else {
-            return Err(worker::Error::RustError("room identity unknown".into()));
+            return Err(InternalError::UnknownIdentity.into());
         };
         channel_room(&self.env, &app_id, &channel, Some(leaf))
     }
