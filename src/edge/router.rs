@@ -2,7 +2,7 @@
 
 use super::metrics;
 use super::session;
-use super::session_core::{protocol_problem, SessionApp};
+use super::session_core::protocol_problem;
 use crate::config::Apps;
 use crate::config_env::load_apps;
 use crate::internal_query::{query_value, request_query};
@@ -126,20 +126,7 @@ async fn client_connection(req: Request, env: Env, apps: &Apps, key: &str) -> Re
         Ok(place) => place,
         Err(refused) => return session::refuse(refused.code, &refused.message),
     };
-    session::start(
-        env,
-        app.id.clone(),
-        socket_id,
-        place,
-        SessionApp {
-            key: app.key.clone(),
-            secret: app.secret.clone(),
-            enable_client_messages: app.enable_client_messages,
-            enable_subscription_count: app.enable_subscription_count,
-            enable_user_authentication: app.enable_user_authentication,
-            limits: app.limits.clone(),
-        },
-    )
+    session::start(env, app.id.clone(), socket_id, place, app.clone())
 }
 
 fn service_info() -> String {
