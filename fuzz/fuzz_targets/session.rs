@@ -5,7 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pusher_edge::edge::session_core::{Command, SessionApp, SessionCore};
+use pusher_edge::config::App;
+use pusher_edge::edge::session_core::{Command, SessionCore};
 use pusher_edge::protocol::channel_name::ChannelKind;
 use pusher_edge::protocol::limits::Limits;
 use pusher_edge::protocol::user_data::{parse_channel_data, parse_user_data};
@@ -15,12 +16,15 @@ fuzz_target!(|data: &[u8]| {
         max_channels_per_connection: 4,
         ..Limits::default()
     };
-    let app = SessionApp {
+    let app = App {
+        id: "app".into(),
         key: "key".into(),
         secret: "secret".into(),
+        enabled: true,
         enable_client_messages: true,
         enable_subscription_count: true,
         enable_user_authentication: true,
+        webhooks: Vec::new(),
         limits: limits.clone(),
     };
     let mut core = SessionCore::new("1.2".into(), app, 0.0);

@@ -2,7 +2,7 @@
 //! app, takes a place in the app's connection ledger, then starts the session.
 
 use super::session;
-use super::session_core::{protocol_problem, SessionApp};
+use super::session_core::protocol_problem;
 use crate::config::Apps;
 use crate::http::RestResult;
 use crate::internal_query::{query_value, request_query};
@@ -56,13 +56,6 @@ pub async fn client_connection(req: Request, env: Env, apps: &Apps, key: &str) -
         app.id.clone(),
         socket_id,
         place,
-        SessionApp {
-            key: app.key.clone(),
-            secret: app.secret.clone(),
-            enable_client_messages: app.enable_client_messages,
-            enable_subscription_count: app.enable_subscription_count,
-            enable_user_authentication: app.enable_user_authentication,
-            limits: app.limits.clone(),
-        },
+        app.clone(),
     )?)
 }

@@ -2,7 +2,8 @@
 //! and one internal socket per subscribed channel room. Room frames are relayed unparsed.
 
 use super::relay::{client_frames, ClientFrame, RelayStop};
-use super::session_core::{Command, OpenChannel, SessionApp, SessionCore};
+use super::session_core::{Command, OpenChannel, SessionCore};
+use crate::config::App;
 use crate::internal_query::internal_url;
 use crate::ledger::client::{wake_shard, Place};
 use crate::protocol::{close_codes, frames};
@@ -68,7 +69,7 @@ pub fn start(
     app_id: String,
     socket_id: String,
     place: Place,
-    app: SessionApp,
+    app: App,
 ) -> Result<Response> {
     let pair = WebSocketPair::new()?;
     let client = pair.server;

@@ -12,7 +12,11 @@ pub const UNAUTHORIZED: u16 = 4009;
 pub const OVER_CAPACITY: u16 = 4100;
 pub const RECONNECT_IMMEDIATELY: u16 = 4200;
 pub const PONG_NOT_RECEIVED: u16 = 4201;
-pub const CLIENT_EVENT_RATE_LIMIT: u16 = 4301;
+/// A client's message refused without closing (sent as a `pusher:error`): client events
+/// when the app has client messaging off or past the per-second rate limit, and subscribes
+/// past the per-minute rate limit. Pusher documents 4301 as "client event rejected due to
+/// rate limit"; soketi and Reverb use it for disabled client events too.
+pub const CLIENT_EVENT_REJECTED: u16 = 4301;
 pub const WATCHLIST_LIMIT: u16 = 4302;
 
 /// Oldest protocol version we speak; pusher-js sends 7.

@@ -12,7 +12,8 @@ use proptest::prelude::*;
 use proptest::sample::{select, Index};
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
-use pusher_edge::edge::session_core::{Command, SessionApp, SessionCore};
+use pusher_edge::config::App;
+use pusher_edge::edge::session_core::{Command, SessionCore};
 use pusher_edge::protocol::channel_name::{validate_channel_name, ChannelKind};
 use pusher_edge::protocol::client_message::{parse_client_message, ClientMessage};
 use pusher_edge::protocol::frames::json_string;
@@ -54,7 +55,7 @@ fn action(channels: BoxedStrategy<String>) -> BoxedStrategy<Action> {
 }
 
 /// A run: app settings and actions whose frames mostly name a few channels of the run.
-fn run() -> BoxedStrategy<(SessionApp, Vec<Action>)> {
+fn run() -> BoxedStrategy<(App, Vec<Action>)> {
     // Channels that take client events, so runs get as far as sending them up.
     let talkative = "(private-|presence-)[ab]?";
     let pool = vec(
@@ -70,7 +71,7 @@ fn run() -> BoxedStrategy<(SessionApp, Vec<Action>)> {
 }
 
 /// App settings: the defaults, or limits small enough for short runs to reach them.
-fn app() -> BoxedStrategy<SessionApp> {
+fn app() -> BoxedStrategy<App> {
     let limits = prop_oneof![
         2 => Just(Limits::default()),
         1 => (
@@ -97,13 +98,12 @@ fn app() -> BoxedStrategy<SessionApp> {
         any::<bool>(),
         any::<bool>(),
     )
-        .prop_map(|(limits, client_messages, counts, user_auth)| SessionApp {
-            key: KEY.into(),
-            secret: SECRET.into(),
+        .prop_map(|(limits, client_messages, counts, user_auth)| App {
             enable_client_messages: client_messages,
             enable_subscription_count: counts,
             enable_user_authentication: user_auth,
             limits,
+            ..app_defaults()
         })
         .boxed()
 }
@@ -112,7 +112,7 @@ fn app() -> BoxedStrategy<SessionApp> {
 /// (attempt, whether the room accepted it).
 struct Run {
     core: SessionCore,
-    app: SessionApp,
+    app: App,
     now: f64,
     opened: Vec<(String, u64)>,
     sockets: BTreeMap<String, (u64, bool)>,
@@ -178,7 +178,7 @@ const SUBSCRIPTION_ERRORS: [&str; 4] =
     ["InvalidChannel", "AuthError", "LimitReached", "ServerError"];
 
 impl Run {
-    fn new(app: SessionApp) -> Run {
+    fn new(app: App) -> Run {
         Run {
             core: SessionCore::new(SID.into(), app.clone(), 0.0),
             app,
@@ -638,13 +638,17 @@ fn the_generators_reach_the_deep_paths() {
     assert!(reach.all_reached(), "{reach:?}");
 }
 
-fn app_defaults() -> SessionApp {
-    SessionApp {
+/// The oracle's app with client messages on and default limits.
+fn app_defaults() -> App {
+    App {
+        id: "app-id".into(),
         key: KEY.into(),
         secret: SECRET.into(),
+        enabled: true,
         enable_client_messages: true,
         enable_subscription_count: false,
         enable_user_authentication: false,
+        webhooks: Vec::new(),
         limits: Limits::default(),
     }
 }

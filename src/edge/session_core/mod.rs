@@ -1,0 +1,369 @@
+//! The session's decisions, free of I/O: given what the client (or a channel room) did,
+//! say what the socket glue must do. One `SessionCore` per pusher-js connection.
+//!
+//! This file holds the entry points and the channel sockets' lifecycle; the client's
+//! messages are handled in `subscribe`, `client_event` and `signin`, and the side concerns
+//! are small types of their own: `liveness`, `budget`, `rate_window`, `subscriptions`.
+
+mod budget;
+mod client_event;
+mod liveness;
+mod protocol_version;
+mod rate_window;
+mod signin;
+mod subscribe;
+mod subscriptions;
+
+pub use protocol_version::protocol_problem;
+
+use crate::config::App;
+use crate::protocol::channel_name::ChannelKind;
+use crate::protocol::client_message::{parse_client_message, ClientMessage};
+use crate::protocol::close_codes;
+use crate::protocol::frames;
+use crate::protocol::limits::Limits;
+use crate::room::contract::{Join, Member, TERMINATED_CLOSE_CODE, TERMINATED_STATUS};
+use crate::room::directory_shards::is_directory_channel;
+use budget::Budget;
+use liveness::{Check, Liveness};
+use rate_window::RateWindow;
+use subscriptions::{Phase, Subscriptions};
+
+/// What the glue must do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Send this frame to the client.
+    Send(String),
+    /// Open an internal socket to the channel's room (or, for a directory channel, to one of
+    /// the app's user directory shards: see `directory_shards`).
+    OpenChannel(Box<OpenChannel>),
+    /// Send a frame up the channel's internal socket (a client event).
+    SendToChannel { channel: String, frame: String },
+    /// Close the channel's internal socket (unsubscribe).
+    CloseChannel { channel: String },
+    /// Close the client connection with this code; every channel socket closes with it.
+    CloseClient { code: u16, reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenChannel {
+    /// Tells a late answer to an abandoned attempt from the current one.
+    pub attempt: u64,
+    pub join: Join,
+}
+
+pub struct SessionCore {
+    socket_id: String,
+    app: App,
+    subscriptions: Subscriptions,
+    /// The signed-in user's id.
+    user_id: Option<String>,
+    /// When the connection signed in (the session's clock): a terminate of the user at or
+    /// after this time closes it, even if its user channel's socket is not open yet.
+    signed_in_ms: Option<u64>,
+    closed: bool,
+    liveness: Liveness,
+    budget: Budget,
+    client_events: RateWindow,
+    subscribes: RateWindow,
+}
+
+fn error(message: &str) -> Command {
+    Command::Send(frames::error(None, message, None))
+}
+
+fn coded_error(code: u16, message: &str) -> Command {
+    Command::Send(frames::error(Some(code), message, None))
+}
+
+/// A refused subscription: Pusher's `pusher:error`, plus the channel-scoped
+/// `pusher:subscription_error` that pusher-js and Laravel Echo surface on the channel.
+fn refuse(channel: &str, error_type: &str, message: &str, status: u16) -> Vec<Command> {
+    vec![
+        Command::Send(frames::error(None, message, Some(channel))),
+        Command::Send(frames::subscription_error(
+            channel, error_type, message, status,
+        )),
+    ]
+}
+
+impl SessionCore {
+    pub fn new(socket_id: String, app: App, now_ms: f64) -> Self {
+        let limits = &app.limits;
+        SessionCore {
+            socket_id,
+            subscriptions: Subscriptions::default(),
+            user_id: None,
+            signed_in_ms: None,
+            closed: false,
+            liveness: Liveness::new(now_ms),
+            budget: Budget::new(limits),
+            client_events: RateWindow::new(1000.0, limits.max_client_events_per_second, now_ms),
+            subscribes: RateWindow::new(60_000.0, limits.max_subscribes_per_minute, now_ms),
+            app,
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.app.limits
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// A text frame from the client.
+    pub fn on_text(&mut self, text: &str, now_ms: f64) -> Vec<Command> {
+        if self.closed {
+            return Vec::new();
+        }
+        self.client_activity(now_ms);
+        if let Some(close) = self.budget_exhausted() {
+            return close;
+        }
+        if text.len() > self.app.limits.max_client_frame_bytes {
+            return vec![self.too_large(text.len())];
+        }
+        match parse_client_message(text) {
+            Err(e) => vec![error(&e.to_string())],
+            Ok(ClientMessage::Ping) => vec![Command::Send(frames::PONG.to_string())],
+            Ok(ClientMessage::Pong) => Vec::new(),
+            Ok(ClientMessage::Subscribe(s)) => self.subscribe(s, now_ms),
+            Ok(ClientMessage::Unsubscribe { channel }) => self.unsubscribe(&channel),
+            Ok(ClientMessage::ClientEvent {
+                event,
+                channel,
+                data,
+            }) => self.client_event(&event, channel.as_deref(), data.as_deref(), now_ms),
+            Ok(ClientMessage::Signin { auth, user_data }) => self.signin(&auth, &user_data, now_ms),
+            Ok(ClientMessage::Unknown { event }) => {
+                vec![error(&format!("Unsupported event received: {event}"))]
+            }
+        }
+    }
+
+    /// A text frame the glue found too large from its length alone (at least `bytes` bytes),
+    /// without reading it.
+    pub fn on_too_large(&mut self, bytes: usize, now_ms: f64) -> Vec<Command> {
+        if self.closed {
+            return Vec::new();
+        }
+        self.client_activity(now_ms);
+        if let Some(close) = self.budget_exhausted() {
+            return close;
+        }
+        vec![self.too_large(bytes)]
+    }
+
+    fn too_large(&self, bytes: usize) -> Command {
+        error(&format!(
+            "Message too large: {bytes} bytes or more, the maximum is {} bytes",
+            self.app.limits.max_client_frame_bytes
+        ))
+    }
+
+    /// A binary frame from the client: the protocol is text only.
+    pub fn on_binary(&mut self, now_ms: f64) -> Vec<Command> {
+        if self.closed {
+            return Vec::new();
+        }
+        self.client_activity(now_ms);
+        vec![error(
+            "Binary frames are not supported: send JSON in text frames",
+        )]
+    }
+
+    fn client_activity(&mut self, now_ms: f64) {
+        self.liveness.activity(now_ms);
+        self.budget.count_frames(1);
+    }
+
+    /// Periodic check: ping a silent client, close one that does not answer with 4201.
+    pub fn on_tick(&mut self, now_ms: f64) -> Vec<Command> {
+        if self.closed {
+            return Vec::new();
+        }
+        let required = self.app.enable_user_authentication;
+        match self.liveness.check(now_ms, &self.app.limits, required) {
+            Check::Fine => Vec::new(),
+            Check::SendPing => vec![Command::Send(frames::PING.to_string())],
+            Check::PongOverdue => vec![Command::CloseClient {
+                code: close_codes::PONG_NOT_RECEIVED,
+                reason: "Pong reply not received".into(),
+            }],
+            Check::Unauthorized => vec![Command::CloseClient {
+                code: close_codes::UNAUTHORIZED,
+                reason: "Connection not authorized within timeout".into(),
+            }],
+        }
+    }
+
+    /// `frames` frames were relayed from a room to the client. Returns commands only when
+    /// the session's CPU budget is spent.
+    pub fn on_relayed(&mut self, frames: u32) -> Vec<Command> {
+        self.budget.count_frames(u64::from(frames));
+        self.budget_exhausted().unwrap_or_default()
+    }
+
+    /// The runtime signalled that an invocation is close to its CPU limit. The signal is one
+    /// flag for the whole Wasm instance, which every session of the isolate shares, so it may
+    /// be another session's: this one ends only if its own estimate has used half its budget.
+    pub fn on_cpu_limit_signal(&mut self) -> Vec<Command> {
+        if self.budget.cpu_half_spent() {
+            return self.end_for_budget("CPU");
+        }
+        Vec::new()
+    }
+
+    /// The glue made a subrequest of its own (a leaf's upgrade, a wake request): it counts
+    /// against the session's budget like a channel's upgrade.
+    pub fn on_subrequest(&mut self) -> Vec<Command> {
+        if self.closed {
+            return Vec::new();
+        }
+        if !self.budget.take_subrequest() {
+            return self.end_for_budget("subrequest");
+        }
+        Vec::new()
+    }
+
+    /// Whether `attempt` is still the wanted way to `channel`: a queued upgrade that is no
+    /// longer wanted is not made.
+    pub fn wants(&self, channel: &str, attempt: u64) -> bool {
+        !self.closed && self.subscriptions.phase(channel) == Some(Phase::Opening(attempt))
+    }
+
+    fn budget_exhausted(&mut self) -> Option<Vec<Command>> {
+        if self.closed {
+            return None;
+        }
+        if self.budget.cpu_spent() {
+            return Some(self.end_for_budget("CPU"));
+        }
+        None
+    }
+
+    /// Ends the session so the client reconnects on a fresh invocation with fresh budgets.
+    fn end_for_budget(&mut self, which: &str) -> Vec<Command> {
+        if self.closed || !self.budget.start_ending() {
+            return Vec::new();
+        }
+        vec![Command::CloseClient {
+            code: close_codes::RECONNECT_IMMEDIATELY,
+            reason: format!("Session {which} budget used up; please reconnect"),
+        }]
+    }
+
+    /// Counts one subrequest; ends the session instead when the budget is spent.
+    fn open(&mut self, channel: String, kind: ChannelKind, mut member: Member) -> Vec<Command> {
+        if !self.budget.take_subrequest() {
+            return self.end_for_budget("subrequest");
+        }
+        let presence_user_id = if kind.is_presence() {
+            member.user_id.clone()
+        } else {
+            None
+        };
+        let attempt = self
+            .subscriptions
+            .start(channel.clone(), kind, presence_user_id);
+        member.attempt = attempt;
+        let limits = &self.app.limits;
+        vec![Command::OpenChannel(Box::new(OpenChannel {
+            attempt,
+            join: Join {
+                app_id: String::new(),
+                channel,
+                member,
+                max_members: limits.max_presence_members,
+                split_at: limits.channel_split_threshold,
+                leaf: None,
+            },
+        }))]
+    }
+
+    /// Channels the session itself opened: its user channel and the directory.
+    fn is_session_channel(&self, name: &str) -> bool {
+        is_directory_channel(name) || Some(name) == self.user_channel().as_deref()
+    }
+
+    /// The room accepted the internal socket. Returns whether to keep it: `false` when the
+    /// client unsubscribed (or left) meanwhile, and the glue must close it.
+    pub fn on_channel_opened(&mut self, channel: &str, attempt: u64) -> bool {
+        self.subscriptions.opened(channel, attempt)
+    }
+
+    /// The room could not be reached or refused the socket (`status` is its HTTP answer).
+    pub fn on_channel_failed(
+        &mut self,
+        channel: &str,
+        attempt: u64,
+        status: u16,
+        why: &str,
+    ) -> Vec<Command> {
+        if self.subscriptions.phase(channel) != Some(Phase::Opening(attempt)) {
+            return Vec::new();
+        }
+        self.subscriptions.remove(channel);
+        if is_directory_channel(channel) {
+            return vec![error(&format!("Watchlist unavailable: {why}"))];
+        }
+        if self.is_session_channel(channel) {
+            // Without its user channel the connection could not be terminated: it does not
+            // stay open signed in. A terminate that came first closes it as terminated.
+            if status == TERMINATED_STATUS {
+                return vec![self.terminated()];
+            }
+            return vec![Command::CloseClient {
+                code: close_codes::RECONNECT_IMMEDIATELY,
+                reason: format!("Could not join the user's channel ({why}); please reconnect"),
+            }];
+        }
+        match status {
+            // The room's own refusal (e.g. the presence member limit) is for the client.
+            403 => refuse(channel, "LimitReached", why, close_codes::OVER_CAPACITY),
+            _ => refuse(
+                channel,
+                "ServerError",
+                &format!("Could not subscribe to {channel}: {why} (status {status})"),
+                500,
+            ),
+        }
+    }
+
+    /// An internal socket ended with `code`. If the session did not close it, the room
+    /// dropped it: a restart or deploy (close the client with 4200 so pusher-js reconnects
+    /// and resubscribes) or the app terminating the user's connections (close with that code).
+    pub fn on_channel_closed(&mut self, channel: &str, attempt: u64, code: u16) -> Vec<Command> {
+        if self.closed || self.subscriptions.phase(channel) != Some(Phase::Open(attempt)) {
+            return Vec::new();
+        }
+        if code == TERMINATED_CLOSE_CODE {
+            return vec![self.terminated()];
+        }
+        vec![Command::CloseClient {
+            code: close_codes::RECONNECT_IMMEDIATELY,
+            reason: format!("Lost the connection to channel {channel}; please reconnect"),
+        }]
+    }
+
+    fn terminated(&self) -> Command {
+        Command::CloseClient {
+            code: TERMINATED_CLOSE_CODE,
+            reason: "Connection terminated by the app".into(),
+        }
+    }
+
+    /// The client connection is gone (or being closed): close every channel socket.
+    pub fn on_client_closed(&mut self) -> Vec<Command> {
+        self.closed = true;
+        self.subscriptions
+            .take_open()
+            .into_iter()
+            .map(|channel| Command::CloseChannel { channel })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;
