@@ -31,14 +31,42 @@ function modulePath(file) {
   return parts;
 }
 
-// Blank out string literals and comments so braces and paths in them are not counted.
+// Blank out string literals and comments (keeping newlines) so braces and paths in them are
+// not counted: a small scanner for `//`, `/* */`, "..." with escapes, r#"..."# raw strings
+// and char literals (told apart from lifetimes).
 function stripCode(text) {
-  return text
-    .replace(/\/\*[\s\S]*?\*\//g, (m) => m.replace(/[^\n]/g, " "))
-    .replace(/\br#*"[\s\S]*?"#*/g, (m) => m.replace(/[^\n]/g, " "))
-    .replace(/"(?:[^"\\]|\\[\s\S])*"/g, (m) => m.replace(/[^\n]/g, " "))
-    .replace(/'(?:[^'\\\n]|\\.)'/g, "' '")
-    .replace(/\/\/[^\n]*/g, "");
+  let out = "";
+  let i = 0;
+  const blank = (from, to) => {
+    out += text.slice(from, to).replace(/[^\n]/g, " ");
+    i = to;
+  };
+  while (i < text.length) {
+    const rest = text.slice(i, i + 3);
+    if (rest.startsWith("//")) {
+      const end = text.indexOf("\n", i);
+      blank(i, end < 0 ? text.length : end);
+    } else if (rest.startsWith("/*")) {
+      const end = text.indexOf("*/", i + 2);
+      blank(i, end < 0 ? text.length : end + 2);
+    } else if (/^b?r#*"/.test(text.slice(i, i + 40)) && !/\w/.test(text[i - 1] || "")) {
+      const m = text.slice(i).match(/^b?r(#*)"/);
+      const close = `"${m[1]}`;
+      const end = text.indexOf(close, i + m[0].length);
+      blank(i, end < 0 ? text.length : end + close.length);
+    } else if (text[i] === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      blank(i, j + 1);
+    } else if (text[i] === "'" && /^'(\\.[^']*|[^'\\])'/.test(text.slice(i, i + 12))) {
+      const m = text.slice(i).match(/^'(\\.[^']*|[^'\\])'/);
+      blank(i, i + m[0].length);
+    } else {
+      out += text[i];
+      i++;
+    }
+  }
+  return out;
 }
 
 let testLineCount = 0;
@@ -69,7 +97,23 @@ function withoutTests(code) {
   return out.join("\n");
 }
 
-const files = rustFiles(src).sort();
+// Files declared as `#[cfg(test)] mod name;` are tests kept beside their module: not code.
+function testFiles(all) {
+  const out = new Set();
+  for (const file of all) {
+    const text = readFileSync(file, "utf8");
+    const dir = /(mod|lib)\.rs$/.test(file) ? dirname(file) : file.replace(/\.rs$/, "");
+    for (const m of text.matchAll(/#\[cfg\(test\)\]\s*(?:pub(?:\(crate\))?\s+)?mod\s+(\w+)\s*;/g)) {
+      out.add(join(dir, `${m[1]}.rs`));
+      out.add(join(dir, m[1], "mod.rs"));
+    }
+  }
+  return out;
+}
+
+const allFiles = rustFiles(src).sort();
+const tests = testFiles(allFiles);
+const files = allFiles.filter((f) => !tests.has(f));
 const byModule = new Map(files.map((f) => [modulePath(f).join("::"), f]));
 
 function resolve(segments) {
