@@ -4,11 +4,10 @@
 use super::relay::{client_frames, ClientFrame, RelayStop};
 use super::session_core::{Command, OpenChannel, SessionCore};
 use crate::config::App;
-use crate::internal_query::internal_url;
 use crate::ledger::client::{wake_shard, Place};
 use crate::protocol::{close_codes, frames};
 use crate::room::contract::{
-    channel_room, directory_shard, param, path, Join, GO_TO_LEAF_STATUS, LEAF_HEADER,
+    self, channel_room, directory_shard, param, path, Join, GO_TO_LEAF_STATUS, LEAF_HEADER,
 };
 use crate::room::directory_shards;
 use futures_util::StreamExt;
@@ -325,8 +324,7 @@ async fn open_channel(session: Shared, open: OpenChannel) {
 
 async fn wake_room(env: &Env, app_id: &str, channel: &str) -> Result<()> {
     let stub = channel_room(env, app_id, channel, None)?;
-    let url = internal_url(
-        "room",
+    let url = contract::url(
         path::INFO,
         &[(param::APP, app_id), (param::CHANNEL, channel)],
     );
@@ -389,11 +387,7 @@ async fn upgrade_to_room(env: &Env, join: &Join) -> std::result::Result<RoomAnsw
         None => channel_room(env, app_id, channel, join.leaf),
     }
     .map_err(unreachable)?;
-    let url = internal_url(
-        "room",
-        path::SUBSCRIBE,
-        &[(param::JOIN, &join.to_query_value())],
-    );
+    let url = contract::url(path::SUBSCRIBE, &[(param::JOIN, &join.to_query_value())]);
     let headers = Headers::new();
     headers.set("Upgrade", "websocket").map_err(unreachable)?;
     let mut init = RequestInit::new();

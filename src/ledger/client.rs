@@ -2,12 +2,12 @@
 //! (through their contract only, never the Durable Objects' code).
 
 use super::contract::{
-    app_ledger, connection_shard, ledger_param, ledger_path, shard_param, shard_path, FULL_STATUS,
+    app_ledger, connection_shard, ledger_param, ledger_path, ledger_url, shard_param, shard_path,
+    shard_url, FULL_STATUS,
 };
 use super::report::{Report, ReportAnswer};
 use super::shard_plan::ShardPlan;
 use crate::internal_error::InternalError;
-use crate::internal_query::internal_url;
 use crate::protocol::close_codes;
 use wasm_bindgen::JsValue;
 use worker::{Env, Method, Request, RequestInit, Response, Result};
@@ -15,7 +15,7 @@ use worker::{Env, Method, Request, RequestInit, Response, Result};
 fn url(path: &str, app_id: &str, query: &[(&str, &str)]) -> String {
     let mut pairs = vec![(ledger_param::APP, app_id)];
     pairs.extend_from_slice(query);
-    internal_url("ledger", path, &pairs)
+    ledger_url(path, &pairs)
 }
 
 /// Sends one batched report; the answer carries the app's quota state.
@@ -65,8 +65,7 @@ pub struct Place {
 /// new instance reports its true count to the ledger even if no connection comes back to it.
 pub async fn wake_shard(env: &Env, app_id: &str, shard: u32) -> Result<()> {
     let index = shard.to_string();
-    let url = internal_url(
-        "connections",
+    let url = shard_url(
         shard_path::WAKE,
         &[(shard_param::APP, app_id), (shard_param::INDEX, &index)],
     );
@@ -106,8 +105,7 @@ pub async fn hold_connection(
     for index in plan.order(random) {
         let index_text = index.to_string();
         let cap = plan.cap(index).to_string();
-        let url = internal_url(
-            "connections",
+        let url = shard_url(
             shard_path::CONNECT,
             &[
                 (shard_param::APP, app.id.as_str()),

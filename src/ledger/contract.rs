@@ -2,6 +2,7 @@
 //! talk to an app's `AppLedger` or one of its `ConnectionShard`s — paths, query parameters,
 //! statuses, Durable Object names, bindings, and the stubs that reach one object.
 
+use crate::internal_query::internal_url;
 use worker::{Env, Result, Stub};
 
 /// The Durable Object namespace binding of the per-app ledgers (counters, quotas, channel index).
@@ -55,6 +56,17 @@ pub fn ledger_name(app_id: &str) -> String {
 /// The Durable Object name of one of an app's connection shards.
 pub fn shard_name(app_id: &str, index: u32) -> String {
     format!("{app_id}#connections#{index}")
+}
+
+/// The URL of a request to an app's ledger (the host is a label: a stub's `fetch` goes to
+/// its object whatever the URL says).
+pub fn ledger_url(path: &str, pairs: &[(&str, &str)]) -> String {
+    internal_url("ledger", path, pairs)
+}
+
+/// The URL of a request to a connection shard.
+pub fn shard_url(path: &str, pairs: &[(&str, &str)]) -> String {
+    internal_url("connections", path, pairs)
 }
 
 /// The stub of an app's ledger.

@@ -1,7 +1,6 @@
 //! Requests from the REST API to channel rooms.
 
-use crate::internal_query::internal_url;
-use crate::room::contract::{channel_room, param};
+use crate::room::contract::{self, channel_room, param};
 use wasm_bindgen::JsValue;
 use worker::{Env, Method, Request, RequestInit, Response, Result};
 
@@ -32,7 +31,7 @@ pub async fn fetch(env: &Env, app_id: &str, call: RoomCall<'_>) -> Result<Respon
         pairs.push((param::REST_CALL, "1"));
     }
     pairs.extend_from_slice(query);
-    let url = internal_url("room", path, &pairs);
+    let url = contract::url(path, &pairs);
     let mut init = RequestInit::new();
     init.with_method(method);
     if let Some(body) = body {

@@ -3,6 +3,7 @@
 //! attachment, the `Join`, paths, query parameters, statuses, headers, Durable Object names,
 //! bindings, and the stubs that reach one object.
 
+use crate::internal_query::internal_url;
 use serde::{Deserialize, Serialize};
 use worker::{Env, Result, Stub};
 
@@ -140,9 +141,9 @@ pub mod path {
     pub const STORAGE: &str = "/storage";
 }
 
-/// Close code a room uses when it ends a socket on the app's request; the session closes
-/// the client with the same code.
-pub const TERMINATED_CLOSE_CODE: u16 = 4009;
+// A room that ends its sockets on the app's request (terminate_connections) closes them with
+// `close_codes::UNAUTHORIZED` (4009); the session closes its client with the same code, so
+// pusher-js does not reconnect. Any other close means "reconnect" (4200).
 
 /// Status of a user channel's answer to a join from a connection that signed in before the
 /// user's connections were terminated: the session closes its client as terminated.
@@ -171,6 +172,12 @@ pub fn leaf_room_name(app_id: &str, channel: &str, leaf: u32) -> String {
 /// The Durable Object name of one of an app's user directory shards.
 pub fn directory_shard_name(app_id: &str, shard: u32) -> String {
     format!("{app_id}#directory#{shard}")
+}
+
+/// The URL of a request to a room or a directory shard (the host is a label: a stub's
+/// `fetch` goes to its object whatever the URL says).
+pub fn url(path: &str, pairs: &[(&str, &str)]) -> String {
+    internal_url("room", path, pairs)
 }
 
 /// The stub of a channel's room, or with `Some(n)`, of leaf `n` of the split channel.

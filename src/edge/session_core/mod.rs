@@ -22,7 +22,7 @@ use crate::protocol::client_message::{parse_client_message, ClientMessage};
 use crate::protocol::close_codes;
 use crate::protocol::frames;
 use crate::protocol::limits::Limits;
-use crate::room::contract::{Join, Member, TERMINATED_CLOSE_CODE, TERMINATED_STATUS};
+use crate::room::contract::{Join, Member, TERMINATED_STATUS};
 use crate::room::directory_shards::is_directory_channel;
 use budget::Budget;
 use liveness::{Check, Liveness};
@@ -338,7 +338,7 @@ impl SessionCore {
         if self.closed || self.subscriptions.phase(channel) != Some(Phase::Open(attempt)) {
             return Vec::new();
         }
-        if code == TERMINATED_CLOSE_CODE {
+        if code == close_codes::UNAUTHORIZED {
             return vec![self.terminated()];
         }
         vec![Command::CloseClient {
@@ -349,7 +349,7 @@ impl SessionCore {
 
     fn terminated(&self) -> Command {
         Command::CloseClient {
-            code: TERMINATED_CLOSE_CODE,
+            code: close_codes::UNAUTHORIZED,
             reason: "Connection terminated by the app".into(),
         }
     }

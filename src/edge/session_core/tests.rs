@@ -355,7 +355,7 @@ fn a_dropped_room_socket_closes_the_client_with_4200_and_terminate_with_4009() {
         [Command::CloseClient { code: 4200, .. }]
     ));
     assert!(matches!(
-        &s.on_channel_closed("d", d, TERMINATED_CLOSE_CODE)[..],
+        &s.on_channel_closed("d", d, close_codes::UNAUTHORIZED)[..],
         [Command::CloseClient { code: 4009, .. }]
     ));
     let mut closes = s.on_client_closed();

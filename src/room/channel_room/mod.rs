@@ -10,7 +10,7 @@ use hooks::client_event_hook;
 
 use super::contract::{
     param, path, Join, Member, DELIVERED_HEADER, GO_TO_LEAF_STATUS, LEAF_HEADER,
-    SUBSCRIBERS_HEADER, TERMINATED_CLOSE_CODE, TERMINATED_STATUS,
+    SUBSCRIBERS_HEADER, TERMINATED_STATUS,
 };
 use super::count_throttle::{CountAction, CountThrottle};
 use super::frame_send::Frame;
@@ -22,6 +22,7 @@ use crate::ledger::client::send_report;
 use crate::ledger::report::{Counts, Feed, Occupancy, REPORT_INTERVAL_MS, RETRY_INTERVAL_MS};
 use crate::protocol::channel_info::{info_json, users_json, ChannelState, InfoAttrs};
 use crate::protocol::channel_name::ChannelKind;
+use crate::protocol::close_codes;
 use crate::protocol::frames;
 use crate::protocol::rest_signature::QueryParams;
 use crate::protocol::timestamp::utc_month;
@@ -734,7 +735,10 @@ impl ChannelRoom {
         let closed: Vec<Member> = self.with_subscribers(|subs| {
             subs.drain(..)
                 .map(|(member, ws)| {
-                    let _ = ws.close(Some(TERMINATED_CLOSE_CODE), Some("terminated by the app"));
+                    let _ = ws.close(
+                        Some(close_codes::UNAUTHORIZED),
+                        Some("terminated by the app"),
+                    );
                     member
                 })
                 .collect()

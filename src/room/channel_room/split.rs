@@ -4,8 +4,9 @@
 
 use super::{ChannelRoom, LEAVES_KEY};
 use crate::internal_error::InternalError;
-use crate::internal_query::internal_url;
-use crate::room::contract::{channel_room, param, path, DELIVERED_HEADER, SUBSCRIBERS_HEADER};
+use crate::room::contract::{
+    self, channel_room, param, path, DELIVERED_HEADER, SUBSCRIBERS_HEADER,
+};
 use futures_util::future::join_all;
 use worker::{console_error, Method, Request, RequestInit, Response, Result};
 
@@ -65,7 +66,7 @@ impl ChannelRoom {
             pairs.push((param::LEAF, leaf_text.as_str()));
         }
         pairs.extend_from_slice(extra);
-        let url = internal_url("room", path, &pairs);
+        let url = contract::url(path, &pairs);
         let mut init = RequestInit::new();
         init.with_method(method);
         if let Some(body) = body {
