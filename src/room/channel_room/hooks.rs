@@ -2,6 +2,7 @@
 //! departures, reconciling after a restart, and delivery from the alarm (the outbox itself is
 //! `crate::room::webhook_outbox`).
 
+use super::state::MissWebhook;
 use super::{now_ms, ChannelRoom, IDENTITY_KEY, MISS_HOOKED_KEY};
 use crate::config::App;
 use crate::config_env::load_apps;
@@ -213,10 +214,11 @@ impl ChannelRoom {
         if self.app_with_hooks().is_none() {
             return false;
         }
-        let known = self.memory.borrow().miss_hooked;
+        let known = self.memory.borrow().miss_webhook;
         let hooked = match known {
-            Some(hooked) => hooked,
-            None => self
+            MissWebhook::Sent => true,
+            MissWebhook::NotSent => false,
+            MissWebhook::Unread => self
                 .state
                 .storage()
                 .get::<bool>(MISS_HOOKED_KEY)
@@ -225,11 +227,10 @@ impl ChannelRoom {
                 .flatten()
                 .unwrap_or(false),
         };
+        self.memory.borrow_mut().miss_webhook = MissWebhook::Sent;
         if hooked {
-            self.memory.borrow_mut().miss_hooked = Some(true);
             return false;
         }
-        self.memory.borrow_mut().miss_hooked = Some(true);
         let _ = self.state.storage().put(MISS_HOOKED_KEY, true).await;
         true
     }
@@ -255,4 +256,38 @@ pub(super) fn client_event_hook(frame: &str, socket_id: String) -> Option<Webhoo
         socket_id,
         user_id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_event_hooks_carry_data_as_a_string() {
+        let frame =
+            r#"{"event":"client-typing","channel":"presence-a","data":{"a":1},"user_id":"7"}"#;
+        assert_eq!(
+            client_event_hook(frame, "1.2".into()),
+            Some(WebhookEvent::ClientEvent {
+                event: "client-typing".into(),
+                data: r#"{"a":1}"#.into(),
+                socket_id: "1.2".into(),
+                user_id: Some("7".into()),
+            })
+        );
+        let frame = r#"{"event":"client-x","channel":"private-a","data":"text"}"#;
+        assert_eq!(
+            client_event_hook(frame, "1.2".into()),
+            Some(WebhookEvent::ClientEvent {
+                event: "client-x".into(),
+                data: "text".into(),
+                socket_id: "1.2".into(),
+                user_id: None,
+            })
+        );
+        let no_data = client_event_hook(r#"{"event":"client-x"}"#, "1.2".into());
+        assert!(matches!(no_data, Some(WebhookEvent::ClientEvent { data, .. }) if data.is_empty()));
+        assert_eq!(client_event_hook(r#"{"data":"x"}"#, "1.2".into()), None);
+        assert_eq!(client_event_hook("not json", "1.2".into()), None);
+    }
 }

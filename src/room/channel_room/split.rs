@@ -2,6 +2,7 @@
 //! subscribers to leaf rooms (`{app}:{channel}#{n}`) and passes publishes and client events to
 //! them; counts and occupancy are the root's over all its leaves.
 
+use super::state::LoadOnce;
 use super::{ChannelRoom, LEAVES_KEY};
 use crate::internal_error::InternalError;
 use crate::room::contract::{
@@ -21,7 +22,7 @@ impl ChannelRoom {
             .memory
             .borrow()
             .leaf_counts
-            .as_ref()
+            .loaded()
             .map_or(0, |counts| counts.iter().sum());
         self.subscriber_count() as u64 + leaves
     }
@@ -79,7 +80,7 @@ impl ChannelRoom {
     /// A split channel's root: how many leaves it has, and their subscribers as last heard
     /// (asked of the leaves once per instance).
     pub(super) async fn leaf_estimates(&self) -> usize {
-        if let Some(counts) = &self.memory.borrow().leaf_counts {
+        if let Some(counts) = self.memory.borrow().leaf_counts.loaded() {
             return counts.len();
         }
         let leaves: u32 = self
@@ -92,7 +93,7 @@ impl ChannelRoom {
             .unwrap_or(0);
         let counts = self.ask_leaf_counts(leaves).await;
         let len = counts.len();
-        self.memory.borrow_mut().leaf_counts.get_or_insert(counts);
+        self.memory.borrow_mut().leaf_counts.get_or_load(|| counts);
         len
     }
 
@@ -112,7 +113,7 @@ impl ChannelRoom {
         let before = self.leaf_estimates().await;
         let (leaf, created) = {
             let mut memory = self.memory.borrow_mut();
-            let counts = memory.leaf_counts.get_or_insert_with(Vec::new);
+            let counts = memory.leaf_counts.get_or_load(Vec::new);
             match counts.iter().position(|&c| c < split_at as u64) {
                 Some(leaf) => {
                     counts[leaf] += 1;
@@ -154,7 +155,11 @@ impl ChannelRoom {
                     delivered += header_number(&response, DELIVERED_HEADER) as usize;
                     let count = subscribers_of(&response);
                     subscribers += count;
-                    if let Some(slot) = memory.leaf_counts.as_mut().and_then(|c| c.get_mut(leaf)) {
+                    if let Some(slot) = memory
+                        .leaf_counts
+                        .loaded_mut()
+                        .and_then(|c| c.get_mut(leaf))
+                    {
                         *slot = count;
                     }
                 }
@@ -173,7 +178,7 @@ impl ChannelRoom {
         let counts = self.ask_leaf_counts(leaves).await;
         let total = counts.iter().sum();
         if !counts.is_empty() {
-            self.memory.borrow_mut().leaf_counts = Some(counts);
+            self.memory.borrow_mut().leaf_counts = LoadOnce::Loaded(counts);
         }
         total
     }

@@ -2,7 +2,8 @@
 //! event and nothing scheduled deletes its storage (keys, SQLite tables, alarm), so channels
 //! that come and go do not pile up Durable Object storage.
 
-use super::{CachedEvent, ChannelRoom};
+use super::state::{CacheSlot, CachedEvent, LoadOnce, MissWebhook};
+use super::ChannelRoom;
 use crate::room::webhook_outbox::number;
 use worker::{console_error, Response, Result};
 
@@ -67,9 +68,9 @@ impl ChannelRoom {
         let mut memory = self.memory.borrow_mut();
         memory.hooks_schema_ready = false;
         memory.identity_saved = false;
-        memory.miss_hooked = Some(false);
-        memory.cached = Some(None);
-        memory.leaf_counts = None;
+        memory.miss_webhook = MissWebhook::NotSent;
+        memory.cached = CacheSlot::Empty;
+        memory.leaf_counts = LoadOnce::NotLoaded;
         memory.alarm_at = None;
     }
 

@@ -1,0 +1,86 @@
+//! Sockets leaving: a closed or failed socket, or every socket when the app terminates a
+//! user's connections. Each departure tells the others, the webhooks and the counts.
+
+use super::{now_ms, vacancy, ChannelRoom};
+use crate::protocol::channel_name::ChannelKind;
+use crate::protocol::close_codes;
+use crate::protocol::frames;
+use crate::room::contract::Member;
+use crate::room::sockets;
+use crate::room::webhook_outbox::{member_subject, CHANNEL_SUBJECT};
+use worker::WebSocket;
+
+impl ChannelRoom {
+    pub(super) async fn leave(&self, ws: &WebSocket) {
+        let left = self.with_subscribers(|subs| sockets::remove(subs, ws));
+        if let Some(member) = left {
+            self.departed(member).await;
+        }
+    }
+
+    /// A member's socket is gone from the list: member_removed on the user's last socket,
+    /// departure webhooks, counts.
+    async fn departed(&self, member: Member) {
+        self.learn(Some(member.app_id.clone()), &member.channel);
+        let Some(channel) = self.memory.borrow().channel.clone() else {
+            return;
+        };
+        if let Some(user_id) = member.user_id.as_deref() {
+            if ChannelKind::of(&channel).is_presence() {
+                self.presence_departure(&channel, user_id).await;
+            }
+        }
+        if self.subscriber_count() == 0 {
+            let leaf = self.memory.borrow().leaf;
+            match leaf {
+                Some(leaf) => self.tell_root(leaf, 0).await,
+                None if self.total_subscribers() == 0 => self.hook_departure(CHANNEL_SUBJECT).await,
+                None => {}
+            }
+            // The alarm then sees whether the empty room can delete its storage.
+            self.arm(now_ms() + vacancy::CHECK_AFTER_MS).await;
+        }
+        if member.count_subscriptions && !self.is_leaf() {
+            self.count_changed(&channel).await;
+        }
+        // A vacated channel leaves the index (a no-op if the presence step above told it).
+        self.report_occupancy().await;
+    }
+
+    /// A presence user's socket left: if it was their last, they leave the channel.
+    async fn presence_departure(&self, channel: &str, user_id: &str) {
+        let still_here = self.with_subscribers(|subs| {
+            subs.iter()
+                .any(|(m, _)| m.user_id.as_deref() == Some(user_id))
+        });
+        if !still_here {
+            // The channel index first: a smaller user count is already there for anyone
+            // told of the departure.
+            self.report_occupancy().await;
+            self.broadcast(&frames::member_removed(channel, user_id), None);
+            self.hook_departure(&member_subject(user_id)).await;
+        }
+    }
+
+    /// Closes every socket (terminate_connections on a user channel); the sessions close
+    /// their clients with the same code.
+    pub(super) async fn terminate(&self) -> usize {
+        self.memory.borrow_mut().terminated_at_ms = Some(now_ms());
+        let closed: Vec<Member> = self.with_subscribers(|subs| {
+            subs.drain(..)
+                .map(|(member, ws)| {
+                    let _ = ws.close(
+                        Some(close_codes::UNAUTHORIZED),
+                        Some("terminated by the app"),
+                    );
+                    member
+                })
+                .collect()
+        });
+        let count = closed.len();
+        for member in closed {
+            self.departed(member).await;
+        }
+        count
+    }
+}

@@ -1,0 +1,99 @@
+//! What the room tells its app's ledger: counts (batched, within a second) and the
+//! channel's occupancy for the index of occupied channels (at once when it changes).
+
+use super::{now_ms, ChannelRoom};
+use crate::ledger::client::send_report;
+use crate::ledger::report::{Counts, Occupancy, REPORT_INTERVAL_MS, RETRY_INTERVAL_MS};
+use crate::protocol::channel_name::ChannelKind;
+use crate::room::contract::Member;
+use crate::room::roster::Roster;
+use worker::console_error;
+
+impl ChannelRoom {
+    /// Adds to the counts for the ledger; they are reported within a second.
+    pub(super) async fn count(&self, add: impl FnOnce(&mut Counts)) {
+        add(self.memory.borrow_mut().feed.counts());
+        self.schedule_report().await;
+    }
+
+    pub(super) async fn schedule_report(&self) {
+        if std::mem::replace(&mut self.memory.borrow_mut().feed.scheduled, true) {
+            return;
+        }
+        self.arm(now_ms() + REPORT_INTERVAL_MS).await;
+    }
+
+    /// The channel's entry for the ledger's index of occupied channels (user channels are
+    /// not listed, as on Pusher).
+    fn occupancy(&self) -> Option<Occupancy> {
+        self.occupancy_with(None)
+    }
+
+    /// The occupancy as it is, or as it will be once `joining` is in.
+    fn occupancy_with(&self, joining: Option<&Member>) -> Option<Occupancy> {
+        let channel = self.memory.borrow().channel.clone()?;
+        let kind = ChannelKind::of(&channel);
+        // A split channel's entry is its root room's, counting the leaves.
+        if kind == ChannelKind::ServerToUser || self.is_leaf() {
+            return None;
+        }
+        let users = self.with_subscribers(|subs| {
+            Roster::from_members(subs.iter().map(|(m, _)| m).chain(joining)).count() as u64
+        });
+        Some(Occupancy {
+            channel,
+            occupied: joining.is_some() || self.total_subscribers() > 0,
+            user_count: kind.is_presence().then_some(users),
+        })
+    }
+
+    /// Sends an occupancy change (a channel's first subscriber or its vacating, a presence
+    /// user count) to the ledger at once, with the counts gathered so far, and returns once
+    /// the ledger has it. Counts alone wait for the batch.
+    pub(super) async fn report_occupancy(&self) {
+        self.report_occupancy_with(None).await;
+    }
+
+    pub(super) async fn report_occupancy_with(&self, joining: Option<&Member>) {
+        let occupancy = self.occupancy_with(joining);
+        let changed = self
+            .memory
+            .borrow()
+            .feed
+            .occupancy_changed(occupancy.as_ref());
+        if changed {
+            self.report_with(occupancy).await;
+        }
+    }
+
+    /// Sends the gathered counts and any occupancy change to the app's ledger.
+    pub(super) async fn report(&self) {
+        self.report_with(self.occupancy()).await;
+    }
+
+    /// Sends the gathered counts and `occupancy` (if it changed) to the app's ledger.
+    async fn report_with(&self, occupancy: Option<Occupancy>) {
+        // Reports may overlap (a subscribe's, a departure's, an alarm's); their occupancy
+        // carries a sequence number so the ledger keeps the newest, and no report waits for
+        // another.
+        let Some(app_id) = self.memory.borrow().app_id.clone() else {
+            return;
+        };
+        let Some(mut report) = self.memory.borrow_mut().feed.take_report(occupancy, None) else {
+            return;
+        };
+        self.memory.borrow_mut().feed.stamp(&mut report, now_ms());
+        match send_report(&self.env, &app_id, &report).await {
+            Ok(answer) => self.memory.borrow_mut().feed.on_answer(answer),
+            Err(e) => {
+                console_error!("room: ledger report for app {app_id} failed: {e}");
+                {
+                    let mut memory = self.memory.borrow_mut();
+                    memory.feed.on_failed(&report);
+                    memory.feed.scheduled = true;
+                }
+                self.arm(now_ms() + RETRY_INTERVAL_MS).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! A subscribe: a session's join becomes one hibernatable socket in this room, unless it is
+//! refused (a terminated user, a full presence channel) or sent on to a leaf room.
+
+use super::ChannelRoom;
+use crate::protocol::channel_name::ChannelKind;
+use crate::protocol::frames;
+use crate::protocol::webhook::WebhookEvent;
+use crate::room::contract::{Join, Member, GO_TO_LEAF_STATUS, LEAF_HEADER, TERMINATED_STATUS};
+use crate::room::roster::Roster;
+use crate::room::webhook_outbox::{member_subject, CHANNEL_SUBJECT};
+use worker::{Response, Result, WebSocket, WebSocketPair};
+
+/// A presence channel's joining member, as the roster sees them.
+#[derive(Debug, PartialEq, Eq)]
+struct PresenceJoin {
+    /// The user has no other socket in the channel (they are a new member).
+    is_new: bool,
+    user_id: String,
+    /// The roster with them, for their `subscription_succeeded`.
+    data: String,
+}
+
+impl ChannelRoom {
+    pub(super) async fn subscribe(&self, join: Join) -> Result<Response> {
+        let Join {
+            app_id,
+            channel,
+            mut member,
+            max_members,
+            split_at,
+            leaf,
+        } = join;
+        member.channel = channel.clone();
+        member.app_id = app_id.clone();
+        member.leaf = leaf;
+        let kind = ChannelKind::of(&channel);
+        self.learn(Some(app_id), &channel);
+        if leaf.is_some() {
+            self.memory.borrow_mut().leaf = leaf;
+        }
+        let terminated_at = self.memory.borrow().terminated_at_ms;
+        if signed_in_before(member.signed_in_ms, terminated_at) {
+            return Response::error("terminated by the app", TERMINATED_STATUS);
+        }
+        self.reconcile_hooks().await;
+        if goes_to_leaf(kind, leaf, split_at, || self.subscriber_count()) {
+            return self.send_to_leaf(split_at).await;
+        }
+        // Load the hibernated sockets before accepting a new one, so it is not counted twice.
+        self.with_subscribers(|_| ());
+        let presence = if kind.is_presence() {
+            let roster = self.with_subscribers(|subs| {
+                presence_join(subs.iter().map(|(m, _)| m), &member, max_members)
+            });
+            let Some(presence) = roster else {
+                return Response::error(
+                    format!("Presence channel {channel} is full ({max_members} members)"),
+                    403,
+                );
+            };
+            Some(presence)
+        } else {
+            None
+        };
+        // The channel index learns of a first subscriber or a new presence user before the
+        // subscriber hears subscription_succeeded (sent when this answer arrives) and the
+        // others hear member_added: a `GET /channels` after either lists it. Told before the
+        // socket is accepted, so nothing about this subscriber goes out before the index has it.
+        self.report_occupancy_with(Some(&member)).await;
+        let pair = WebSocketPair::new()?;
+        self.state.accept_web_socket(&pair.server);
+        pair.server.serialize_attachment(&member)?;
+        self.hook_arrivals(presence.as_ref()).await;
+        let added = presence
+            .as_ref()
+            .filter(|p| p.is_new)
+            .map(|p| frames::member_added(&channel, &p.user_id, member.user_info.as_deref()));
+        let data = presence.map_or_else(|| "{}".to_string(), |p| p.data);
+        self.greet(&pair.server, &channel, kind, &data).await?;
+        let socket_id = member.socket_id.clone();
+        self.enlist(member, &pair.server, &channel).await;
+        if let Some(added) = added {
+            self.announce_member(&added, &pair.server, &socket_id);
+        }
+        Response::from_websocket(pair.client)
+    }
+
+    /// Full: the subscriber goes to a leaf room, which this room fans publishes out to.
+    async fn send_to_leaf(&self, split_at: usize) -> Result<Response> {
+        let leaf = self.pick_leaf(split_at).await?;
+        let response = Response::empty()?.with_status(GO_TO_LEAF_STATUS);
+        response.headers().set(LEAF_HEADER, &leaf.to_string())?;
+        Ok(response)
+    }
+
+    /// The arrival webhooks of a socket accepted but not yet listed: `channel_occupied` for
+    /// the channel's first, `member_added` for a presence user's first.
+    async fn hook_arrivals(&self, presence: Option<&PresenceJoin>) {
+        let was_empty = self.subscriber_count() == 0;
+        if was_empty && !self.is_leaf() && self.total_subscribers() == 0 {
+            self.hook_arrival(CHANNEL_SUBJECT, WebhookEvent::ChannelOccupied)
+                .await;
+        }
+        if let Some(PresenceJoin {
+            is_new: true,
+            user_id,
+            ..
+        }) = presence
+        {
+            let event = WebhookEvent::MemberAdded {
+                user_id: user_id.clone(),
+            };
+            self.hook_arrival(&member_subject(user_id), event).await;
+        }
+    }
+
+    /// The subscriber's first frames, queued until the session accepts its end so they are
+    /// the first it relays: `subscription_succeeded` (with `data`), then on a cache channel
+    /// the last event or `cache_miss`.
+    async fn greet(
+        &self,
+        socket: &WebSocket,
+        channel: &str,
+        kind: ChannelKind,
+        data: &str,
+    ) -> Result<()> {
+        socket.send_with_str(frames::subscription_succeeded(channel, data))?;
+        if kind.is_cache() {
+            let frame = match self.cached_event().await {
+                Some(event) => event.frame,
+                None => {
+                    if self.first_miss().await {
+                        self.hook(WebhookEvent::CacheMiss).await;
+                    }
+                    frames::cache_miss(channel)
+                }
+            };
+            socket.send_with_str(frame)?;
+        }
+        Ok(())
+    }
+
+    /// Lists the accepted socket, then counts it.
+    async fn enlist(&self, member: Member, socket: &WebSocket, channel: &str) {
+        let count_subscriptions = member.count_subscriptions;
+        self.with_subscribers(|subs| subs.push((member, socket.clone())));
+        if count_subscriptions && !self.is_leaf() {
+            self.count_changed(channel).await;
+        }
+        // Anything that changed while the ledger answered goes with the next batch.
+        self.schedule_report().await;
+    }
+
+    /// Tells the others of a new presence member (`added`, its member_added frame), unless
+    /// the socket already left while the ledger answered (its departure was then reported
+    /// to the others).
+    fn announce_member(&self, added: &str, socket: &WebSocket, socket_id: &str) {
+        let still_here = self.with_subscribers(|subs| subs.iter().any(|(_, ws)| ws == socket));
+        if still_here {
+            self.broadcast(added, Some(socket_id));
+        }
+    }
+}
+
+/// A user channel's join from a connection that signed in (`signed_in_ms`) no later than the
+/// app terminated the user's connections (`terminated_at_ms`): its upgrade was on its way.
+fn signed_in_before(signed_in_ms: Option<u64>, terminated_at_ms: Option<f64>) -> bool {
+    matches!((signed_in_ms, terminated_at_ms), (Some(signed_in), Some(at)) if signed_in as f64 <= at)
+}
+
+/// Whether a join goes to a leaf room: the channel is of a kind that splits (not presence,
+/// cache or user channels), this is its root room, and it holds `split_at` (0: never) or
+/// more `subscribers` (counted only when it matters: that loads the sockets).
+fn goes_to_leaf(
+    kind: ChannelKind,
+    leaf: Option<u32>,
+    split_at: usize,
+    subscribers: impl FnOnce() -> usize,
+) -> bool {
+    let splittable = !kind.is_presence() && !kind.is_cache() && kind != ChannelKind::ServerToUser;
+    leaf.is_none() && split_at > 0 && splittable && subscribers() >= split_at
+}
+
+/// A presence join as the roster of `members` sees it, or `None` when the user is new and
+/// the channel already has `max_members` users.
+fn presence_join<'a>(
+    members: impl IntoIterator<Item = &'a Member>,
+    joining: &'a Member,
+    max_members: usize,
+) -> Option<PresenceJoin> {
+    let user_id = joining.user_id.clone().unwrap_or_default();
+    let mut roster = Roster::from_members(members);
+    let is_new = !roster.contains(&user_id);
+    if is_new && roster.count() >= max_members {
+        return None;
+    }
+    roster.add(joining);
+    Some(PresenceJoin {
+        is_new,
+        user_id,
+        data: roster.subscription_data(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(socket_id: &str, user_id: &str) -> Member {
+        let mut member = Member::new(socket_id);
+        member.user_id = Some(user_id.into());
+        member
+    }
+
+    #[test]
+    fn only_joins_signed_in_before_a_terminate_are_refused() {
+        assert!(signed_in_before(Some(1_000), Some(1_000.0)));
+        assert!(signed_in_before(Some(999), Some(1_000.0)));
+        assert!(!signed_in_before(Some(1_001), Some(1_000.0)));
+        assert!(!signed_in_before(None, Some(1_000.0)));
+        assert!(!signed_in_before(Some(1_000), None));
+    }
+
+    #[test]
+    fn a_full_root_of_a_splittable_channel_sends_joins_to_leaves() {
+        assert!(goes_to_leaf(ChannelKind::Public, None, 2, || 2));
+        assert!(goes_to_leaf(ChannelKind::Private, None, 2, || 3));
+        assert!(!goes_to_leaf(ChannelKind::Public, None, 2, || 1));
+        assert!(
+            !goes_to_leaf(ChannelKind::Public, Some(0), 2, || 5),
+            "a leaf"
+        );
+        for kind in [
+            ChannelKind::Presence,
+            ChannelKind::Cache,
+            ChannelKind::PresenceCache,
+            ChannelKind::ServerToUser,
+        ] {
+            assert!(!goes_to_leaf(kind, None, 2, || 5), "{kind:?}");
+        }
+        let not_counted = || -> usize { panic!("counted the sockets for nothing") };
+        assert!(
+            !goes_to_leaf(ChannelKind::Public, None, 0, not_counted),
+            "0: never"
+        );
+    }
+
+    #[test]
+    fn presence_joins_are_new_users_or_more_tabs_of_one() {
+        let members = [user("1.1", "a"), user("1.2", "b")];
+        let joining = user("2.1", "c");
+        let join = presence_join(&members, &joining, 3).unwrap();
+        assert!(join.is_new);
+        assert_eq!(join.user_id, "c");
+        assert_eq!(
+            join.data,
+            Roster::from_members(members.iter().chain([&joining])).subscription_data()
+        );
+
+        assert_eq!(presence_join(&members, &joining, 2), None, "full");
+        let another_tab = user("2.2", "a");
+        let join = presence_join(&members, &another_tab, 2).unwrap();
+        assert!(!join.is_new, "a known user joins a full channel");
+        assert_eq!(
+            join.data,
+            Roster::from_members(&members).subscription_data()
+        );
+    }
+}
