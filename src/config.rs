@@ -158,14 +158,6 @@ impl Apps {
     pub fn iter(&self) -> impl Iterator<Item = &App> {
         self.apps.iter()
     }
-
-    pub fn len(&self) -> usize {
-        self.apps.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.apps.is_empty()
-    }
 }
 
 fn parse_apps_json(json: &str) -> Result<Vec<App>, ConfigError> {
@@ -275,7 +267,7 @@ mod tests {
             ..RawConfig::default()
         };
         let apps = Apps::from_raw(&raw).unwrap();
-        assert_eq!(apps.len(), 1);
+        assert_eq!(apps.iter().count(), 1);
         assert_eq!(apps.by_key("k").unwrap().id, "1");
         assert_eq!(apps.by_id("1").unwrap().secret, "s");
         assert!(apps.by_key("s").is_none());
@@ -288,7 +280,7 @@ mod tests {
                 {"id":"2","key":"k2","secret":"s2","limits":{"max_event_payload_bytes":20480}}]"#,
         ))
         .unwrap();
-        assert_eq!(apps.len(), 2);
+        assert_eq!(apps.iter().count(), 2);
         assert_eq!(
             apps.by_key("k2").unwrap().limits.max_event_payload_bytes,
             20480

@@ -1,20 +1,24 @@
 //! pusher-edge: a Pusher-protocol realtime service on Cloudflare Workers and Durable Objects.
 //!
-//! `protocol` and `config` are pure Rust; `edge` (the Worker: router and client sessions),
-//! `rest` (the REST API), `room` (the channel Durable Object) and `ledger` (the per-app
-//! counters and connection shards) are the runtime glue around them.
+//! Layers, each importing only from those below it (`scripts/house_metrics.mjs` checks):
+//! `protocol` (pure: frames, names, signatures, limits) → `config` (pure: apps) → the glue's
+//! helpers (`clock`, `http`, `internal_query`, `internal_error`, `config_env`) → `ledger`
+//! (per-app counters and connection shards) → `room` (channel rooms, user directory) → `edge`
+//! (client sessions) → `rest` (REST API) and `metrics` → `router` (the front door).
 
-pub mod clock;
+// Public only where the fuzz harness (tests/fuzz) reaches in; everything else is the crate's
+// own, so the compiler reports what nothing uses.
+mod clock;
 pub mod config;
-pub mod config_env;
+mod config_env;
 pub mod edge;
-pub mod http;
-pub mod internal_error;
-pub mod internal_query;
-pub mod ledger;
+mod http;
+mod internal_error;
+mod internal_query;
+mod ledger;
 mod metrics;
 pub mod protocol;
-pub mod rest;
+mod rest;
 pub mod room;
 mod router;
 

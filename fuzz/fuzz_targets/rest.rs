@@ -19,10 +19,11 @@ fuzz_target!(|data: &[u8]| {
         method: &method,
         path: &percent_decode(&path),
         params: &params,
-        body,
     };
     let _ = request.auth_key();
-    let _ = request.verify("secret", 1_353_088_179);
+    let _ = request
+        .verify_query("secret", 1_353_088_179)
+        .and_then(|()| request.verify_body(body));
     if let Some(info) = params.get("info") {
         if let Err(e) = InfoAttrs::parse(info, true) {
             assert_eq!(e.status, 400);

@@ -1,6 +1,6 @@
 //! The edge: the session that serves one pusher-js connection, and how it is accepted.
 
-pub mod connect;
+pub(crate) mod connect;
 mod relay;
 mod session;
 pub mod session_core;

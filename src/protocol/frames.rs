@@ -4,7 +4,6 @@
 //! subscription_succeeded, channel events) and an object where Pusher sends one
 //! (pusher:error, pusher:pong).
 
-pub use super::json_writer::json_string;
 use super::json_writer::{string_array, JsonObject};
 
 /// A frame: `{"event":..., "channel":...}`, the caller adding `data` and the rest.

@@ -25,7 +25,6 @@ pub async fn handle(mut req: Request, env: &Env, apps: &Apps) -> RestResult {
         method: method.as_ref(),
         path: &path,
         params: &params,
-        body: &[],
     };
     let app = signing_app(apps, &signed, app_id)?;
     let body = signed_body::read(&mut req, &signed, app).await?;

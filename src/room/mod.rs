@@ -5,13 +5,13 @@
 //! `contract`: how the rest of the Worker (and the rooms themselves) talk to both.
 
 mod channel_room;
-pub mod contract;
-pub mod count_throttle;
+pub(crate) mod contract;
+pub(crate) mod count_throttle;
 mod directory_index;
 pub mod directory_shards;
 mod frame_send;
-pub mod roster;
+pub(crate) mod roster;
 mod sockets;
 mod user_directory;
-pub mod watchlist;
+pub(crate) mod watchlist;
 mod webhook_outbox;

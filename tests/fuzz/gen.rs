@@ -6,7 +6,7 @@ use crate::oracle::{channel_data_as_signed, token, SECRET};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
-use pusher_edge::protocol::frames::json_string;
+use pusher_edge::protocol::json_writer::json_string;
 
 /// Lengths at which the default limits switch (128 id chars, 200 name chars, 1 KiB user
 /// info, 10 KiB event data, 12 KiB client frame).

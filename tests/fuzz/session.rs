@@ -16,7 +16,7 @@ use pusher_edge::config::App;
 use pusher_edge::edge::session_core::{Command, SessionCore};
 use pusher_edge::protocol::channel_name::{validate_channel_name, ChannelKind};
 use pusher_edge::protocol::client_message::{parse_client_message, ClientMessage};
-use pusher_edge::protocol::frames::json_string;
+use pusher_edge::protocol::json_writer::json_string;
 use pusher_edge::protocol::limits::Limits;
 use pusher_edge::room::directory_shards::is_directory_channel;
 use serde_json::value::RawValue;
