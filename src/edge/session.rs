@@ -3,6 +3,7 @@
 
 use super::relay::{client_frames, ClientFrame, RelayStop};
 use super::session_core::{Command, OpenChannel, SessionCore};
+use crate::clock::now_ms;
 use crate::config::App;
 use crate::ledger::client::{wake_shard, Place};
 use crate::protocol::{close_codes, frames};
@@ -17,8 +18,8 @@ use std::rc::Rc;
 use std::time::Duration;
 use wasm_bindgen_futures::spawn_local;
 use worker::{
-    Date, Delay, Env, Headers, Method, Request, RequestInit, Response, Result, WebSocket,
-    WebSocketPair, WebsocketEvent,
+    Delay, Env, Headers, Method, Request, RequestInit, Response, Result, WebSocket, WebSocketPair,
+    WebsocketEvent,
 };
 
 /// An open internal socket: the attempt that opened it, the socket, and its relay's stop.
@@ -44,10 +45,6 @@ struct Session {
 }
 
 type Shared = Rc<RefCell<Session>>;
-
-fn now_ms() -> f64 {
-    Date::now().as_millis() as f64
-}
 
 /// Answers the upgrade for a client whose app could not be served: one `pusher:error`
 /// with `code`, then a close with the same code (pusher-js reads both).

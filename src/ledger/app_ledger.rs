@@ -7,6 +7,7 @@
 use super::contract::{ledger_param as param, ledger_path as path};
 use super::report::{Counts, Report, ReportAnswer};
 use super::stats::{Stats, Usage};
+use crate::clock::now_ms;
 use crate::config::App;
 use crate::config_env::load_apps;
 use crate::internal_error::InternalError;
@@ -17,7 +18,7 @@ use serde::Deserialize;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use worker::{
-    durable_object, Date, DurableObject, Env, Method, Request, Response, Result, SqlStorage,
+    durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage,
     SqlStorageValue, State,
 };
 
@@ -201,7 +202,7 @@ impl AppLedger {
 
     /// Adds a report to the counters and the indexes; answers with the quota state.
     fn apply(&self, sql: &SqlStorage, app: &App, report: &Report) -> Result<ReportAnswer> {
-        let now = Date::now().as_millis() as f64;
+        let now = now_ms();
         let month = utc_month(now);
         let day = utc_day(now);
 

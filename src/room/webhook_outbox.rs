@@ -12,6 +12,7 @@
 //! and bytes, kept by triggers, so neither the caps nor the alarm scan the backlog. The room's
 //! alarm drives it all, so an eviction or restart loses nothing.
 
+use crate::clock::now_ms;
 use crate::config::{App, Webhook};
 use crate::internal_query::host_of;
 use crate::protocol::webhook::{self, WebhookEvent, GRACE_MS, MAX_EVENTS_PER_REQUEST};
@@ -20,7 +21,7 @@ use serde::Deserialize;
 use std::time::Duration;
 use wasm_bindgen::JsValue;
 use worker::{
-    Date, Delay, Fetch, Headers, Method, Request, RequestInit, Result, SqlStorage, SqlStorageValue,
+    Delay, Fetch, Headers, Method, Request, RequestInit, Result, SqlStorage, SqlStorageValue,
 };
 
 const SCHEMA: [&str; 9] = [
@@ -206,7 +207,7 @@ impl Outbox {
     /// emptied deleted its storage, sequence included, so a new outbox starts its sequence
     /// from the clock (in thousandths of a millisecond), above every id handed out before.
     fn seed_sequence(&self) -> Result<()> {
-        let start = SqlStorageValue::Integer(Date::now().as_millis() as i64 * 1000);
+        let start = SqlStorageValue::Integer(now_ms() as i64 * 1000);
         self.sql.exec(
             "INSERT INTO hook_outbox (seq, url, event, name, created_ms) VALUES (?, '', '', '', 0)",
             vec![start.clone()],

@@ -2,7 +2,8 @@
 //! publish, and reported to subscribers and `GET /channels/{name}` until it expires.
 
 use super::state::{CacheSlot, CachedEvent, MissWebhook};
-use super::{now_ms, ChannelRoom, MISS_HOOKED_KEY};
+use super::{ChannelRoom, MISS_HOOKED_KEY};
+use crate::clock::now_ms;
 use worker::Result;
 
 /// Storage key of a cache channel's last event.

@@ -1,7 +1,8 @@
 //! Sockets leaving: a closed or failed socket, or every socket when the app terminates a
 //! user's connections. Each departure tells the others, the webhooks and the counts.
 
-use super::{now_ms, vacancy, ChannelRoom};
+use super::{vacancy, ChannelRoom};
+use crate::clock::now_ms;
 use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::close_codes;
 use crate::protocol::frames;

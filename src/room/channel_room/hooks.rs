@@ -3,7 +3,8 @@
 //! `crate::room::webhook_outbox`).
 
 use super::state::MissWebhook;
-use super::{now_ms, ChannelRoom, IDENTITY_KEY, MISS_HOOKED_KEY};
+use super::{ChannelRoom, IDENTITY_KEY, MISS_HOOKED_KEY};
+use crate::clock::now_ms;
 use crate::config::App;
 use crate::config_env::load_apps;
 use crate::protocol::channel_name::ChannelKind;

@@ -2,7 +2,8 @@
 //! presence channel's users) and the attributes a publish answers with.
 
 use super::state::CachedEvent;
-use super::{now_ms, ChannelRoom};
+use super::ChannelRoom;
+use crate::clock::now_ms;
 use crate::protocol::channel_info::{info_json, users_json, ChannelState, InfoAttrs};
 use crate::room::contract::SUBSCRIBERS_HEADER;
 use crate::room::roster::Roster;

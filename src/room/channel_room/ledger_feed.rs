@@ -1,7 +1,8 @@
 //! What the room tells its app's ledger: counts (batched, within a second) and the
 //! channel's occupancy for the index of occupied channels (at once when it changes).
 
-use super::{now_ms, ChannelRoom};
+use super::ChannelRoom;
+use crate::clock::now_ms;
 use crate::ledger::client::send_report;
 use crate::ledger::report::{Counts, Occupancy, REPORT_INTERVAL_MS, RETRY_INTERVAL_MS};
 use crate::protocol::channel_name::ChannelKind;

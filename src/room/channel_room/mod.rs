@@ -29,11 +29,12 @@ use state::{LoadOnce, Memory};
 use super::contract::Member;
 use super::frame_send::Frame;
 use super::sockets::{self, is_same, member_of};
+use crate::clock::now_ms;
 use crate::internal_query::request_query;
 use std::cell::RefCell;
 use worker::{
-    console_error, durable_object, Date, DurableObject, Env, Request, Response, Result, State,
-    WebSocket, WebSocketIncomingMessage,
+    console_error, durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
+    WebSocketIncomingMessage,
 };
 
 /// Storage key of the room's (app id, channel), kept once webhooks are queued so a room
@@ -50,10 +51,6 @@ pub struct ChannelRoom {
     state: State,
     env: Env,
     memory: RefCell<Memory>,
-}
-
-fn now_ms() -> f64 {
-    Date::now().as_millis() as f64
 }
 
 impl DurableObject for ChannelRoom {

@@ -3,7 +3,8 @@
 //! the channel's attributes.
 
 use super::request::RoomQuery;
-use super::{now_ms, ChannelRoom};
+use super::ChannelRoom;
+use crate::clock::now_ms;
 use crate::protocol::channel_info::info_json;
 use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::timestamp::utc_month;

@@ -1,7 +1,8 @@
 //! `pusher_internal:subscription_count` and its webhook, throttled: sent at once when the
 //! throttle allows, otherwise from the alarm.
 
-use super::{now_ms, ChannelRoom};
+use super::ChannelRoom;
+use crate::clock::now_ms;
 use crate::protocol::frames;
 use crate::protocol::webhook::WebhookEvent;
 use crate::room::count_throttle::CountAction;
