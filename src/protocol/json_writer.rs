@@ -97,6 +97,15 @@ impl JsonObject {
         JsonObject { out, empty: true }
     }
 
+    /// Goes on writing an object already written (`{...}`): its fields, then more.
+    pub fn reopen(object: &str) -> Self {
+        let inner = object.trim_end().strip_suffix('}').unwrap_or(object);
+        JsonObject {
+            empty: inner.trim() == "{",
+            out: inner.to_string(),
+        }
+    }
+
     fn key(&mut self, key: &str) {
         debug_assert!(!key.contains(['"', '\\']), "keys are written as given");
         if !self.empty {
@@ -193,6 +202,14 @@ mod tests {
             r#"{"event":"a\"b","user_id":"7","data":{"k":[1,2]},"count":3,"occupied":true,"presence-\"x\"":null}"#
         );
         assert_eq!(JsonObject::new().finish(), "{}");
+        assert_eq!(
+            JsonObject::reopen(r#"{"a":1}"#).string("id", "x").finish(),
+            r#"{"a":1,"id":"x"}"#
+        );
+        assert_eq!(
+            JsonObject::reopen("{}").value("n", 2).finish(),
+            r#"{"n":2}"#
+        );
     }
 
     #[test]

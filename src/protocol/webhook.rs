@@ -5,7 +5,7 @@
 //! `Content-Type: application/json` (exactly: the Node SDK compares the string).
 
 use super::auth_token::hmac_sha256_hex;
-use super::json_writer::{json_string, raw_array, JsonObject};
+use super::json_writer::{raw_array, JsonObject};
 
 /// `channel_vacated` and `member_removed` wait this long and are dropped if the channel is
 /// re-occupied / the user rejoins meanwhile (Pusher: "up to 3 s"), so page reloads do not flap.
@@ -84,8 +84,7 @@ impl WebhookEvent {
 /// Adds the event's `id` to its JSON object. The id is stable across retries, so receivers
 /// can de-duplicate (delivery is at-least-once).
 pub fn with_id(event_json: &str, id: &str) -> String {
-    let open = event_json.strip_suffix('}').unwrap_or(event_json);
-    format!("{open},\"id\":{}}}", json_string(id))
+    JsonObject::reopen(event_json).string("id", id).finish()
 }
 
 /// The request body for events already serialised by [`WebhookEvent::to_json`].

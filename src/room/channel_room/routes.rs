@@ -3,6 +3,7 @@
 
 use super::request::{RoomQuery, Route};
 use super::ChannelRoom;
+use crate::protocol::json_writer::JsonObject;
 use crate::room::webhook_outbox::CHANNEL_SUBJECT;
 use worker::{Request, Response, Result};
 
@@ -46,7 +47,7 @@ impl ChannelRoom {
             Route::Users => self.users(),
             Route::Terminate => {
                 let closed = self.terminate().await;
-                Response::ok(format!("{{\"closed\":{closed}}}"))
+                Response::ok(JsonObject::new().value("closed", closed).finish())
             }
             Route::Relay => {
                 let frame = req.text().await?;

@@ -4,6 +4,7 @@
 
 use super::state::{CacheSlot, CachedEvent, LoadOnce, MissWebhook};
 use super::ChannelRoom;
+use crate::protocol::json_writer::JsonObject;
 use crate::room::webhook_outbox::number;
 use worker::{console_error, Response, Result};
 
@@ -100,8 +101,12 @@ impl ChannelRoom {
             tables,
             alarm,
         } = self.census().await?;
-        Response::ok(format!(
-            "{{\"keys\":{keys},\"tables\":{tables},\"alarm\":{alarm}}}"
-        ))
+        Response::ok(
+            JsonObject::new()
+                .value("keys", keys)
+                .value("tables", tables)
+                .value("alarm", alarm)
+                .finish(),
+        )
     }
 }
