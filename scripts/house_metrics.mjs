@@ -266,25 +266,33 @@ for (const [f, targets] of edges) {
 const layerCycles = cycles(topGraph);
 
 const longestFiles = [...fileLines].sort((a, b) => b[1] - a[1]).slice(0, 5);
+const allFunctions = [...functions];
 const longestFns = functions.sort((a, b) => b.lines - a.lines).slice(0, 8);
 
-console.log(`files: ${files.length}, non-test code lines: ${[...fileLines.values()].reduce((a, b) => a + b, 0)}`);
-console.log(`file import cycles: ${fileCycles.length}`);
-for (const c of fileCycles) console.log(`  ${c.map(rel).join(" <-> ")}`);
-console.log(`layer cycles: ${layerCycles.length}`);
-for (const c of layerCycles) console.log(`  ${c.join(" <-> ")}`);
-console.log("layer imports:");
-for (const [m, ts] of [...topGraph].sort()) console.log(`  ${m} -> ${[...ts].sort().join(", ")}`);
-console.log("longest files (lines outside test modules):");
-for (const [f, n] of longestFiles) console.log(`  ${n}\t${rel(f)}`);
-console.log("longest functions (lines):");
-for (const f of longestFns) console.log(`  ${f.lines}\t${rel(f.file)}:${f.line} ${f.name}`);
+const lines = [];
+const log = (line) => lines.push(line);
+log(`files: ${files.length}, non-test code lines: ${[...fileLines.values()].reduce((a, b) => a + b, 0)}`);
+log(`file import cycles: ${fileCycles.length}`);
+for (const c of fileCycles) log(`  ${c.map(rel).join(" <-> ")}`);
+log(`layer cycles: ${layerCycles.length}`);
+for (const c of layerCycles) log(`  ${c.join(" <-> ")}`);
+log("layer imports:");
+for (const [m, ts] of [...topGraph].sort()) log(`  ${m} -> ${[...ts].sort().join(", ")}`);
+log("longest files (lines outside test modules):");
+for (const [f, n] of longestFiles) log(`  ${n}\t${rel(f)}`);
+log("longest functions (lines):");
+for (const f of longestFns) log(`  ${f.lines}\t${rel(f.file)}:${f.line} ${f.name}`);
 
-if (process.argv.includes("--check")) {
-  const over = [...fileLines].filter(([, n]) => n > MAX_FILE_LINES);
-  const longFns = functions.filter((f) => f.lines > MAX_FN_LINES);
-  const problems = fileCycles.length + layerCycles.length + over.length + longFns.length;
+const over = [...fileLines].filter(([, n]) => n > MAX_FILE_LINES);
+const longFns = allFunctions.filter((f) => f.lines > MAX_FN_LINES);
+const problems = fileCycles.length + layerCycles.length + over.length + longFns.length;
+if (!process.argv.includes("--check")) {
+  console.log(lines.join("\n"));
+} else {
   if (problems) {
+    console.error(lines.join("\n"));
+    for (const [f, n] of over) console.error(`  over ${MAX_FILE_LINES} lines: ${rel(f)} (${n})`);
+    for (const f of longFns) console.error(`  over ${MAX_FN_LINES} lines: ${rel(f.file)}:${f.line} ${f.name} (${f.lines})`);
     console.error(`house check failed: ${fileCycles.length} file cycles, ${layerCycles.length} layer cycles, ` +
       `${over.length} files over ${MAX_FILE_LINES} lines, ${longFns.length} functions over ${MAX_FN_LINES} lines`);
     process.exit(1);
