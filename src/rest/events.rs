@@ -13,7 +13,7 @@ use crate::protocol::json_writer::{raw_array, JsonObject};
 use crate::protocol::rest_error::RestError;
 use crate::protocol::timestamp::utc_month;
 use crate::protocol::trigger::{parse_batch, parse_trigger, Trigger};
-use crate::room::contract::{param, path};
+use crate::room::contract::{param, path, OVER_QUOTA_STATUS};
 use futures_util::future::join_all;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -201,7 +201,7 @@ async fn publish(
     let body = response.text().await.unwrap_or_default();
     match status {
         200 => Ok(body),
-        403 => Err(RestError::new(403, OVER_QUOTA_MESSAGE)),
+        OVER_QUOTA_STATUS => Err(RestError::new(403, OVER_QUOTA_MESSAGE)),
         _ => Err(InternalError::status("room", status, body).into()),
     }
 }

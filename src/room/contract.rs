@@ -149,6 +149,14 @@ pub mod path {
 /// user's connections were terminated: the session closes its client as terminated.
 pub const TERMINATED_STATUS: u16 = 410;
 
+/// Status of a presence room's refusal of a join past `max_members`: the session refuses the
+/// subscription with `LimitReached`.
+pub const PRESENCE_FULL_STATUS: u16 = 403;
+
+/// Status of a room's refusal of a publish once the app is over its monthly broadcast quota:
+/// the REST API answers 403 too.
+pub const OVER_QUOTA_STATUS: u16 = 403;
+
 /// Response header of a channel room that sends a subscriber to a leaf: the leaf's number.
 pub const LEAF_HEADER: &str = "x-leaf";
 /// Response header of publishes and info requests: the room's subscribers.

@@ -22,7 +22,7 @@ use crate::protocol::client_message::{parse_client_message, ClientMessage};
 use crate::protocol::close_codes;
 use crate::protocol::frames;
 use crate::protocol::limits::Limits;
-use crate::room::contract::{Join, Member, TERMINATED_STATUS};
+use crate::room::contract::{Join, Member, PRESENCE_FULL_STATUS, TERMINATED_STATUS};
 use crate::room::directory_shards::is_directory_channel;
 use budget::Budget;
 use liveness::{Check, Liveness};
@@ -321,7 +321,9 @@ impl SessionCore {
         }
         match status {
             // The room's own refusal (e.g. the presence member limit) is for the client.
-            403 => refuse(channel, "LimitReached", why, close_codes::OVER_CAPACITY),
+            PRESENCE_FULL_STATUS => {
+                refuse(channel, "LimitReached", why, close_codes::OVER_CAPACITY)
+            }
             _ => refuse(
                 channel,
                 "ServerError",

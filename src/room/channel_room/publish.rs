@@ -8,7 +8,7 @@ use crate::clock::now_ms;
 use crate::protocol::channel_info::info_json;
 use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::timestamp::utc_month;
-use crate::room::contract::{DELIVERED_HEADER, SUBSCRIBERS_HEADER};
+use crate::room::contract::{DELIVERED_HEADER, OVER_QUOTA_STATUS, SUBSCRIBERS_HEADER};
 use worker::{Response, Result};
 
 impl ChannelRoom {
@@ -57,7 +57,7 @@ impl ChannelRoom {
         }
         Response::error(
             "This app is over its monthly broadcast quota (limits.max_broadcasts_per_month)",
-            403,
+            OVER_QUOTA_STATUS,
         )
     }
 

@@ -5,7 +5,9 @@ use super::ChannelRoom;
 use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::frames;
 use crate::protocol::webhook::WebhookEvent;
-use crate::room::contract::{Join, Member, GO_TO_LEAF_STATUS, LEAF_HEADER, TERMINATED_STATUS};
+use crate::room::contract::{
+    Join, Member, GO_TO_LEAF_STATUS, LEAF_HEADER, PRESENCE_FULL_STATUS, TERMINATED_STATUS,
+};
 use crate::room::roster::Roster;
 use crate::room::webhook_outbox::{member_subject, CHANNEL_SUBJECT};
 use worker::{Response, Result, WebSocket, WebSocketPair};
@@ -55,7 +57,7 @@ impl ChannelRoom {
             let Some(presence) = roster else {
                 return Response::error(
                     format!("Presence channel {channel} is full ({max_members} members)"),
-                    403,
+                    PRESENCE_FULL_STATUS,
                 );
             };
             Some(presence)
