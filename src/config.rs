@@ -35,6 +35,24 @@ pub struct App {
     pub limits: Limits,
 }
 
+impl App {
+    /// An app as `PUSHER_APPS` reads one that gives only its credentials: enabled, every
+    /// switch off, no webhooks, default limits.
+    pub fn new(id: &str, key: &str, secret: &str) -> Self {
+        App {
+            id: id.into(),
+            key: key.into(),
+            secret: secret.into(),
+            enabled: enabled_by_default(),
+            enable_client_messages: false,
+            enable_subscription_count: false,
+            enable_user_authentication: false,
+            webhooks: Vec::new(),
+            limits: Limits::default(),
+        }
+    }
+}
+
 /// One webhook receiver.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -271,6 +289,12 @@ mod tests {
         assert_eq!(apps.by_key("k").unwrap().id, "1");
         assert_eq!(apps.by_id("1").unwrap().secret, "s");
         assert!(apps.by_key("s").is_none());
+    }
+
+    #[test]
+    fn app_new_is_an_app_configured_by_its_credentials_alone() {
+        let apps = Apps::from_raw(&raw_json(r#"[{"id":"1","key":"k","secret":"s"}]"#)).unwrap();
+        assert_eq!(apps.by_id("1"), Some(&App::new("1", "k", "s")));
     }
 
     #[test]

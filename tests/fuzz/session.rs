@@ -641,14 +641,7 @@ fn the_generators_reach_the_deep_paths() {
 /// The oracle's app with client messages on and default limits.
 fn app_defaults() -> App {
     App {
-        id: "app-id".into(),
-        key: KEY.into(),
-        secret: SECRET.into(),
-        enabled: true,
         enable_client_messages: true,
-        enable_subscription_count: false,
-        enable_user_authentication: false,
-        webhooks: Vec::new(),
-        limits: Limits::default(),
+        ..App::new("app-id", KEY, SECRET)
     }
 }

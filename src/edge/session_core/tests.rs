@@ -12,15 +12,8 @@ const SID: &str = "123.456";
 /// An app with client messages on and default limits.
 fn app() -> App {
     App {
-        id: "app-id".into(),
-        key: KEY.into(),
-        secret: SECRET.into(),
-        enabled: true,
         enable_client_messages: true,
-        enable_subscription_count: false,
-        enable_user_authentication: false,
-        webhooks: Vec::new(),
-        limits: Limits::default(),
+        ..App::new("app-id", KEY, SECRET)
     }
 }
 
