@@ -17,15 +17,11 @@ fuzz_target!(|data: &[u8]| {
         ..Limits::default()
     };
     let app = App {
-        id: "app".into(),
-        key: "key".into(),
-        secret: "secret".into(),
-        enabled: true,
         enable_client_messages: true,
         enable_subscription_count: true,
         enable_user_authentication: true,
-        webhooks: Vec::new(),
         limits: limits.clone(),
+        ..App::new("app", "key", "secret")
     };
     let mut core = SessionCore::new("1.2".into(), app, 0.0);
     let mut now = 0.0;
