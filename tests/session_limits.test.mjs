@@ -10,6 +10,7 @@ import {
   eventually,
   connectRaw,
   subscribeRaw,
+  serverSdk,
 } from "./support/harness.mjs";
 
 let worker;
@@ -84,6 +85,21 @@ test("a session that spends its CPU budget closes with 4200 before the runtime w
   assert.equal((await sock.closed()).code, 4200);
   // 1 ms at 200 µs a frame: the 5th frame ends the session, so at most 4 pongs came back.
   assert.ok(sock.frames.filter((f) => f.event === "pusher:pong").length <= 4);
+});
+
+test("a silent client on a busy channel: the relayed frames spend the CPU budget and close it with 4200", async () => {
+  const { sock } = await connectRaw(worker, busy);
+  await subscribeRaw(sock, "busy-channel");
+  // The relays count in JavaScript and stop at the cap the session gave them, with no frame
+  // from the client to make the session look: the 5th frame (the subscribe, the
+  // subscription_succeeded, then 3 events) ends it.
+  const sdk = serverSdk(worker, busy);
+  for (let i = 0; i < 10 && !sock.isClosed(); i++) await sdk.trigger("busy-channel", "tick", { i });
+  const error = await sock.waitFor((f) => f.event === "pusher:error", "budget error");
+  assert.equal(error.data.code, 4200);
+  assert.match(error.data.message, /CPU budget/);
+  assert.equal((await sock.closed()).code, 4200);
+  assert.equal(sock.frames.filter((f) => f.event === "tick").length, 3);
 });
 
 test("subscription counts reach pusher-js when the app enables them", async () => {

@@ -1,8 +1,10 @@
 //! The session's two JavaScript listeners, so frames cross into WebAssembly only when Rust must
 //! read them:
-//! - a room's frames go straight from the room's socket to the client's (no copy into Wasm
-//!   memory and back, and no call into Wasm per frame); the session hears how many frames went
-//!   by in batches of [`FRAMES_PER_REPORT`] (for its CPU budget) and, once, the close code. The session can stop the forwarding at once when the client
+//! - a room's frames go straight from the room's socket to the client's, with no copy into
+//!   Wasm memory and no call into Wasm per frame: every relay of a session counts its frames
+//!   in one JavaScript [`RelayCounter`], which the session reads when it checks its CPU budget,
+//!   and which calls into Wasm once when the cap the session gave it is reached. The session
+//!   hears, once, the close code, and can stop the forwarding at once when the client
 //!   unsubscribes, so no frame of that channel reaches the client afterwards.
 //! - the client's frames: a text frame longer than the frame limit is refused from its
 //!   JavaScript length, without being copied into Wasm.
@@ -13,13 +15,25 @@ use wasm_bindgen::prelude::*;
 use worker::WebSocket;
 
 #[wasm_bindgen(inline_js = r#"
-export function relay_frames(from, to, batch, on_frames, on_close) {
+export function relay_counter(on_cap) {
+  return { frames: 0, cap: Infinity, on_cap };
+}
+
+export function take_frames(counter) {
+  const frames = counter.frames;
+  counter.frames = 0;
+  return frames;
+}
+
+export function set_cap(counter, cap) {
+  counter.cap = cap;
+}
+
+export function relay_frames(from, to, counter, on_close) {
   let open = true;
-  let unreported = 0;
   const finish = (code) => {
     if (open) {
       open = false;
-      if (unreported > 0) on_frames(unreported);
       on_close(code);
     }
   };
@@ -30,10 +44,10 @@ export function relay_frames(from, to, batch, on_frames, on_close) {
       } catch {
         // The client is gone; its close ends the session.
       }
-      if (++unreported >= batch) {
-        const frames = unreported;
-        unreported = 0;
-        on_frames(frames);
+      if (++counter.frames >= counter.cap) {
+        // Reported once: the session reads the count and sets the next cap.
+        counter.cap = Infinity;
+        counter.on_cap();
       }
     }
   });
@@ -61,12 +75,17 @@ export function listen_client(ws, max_units, on_text, on_other, on_close) {
 }
 "#)]
 extern "C" {
+    fn relay_counter(on_cap: &JsValue) -> JsValue;
+
+    fn take_frames(counter: &JsValue) -> f64;
+
+    fn set_cap(counter: &JsValue, cap: f64);
+
     #[wasm_bindgen(catch)]
     fn relay_frames(
         from: &JsValue,
         to: &JsValue,
-        batch: u32,
-        on_frames: &JsValue,
+        counter: &JsValue,
         on_close: &JsValue,
     ) -> Result<js_sys::Function, JsValue>;
 
@@ -85,9 +104,29 @@ fn js(ws: &WebSocket) -> &JsValue {
     socket.as_ref()
 }
 
-/// Relayed frames are reported to the session in batches this large (and what is left when
-/// the relay ends): a session's budget may overrun by fewer frames than this per channel.
-pub const FRAMES_PER_REPORT: u32 = 64;
+/// The frames a session's relays forwarded since the session last looked, counted in
+/// JavaScript, and the cap on them that makes the relays tell the session at once.
+pub struct RelayCounter(JsValue);
+
+impl RelayCounter {
+    /// A counter with no cap yet; `on_cap` runs when a relay's frame reaches the cap.
+    pub fn new(on_cap: impl FnMut() + 'static) -> Self {
+        // Owned by the JavaScript counter from here on, and freed when it is collected.
+        let on_cap = Closure::<dyn FnMut()>::new(on_cap).into_js_value();
+        RelayCounter(relay_counter(&on_cap))
+    }
+
+    /// The frames relayed since the last take.
+    pub fn take(&self) -> u64 {
+        take_frames(&self.0) as u64
+    }
+
+    /// The relays call `on_cap` once when `cap` more frames (from the last take) have been
+    /// relayed; `None`: never.
+    pub fn set_cap(&self, cap: Option<u64>) {
+        set_cap(&self.0, cap.map_or(f64::INFINITY, |frames| frames as f64));
+    }
+}
 
 /// Stops a relay: after `stop()`, no further frame of the room reaches the client.
 #[derive(Clone)]
@@ -101,13 +140,12 @@ impl RelayStop {
     }
 }
 
-/// Starts relaying every text frame of `from` to `to`; calls `on_frames(n)` for every
-/// [`FRAMES_PER_REPORT`] frames relayed. Returns the handle that stops it, and the close code
-/// once `from` closes (or is stopped).
+/// Starts relaying every text frame of `from` to `to`, counting each in `counter`. Returns
+/// the handle that stops it, and the close code once `from` closes (or is stopped).
 pub fn relay(
     from: &WebSocket,
     to: &WebSocket,
-    on_frames: impl FnMut(u32) + 'static,
+    counter: &RelayCounter,
 ) -> (RelayStop, oneshot::Receiver<u16>) {
     let (sender, closed) = oneshot::channel::<u16>();
     let sender = RefCell::new(Some(sender));
@@ -118,8 +156,7 @@ pub fn relay(
         }
     })
     .into_js_value();
-    let on_frames = Closure::<dyn FnMut(u32)>::new(on_frames).into_js_value();
-    match relay_frames(js(from), js(to), FRAMES_PER_REPORT, &on_frames, &on_close) {
+    match relay_frames(js(from), js(to), &counter.0, &on_close) {
         Ok(stop) => (RelayStop(Some(stop)), closed),
         Err(_) => {
             let (failed, closed) = oneshot::channel::<u16>();

@@ -1,7 +1,7 @@
 //! The socket glue of one pusher-js connection: runs `SessionCore` against the client socket
 //! and one internal socket per subscribed channel room. Room frames are relayed unparsed.
 
-use super::relay::{client_frames, ClientFrame, RelayStop};
+use super::relay::{client_frames, ClientFrame, RelayCounter, RelayStop};
 use super::session_core::{Command, OpenChannel, SessionCore};
 use crate::clock::now_ms;
 use crate::config::App;
@@ -14,7 +14,7 @@ use crate::room::directory_shards;
 use futures_util::StreamExt;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 use wasm_bindgen_futures::spawn_local;
 use worker::{
@@ -42,6 +42,22 @@ struct Session {
     /// Upgrades waiting for a slot: Workers let only 6 wait for response headers at once.
     queued: VecDeque<OpenChannel>,
     in_flight: usize,
+    /// The frames every relay of the session forwarded, counted in JavaScript.
+    relayed: RelayCounter,
+}
+
+impl Session {
+    /// Counts the frames relayed since the last look against the CPU budget.
+    fn count_relayed(&mut self) -> Vec<Command> {
+        let frames = self.relayed.take();
+        self.core.on_relayed(frames)
+    }
+
+    /// Tells the relays how many frames they may forward before the budget is spent, so a
+    /// session that only relays (a silent client on a busy channel) ends on time.
+    fn renew_relay_cap(&self) {
+        self.relayed.set_cap(self.core.relayed_frames_left());
+    }
 }
 
 type Shared = Rc<RefCell<Session>>;
@@ -77,17 +93,27 @@ pub fn start(
     let mut core = SessionCore::new(socket_id, app, now_ms());
     // The connection's place in the ledger was this invocation's first subrequest.
     let _ = core.on_subrequest();
-    let session = Rc::new(RefCell::new(Session {
-        core,
-        client,
-        app_id,
-        env,
-        channels: HashMap::new(),
-        place: place.socket,
-        place_shard: place.shard,
-        queued: VecDeque::new(),
-        in_flight: 0,
-    }));
+    let session = Rc::new_cyclic(|weak: &Weak<RefCell<Session>>| {
+        let weak = weak.clone();
+        let relayed = RelayCounter::new(move || {
+            if let Some(session) = weak.upgrade() {
+                relays_reached_cap(&session);
+            }
+        });
+        RefCell::new(Session {
+            core,
+            client,
+            app_id,
+            env,
+            channels: HashMap::new(),
+            place: place.socket,
+            place_shard: place.shard,
+            queued: VecDeque::new(),
+            in_flight: 0,
+            relayed,
+        })
+    });
+    session.borrow().renew_relay_cap();
     spawn_local(run(session.clone()));
     spawn_local(hold_place(session.clone()));
     spawn_local(watch_liveness(session));
@@ -104,17 +130,20 @@ async fn run(session: Shared) {
         let now = now_ms();
         let cmds = {
             let mut s = session.borrow_mut();
-            let mut cmds = match frame {
+            // The frames relayed meanwhile count first.
+            let mut cmds = s.count_relayed();
+            cmds.extend(match frame {
                 ClientFrame::Text(text) => s.core.on_text(&text, now),
                 ClientFrame::TooLarge(bytes) => s.core.on_too_large(bytes, now),
                 ClientFrame::Binary => s.core.on_binary(now),
-            };
+            });
             if worker::signal::is_near_cpu_limit() {
                 cmds.extend(s.core.on_cpu_limit_signal());
             }
             cmds
         };
         execute(&session, cmds);
+        session.borrow().renew_relay_cap();
         if session.borrow().core.is_closed() {
             break;
         }
@@ -337,14 +366,16 @@ fn count_subrequest(session: &Shared) {
 /// Forwards every frame the room sends to the client, as is, until the socket ends or the
 /// relay is stopped; the receiver gets the close code.
 fn relay(session: &Shared, ws: &WebSocket) -> (RelayStop, futures_channel::oneshot::Receiver<u16>) {
-    let client = session.borrow().client.clone();
-    let counted = session.clone();
-    super::relay::relay(ws, &client, move |frames| {
-        let cmds = counted.borrow_mut().core.on_relayed(frames);
-        if !cmds.is_empty() {
-            execute(&counted, cmds);
-        }
-    })
+    let s = session.borrow();
+    super::relay::relay(ws, &s.client, &s.relayed)
+}
+
+/// The relays reached the cap the session gave them: their frames spend the CPU budget, and
+/// the session ends on this very frame.
+fn relays_reached_cap(session: &Shared) {
+    let cmds = session.borrow_mut().count_relayed();
+    execute(session, cmds);
+    session.borrow().renew_relay_cap();
 }
 
 /// Opens the internal socket; on failure, the room's HTTP status (0 if unreachable) and why.

@@ -47,9 +47,10 @@ pub struct Limits {
     /// per invocation by default). Each frame handled or relayed is counted at
     /// `session_cpu_micros_per_frame`.
     pub session_cpu_budget_ms: u32,
-    /// The CPU estimate per frame, in microseconds. Conservative on purpose: 100 is above the
-    /// whole workerd process's CPU per delivery measured in BENCHMARKS.md (36-86 µs across
-    /// runs, room and session together), so a session's own share is over-counted, never under.
+    /// The CPU estimate per frame, in microseconds. Conservative on purpose: 100 is 1.5× or
+    /// more what a subscriber adds per relayed frame, its session and the room's send together
+    /// (54-65 µs, `bench/session_budget.mjs` in BENCHMARKS.md), and above the whole workerd
+    /// process's CPU per delivery (36-95 µs), so a session's share is over-counted, never under.
     pub session_cpu_micros_per_frame: u32,
     /// How long a cache channel keeps its last event (Pusher: up to 30 minutes).
     pub cache_ttl_secs: u32,

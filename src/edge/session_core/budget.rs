@@ -45,6 +45,18 @@ impl Budget {
         self.frames * self.cpu_micros_per_frame
     }
 
+    /// Frames that may still be counted before the CPU estimate reaches the budget (the
+    /// last of them reaches it); `None` when frames cost nothing (no CPU budget to spend).
+    pub(super) fn frames_until_spent(&self) -> Option<u64> {
+        if self.cpu_micros_per_frame == 0 {
+            return None;
+        }
+        let left = self
+            .cpu_budget_micros
+            .saturating_sub(self.estimated_cpu_micros());
+        Some(left.div_ceil(self.cpu_micros_per_frame))
+    }
+
     /// The CPU estimate reached the budget.
     pub(super) fn cpu_spent(&self) -> bool {
         self.estimated_cpu_micros() >= self.cpu_budget_micros
@@ -96,6 +108,20 @@ mod tests {
         assert!(!b.cpu_spent());
         b.count_frames(1);
         assert!(b.cpu_spent());
+    }
+
+    #[test]
+    fn frames_until_spent_counts_down_to_the_frame_that_spends_it() {
+        let mut b = budget(2, 1, 300);
+        // 1,000 µs at 300 µs a frame: the 4th frame spends it.
+        assert_eq!(b.frames_until_spent(), Some(4));
+        b.count_frames(3);
+        assert_eq!(b.frames_until_spent(), Some(1));
+        assert!(!b.cpu_spent());
+        b.count_frames(1);
+        assert!(b.cpu_spent());
+        assert_eq!(b.frames_until_spent(), Some(0));
+        assert_eq!(budget(2, 1, 0).frames_until_spent(), None);
     }
 
     #[test]

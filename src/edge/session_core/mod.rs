@@ -198,11 +198,22 @@ impl SessionCore {
         }
     }
 
-    /// `frames` frames were relayed from a room to the client. Returns commands only when
-    /// the session's CPU budget is spent.
-    pub fn on_relayed(&mut self, frames: u32) -> Vec<Command> {
-        self.budget.count_frames(u64::from(frames));
+    /// `frames` frames were relayed from a room to the client (the relays count them in
+    /// JavaScript; the glue hands over the count). Returns commands only when the session's
+    /// CPU budget is spent.
+    pub fn on_relayed(&mut self, frames: u64) -> Vec<Command> {
+        self.budget.count_frames(frames);
         self.budget_exhausted().unwrap_or_default()
+    }
+
+    /// How many more frames the relays may forward before the CPU budget is spent: the glue
+    /// gives this cap to the relays, which tell it when they reach it (the last frame spends
+    /// the budget). `None`: no cap (frames are free, or the session is closed).
+    pub fn relayed_frames_left(&self) -> Option<u64> {
+        if self.closed {
+            return None;
+        }
+        self.budget.frames_until_spent()
     }
 
     /// The runtime signalled that an invocation is close to its CPU limit. The signal is one

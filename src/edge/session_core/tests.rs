@@ -603,6 +603,47 @@ fn budgets_end_the_session_with_4200() {
 }
 
 #[test]
+fn the_relays_cap_is_the_frames_left_before_the_cpu_budget_is_spent() {
+    // 1 ms at 100 µs a frame: 10 frames, whether handled from the client or relayed.
+    let limits = Limits {
+        session_cpu_budget_ms: 1,
+        session_cpu_micros_per_frame: 100,
+        ..Limits::default()
+    };
+    let mut s = SessionCore::new(SID.into(), App { limits, ..app() }, 0.0);
+    assert_eq!(s.relayed_frames_left(), Some(10));
+    s.on_text(r#"{"event":"pusher:ping","data":{}}"#, 0.0);
+    assert_eq!(s.relayed_frames_left(), Some(9));
+    assert!(s.on_relayed(8).is_empty());
+    assert_eq!(s.relayed_frames_left(), Some(1));
+    // The relays report when they reach the cap: that frame spends the budget.
+    assert!(matches!(
+        &s.on_relayed(1)[..],
+        [Command::CloseClient { code: 4200, .. }]
+    ));
+    s.on_client_closed();
+    assert_eq!(
+        s.relayed_frames_left(),
+        None,
+        "a closed session caps nothing"
+    );
+    // Frames that cost nothing are never capped.
+    let free = Limits {
+        session_cpu_micros_per_frame: 0,
+        ..Limits::default()
+    };
+    let s = SessionCore::new(
+        SID.into(),
+        App {
+            limits: free,
+            ..app()
+        },
+        0.0,
+    );
+    assert_eq!(s.relayed_frames_left(), None);
+}
+
+#[test]
 fn the_own_user_channel_cannot_be_unsubscribed_and_its_loss_ends_the_connection() {
     let mut s = session();
     let cmds = s.on_text(&signin_frame(r#"{"id":"42"}"#, SECRET), 5.0);
