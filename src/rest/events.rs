@@ -127,13 +127,7 @@ async fn publish_all(
     if known_over {
         return Err(RestError::new(403, OVER_QUOTA_MESSAGE));
     }
-    let results = join_all(
-        publishes
-            .iter()
-            .enumerate()
-            .map(|(i, p)| publish(env, app, p, i == 0)),
-    )
-    .await;
+    let results = publish_in_order(env, app, publishes).await;
     let mut infos = Vec::with_capacity(results.len());
     let mut failed = Vec::new();
     for (result, p) in results.into_iter().zip(publishes) {
@@ -159,6 +153,40 @@ async fn publish_all(
             failed.join(", ")
         )))
     }
+}
+
+/// Publishes channel by channel, all channels at once, but a channel's own events (a batch
+/// may hold several) one after another in the batch's order: requests to a Durable Object
+/// through different stubs may arrive in any order. Answers in the order given.
+async fn publish_in_order(
+    env: &Env,
+    app: &App,
+    publishes: &[Publish<'_>],
+) -> Vec<Result<String, RestError>> {
+    let channels: Vec<&str> = publishes.iter().map(|p| p.channel).collect();
+    let lanes = join_all(lanes(&channels).into_iter().map(|indices| async move {
+        let mut done = Vec::with_capacity(indices.len());
+        for i in indices {
+            done.push((i, publish(env, app, &publishes[i], i == 0).await));
+        }
+        done
+    }))
+    .await;
+    let mut results: Vec<_> = lanes.into_iter().flatten().collect();
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, result)| result).collect()
+}
+
+/// The positions of each channel's events, channel by channel in order of first appearance.
+fn lanes(channels: &[&str]) -> Vec<Vec<usize>> {
+    let mut lanes: Vec<(&str, Vec<usize>)> = Vec::new();
+    for (i, channel) in channels.iter().enumerate() {
+        match lanes.iter_mut().find(|(c, _)| c == channel) {
+            Some((_, lane)) => lane.push(i),
+            None => lanes.push((channel, vec![i])),
+        }
+    }
+    lanes.into_iter().map(|(_, lane)| lane).collect()
 }
 
 /// Hands a pre-serialised frame to the channel's room, which sends it to every subscriber.
@@ -203,5 +231,20 @@ async fn publish(
         200 => Ok(body),
         OVER_QUOTA_STATUS => Err(RestError::new(403, OVER_QUOTA_MESSAGE)),
         _ => Err(InternalError::status("room", status, body).into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lanes;
+
+    #[test]
+    fn a_channels_events_share_one_lane_in_order() {
+        assert_eq!(
+            lanes(&["a", "b", "a", "c", "a", "b"]),
+            vec![vec![0, 2, 4], vec![1, 5], vec![3]]
+        );
+        assert_eq!(lanes(&["x", "y"]), vec![vec![0], vec![1]]);
+        assert!(lanes(&[]).is_empty());
     }
 }
