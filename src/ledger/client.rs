@@ -9,6 +9,7 @@ use super::report::{Report, ReportAnswer};
 use super::shard_plan::ShardPlan;
 use crate::internal_error::InternalError;
 use crate::protocol::close_codes;
+use crate::protocol::json_read::from_text;
 use wasm_bindgen::JsValue;
 use worker::{Env, Method, Request, RequestInit, Response, Result};
 
@@ -30,7 +31,7 @@ pub async fn send_report(env: &Env, app_id: &str, report: &Report) -> Result<Rep
         let why = response.text().await.unwrap_or_default();
         return Err(InternalError::status("ledger", response.status_code(), why).into());
     }
-    response.json().await
+    Ok(from_text(&response.text().await?)?)
 }
 
 /// A read of the ledger for a REST call (`/stats`, `/channels`), counted as one REST call.
@@ -52,7 +53,7 @@ pub async fn stats(env: &Env, app_id: &str) -> Result<super::stats::Stats> {
     let mut response = app_ledger(env, app_id)?
         .fetch_with_str(&url(ledger_path::STATS, app_id, &[]))
         .await?;
-    response.json().await
+    Ok(from_text(&response.text().await?)?)
 }
 
 /// A connection's place in its app's connection ledger: the socket to hold, and which shard.

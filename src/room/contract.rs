@@ -95,7 +95,7 @@ impl Join {
     }
 
     pub fn from_query_value(value: &str) -> Option<Join> {
-        serde_json::from_str(value).ok()
+        crate::protocol::json_read::from_text(value).ok()
     }
 }
 

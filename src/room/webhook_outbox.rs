@@ -158,7 +158,7 @@ fn wants(hook: &Webhook, name: &str) -> bool {
 
 /// The name of the event in a stored JSON object (to match `event_types` on promotion).
 fn event_name(event_json: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(event_json)
+    crate::protocol::json_read::from_text::<serde_json::Value>(event_json)
         .ok()
         .and_then(|v| v.get("name")?.as_str().map(String::from))
         .unwrap_or_default()
