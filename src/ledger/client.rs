@@ -10,8 +10,8 @@ use super::shard_plan::ShardPlan;
 use crate::internal_error::InternalError;
 use crate::protocol::close_codes;
 use crate::protocol::json_read::from_text;
-use wasm_bindgen::JsValue;
-use worker::{Env, Method, Request, RequestInit, Response, Result};
+use crate::subrequest::request;
+use worker::{Env, Method, Response, Result};
 
 fn url(path: &str, app_id: &str, query: &[(&str, &str)]) -> String {
     let mut pairs = vec![(ledger_param::APP, app_id)];
@@ -22,10 +22,12 @@ fn url(path: &str, app_id: &str, query: &[(&str, &str)]) -> String {
 /// Sends one batched report; the answer carries the app's quota state.
 pub async fn send_report(env: &Env, app_id: &str, report: &Report) -> Result<ReportAnswer> {
     let body = serde_json::to_string(report)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(JsValue::from_str(&body)));
-    let request = Request::new_with_init(&url(ledger_path::REPORT, app_id, &[]), &init)?;
+    let request = request(
+        &url(ledger_path::REPORT, app_id, &[]),
+        Method::Post,
+        None,
+        Some(&body),
+    )?;
     let mut response = app_ledger(env, app_id)?.fetch_with_request(request).await?;
     if response.status_code() != 200 {
         let why = response.text().await.unwrap_or_default();
@@ -117,9 +119,7 @@ pub async fn hold_connection(
         );
         let headers = worker::Headers::new();
         headers.set("Upgrade", "websocket").map_err(unreachable)?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Get).with_headers(headers);
-        let request = Request::new_with_init(url.as_str(), &init).map_err(unreachable)?;
+        let request = request(&url, Method::Get, Some(&headers), None).map_err(unreachable)?;
         let stub = connection_shard(env, &app.id, index).map_err(unreachable)?;
         let response = stub
             .fetch_with_request(request)

@@ -16,13 +16,11 @@ use crate::clock::now_ms;
 use crate::config::{App, Webhook};
 use crate::internal_query::host_of;
 use crate::protocol::webhook::{self, WebhookEvent, GRACE_MS, MAX_EVENTS_PER_REQUEST};
+use crate::subrequest::request;
 use futures_util::future::{select, Either};
 use serde::Deserialize;
 use std::time::Duration;
-use wasm_bindgen::JsValue;
-use worker::{
-    Delay, Fetch, Headers, Method, Request, RequestInit, Result, SqlStorage, SqlStorageValue,
-};
+use worker::{Delay, Fetch, Headers, Method, Result, SqlStorage, SqlStorageValue};
 
 const SCHEMA: [&str; 9] = [
     "CREATE TABLE IF NOT EXISTS hook_pending (
@@ -536,13 +534,8 @@ async fn post(app: &App, url: &str, body: &str) -> bool {
         headers.set("Content-Type", "application/json")?;
         headers.set("X-Pusher-Key", &app.key)?;
         headers.set("X-Pusher-Signature", &webhook::signature(&app.secret, body))?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(JsValue::from_str(body)));
-        let response = Fetch::Request(Request::new_with_init(url, &init)?)
-            .send()
-            .await?;
+        let request = request(url, Method::Post, Some(&headers), Some(body))?;
+        let response = Fetch::Request(request).send().await?;
         Ok::<u16, worker::Error>(response.status_code())
     };
     let timeout = Delay::from(Duration::from_millis(REQUEST_TIMEOUT_MS));
