@@ -4,6 +4,7 @@
 //! for a single app, `PUSHER_APP_ID` / `PUSHER_APP_KEY` / `PUSHER_APP_SECRET`. Invalid
 //! configuration is an error that names the problem but never echoes a secret.
 
+use crate::protocol::json_read::from_text;
 use crate::protocol::limits::Limits;
 use serde::Deserialize;
 use std::fmt;
@@ -179,7 +180,7 @@ impl Apps {
 }
 
 fn parse_apps_json(json: &str) -> Result<Vec<App>, ConfigError> {
-    serde_json::from_str(json).map_err(|e| {
+    from_text(json).map_err(|e: serde_json::Error| {
         // serde's message can quote a value (a secret of the wrong type, say), so report only
         // the kind of error and where it is.
         let kind = match e.classify() {

@@ -21,6 +21,7 @@ pub mod protocol;
 mod rest;
 pub mod room;
 mod router;
+mod subrequest;
 
 use worker::{event, Context, Env, Request, Response, Result};
 

@@ -7,6 +7,7 @@ use crate::http::{json_response, respond, RestResult};
 use crate::internal_error::InternalError;
 use crate::metrics;
 use crate::protocol::close_codes;
+use crate::protocol::json_writer::JsonObject;
 use crate::protocol::rest_error::RestError;
 use crate::rest;
 use worker::{console_error, Env, Request, Response, Result};
@@ -74,12 +75,26 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
     }
 }
 
+/// The service's name, version, commit and protocol (keys in alphabetical order, as ever).
 fn service_info() -> String {
-    serde_json::json!({
-        "service": env!("CARGO_PKG_NAME"),
-        "version": env!("CARGO_PKG_VERSION"),
-        "commit": env!("PUSHER_EDGE_COMMIT"),
-        "protocol": close_codes::MAX_PROTOCOL,
-    })
-    .to_string()
+    JsonObject::new()
+        .string("commit", env!("PUSHER_EDGE_COMMIT"))
+        .value("protocol", close_codes::MAX_PROTOCOL)
+        .string("service", env!("CARGO_PKG_NAME"))
+        .string("version", env!("CARGO_PKG_VERSION"))
+        .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn service_info_is_the_json_it_always_was() {
+        let expected = serde_json::json!({
+            "service": env!("CARGO_PKG_NAME"),
+            "version": env!("CARGO_PKG_VERSION"),
+            "commit": env!("PUSHER_EDGE_COMMIT"),
+            "protocol": super::close_codes::MAX_PROTOCOL,
+        });
+        assert_eq!(super::service_info(), expected.to_string());
+    }
 }

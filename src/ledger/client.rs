@@ -9,8 +9,9 @@ use super::report::{Report, ReportAnswer};
 use super::shard_plan::ShardPlan;
 use crate::internal_error::InternalError;
 use crate::protocol::close_codes;
-use wasm_bindgen::JsValue;
-use worker::{Env, Method, Request, RequestInit, Response, Result};
+use crate::protocol::json_read::from_text;
+use crate::subrequest::request;
+use worker::{Env, Method, Response, Result};
 
 fn url(path: &str, app_id: &str, query: &[(&str, &str)]) -> String {
     let mut pairs = vec![(ledger_param::APP, app_id)];
@@ -21,16 +22,18 @@ fn url(path: &str, app_id: &str, query: &[(&str, &str)]) -> String {
 /// Sends one batched report; the answer carries the app's quota state.
 pub async fn send_report(env: &Env, app_id: &str, report: &Report) -> Result<ReportAnswer> {
     let body = serde_json::to_string(report)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(JsValue::from_str(&body)));
-    let request = Request::new_with_init(&url(ledger_path::REPORT, app_id, &[]), &init)?;
+    let request = request(
+        &url(ledger_path::REPORT, app_id, &[]),
+        Method::Post,
+        None,
+        Some(&body),
+    )?;
     let mut response = app_ledger(env, app_id)?.fetch_with_request(request).await?;
     if response.status_code() != 200 {
         let why = response.text().await.unwrap_or_default();
         return Err(InternalError::status("ledger", response.status_code(), why).into());
     }
-    response.json().await
+    Ok(from_text(&response.text().await?)?)
 }
 
 /// A read of the ledger for a REST call (`/stats`, `/channels`), counted as one REST call.
@@ -52,7 +55,7 @@ pub async fn stats(env: &Env, app_id: &str) -> Result<super::stats::Stats> {
     let mut response = app_ledger(env, app_id)?
         .fetch_with_str(&url(ledger_path::STATS, app_id, &[]))
         .await?;
-    response.json().await
+    Ok(from_text(&response.text().await?)?)
 }
 
 /// A connection's place in its app's connection ledger: the socket to hold, and which shard.
@@ -116,9 +119,7 @@ pub async fn hold_connection(
         );
         let headers = worker::Headers::new();
         headers.set("Upgrade", "websocket").map_err(unreachable)?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Get).with_headers(headers);
-        let request = Request::new_with_init(url.as_str(), &init).map_err(unreachable)?;
+        let request = request(&url, Method::Get, Some(&headers), None).map_err(unreachable)?;
         let stub = connection_shard(env, &app.id, index).map_err(unreachable)?;
         let response = stub
             .fetch_with_request(request)

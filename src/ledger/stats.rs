@@ -5,13 +5,67 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-/// One period's counters.
+/// One period's counters, in JSON as one flat object (the counts, then `peak_connections`).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "FlatUsage", into = "FlatUsage")]
 pub struct Usage {
-    #[serde(flatten)]
     pub counts: Counts,
     /// Most concurrent connections seen in the period.
     pub peak_connections: u64,
+}
+
+/// [`Usage`] as JSON has it. Spelt out rather than `#[serde(flatten)]`, whose buffering
+/// deserializer is a sizeable part of the bundle.
+#[derive(Serialize, Deserialize)]
+struct FlatUsage {
+    #[serde(default)]
+    broadcasts: u64,
+    #[serde(default)]
+    messages_delivered: u64,
+    #[serde(default)]
+    client_events: u64,
+    #[serde(default)]
+    rest_calls: u64,
+    #[serde(default)]
+    connections_opened: u64,
+    #[serde(default)]
+    webhooks_failed: u64,
+    #[serde(default)]
+    webhooks_dropped: u64,
+    peak_connections: u64,
+}
+
+impl From<FlatUsage> for Usage {
+    fn from(flat: FlatUsage) -> Self {
+        Usage {
+            counts: Counts {
+                broadcasts: flat.broadcasts,
+                messages_delivered: flat.messages_delivered,
+                client_events: flat.client_events,
+                rest_calls: flat.rest_calls,
+                connections_opened: flat.connections_opened,
+                webhooks_failed: flat.webhooks_failed,
+                webhooks_dropped: flat.webhooks_dropped,
+            },
+            peak_connections: flat.peak_connections,
+        }
+    }
+}
+
+impl From<Usage> for FlatUsage {
+    fn from(usage: Usage) -> Self {
+        let c = usage.counts;
+        FlatUsage {
+            broadcasts: c.broadcasts,
+            messages_delivered: c.messages_delivered,
+            client_events: c.client_events,
+            rest_calls: c.rest_calls,
+            connections_opened: c.connections_opened,
+            webhooks_failed: c.webhooks_failed,
+            webhooks_dropped: c.webhooks_dropped,
+            peak_connections: usage.peak_connections,
+        }
+    }
 }
 
 /// Everything the ledger knows about one app.
@@ -138,6 +192,33 @@ mod tests {
         assert_eq!(json["broadcasts"], 3);
         assert_eq!(json["peak_connections"], 2);
         assert_eq!(json["messages_delivered"], 0);
+    }
+
+    #[test]
+    fn usage_json_is_one_flat_object_in_field_order() {
+        let usage = Usage {
+            counts: Counts {
+                broadcasts: 1,
+                messages_delivered: 2,
+                client_events: 3,
+                rest_calls: 4,
+                connections_opened: 5,
+                webhooks_failed: 6,
+                webhooks_dropped: 7,
+            },
+            peak_connections: 8,
+        };
+        let json = serde_json::to_string(&usage).unwrap();
+        assert_eq!(
+            json,
+            r#"{"broadcasts":1,"messages_delivered":2,"client_events":3,"rest_calls":4,"connections_opened":5,"webhooks_failed":6,"webhooks_dropped":7,"peak_connections":8}"#
+        );
+        assert_eq!(serde_json::from_str::<Usage>(&json).unwrap(), usage);
+        // Counts default to 0; the peak is required.
+        let sparse: Usage =
+            serde_json::from_str(r#"{"peak_connections":2,"rest_calls":1}"#).unwrap();
+        assert_eq!((sparse.counts.rest_calls, sparse.counts.broadcasts), (1, 0));
+        assert!(serde_json::from_str::<Usage>(r#"{"broadcasts":1}"#).is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Client→server frames: parsing the envelope and the commands the session understands.
 
+use super::json_read::from_text;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -76,11 +77,9 @@ fn command_data(
         problem: problem.to_string(),
     };
     let raw = data.ok_or_else(|| invalid("data is missing"))?;
-    let value: Value = serde_json::from_str(raw.get()).map_err(|_| invalid("data is not JSON"))?;
+    let value: Value = from_text(raw.get()).map_err(|_| invalid("data is not JSON"))?;
     let value = match value {
-        Value::String(s) => {
-            serde_json::from_str(&s).map_err(|_| invalid("data is not a JSON object"))?
-        }
+        Value::String(s) => from_text(&s).map_err(|_| invalid("data is not a JSON object"))?,
         other => other,
     };
     match value {
@@ -116,7 +115,7 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ParseError> {
             "expected a JSON object with a string \"event\"".to_string(),
         ));
     }
-    let envelope: Envelope = serde_json::from_str(text).map_err(|e| {
+    let envelope: Envelope = from_text(text).map_err(|e| {
         ParseError::Malformed(if e.is_data() {
             "expected a JSON object with a string \"event\"".to_string()
         } else {

@@ -9,6 +9,7 @@ pub mod channel_name;
 pub mod client_message;
 pub mod close_codes;
 pub mod frames;
+pub mod json_read;
 pub mod json_writer;
 pub mod limits;
 pub mod rest_error;

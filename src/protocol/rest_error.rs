@@ -62,7 +62,9 @@ impl RestError {
 
     /// The JSON body Pusher answers errors with.
     pub fn body(&self) -> String {
-        serde_json::json!({ "error": self.message }).to_string()
+        super::json_writer::JsonObject::new()
+            .string("error", &self.message)
+            .finish()
     }
 }
 

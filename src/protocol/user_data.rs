@@ -1,6 +1,7 @@
 //! The signed JSON documents a client presents: presence `channel_data` and sign-in `user_data`.
 
 use super::channel_name::{validate_channel_name, SERVER_TO_USER_PREFIX};
+use super::json_read::from_text;
 use super::limits::Limits;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -35,7 +36,7 @@ pub fn parse_channel_data(raw: &str, limits: &Limits) -> Result<PresenceMember, 
     if !is_object_text(raw) {
         return Err(not_object());
     }
-    let data: ChannelData = serde_json::from_str(raw).map_err(|_| not_object())?;
+    let data: ChannelData = from_text(raw).map_err(|_| not_object())?;
     let user_id = match data.user_id {
         Some(Value::String(s)) if !s.is_empty() => s,
         Some(Value::Number(n)) => n.to_string(),
@@ -87,7 +88,7 @@ pub fn parse_user_data(raw: &str, limits: &Limits) -> Result<SigninUser, String>
     if !is_object_text(raw) {
         return Err(not_object());
     }
-    let data: UserData = serde_json::from_str(raw).map_err(|_| not_object())?;
+    let data: UserData = from_text(raw).map_err(|_| not_object())?;
     let id = match data.id {
         Some(Value::String(s)) if !s.is_empty() => s,
         _ => return Err("user_data.id must be a non-empty string".into()),

@@ -1,8 +1,8 @@
 //! Requests from the REST API to channel rooms.
 
 use crate::room::contract::{self, channel_room, param};
-use wasm_bindgen::JsValue;
-use worker::{Env, Method, Request, RequestInit, Response, Result};
+use crate::subrequest::request;
+use worker::{Env, Method, Response, Result};
 
 /// One request to a channel's room.
 pub struct RoomCall<'a> {
@@ -32,11 +32,6 @@ pub async fn fetch(env: &Env, app_id: &str, call: RoomCall<'_>) -> Result<Respon
     }
     pairs.extend_from_slice(query);
     let url = contract::url(path, &pairs);
-    let mut init = RequestInit::new();
-    init.with_method(method);
-    if let Some(body) = body {
-        init.with_body(Some(JsValue::from_str(body)));
-    }
-    stub.fetch_with_request(Request::new_with_init(&url, &init)?)
+    stub.fetch_with_request(request(&url, method, None, body)?)
         .await
 }

@@ -95,7 +95,7 @@ impl Join {
     }
 
     pub fn from_query_value(value: &str) -> Option<Join> {
-        serde_json::from_str(value).ok()
+        crate::protocol::json_read::from_text(value).ok()
     }
 }
 
@@ -106,7 +106,7 @@ pub mod param {
     pub const CHANNEL: &str = "channel";
     /// A publish leaves this socket out (the REST `socket_id` exclusion).
     pub const EXCLUDE: &str = "exclude";
-    /// Seconds a cache channel keeps a published event.
+    /// Whole seconds a cache channel keeps a published event.
     pub const TTL: &str = "ttl";
     /// The app whose channel this is (for the ledger).
     pub const APP: &str = "app";

@@ -16,13 +16,11 @@ use crate::clock::now_ms;
 use crate::config::{App, Webhook};
 use crate::internal_query::host_of;
 use crate::protocol::webhook::{self, WebhookEvent, GRACE_MS, MAX_EVENTS_PER_REQUEST};
+use crate::subrequest::request;
 use futures_util::future::{select, Either};
 use serde::Deserialize;
 use std::time::Duration;
-use wasm_bindgen::JsValue;
-use worker::{
-    Delay, Fetch, Headers, Method, Request, RequestInit, Result, SqlStorage, SqlStorageValue,
-};
+use worker::{Delay, Fetch, Headers, Method, Result, SqlStorage, SqlStorageValue};
 
 const SCHEMA: [&str; 9] = [
     "CREATE TABLE IF NOT EXISTS hook_pending (
@@ -158,7 +156,7 @@ fn wants(hook: &Webhook, name: &str) -> bool {
 
 /// The name of the event in a stored JSON object (to match `event_types` on promotion).
 fn event_name(event_json: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(event_json)
+    crate::protocol::json_read::from_text::<serde_json::Value>(event_json)
         .ok()
         .and_then(|v| v.get("name")?.as_str().map(String::from))
         .unwrap_or_default()
@@ -332,8 +330,9 @@ impl Outbox {
         let cursor = self
             .sql
             .exec("DELETE FROM hook_pending WHERE key = ?", vec![key.into()])?;
-        // The cursor must be drained for rows_written to be final.
-        let _ = cursor.to_array::<serde_json::Value>();
+        // The cursor must be drained for rows_written to be final (its rows, none for a
+        // DELETE, are skipped unread).
+        let _ = cursor.to_array::<serde::de::IgnoredAny>();
         Ok(cursor.rows_written() > 0)
     }
 
@@ -536,13 +535,8 @@ async fn post(app: &App, url: &str, body: &str) -> bool {
         headers.set("Content-Type", "application/json")?;
         headers.set("X-Pusher-Key", &app.key)?;
         headers.set("X-Pusher-Signature", &webhook::signature(&app.secret, body))?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(JsValue::from_str(body)));
-        let response = Fetch::Request(Request::new_with_init(url, &init)?)
-            .send()
-            .await?;
+        let request = request(url, Method::Post, Some(&headers), Some(body))?;
+        let response = Fetch::Request(request).send().await?;
         Ok::<u16, worker::Error>(response.status_code())
     };
     let timeout = Delay::from(Duration::from_millis(REQUEST_TIMEOUT_MS));

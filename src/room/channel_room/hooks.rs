@@ -240,7 +240,7 @@ impl ChannelRoom {
 /// The `client_event` webhook of a forwarded client event frame (`data` as a string, as
 /// Pusher sends it).
 pub(super) fn client_event_hook(frame: &str, socket_id: String) -> Option<WebhookEvent> {
-    let value: serde_json::Value = serde_json::from_str(frame).ok()?;
+    let value: serde_json::Value = crate::protocol::json_read::from_text(frame).ok()?;
     let event = value.get("event")?.as_str()?.to_string();
     let data = match value.get("data") {
         Some(serde_json::Value::String(s)) => s.clone(),

@@ -61,7 +61,7 @@ impl ChannelRoom {
 /// A cache channel's `cache` attribute: the cached event's `data` and the seconds it has
 /// left (rounded up) at `now_ms`.
 fn cache_attribute(event: &CachedEvent, now_ms: f64) -> (String, u64) {
-    let data = serde_json::from_str::<serde_json::Value>(&event.frame)
+    let data = crate::protocol::json_read::from_text::<serde_json::Value>(&event.frame)
         .ok()
         .and_then(|v| v.get("data").and_then(|d| d.as_str()).map(String::from))
         .unwrap_or_default();

@@ -78,7 +78,9 @@ impl RoomQuery {
             attrs: InfoAttrs::from_param(params.get(param::INFO).unwrap_or_default()),
             join: params.get(param::JOIN).and_then(Join::from_query_value),
             exclude: text(param::EXCLUDE),
-            ttl_secs: number(&params, param::TTL).unwrap_or(DEFAULT_CACHE_TTL_SECS),
+            // Whole seconds (the Worker sends `limits.cache_ttl_secs`): reading an integer
+            // keeps the float parser, and its tables, out of the bundle.
+            ttl_secs: number::<u32>(&params, param::TTL).map_or(DEFAULT_CACHE_TTL_SECS, f64::from),
             from_leaf: number(&params, param::FROM_LEAF),
             count: number(&params, param::COUNT),
         }

@@ -8,8 +8,9 @@ use crate::internal_error::InternalError;
 use crate::room::contract::{
     self, channel_room, param, path, DELIVERED_HEADER, SUBSCRIBERS_HEADER,
 };
+use crate::subrequest::request;
 use futures_util::future::join_all;
-use worker::{console_error, Method, Request, RequestInit, Response, Result};
+use worker::{console_error, Method, Response, Result};
 
 impl ChannelRoom {
     pub(super) fn is_leaf(&self) -> bool {
@@ -68,12 +69,7 @@ impl ChannelRoom {
         }
         pairs.extend_from_slice(extra);
         let url = contract::url(path, &pairs);
-        let mut init = RequestInit::new();
-        init.with_method(method);
-        if let Some(body) = body {
-            init.with_body(Some(wasm_bindgen::JsValue::from_str(body)));
-        }
-        stub.fetch_with_request(Request::new_with_init(&url, &init)?)
+        stub.fetch_with_request(request(&url, method, None, body)?)
             .await
     }
 

@@ -1,0 +1,33 @@
+//! The requests the service sends itself: to its Durable Objects and to webhook receivers.
+//!
+//! Built on `web_sys` directly: `worker::Request::new_with_init` also converts the
+//! Cloudflare `cf` options (image resizing and the like, never set here), and that
+//! conversion is a sizeable part of the bundle.
+
+use wasm_bindgen::JsValue;
+use worker::{Error, Headers, Method, Request, Result};
+
+/// A request to `url`: the method, optional headers and an optional text body.
+pub fn request(
+    url: &str,
+    method: Method,
+    headers: Option<&Headers>,
+    body: Option<&str>,
+) -> Result<Request> {
+    let init = web_sys::RequestInit::new();
+    init.set_method(method.as_ref());
+    if let Some(headers) = headers {
+        init.set_headers(&headers.0);
+    }
+    if let Some(body) = body {
+        init.set_body(&JsValue::from_str(body));
+    }
+    web_sys::Request::new_with_str_and_init(url, &init)
+        .map(Request::from)
+        .map_err(|e| {
+            Error::JsError(
+                e.as_string()
+                    .unwrap_or_else(|| "invalid URL or options for Request".to_string()),
+            )
+        })
+}
