@@ -11,6 +11,7 @@ use crate::room::contract::{
     self, channel_room, directory_shard, param, path, Join, GO_TO_LEAF_STATUS, LEAF_HEADER,
 };
 use crate::room::directory_shards;
+use crate::subrequest::request;
 use futures_util::StreamExt;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -18,8 +19,7 @@ use std::rc::{Rc, Weak};
 use std::time::Duration;
 use wasm_bindgen_futures::spawn_local;
 use worker::{
-    Delay, Env, Headers, Method, Request, RequestInit, Response, Result, WebSocket, WebSocketPair,
-    WebsocketEvent,
+    Delay, Env, Headers, Method, Response, Result, WebSocket, WebSocketPair, WebsocketEvent,
 };
 
 /// An open internal socket: the attempt that opened it, the socket, and its relay's stop.
@@ -418,9 +418,7 @@ async fn upgrade_to_room(env: &Env, join: &Join) -> std::result::Result<RoomAnsw
     let url = contract::url(path::SUBSCRIBE, &[(param::JOIN, &join.to_query_value())]);
     let headers = Headers::new();
     headers.set("Upgrade", "websocket").map_err(unreachable)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get).with_headers(headers);
-    let request = Request::new_with_init(url.as_str(), &init).map_err(unreachable)?;
+    let request = request(&url, Method::Get, Some(&headers), None).map_err(unreachable)?;
     let mut response = stub
         .fetch_with_request(request)
         .await
