@@ -1,7 +1,8 @@
 //! The body of a signed REST request, read only once the signature allows it: a declared
 //! length over the cap is refused first, then the signature over the query (which signs
 //! `body_md5`) is checked, so an unsigned caller's body is never read; a signed one is read
-//! as a stream with a running cap, then checked against `body_md5`.
+//! (in one call when its length is declared, else as a stream with a running cap), then
+//! checked against `body_md5`.
 
 use crate::clock::now_secs;
 use crate::config::App;
@@ -17,8 +18,11 @@ pub async fn read(
 ) -> Result<Vec<u8>, RestError> {
     let max_body = app.limits.max_request_body_bytes;
     let too_large = || RestError::new(413, format!("Request body exceeds {max_body} bytes"));
-    let declared = req.headers().get("Content-Length")?;
-    if declared.is_some_and(|n| n.trim().parse::<u64>().is_ok_and(|n| n > max_body as u64)) {
+    let declared = req
+        .headers()
+        .get("Content-Length")?
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max_body as u64) {
         return Err(too_large());
     }
     signed
@@ -27,9 +31,17 @@ pub async fn read(
     let method = req.method();
     let body = if method == Method::Get || method == Method::Head {
         Vec::new()
+    } else if declared.is_some() {
+        // The runtime hands over exactly the declared length, already within the cap: one
+        // read instead of a stream's chunks (the stream's reader was a fifth of the CPU of a
+        // publish). A body that breaks off reads as empty, as below.
+        req.bytes().await.unwrap_or_default()
     } else {
         read_capped(req, max_body).await.ok_or_else(too_large)?
     };
+    if body.len() > max_body {
+        return Err(too_large());
+    }
     signed
         .verify_body(&body)
         .map_err(|e| RestError::unauthorized(e.to_string()))?;
