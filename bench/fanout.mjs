@@ -3,6 +3,8 @@
 // publish→last-subscriber latency (p50, p99, max) at a steady rate, deliveries per second at
 // saturation, and (given the server's process ids) its CPU time per delivered message and
 // its memory. Works against any Pusher-protocol server; talks to loopback only.
+// A server run as several processes (bench/serve-split.mjs) can also be measured per process
+// (`serverPidGroups`), with its REST API on another port (`restPort`).
 //
 //   BENCH_PORT=6001 BENCH_APP_ID=1 BENCH_APP_KEY=k BENCH_APP_SECRET=s \
 //   BENCH_SUBSCRIBERS=1000 BENCH_SERVER_PIDS=1234 node bench/fanout.mjs
@@ -29,6 +31,8 @@ export function optionsFromEnv(env = process.env) {
     saturationEvents: Number(env.BENCH_SATURATION_EVENTS ?? 300),
     saturationConcurrency: Number(env.BENCH_SATURATION_CONCURRENCY ?? 16),
     serverPids: (env.BENCH_SERVER_PIDS ?? "").split(",").filter(Boolean).map(Number),
+    ...(env.BENCH_REST_PORT ? { restPort: Number(env.BENCH_REST_PORT) } : {}),
+    perMessageDeflate: env.BENCH_DEFLATE !== "0",
   };
 }
 
@@ -44,8 +48,10 @@ function summary(values) {
   return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? NaN };
 }
 
-/** A signed `POST /apps/{id}/events` (auth_version 1.0), as the SDKs send it. */
+/** A signed `POST /apps/{id}/events` (auth_version 1.0), as the SDKs send it; to `o.restPort`
+ * when the server takes REST calls on a port of their own, else to `o.port`. */
 function publisher(o) {
+  const port = o.restPort ?? o.port;
   const path = `/apps/${o.appId}/events`;
   return async (body) => {
     const text = JSON.stringify(body);
@@ -66,7 +72,7 @@ function publisher(o) {
       const req = http.request(
         {
           host: o.host,
-          port: o.port,
+          port,
           method: "POST",
           path: `${path}?${query}&auth_signature=${signature}`,
           agent: false,
@@ -85,10 +91,17 @@ function publisher(o) {
   };
 }
 
-/** Opens one subscriber; `onEvent(seq, now)` is called for each benchmark event it receives. */
+/**
+ * Opens one subscriber; `onEvent(seq, now)` is called for each benchmark event it receives.
+ * Like a browser, it offers permessage-deflate unless `o.perMessageDeflate` is false; workerd
+ * accepts it (compatibility flag `web_socket_compression`, on since 2023-08-15) and compresses
+ * every frame to the client, soketi and sockudo decline it.
+ */
 function subscriber(o, onEvent) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://${o.host}:${o.port}/app/${o.key}?protocol=7&client=bench&version=8.6.0`);
+    const ws = new WebSocket(`ws://${o.host}:${o.port}/app/${o.key}?protocol=7&client=bench&version=8.6.0`, {
+      perMessageDeflate: o.perMessageDeflate ?? true,
+    });
     const timer = setTimeout(() => reject(new Error("subscriber timed out")), 60_000);
     ws.on("error", reject);
     ws.on("message", (raw) => {
@@ -115,6 +128,35 @@ function subscriber(o, onEvent) {
   });
 }
 
+/** The same load for every server: a steady 10,000 deliveries/s for latency, then about
+ * 300,000 deliveries as fast as the server takes them. */
+export function workload(n) {
+  return {
+    subscribers: n,
+    intervalMs: Math.max(10, n / 10),
+    events: n >= 5000 ? 40 : 100,
+    saturationEvents: Math.max(20, Math.round(300_000 / n)),
+    saturationConcurrency: 16,
+    payloadBytes: 100,
+  };
+}
+
+/** CPU seconds so far of each group of processes: `{ name: seconds }`. */
+function cpuByGroup(groups) {
+  return Object.fromEntries(Object.entries(groups).map(([name, pids]) => [name, cpuSeconds(pids)]));
+}
+
+function mapGroups(groups, f) {
+  return Object.fromEntries(Object.entries(groups).map(([name, value]) => [name, f(value, name)]));
+}
+
+/**
+ * Runs the benchmark. Besides the options of `optionsFromEnv`: `serverPidGroups` (`{ name:
+ * [pid] }`, a server run as several processes) adds CPU per delivery and memory per group;
+ * `idleMs` measures each group's CPU over that long with the clients connected and nothing
+ * published, before the timed phases; `beforeSaturation()` / `afterSaturation()` are awaited
+ * around the saturated phase (e.g. to profile it).
+ */
 export async function runFanout(o) {
   if (!LOOPBACK.has(o.host)) throw new Error(`the benchmark only talks to loopback, not ${o.host}`);
   const publish = publisher(o);
@@ -132,6 +174,7 @@ export async function runFanout(o) {
     deliveries++;
   };
   const pids = o.serverPids;
+  const groups = o.serverPidGroups ?? {};
   const rssBefore = pids.length ? rssKb(pids) : 0;
 
   const sockets = [];
@@ -141,6 +184,14 @@ export async function runFanout(o) {
   }
   await sleep(500);
   const rssConnected = pids.length ? rssKb(pids) : 0;
+  const groupRssConnected = mapGroups(groups, (g) => rssKb(g) / 1024);
+  let idleCpu = null;
+  if (o.idleMs) {
+    const before = cpuByGroup(groups);
+    await sleep(o.idleMs);
+    const after = cpuByGroup(groups);
+    idleCpu = mapGroups(groups, (_, name) => ((after[name] - before[name]) * 1000) / (o.idleMs / 1000));
+  }
   const pad = "x".repeat(Math.max(0, o.payloadBytes - 20));
   const event = (seq) => ({ name: "bench", channel: CHANNEL, data: JSON.stringify({ seq, pad }) });
   const allIn = async (from, to, timeoutMs) => {
@@ -155,6 +206,7 @@ export async function runFanout(o) {
 
   // Steady rate: latency.
   const cpu0 = pids.length ? cpuSeconds(pids) : 0;
+  const groupCpu0 = cpuByGroup(groups);
   const steady = [];
   for (let seq = 0; seq < o.events; seq++) {
     sentAt[seq] = performance.now();
@@ -172,6 +224,7 @@ export async function runFanout(o) {
   const steadyDeliveries = deliveries;
 
   // Saturation: as many publishes in flight as allowed, then wait for every delivery.
+  await o.beforeSaturation?.();
   const satStart = performance.now();
   let next = o.events;
   const worker = async () => {
@@ -187,6 +240,8 @@ export async function runFanout(o) {
   for (let s = o.events; s < total; s++) satEnd = Math.max(satEnd, lastAt[s]);
   const satDeliveries = deliveries - steadyDeliveries;
   const cpu1 = pids.length ? cpuSeconds(pids) : 0;
+  const groupCpu1 = cpuByGroup(groups);
+  await o.afterSaturation?.();
 
   for (const ws of sockets) ws.terminate();
   const expected = total * o.subscribers;
@@ -195,6 +250,7 @@ export async function runFanout(o) {
     events: o.events,
     saturation_events: o.saturationEvents,
     payload_bytes: o.payloadBytes,
+    per_message_deflate_offered: o.perMessageDeflate ?? true,
     publish_to_first_ms: summary(firsts),
     publish_to_last_ms: summary(lasts),
     deliveries_per_second: satDeliveries / ((satEnd - satStart) / 1000),
@@ -204,6 +260,17 @@ export async function runFanout(o) {
     server_rss_mb_connected: pids.length ? rssConnected / 1024 : null,
     server_rss_kb_per_connection: pids.length ? (rssConnected - rssBefore) / o.subscribers : null,
     server_peak_rss_mb: pids.length ? peakRssKb(pids) / 1024 : null,
+    ...(o.serverPidGroups
+      ? {
+          server_cpu_us_per_delivery_by_process: mapGroups(
+            groups,
+            (_, name) => ((groupCpu1[name] - groupCpu0[name]) * 1e6) / deliveries,
+          ),
+          server_rss_mb_connected_by_process: groupRssConnected,
+          server_peak_rss_mb_by_process: mapGroups(groups, (g) => peakRssKb(g) / 1024),
+          server_idle_cpu_ms_per_s_by_process: idleCpu,
+        }
+      : {}),
   };
 }
 
