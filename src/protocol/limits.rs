@@ -47,10 +47,11 @@ pub struct Limits {
     /// per invocation by default). Each frame handled or relayed is counted at
     /// `session_cpu_micros_per_frame`.
     pub session_cpu_budget_ms: u32,
-    /// The CPU estimate per frame, in microseconds. Conservative on purpose: 100 is 1.5× or
-    /// more what a subscriber adds per relayed frame, its session and the room's send together
-    /// (54-65 µs, `bench/session_budget.mjs` in BENCHMARKS.md), and above the whole workerd
-    /// process's CPU per delivery (36-95 µs), so a session's share is over-counted, never under.
+    /// The CPU estimate per frame, in microseconds. Conservative on purpose: the sessions'
+    /// own process measured 65-105 µs per relayed frame (rooms in another process,
+    /// `bench/split-processes.mjs`, a busy machine, the inter-process hop and permessage-deflate
+    /// included; BENCHMARKS.md), so 150 keeps a margin of about 1.4× over the worst of it and
+    /// a session's share is over-counted, never under.
     pub session_cpu_micros_per_frame: u32,
     /// How long a cache channel keeps its last event (Pusher: up to 30 minutes).
     pub cache_ttl_secs: u32,
@@ -108,7 +109,7 @@ impl Default for Limits {
             max_upgrades_in_flight: 6,
             session_subrequest_budget: 9_000,
             session_cpu_budget_ms: 25_000,
-            session_cpu_micros_per_frame: 100,
+            session_cpu_micros_per_frame: 150,
             cache_ttl_secs: 30 * 60,
             max_batch_size: 10,
             max_connections: None,
