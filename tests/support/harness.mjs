@@ -26,7 +26,12 @@ export function makeApp(overrides = {}) {
  * Starts the worker; `bindings` overrides the app configuration (default: one test app); `port`
  * asks for a fixed port (default: any free one).
  */
-export async function startWorker({ apps = [makeApp()], bindings, port: wantedPort = 0 } = {}) {
+/**
+ * Miniflare's options for the built worker (build/) as wrangler.toml configures it (Durable
+ * Objects, SQLite classes, compatibility), with `bindings`; also answers wrangler.toml itself.
+ * Shared by the tests and the benchmarks.
+ */
+export function workerOptions(bindings) {
   const wrangler = parseToml(readFileSync(resolve(root, "wrangler.toml"), "utf8"));
   const sqlite = new Set(wrangler.migrations.flatMap((m) => m.new_sqlite_classes ?? []));
   const durableObjects = Object.fromEntries(
@@ -35,7 +40,7 @@ export async function startWorker({ apps = [makeApp()], bindings, port: wantedPo
       { className: b.class_name, useSQLite: sqlite.has(b.class_name) },
     ]),
   );
-  const mf = new Miniflare({
+  const options = {
     name: wrangler.name,
     modules: true,
     modulesRoot: resolve(root, "build"),
@@ -44,8 +49,16 @@ export async function startWorker({ apps = [makeApp()], bindings, port: wantedPo
     compatibilityDate: wrangler.compatibility_date,
     compatibilityFlags: wrangler.compatibility_flags ?? [],
     durableObjects,
-    bindings: bindings ?? { PUSHER_APPS: JSON.stringify(apps) },
+    bindings,
     host: "127.0.0.1",
+  };
+  return { wrangler, options };
+}
+
+export async function startWorker({ apps = [makeApp()], bindings, port: wantedPort = 0 } = {}) {
+  const { wrangler, options } = workerOptions(bindings ?? { PUSHER_APPS: JSON.stringify(apps) });
+  const mf = new Miniflare({
+    ...options,
     port: wantedPort,
     // PUSHER_EDGE_TEST_LOG=1 shows the worker's console output while debugging a test.
     ...(process.env.PUSHER_EDGE_TEST_LOG ? { log: new Log(LogLevel.DEBUG) } : {}),
