@@ -19,8 +19,8 @@ write_dev_vars() { # id key secret
 PUSHER_APPS='[{"id":"$1","key":"$2","secret":"$3","enable_client_messages":true}]'
 VARS
 }
+rand() { "$NODE" -e "process.stdout.write(require('crypto').randomBytes($1).toString('hex'))"; }
 if [ ! -f .dev.vars ]; then
-  rand() { "$NODE" -e "process.stdout.write(require('crypto').randomBytes($1).toString('hex'))"; }
   write_dev_vars dev-app "dev-key-$(rand 8)" "dev-secret-$(rand 16)"
   echo "[start] wrote a development app to .dev.vars"
 elif ! grep -q '^PUSHER_APPS=' .dev.vars && grep -q '^PUSHER_APP_KEY=' .dev.vars; then
@@ -35,6 +35,12 @@ dev_app() { # field -> that field of the first app in .dev.vars' PUSHER_APPS
     process.stdout.write(String(JSON.parse(value)[0][process.argv[1]]));
   ' "$1"
 }
+# The dashboard's development token (a deployment sets its own: wrangler secret put
+# DASHBOARD_TOKEN).
+if ! grep -q '^DASHBOARD_TOKEN=' .dev.vars; then
+  echo "DASHBOARD_TOKEN=dev-dashboard-$(rand 12)" >> .dev.vars
+fi
+DASHBOARD_TOKEN=$(sed -n 's/^DASHBOARD_TOKEN=//p' .dev.vars)
 APP_ID=$(dev_app id)
 APP_KEY=$(dev_app key)
 APP_SECRET=$(dev_app secret)
@@ -61,6 +67,9 @@ cat <<INFO
     const pusher = new Pusher({ appId: "$APP_ID", key: "$APP_KEY", secret: "$APP_SECRET",
       host: "127.0.0.1", port: "$PORT", useTLS: false });
     await pusher.trigger("my-channel", "my-event", { hello: "world" });
+
+  Dashboard and debug console: http://127.0.0.1:$PORT/dashboard
+    DEVELOPMENT token: $DASHBOARD_TOKEN
 
 INFO
 

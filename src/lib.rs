@@ -4,13 +4,15 @@
 //! `protocol` (pure: frames, names, signatures, limits) → `config` (pure: apps) → the glue's
 //! helpers (`clock`, `http`, `internal_query`, `internal_error`, `config_env`) → `ledger`
 //! (per-app counters and connection shards) → `room` (channel rooms, user directory) → `edge`
-//! (client sessions) → `rest` (REST API) and `metrics` → `router` (the front door).
+//! (client sessions) → `rest` (REST API), `metrics` and `dashboard` (the operators' page; its
+//! REST calls, signed for the operator, go through the router) → `router` (the front door).
 
 // Public only where the fuzz harness (tests/fuzz) reaches in; everything else is the crate's
 // own, so the compiler reports what nothing uses.
 mod clock;
 pub mod config;
 mod config_env;
+mod dashboard;
 pub mod edge;
 mod http;
 mod internal_error;

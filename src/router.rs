@@ -1,7 +1,8 @@
 //! The Worker's front door: routes each request to a client connection, the REST API, the
-//! metrics or an info page. It is the top layer: everything else is below it.
+//! metrics, the operators' dashboard or an info page. It is the top layer: everything else is below it.
 
 use crate::config_env::load_apps;
+use crate::dashboard::{self, Answer};
 use crate::edge::connect::client_connection;
 use crate::http::{json_response, respond, RestResult};
 use crate::internal_error::InternalError;
@@ -20,8 +21,8 @@ pub async fn route(req: Request, env: Env) -> Result<Response> {
     respond(dispatch(req, env).await)
 }
 
-async fn dispatch(req: Request, env: Env) -> RestResult {
-    let path = req.path();
+async fn dispatch(mut req: Request, env: Env) -> RestResult {
+    let mut path = req.path();
     let method = req.inner().method();
     if !ROUTED_METHODS.contains(&method.as_str()) {
         return other_method(&method, &path);
@@ -40,6 +41,16 @@ async fn dispatch(req: Request, env: Env) -> RestResult {
     })?;
     if let Some(key) = path.strip_prefix("/app/") {
         return client_connection(req, env, &apps, key).await;
+    }
+    if path == "/dashboard" || path.starts_with("/dashboard/") {
+        match dashboard::handle(req, &env, &apps).await? {
+            Answer::Done(response) => return Ok(response),
+            // A REST call the dashboard signed for the operator goes on like any SDK's.
+            Answer::Rest(signed) => {
+                req = signed;
+                path = req.path();
+            }
+        }
     }
     if path.starts_with("/apps/") || path.starts_with("/users/") {
         return rest::handle(req, &env, &apps).await;
@@ -71,6 +82,7 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
         _ if path.starts_with("/apps/") || path.starts_with("/users/") => {
             rest::allowed_methods(path)
         }
+        _ if path.starts_with("/dashboard") => dashboard::allowed_methods(path),
         _ => None,
     }
 }

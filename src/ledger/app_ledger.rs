@@ -4,6 +4,7 @@
 //! publish path waits for it. A room reports an occupancy change at once (and waits for the
 //! answer before a subscriber hears `subscription_succeeded`), so `GET /channels` is current.
 
+use super::console::{self, ConsoleRate, LEASE_MS};
 use super::contract::{ledger_param as param, ledger_path as path};
 use super::report::{Counts, Report, ReportAnswer};
 use super::stats::{Stats, Usage};
@@ -12,6 +13,7 @@ use crate::config::App;
 use crate::config_env::load_apps;
 use crate::internal_error::InternalError;
 use crate::internal_query::request_query;
+use crate::protocol::json_writer::{raw_array, JsonObject};
 use crate::protocol::rest_signature::QueryParams;
 use crate::protocol::timestamp::{utc_day, utc_month};
 use serde::Deserialize;
@@ -19,8 +21,11 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use worker::{
     durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage,
-    SqlStorageValue, State,
+    SqlStorageValue, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
+
+/// The hibernation tag of debug console sockets.
+const CONSOLE_TAG: &str = "console";
 
 /// Days of daily counters kept.
 const DAYS_KEPT: f64 = 62.0;
@@ -134,6 +139,7 @@ pub struct AppLedger {
     env: Env,
     schema_ready: Cell<bool>,
     pruned_on: RefCell<String>,
+    console_rate: Cell<ConsoleRate>,
 }
 
 impl DurableObject for AppLedger {
@@ -143,6 +149,7 @@ impl DurableObject for AppLedger {
             env,
             schema_ready: Cell::new(false),
             pruned_on: RefCell::new(String::new()),
+            console_rate: Cell::new(ConsoleRate::default()),
         }
     }
 
@@ -169,9 +176,11 @@ impl DurableObject for AppLedger {
         match (req.method(), req.path().as_str()) {
             (Method::Post, path::REPORT) => {
                 let report: Report = req.json().await?;
-                let answer = self.apply(&sql, app, &report)?;
+                let mut answer = self.apply(&sql, app, &report)?;
+                answer.console_until_ms = self.console(&report);
                 Response::from_json(&answer)
             }
+            (Method::Get, path::CONSOLE) => self.open_console(),
             (Method::Get, path::STATS) => Response::from_json(&self.stats(&sql, app)?),
             (Method::Get, path::CHANNELS) => {
                 let prefix = query(param::PREFIX).unwrap_or_default();
@@ -181,9 +190,78 @@ impl DurableObject for AppLedger {
             _ => Response::error("Not found", 404),
         }
     }
+
+    async fn websocket_message(
+        &self,
+        _ws: WebSocket,
+        _msg: WebSocketIncomingMessage,
+    ) -> Result<()> {
+        // A console only listens.
+        Ok(())
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        _code: usize,
+        _reason: String,
+        _was_clean: bool,
+    ) -> Result<()> {
+        // The next answers tell the rooms and shards nobody watches (if this was the last).
+        let _ = ws.close(Some(1000), Some("closed"));
+        Ok(())
+    }
+
+    async fn websocket_error(&self, _ws: WebSocket, _error: worker::Error) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl AppLedger {
+    /// A debug console's socket: held (hibernatable) until the operator closes the page.
+    fn open_console(&self) -> Result<Response> {
+        let pair = WebSocketPair::new()?;
+        self.state
+            .accept_websocket_with_tags(&pair.server, &[CONSOLE_TAG]);
+        let opened = JsonObject::new()
+            .string("kind", "console_opened")
+            .value("at", now_ms() as u64)
+            .finish();
+        pair.server.send_with_str(raw_array([opened]))?;
+        Response::from_websocket(pair.client)
+    }
+
+    /// Sends a report's console lines to the open consoles (at most
+    /// [`console::MAX_LINES_PER_SECOND`], saying how many were dropped); answers the lease
+    /// the reporter holds: until a minute from now while a console is open, else 0.
+    fn console(&self, report: &Report) -> u64 {
+        let consoles = self.state.get_websockets_with_tag(CONSOLE_TAG);
+        if consoles.is_empty() {
+            return 0;
+        }
+        let now = now_ms();
+        if !report.console.is_empty() || report.console_dropped > 0 {
+            let mut rate = self.console_rate.get();
+            let admitted = rate.admit(report.console.len(), now);
+            self.console_rate.set(rate);
+            let dropped = report.console_dropped + (report.console.len() - admitted) as u64;
+            let mut lines: Vec<&str> = report.console[..admitted]
+                .iter()
+                .map(String::as_str)
+                .collect();
+            let dropped_line = console::dropped(now, dropped);
+            if dropped > 0 {
+                lines.push(&dropped_line);
+            }
+            let message = raw_array(lines);
+            for socket in &consoles {
+                // A console that cannot take it is closing.
+                let _ = socket.send_with_str(&message);
+            }
+        }
+        (now + LEASE_MS) as u64
+    }
+
     fn sql(&self) -> SqlStorage {
         let sql = self.state.storage().sql();
         if !self.schema_ready.get() {
@@ -266,7 +344,10 @@ impl AppLedger {
             Some(quota) if self.month_broadcasts(sql, &month)? >= quota => Some(month),
             _ => None,
         };
-        Ok(ReportAnswer { over_quota_month })
+        Ok(ReportAnswer {
+            over_quota_month,
+            console_until_ms: 0,
+        })
     }
 
     /// Whether a report's occupancy (numbered `seq`) is newer than the last one applied for

@@ -52,10 +52,16 @@ pub async fn rest_read(
 
 /// The ledger's stats, without counting a REST call (for the metrics endpoint).
 pub async fn stats(env: &Env, app_id: &str) -> Result<super::stats::Stats> {
+    Ok(from_text(&stats_json(env, app_id).await?)?)
+}
+
+/// The ledger's stats as the ledger writes them (`GET /apps/{id}/stats`'s JSON), without
+/// counting a REST call.
+pub async fn stats_json(env: &Env, app_id: &str) -> Result<String> {
     let mut response = app_ledger(env, app_id)?
         .fetch_with_str(&url(ledger_path::STATS, app_id, &[]))
         .await?;
-    Ok(from_text(&response.text().await?)?)
+    response.text().await
 }
 
 /// A connection's place in its app's connection ledger: the socket to hold, and which shard.
@@ -161,4 +167,50 @@ pub async fn hold_connection(
                 .into(),
         }
     })
+}
+
+/// Opens a debug console's WebSocket at the app's ledger (the answer is the upgrade).
+pub async fn open_console(env: &Env, app_id: &str) -> Result<Response> {
+    let headers = worker::Headers::new();
+    headers.set("Upgrade", "websocket")?;
+    let request = request(
+        &url(ledger_path::CONSOLE, app_id, &[]),
+        Method::Get,
+        Some(&headers),
+        None,
+    )?;
+    app_ledger(env, app_id)?.fetch_with_request(request).await
+}
+
+/// The app's occupied channels (at most `limit`, by name), without counting a REST call.
+pub async fn occupied_channels(env: &Env, app_id: &str, limit: usize) -> Result<Vec<String>> {
+    let mut response = app_ledger(env, app_id)?
+        .fetch_with_str(&url(ledger_path::CHANNELS, app_id, &[]))
+        .await?;
+    // `{"channels":{name:{},...}}`, read as a `Value` (the bundle has its parser already).
+    let listing: serde_json::Value = from_text(&response.text().await?)?;
+    let names = listing
+        .get("channels")
+        .and_then(|c| c.as_object())
+        .map(|channels| channels.keys().take(limit).cloned().collect())
+        .unwrap_or_default();
+    Ok(names)
+}
+
+/// Tells a connection shard that a console watches the app until `until_ms`.
+pub async fn tell_shard_console(env: &Env, app_id: &str, shard: u32, until_ms: u64) -> Result<()> {
+    let index = shard.to_string();
+    let until = until_ms.to_string();
+    let url = shard_url(
+        shard_path::CONSOLE,
+        &[
+            (shard_param::APP, app_id),
+            (shard_param::INDEX, &index),
+            (shard_param::UNTIL, &until),
+        ],
+    );
+    connection_shard(env, app_id, shard)?
+        .fetch_with_str(&url)
+        .await
+        .map(|_| ())
 }

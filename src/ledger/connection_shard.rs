@@ -4,8 +4,11 @@
 //! goodbye (its socket closes). Counts reach the ledger in batches, at most once a second.
 
 use super::client::send_report;
+use super::console;
+use super::console_lease::{store_lease, stored_lease};
 use super::contract::{shard_param as param, shard_path, FULL_STATUS};
 use super::report::{Feed, ShardCount, REPORT_INTERVAL_MS, RETRY_INTERVAL_MS};
+use crate::clock::now_ms;
 use crate::internal_query::request_query;
 use crate::protocol::rest_signature::QueryParams;
 use serde::{Deserialize, Serialize};
@@ -70,6 +73,17 @@ impl DurableObject for ConnectionShard {
         let url = request_query(&req);
         let params = QueryParams::parse(&url);
         let query = |name: &str| params.get(name).map(str::to_string);
+        if req.path() == shard_path::CONSOLE {
+            if let (Some(app_id), Some(index), Some(until)) = (
+                query(param::APP),
+                query(param::INDEX).and_then(|i| i.parse::<u32>().ok()),
+                query(param::UNTIL).and_then(|u| u.parse::<u64>().ok()),
+            ) {
+                self.memory.borrow_mut().holder = Some((app_id, index));
+                self.console_lease(until as f64).await;
+            }
+            return Response::ok("");
+        }
         if req.path() == shard_path::WAKE {
             // A session lost its socket here (this is a new instance): report the true count.
             if let (Some(app_id), Some(index)) = (
@@ -98,7 +112,7 @@ impl DurableObject for ConnectionShard {
         pair.server.serialize_attachment(Holder {
             app_id: app_id.clone(),
             index,
-            socket_id,
+            socket_id: socket_id.clone(),
         })?;
         let first = self.memory.borrow().holder.is_none();
         if first {
@@ -116,6 +130,7 @@ impl DurableObject for ConnectionShard {
                 *live += 1;
             }
         }
+        self.console_line(&socket_id, true).await;
         self.schedule_report(REPORT_INTERVAL_MS).await;
         Response::from_websocket(pair.client)
     }
@@ -174,6 +189,10 @@ impl ConnectionShard {
 
     async fn gone(&self, ws: &WebSocket) {
         if let Some(holder) = holder_of(ws) {
+            let first = !self.memory.borrow().closed.contains(&holder.socket_id);
+            if first {
+                self.console_line(&holder.socket_id, false).await;
+            }
             let mut memory = self.memory.borrow_mut();
             // Counted once, even if the runtime reports both an error and a close.
             if memory.closed.insert(holder.socket_id.clone()) {
@@ -222,10 +241,46 @@ impl ConnectionShard {
         let Some(report) = self.memory.borrow_mut().feed.take_report(None, Some(shard)) else {
             return;
         };
-        if let Err(e) = send_report(&self.env, &app_id, &report).await {
-            console_error!("connection shard {index} of app {app_id}: report failed: {e}");
-            self.memory.borrow_mut().feed.on_failed(&report);
-            self.schedule_report(RETRY_INTERVAL_MS).await;
+        match send_report(&self.env, &app_id, &report).await {
+            Ok(answer) => {
+                let store = self.memory.borrow_mut().feed.on_answer(answer, now_ms());
+                if let Some(until) = store {
+                    store_lease(&self.state, until).await;
+                }
+            }
+            Err(e) => {
+                console_error!("connection shard {index} of app {app_id}: report failed: {e}");
+                self.memory.borrow_mut().feed.on_failed(&report);
+                self.schedule_report(RETRY_INTERVAL_MS).await;
+            }
+        }
+    }
+
+    /// Writes a connection's line if a console watches the app (the stored lease is read
+    /// once per instance); it goes with the next report.
+    async fn console_line(&self, socket_id: &str, opened: bool) {
+        if !self.memory.borrow().feed.console.restored {
+            let until = stored_lease(&self.state).await;
+            self.memory.borrow_mut().feed.console.restore(until);
+        }
+        let now = now_ms();
+        if self.memory.borrow().feed.console.is_open(now) {
+            let line = console::connection(now, socket_id, opened);
+            self.memory.borrow_mut().feed.console_line(line);
+            self.schedule_report(REPORT_INTERVAL_MS).await;
+        }
+    }
+
+    /// A console opened for the app (the dashboard said so).
+    async fn console_lease(&self, until_ms: f64) {
+        let store = self
+            .memory
+            .borrow_mut()
+            .feed
+            .console
+            .learn(until_ms, now_ms());
+        if let Some(until) = store {
+            store_lease(&self.state, until).await;
         }
     }
 }

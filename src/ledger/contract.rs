@@ -25,6 +25,8 @@ pub mod ledger_path {
     pub const REPORT: &str = "/report";
     pub const STATS: &str = "/stats";
     pub const CHANNELS: &str = "/channels";
+    /// A debug console's WebSocket (an upgrade); the ledger sends it the app's lines.
+    pub const CONSOLE: &str = "/console";
 }
 
 /// Query parameters of connection shard requests.
@@ -34,6 +36,8 @@ pub mod shard_param {
     /// Sockets this shard may hold; it answers [`super::FULL_STATUS`] when full.
     pub const CAP: &str = "cap";
     pub const SOCKET_ID: &str = "socket";
+    /// A debug console's lease: Unix ms until which the shard sends it lines.
+    pub const UNTIL: &str = "until";
 }
 
 /// Paths a connection shard answers.
@@ -43,6 +47,8 @@ pub mod shard_path {
     /// A session lost its socket to the shard (a new instance): report the true count
     /// (app, index).
     pub const WAKE: &str = "/wake";
+    /// A debug console opened for the app (app, index, until).
+    pub const CONSOLE: &str = "/console";
 }
 
 /// Status of a connection shard's refusal when it is full.

@@ -7,6 +7,8 @@
 mod app_ledger;
 pub mod client;
 mod connection_shard;
+pub mod console;
+pub mod console_lease;
 pub mod contract;
 pub mod report;
 pub mod shard_plan;

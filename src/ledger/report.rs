@@ -2,6 +2,7 @@
 //! between two reports (batching: at most one ledger request per second per object, except
 //! that a room reports an occupancy change at once).
 
+use super::console::{ConsoleLines, ConsoleWatch};
 use serde::{Deserialize, Serialize};
 
 /// How long a room or shard gathers counts before it reports them.
@@ -77,6 +78,12 @@ pub struct Report {
     pub occupancy_seq: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardCount>,
+    /// Lines for the app's debug console (JSON texts), while one is open.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub console: Vec<String>,
+    /// Console lines this object could not send (over the per-report cap, a failed report).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub console_dropped: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -89,6 +96,10 @@ fn is_zero(n: &u64) -> bool {
 #[serde(default)]
 pub struct ReportAnswer {
     pub over_quota_month: Option<String>,
+    /// While a debug console watches the app: until when the reporter should send it lines
+    /// (Unix ms; 0 when nobody watches).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub console_until_ms: u64,
 }
 
 /// A room's or shard's side of the ledger: counts gathered since the last report, the
@@ -105,11 +116,20 @@ pub struct Feed {
     /// A report is scheduled (an alarm is set for it).
     pub scheduled: bool,
     last_seq: u64,
+    /// Whether a debug console watches the app, and the lines gathered for it.
+    pub console: ConsoleWatch,
+    console_lines: ConsoleLines,
 }
 
 impl Feed {
     pub fn counts(&mut self) -> &mut Counts {
         &mut self.pending
+    }
+
+    /// Adds a line for the debug console (callers write lines only while
+    /// `console.is_open`); it goes with the next report.
+    pub fn console_line(&mut self, line: String) {
+        self.console_lines.push(line);
     }
 
     /// The report to send now, if anything changed: the gathered counts, plus the current
@@ -121,7 +141,12 @@ impl Feed {
     ) -> Option<Report> {
         let occupancy = occupancy.filter(|o| self.reported_occupancy.as_ref() != Some(o));
         let shard = shard.filter(|s| self.reported_shard != Some(*s));
-        if self.pending.is_zero() && occupancy.is_none() && shard.is_none() && !self.force {
+        if self.pending.is_zero()
+            && occupancy.is_none()
+            && shard.is_none()
+            && !self.force
+            && self.console_lines.is_empty()
+        {
             return None;
         }
         self.force = false;
@@ -131,11 +156,14 @@ impl Feed {
         if shard.is_some() {
             self.reported_shard = shard;
         }
+        let console = std::mem::take(&mut self.console_lines);
         Some(Report {
             counts: std::mem::take(&mut self.pending),
             occupancy,
             occupancy_seq: 0,
             shard,
+            console: console.lines,
+            console_dropped: console.dropped,
         })
     }
 
@@ -154,14 +182,21 @@ impl Feed {
         occupancy.is_some_and(|o| self.reported_occupancy.as_ref() != Some(o))
     }
 
-    pub fn on_answer(&mut self, answer: ReportAnswer) {
+    /// Learns the quota and console state from the ledger's answer; returns a console
+    /// lease to store, when storage should change (see [`ConsoleWatch::learn`]).
+    pub fn on_answer(&mut self, answer: ReportAnswer, now_ms: f64) -> Option<f64> {
         self.over_quota_month = answer.over_quota_month;
+        self.console.learn(answer.console_until_ms as f64, now_ms)
     }
 
     /// The report did not reach the ledger: keep its counts for the next one and forget what
     /// was reported, so the state is sent again.
+    /// Console lines are not sent again (they would arrive out of order): they are counted
+    /// as dropped, and the console says so.
     pub fn on_failed(&mut self, report: &Report) {
         self.pending.add(&report.counts);
+        let lost = report.console.len() as u64 + report.console_dropped;
+        self.console_lines.dropped += lost;
         self.reported_occupancy = None;
         self.reported_shard = None;
     }
@@ -272,12 +307,16 @@ mod tests {
     fn quota_holds_for_the_month_it_was_reported_for() {
         let mut feed = Feed::default();
         assert!(!feed.is_over_quota("2026-11"));
-        feed.on_answer(ReportAnswer {
-            over_quota_month: Some("2026-11".into()),
-        });
+        feed.on_answer(
+            ReportAnswer {
+                over_quota_month: Some("2026-11".into()),
+                ..ReportAnswer::default()
+            },
+            0.0,
+        );
         assert!(feed.is_over_quota("2026-11"));
         assert!(!feed.is_over_quota("2026-12"));
-        feed.on_answer(ReportAnswer::default());
+        feed.on_answer(ReportAnswer::default(), 0.0);
         assert!(!feed.is_over_quota("2026-11"));
     }
 
@@ -290,6 +329,36 @@ mod tests {
         assert_eq!(feed.take_report(None, None), None);
         assert!(!feed.recheck_quota(110_000.0));
         assert!(feed.recheck_quota(130_000.0));
+    }
+
+    #[test]
+    fn console_lines_ride_with_the_next_report_and_failures_are_counted() {
+        let mut feed = Feed::default();
+        let store = feed.on_answer(
+            ReportAnswer {
+                console_until_ms: 60_000,
+                ..ReportAnswer::default()
+            },
+            0.0,
+        );
+        assert_eq!(store, Some(60_000.0));
+        assert!(feed.console.is_open(1.0));
+        feed.console_line("{}".into());
+        let report = feed
+            .take_report(None, None)
+            .expect("lines alone are worth a report");
+        assert_eq!(report.console, vec!["{}".to_string()]);
+        feed.on_failed(&report);
+        let retry = feed.take_report(None, None).unwrap();
+        assert!(retry.console.is_empty(), "not sent again");
+        assert_eq!(retry.console_dropped, 1, "but said to be lost");
+        assert_eq!(feed.take_report(None, None), None);
+        assert_eq!(
+            feed.on_answer(ReportAnswer::default(), 2.0),
+            Some(0.0),
+            "closed"
+        );
+        assert!(!feed.console.is_open(2.0));
     }
 
     #[test]

@@ -120,6 +120,8 @@ pub mod param {
     pub const FROM_LEAF: &str = "from";
     /// Subscribers of the reporting leaf.
     pub const COUNT: &str = "count";
+    /// A debug console's lease: Unix ms until which the room sends it lines.
+    pub const UNTIL: &str = "until";
 }
 
 /// Paths the rooms answer (the host part of internal URLs is ignored).
@@ -136,6 +138,8 @@ pub mod path {
     pub const RELAY: &str = "/relay";
     /// A leaf tells its root how many subscribers it has (when it empties).
     pub const LEAF_COUNT: &str = "/leaf-count";
+    /// A debug console opened for the app: the room sends it lines until the lease ends.
+    pub const CONSOLE: &str = "/console";
     /// Diagnostics: what the room holds in storage (keys, SQLite tables and rows, alarm).
     /// Only the worker's own code can reach a room; nothing public routes here.
     pub const STORAGE: &str = "/storage";

@@ -117,12 +117,22 @@ pub struct Queued {
 }
 
 /// What the alarm should count after a pass.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Outcome {
     /// Events given up on: past the retry window, or dropped from a full queue.
     pub failed: u64,
     /// Of those, the ones dropped from a full queue.
     pub dropped: u64,
+    /// The requests made, for the debug console.
+    pub attempts: Vec<Attempt>,
+}
+
+/// One webhook request: to which host, with which events, and whether it was taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub host: String,
+    pub event_names: Vec<String>,
+    pub delivered: bool,
 }
 
 impl Outcome {
@@ -451,7 +461,8 @@ impl Outbox {
                 continue;
             }
             let failures = target.and_then(|t| t.a).map_or(0, |f| f as u32);
-            self.send_due(app, channel, &url, failures, now).await?;
+            self.send_due(app, channel, &url, failures, now, &mut outcome.attempts)
+                .await?;
         }
         Ok(outcome)
     }
@@ -465,6 +476,7 @@ impl Outbox {
         url: &str,
         mut failures: u32,
         now: f64,
+        attempts: &mut Vec<Attempt>,
     ) -> Result<()> {
         for _ in 0..MAX_REQUESTS_PER_PASS {
             let rows: Vec<OutboxRow> = self
@@ -485,7 +497,13 @@ impl Outbox {
             let time_ms = rows.iter().map(|r| r.created_ms).fold(f64::MAX, f64::min) as u64;
             let body = webhook::body(time_ms, &events);
 
-            if !post(app, url, &body).await {
+            let delivered = post(app, url, &body).await;
+            attempts.push(Attempt {
+                host: host_of(url).to_string(),
+                event_names: rows.iter().map(|r| event_name(&r.event)).collect(),
+                delivered,
+            });
+            if !delivered {
                 failures += 1;
                 self.sql.exec(
                     "INSERT OR REPLACE INTO hook_targets (url, failures, next_try_ms) VALUES (?, ?, ?)",

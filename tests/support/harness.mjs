@@ -52,6 +52,15 @@ export function workerOptions(bindings) {
     bindings,
     host: "127.0.0.1",
   };
+  if (wrangler.assets) {
+    // Static assets as wrangler serves them: the Worker first when run_worker_first.
+    options.assets = {
+      directory: resolve(root, wrangler.assets.directory),
+      binding: wrangler.assets.binding,
+      routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: wrangler.assets.run_worker_first === true },
+      assetConfig: { html_handling: wrangler.assets.html_handling, not_found_handling: wrangler.assets.not_found_handling },
+    };
+  }
   return { wrangler, options };
 }
 

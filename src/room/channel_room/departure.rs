@@ -3,6 +3,7 @@
 
 use super::{vacancy, ChannelRoom};
 use crate::clock::now_ms;
+use crate::ledger::console;
 use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::close_codes;
 use crate::protocol::frames;
@@ -26,6 +27,11 @@ impl ChannelRoom {
         let Some(channel) = self.memory.borrow().channel.clone() else {
             return;
         };
+        let user_id = member.user_id.as_deref();
+        if let Some(now) = self.console_open().await {
+            let line = console::subscription(now, &channel, &member.socket_id, user_id, false);
+            self.console_line(line).await;
+        }
         if let Some(user_id) = member.user_id.as_deref() {
             if ChannelKind::of(&channel).is_presence() {
                 self.presence_departure(&channel, user_id).await;

@@ -7,6 +7,7 @@ use super::{ChannelRoom, IDENTITY_KEY, MISS_HOOKED_KEY};
 use crate::clock::now_ms;
 use crate::config::App;
 use crate::config_env::load_apps;
+use crate::ledger::console;
 use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::webhook::WebhookEvent;
 use crate::room::roster::Roster;
@@ -200,7 +201,25 @@ impl ChannelRoom {
             Err(e) => console_error!("room: webhook outbox: {e}"),
         }
         match outbox.deliver(&app, &channel, now_ms()).await {
-            Ok(outcome) => self.count_failed(outcome.failed, outcome.dropped).await,
+            Ok(outcome) => {
+                self.count_failed(outcome.failed, outcome.dropped).await;
+                let worth_a_line = !outcome.attempts.is_empty() || outcome.failed > 0;
+                let now = match worth_a_line {
+                    true => self.console_open().await,
+                    false => None,
+                };
+                if let Some(now) = now {
+                    for attempt in outcome.attempts {
+                        let (host, names) = (&attempt.host, &attempt.event_names);
+                        let line = console::webhook(now, host, names, attempt.delivered);
+                        self.console_line(line).await;
+                    }
+                    if outcome.failed > 0 {
+                        let line = console::webhooks_given_up(now, &channel, outcome.failed);
+                        self.console_line(line).await;
+                    }
+                }
+            }
             Err(e) => console_error!("room: webhook delivery: {e}"),
         }
         if let Ok(Some(next)) = outbox.next_due(now_ms()) {

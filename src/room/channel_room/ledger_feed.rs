@@ -85,7 +85,10 @@ impl ChannelRoom {
         };
         self.memory.borrow_mut().feed.stamp(&mut report, now_ms());
         match send_report(&self.env, &app_id, &report).await {
-            Ok(answer) => self.memory.borrow_mut().feed.on_answer(answer),
+            Ok(answer) => {
+                let store = self.memory.borrow_mut().feed.on_answer(answer, now_ms());
+                self.keep_lease(store).await;
+            }
             Err(e) => {
                 console_error!("room: ledger report for app {app_id} failed: {e}");
                 {

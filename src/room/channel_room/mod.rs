@@ -4,11 +4,13 @@
 //!
 //! Its parts: `request` (what a request asks), `routes` (one method per internal path),
 //! `subscribe` and `departure` (sockets joining and leaving), `publish`, `info`, `cache`,
-//! `subscription_count`, `ledger_feed` (counts and occupancy for the app ledger), `hooks`
+//! `subscription_count`, `ledger_feed` (counts and occupancy for the app ledger),
+//! `console_feed` (lines for an open debug console), `hooks`
 //! (webhooks), `split` (big channels), `vacancy` (empty rooms leave no storage) and `state`
 //! (what the room keeps in memory).
 
 mod cache;
+mod console_feed;
 mod departure;
 mod hooks;
 mod info;
@@ -31,6 +33,7 @@ use super::frame_send::Frame;
 use super::sockets::{self, is_same, member_of};
 use crate::clock::now_ms;
 use crate::internal_query::request_query;
+use crate::ledger::console;
 use std::cell::RefCell;
 use worker::{
     console_error, durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
@@ -103,6 +106,11 @@ impl DurableObject for ChannelRoom {
             self.relay_across_split(&frame).await;
             if let Some(sender) = sender {
                 self.learn(Some(sender.app_id.clone()), &sender.channel);
+                let from = (sender.socket_id.as_str(), sender.user_id.as_deref());
+                if let Some(now) = self.console_open().await {
+                    self.console_line(console::event(now, &frame, Some(from), None))
+                        .await;
+                }
                 if let Some(event) = client_event_hook(&frame, sender.socket_id) {
                     self.hook(event).await;
                 }

@@ -5,6 +5,7 @@
 use super::request::RoomQuery;
 use super::ChannelRoom;
 use crate::clock::now_ms;
+use crate::ledger::console;
 use crate::protocol::channel_info::info_json;
 use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::timestamp::utc_month;
@@ -22,6 +23,10 @@ impl ChannelRoom {
             return self.answer_root(local).await;
         }
         let (leaf_delivered, leaf_subscribers) = self.fan_out_publish(&frame, exclude).await;
+        if let Some(now) = self.console_open().await {
+            self.console_line(console::event(now, &frame, None, exclude))
+                .await;
+        }
         if ChannelKind::of(&query.channel).is_cache() {
             self.store_cache(frame, now_ms() + query.ttl_secs * 1000.0)
                 .await?;

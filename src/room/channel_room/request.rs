@@ -22,6 +22,7 @@ pub(super) enum Route {
     Terminate,
     Relay,
     LeafCount,
+    Console,
     NotFound,
 }
 
@@ -36,6 +37,7 @@ impl Route {
             (Method::Post, path::TERMINATE) => Route::Terminate,
             (Method::Post, path::RELAY) => Route::Relay,
             (Method::Post, path::LEAF_COUNT) => Route::LeafCount,
+            (Method::Post, path::CONSOLE) => Route::Console,
             _ => Route::NotFound,
         }
     }
@@ -63,6 +65,8 @@ pub(super) struct RoomQuery {
     pub(super) from_leaf: Option<u32>,
     /// A leaf's subscribers.
     pub(super) count: Option<u64>,
+    /// A debug console's lease (Unix ms).
+    pub(super) until: Option<u64>,
 }
 
 impl RoomQuery {
@@ -83,6 +87,7 @@ impl RoomQuery {
             ttl_secs: number::<u32>(&params, param::TTL).map_or(DEFAULT_CACHE_TTL_SECS, f64::from),
             from_leaf: number(&params, param::FROM_LEAF),
             count: number(&params, param::COUNT),
+            until: number(&params, param::UNTIL),
         }
     }
 }
@@ -113,6 +118,8 @@ mod tests {
         assert_eq!(Route::of(Method::Post, path::TERMINATE), Route::Terminate);
         assert_eq!(Route::of(Method::Post, path::RELAY), Route::Relay);
         assert_eq!(Route::of(Method::Post, path::LEAF_COUNT), Route::LeafCount);
+        assert_eq!(Route::of(Method::Post, path::CONSOLE), Route::Console);
+        assert_eq!(Route::of(Method::Get, path::CONSOLE), Route::NotFound);
         assert_eq!(Route::of(Method::Get, path::STORAGE), Route::Storage);
         assert_eq!(Route::of(Method::Post, path::STORAGE), Route::Storage);
         assert_eq!(Route::of(Method::Get, "/nope"), Route::NotFound);
@@ -133,6 +140,7 @@ mod tests {
                 ttl_secs: 1800.0,
                 from_leaf: None,
                 count: None,
+                until: None,
             }
         );
     }
@@ -159,6 +167,7 @@ mod tests {
             (param::TTL, "60"),
             (param::FROM_LEAF, "5"),
             (param::COUNT, "42"),
+            (param::UNTIL, "60000"),
         ]);
         assert_eq!(
             query,
@@ -177,6 +186,7 @@ mod tests {
                 ttl_secs: 60.0,
                 from_leaf: Some(5),
                 count: Some(42),
+                until: Some(60_000),
             }
         );
     }

@@ -54,6 +54,10 @@ impl ChannelRoom {
                 self.relay(&frame, query.from_leaf).await
             }
             Route::LeafCount => self.leaf_count(query.from_leaf, query.count).await,
+            Route::Console => {
+                self.console_lease(query.until.unwrap_or(0) as f64).await;
+                Response::ok("{}")
+            }
             // `fetch` answers it before `take_in`, which could write; kept for completeness.
             Route::Storage => self.census_response().await,
             Route::NotFound => Response::error("Not found", 404),

@@ -2,6 +2,7 @@
 //! refused (a terminated user, a full presence channel) or sent on to a leaf room.
 
 use super::ChannelRoom;
+use crate::ledger::console;
 use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::frames;
 use crate::protocol::webhook::WebhookEvent;
@@ -80,7 +81,13 @@ impl ChannelRoom {
         let data = presence.map_or_else(|| "{}".to_string(), |p| p.data);
         self.greet(&pair.server, &channel, kind, &data).await?;
         let socket_id = member.socket_id.clone();
+        let user_id = member.user_id.clone();
         self.enlist(member, &pair.server, &channel).await;
+        if let Some(now) = self.console_open().await {
+            let user_id = user_id.as_deref();
+            let line = console::subscription(now, &channel, &socket_id, user_id, true);
+            self.console_line(line).await;
+        }
         if let Some(added) = added {
             self.announce_member(&added, &pair.server, &socket_id);
         }

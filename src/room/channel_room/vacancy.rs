@@ -73,6 +73,7 @@ impl ChannelRoom {
         memory.cached = CacheSlot::Empty;
         memory.leaf_counts = LoadOnce::NotLoaded;
         memory.alarm_at = None;
+        memory.feed.console.storage_cleared();
     }
 
     /// What the room holds in storage.

@@ -1,0 +1,237 @@
+//! The dashboard's JSON and WebSocket endpoints under `/dashboard/api/` (the operator is
+//! logged in by then): the apps, an app's ledger counters, its channels through the REST API,
+//! a test publish, and the debug console.
+
+use super::operator_request::signed_pairs;
+use super::{Answer, AnswerResult};
+use crate::clock::{now_ms, now_secs};
+use crate::config::{App, Apps};
+use crate::http::json_response;
+use crate::internal_query::{host_of, internal_url, request_query};
+use crate::ledger::client;
+use crate::ledger::console::LEASE_MS;
+use crate::ledger::shard_plan::ShardPlan;
+use crate::protocol::json_writer::{raw_array, string_array, JsonObject};
+use crate::protocol::limits::Limits;
+use crate::protocol::rest_error::RestError;
+use crate::protocol::rest_signature::{percent_decode, QueryParams};
+use crate::room::contract::{
+    channel_room, param as room_param, path as room_path, url as room_url,
+};
+use crate::subrequest::request;
+use worker::{console_error, Env, Method, Request};
+
+/// Rooms told at once that a console opened (the most a console's opening asks of the app;
+/// other rooms learn within a second of their next activity, from the ledger).
+const ROOMS_TOLD: usize = 100;
+/// Connection shards told at once.
+const SHARDS_TOLD: u32 = 64;
+/// The largest test event body the dashboard sends on.
+const MAX_PUBLISH_BODY: u64 = 64 * 1024;
+
+pub async fn handle(req: Request, env: &Env, apps: &Apps, endpoint: &str) -> AnswerResult {
+    let parts: Vec<&str> = endpoint.split('/').collect();
+    let method = req.method();
+    if parts.as_slice() == ["apps"] {
+        return match method {
+            Method::Get => done(json_response(200, &apps_json(apps))),
+            _ => Err(RestError::method_not_allowed(
+                method.as_ref(),
+                &req.path(),
+                "GET",
+            )),
+        };
+    }
+    let Some(app) = parts.get(1).and_then(|id| apps.by_id(&percent_decode(id))) else {
+        return Err(RestError::not_found("No such app"));
+    };
+    let query = QueryParams::parse(&request_query(&req));
+    let rest = |endpoint: &str, body: Option<&str>| {
+        operator_call(app, method.clone(), endpoint, &query, body)
+    };
+    match (&method, &parts[2..]) {
+        (Method::Get, ["stats"]) => {
+            done(json_response(200, &client::stats_json(env, &app.id).await?))
+        }
+        (Method::Get, ["console"]) => console(req, env, app).await,
+        (Method::Get, ["channels"]) => rest("channels", None),
+        (Method::Get, ["channels", name]) => {
+            rest(&format!("channels/{}", percent_decode(name)), None)
+        }
+        (Method::Get, ["channels", name, "users"]) => {
+            rest(&format!("channels/{}/users", percent_decode(name)), None)
+        }
+        (Method::Post, ["events"]) => {
+            let body = bounded_body(req, MAX_PUBLISH_BODY).await?;
+            operator_call(
+                app,
+                Method::Post,
+                "events",
+                &QueryParams::default(),
+                Some(&body),
+            )
+        }
+        _ => Err(RestError::not_found("No such dashboard endpoint")),
+    }
+}
+
+fn done(response: worker::Result<worker::Response>) -> AnswerResult {
+    Ok(Answer::Done(response?))
+}
+
+/// The apps as an operator may see them: never a secret, and webhook URLs by host only
+/// (their path or query may carry a token).
+fn apps_json(apps: &Apps) -> String {
+    let list = apps.iter().map(|app| {
+        let webhooks = app.webhooks.iter().map(|hook| {
+            JsonObject::new()
+                .string("host", host_of(&hook.url))
+                .raw(
+                    "event_types",
+                    &string_array(hook.event_types.iter().map(String::as_str)),
+                )
+                .finish()
+        });
+        JsonObject::new()
+            .string("id", &app.id)
+            .string("key", &app.key)
+            .value("enabled", app.enabled)
+            .value("enable_client_messages", app.enable_client_messages)
+            .value("enable_subscription_count", app.enable_subscription_count)
+            .value("enable_user_authentication", app.enable_user_authentication)
+            .raw("webhooks", &raw_array(webhooks))
+            .raw("limits", &limits_json(&app.limits))
+            .finish()
+    });
+    JsonObject::new().raw("apps", &raw_array(list)).finish()
+}
+
+/// The limits an operator looks for first (`null`: no limit). Written by hand: deriving
+/// `Serialize` for every limit costs the bundle more.
+fn limits_json(limits: &Limits) -> String {
+    let optional = |limit: Option<u64>| limit.map_or("null".to_string(), |n| n.to_string());
+    JsonObject::new()
+        .raw("max_connections", &optional(limits.max_connections))
+        .raw(
+            "max_broadcasts_per_month",
+            &optional(limits.max_broadcasts_per_month),
+        )
+        .value("max_event_payload_bytes", limits.max_event_payload_bytes)
+        .value(
+            "max_client_events_per_second",
+            limits.max_client_events_per_second,
+        )
+        .value(
+            "max_channels_per_connection",
+            limits.max_channels_per_connection,
+        )
+        .value("max_presence_members", limits.max_presence_members)
+        .value("channel_split_threshold", limits.channel_split_threshold)
+        .value("connection_shards", limits.connection_shards)
+        .value(
+            "webhook_retry_window_secs",
+            limits.webhook_retry_window_secs,
+        )
+        .finish()
+}
+
+/// A REST call signed with the app's secret in the Worker, for the REST API to answer.
+fn operator_call(
+    app: &App,
+    method: Method,
+    endpoint: &str,
+    query: &QueryParams,
+    body: Option<&str>,
+) -> AnswerResult {
+    let path = format!("/apps/{}/{endpoint}", app.id);
+    let pairs = signed_pairs(app, method.as_ref(), &path, &query.0, body, now_secs());
+    let refs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let url = internal_url("dashboard", &path, &refs);
+    let headers = worker::Headers::new();
+    if body.is_some() {
+        headers.set("Content-Type", "application/json")?;
+    }
+    Ok(Answer::Rest(request(&url, method, Some(&headers), body)?))
+}
+
+/// A request body of at most `max` bytes, declared by `Content-Length` (a body of unknown
+/// length, or a larger one, is refused before it is read).
+pub async fn bounded_body(mut req: Request, max: u64) -> Result<String, RestError> {
+    let length = req
+        .headers()
+        .get("Content-Length")?
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or_else(|| RestError::new(411, "A Content-Length is required"))?;
+    if length > max {
+        return Err(RestError::new(413, format!("The body is over {max} bytes")));
+    }
+    Ok(req.text().await?)
+}
+
+/// The debug console: a WebSocket to the app's ledger, which sends it the lines its rooms
+/// and shards report. Once the ledger holds it, the app's occupied rooms and its connection
+/// shards are told, so they start now rather than at their next report. (Before the answer:
+/// `ctx.wait_until` would do it after, but its wrapper costs the bundle more than a short
+/// wait costs the operator.)
+async fn console(req: Request, env: &Env, app: &App) -> AnswerResult {
+    let upgrade = req.headers().get("Upgrade")?.unwrap_or_default();
+    if !upgrade.eq_ignore_ascii_case("websocket") {
+        return Err(RestError::new(
+            426,
+            "The console is a WebSocket: send Upgrade: websocket",
+        ));
+    }
+    let response = client::open_console(env, &app.id).await?;
+    if response.status_code() != 101 {
+        return Err(RestError::internal(format!(
+            "the ledger refused the console (HTTP {})",
+            response.status_code()
+        )));
+    }
+    tell_objects(env, app).await;
+    Ok(Answer::Done(response))
+}
+
+/// Gives the app's occupied rooms (the first [`ROOMS_TOLD`]) and connection shards the
+/// console's lease, one after another. Best effort: an object not told learns from its next
+/// ledger answer.
+async fn tell_objects(env: &Env, app: &App) {
+    let until = (now_ms() + LEASE_MS) as u64;
+    let until_text = until.to_string();
+    let channels = client::occupied_channels(env, &app.id, ROOMS_TOLD)
+        .await
+        .unwrap_or_else(|e| {
+            console_error!(
+                "dashboard: channel index of app {} unavailable: {e}",
+                app.id
+            );
+            Vec::new()
+        });
+    for channel in &channels {
+        let url = room_url(
+            room_path::CONSOLE,
+            &[
+                (room_param::APP, app.id.as_str()),
+                (room_param::CHANNEL, channel.as_str()),
+                (room_param::UNTIL, until_text.as_str()),
+            ],
+        );
+        let told = async {
+            let stub = channel_room(env, &app.id, channel, None)?;
+            stub.fetch_with_request(request(&url, Method::Post, None, None)?)
+                .await
+        };
+        if let Err(e) = told.await {
+            console_error!("dashboard: room of {channel} not told of the console: {e}");
+        }
+    }
+    let shards = ShardPlan::for_limits(&app.limits).shards.min(SHARDS_TOLD);
+    for index in 0..shards {
+        if let Err(e) = client::tell_shard_console(env, &app.id, index, until).await {
+            console_error!("dashboard: shard {index} not told of the console: {e}");
+        }
+    }
+}

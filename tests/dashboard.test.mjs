@@ -1,0 +1,362 @@
+// The operators' dashboard and its debug console, through HTTP and WebSocket as a browser
+// uses them: off without a token, the login and its cookie, refusals without it or from
+// another origin, no secret in any answer, the REST-backed channel inspector and test
+// publish, and the console's live feed of connections, subscriptions, publishes, client
+// events and webhooks, bounded, with rooms that forget the console once it closes.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import WebSocket from "ws";
+import {
+  startWorker,
+  makeApp,
+  serverSdk,
+  sdkAuth,
+  pusherJs,
+  subscribed,
+  nextEvent,
+  eventually,
+  sleep,
+} from "./support/harness.mjs";
+
+const DASHBOARD_TOKEN = "dashboard-token-for-the-tests";
+const METRICS_TOKEN = "metrics-token-for-the-dashboard";
+let hooks;
+const hookRequests = [];
+let watched, other, worker, metricsOnly, off;
+
+before(async () => {
+  hooks = http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      hookRequests.push(req.url);
+      res.writeHead(200);
+      res.end("ok");
+    });
+  });
+  await new Promise((resolve) => hooks.listen(0, "127.0.0.1", resolve));
+  watched = makeApp({
+    enable_client_messages: true,
+    webhooks: [{ url: `http://127.0.0.1:${hooks.address().port}/hooks?token=hook-url-token` }],
+  });
+  other = makeApp();
+  const apps = [watched, other];
+  worker = await startWorker({ apps, bindings: { PUSHER_APPS: JSON.stringify(apps), DASHBOARD_TOKEN } });
+  metricsOnly = await startWorker({ apps, bindings: { PUSHER_APPS: JSON.stringify(apps), METRICS_TOKEN } });
+  off = await startWorker({ apps });
+});
+after(async () => {
+  await Promise.all([worker?.stop(), metricsOnly?.stop(), off?.stop()]);
+  await new Promise((resolve) => hooks?.close(resolve));
+});
+
+const base = (w = worker) => `http://127.0.0.1:${w.port}`;
+
+async function login(w = worker, token = DASHBOARD_TOKEN, headers = {}) {
+  return fetch(`${base(w)}/dashboard/login`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { "Content-Type": "application/x-www-form-urlencoded", ...headers },
+    body: new URLSearchParams({ token }).toString(),
+  });
+}
+
+/** A logged-in session's Cookie header. */
+async function session(w = worker, token = DASHBOARD_TOKEN) {
+  const res = await login(w, token);
+  assert.equal(res.status, 303);
+  return res.headers.get("set-cookie").split(";")[0];
+}
+
+async function dashboardGet(path, cookie, w = worker) {
+  return fetch(`${base(w)}${path}`, { headers: cookie ? { Cookie: cookie } : {} });
+}
+
+/** Opens the debug console of `app`; resolves once the ledger holds it, with its lines. */
+async function openConsole(cookie, app = watched) {
+  const ws = new WebSocket(`ws://127.0.0.1:${worker.port}/dashboard/api/apps/${app.id}/console`, {
+    headers: { Cookie: cookie, Origin: base() },
+  });
+  const lines = [];
+  ws.on("message", (data) => lines.push(...JSON.parse(data.toString())));
+  await new Promise((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("unexpected-response", (_req, res) => reject(new Error(`console refused: ${res.statusCode}`)));
+    ws.once("error", reject);
+  });
+  await eventually(() => lines.some((l) => l.kind === "console_opened"), "the console's greeting");
+  return { ws, lines, close: () => new Promise((r) => (ws.once("close", r), ws.close())) };
+}
+
+/** Waits for a console line matching `fields`; returns it. */
+async function line(lines, fields, what = JSON.stringify(fields)) {
+  const matches = (l) => Object.entries(fields).every(([k, v]) => l[k] === v);
+  await eventually(() => lines.some(matches), `console line ${what} (have ${JSON.stringify(lines)})`, 15_000);
+  return lines.find(matches);
+}
+
+test("the dashboard is off (404) unless a token is set; METRICS_TOKEN opens it when DASHBOARD_TOKEN is not", async () => {
+  for (const path of ["/dashboard", "/dashboard/app.js", "/dashboard/api/apps"]) {
+    const res = await dashboardGet(path, null, off);
+    assert.equal(res.status, 404, path);
+    assert.match((await res.json()).error, /DASHBOARD_TOKEN/);
+  }
+  assert.equal((await login(off)).status, 404);
+  assert.equal((await login(metricsOnly, DASHBOARD_TOKEN)).status, 401);
+  const cookie = await session(metricsOnly, METRICS_TOKEN);
+  const res = await dashboardGet("/dashboard/api/apps", cookie, metricsOnly);
+  assert.equal(res.status, 200);
+});
+
+test("login: a form, a wrong token refused, the right one gives an HttpOnly SameSite cookie that is not the token", async () => {
+  const page = await dashboardGet("/dashboard");
+  assert.equal(page.status, 200);
+  const form = await page.text();
+  assert.match(form, /<form method="post" action="\/dashboard\/login">/);
+  assert.match(form, /name="token" type="password"/);
+  assert.doesNotMatch(form, /app-select/, "no dashboard before the login");
+  assert.equal(page.headers.get("cache-control"), "no-store");
+  assert.match(page.headers.get("content-security-policy"), /frame-ancestors 'none'/);
+
+  const wrong = await login(worker, "not-the-dashboard-token");
+  assert.equal(wrong.status, 401);
+  assert.equal(wrong.headers.get("set-cookie"), null);
+  assert.match(await wrong.text(), /<p id="refused">/);
+
+  const crossSite = await login(worker, DASHBOARD_TOKEN, { Origin: "https://evil.example" });
+  assert.equal(crossSite.status, 403);
+  assert.equal(crossSite.headers.get("set-cookie"), null);
+
+  const right = await login();
+  assert.equal(right.status, 303);
+  assert.equal(right.headers.get("location"), "/dashboard");
+  const cookie = right.headers.get("set-cookie");
+  for (const part of ["HttpOnly", "SameSite=Strict", "Path=/dashboard", "Max-Age=43200"]) {
+    assert.ok(cookie.includes(part), `${part} in ${cookie}`);
+  }
+  assert.ok(!cookie.includes(DASHBOARD_TOKEN), "the cookie is not the token");
+  const value = cookie.split(";")[0];
+  const logged = await (await dashboardGet("/dashboard", value)).text();
+  assert.match(logged, /id="app-select"/);
+
+  // An unbounded or oversized login body is refused before it is read.
+  const big = await fetch(`${base()}/dashboard/login`, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: `token=${"x".repeat(5000)}`,
+  });
+  assert.equal(big.status, 413);
+
+  const out = await fetch(`${base()}/dashboard/logout`, { method: "POST", redirect: "manual", headers: { Cookie: value } });
+  assert.equal(out.status, 303);
+  assert.match(out.headers.get("set-cookie"), /Max-Age=0/);
+});
+
+test("the API refuses without a live session, with a forged one, and from another origin", async () => {
+  for (const cookie of [null, "pusher_edge_dashboard=99999999999.deadbeef", "pusher_edge_dashboard=junk"]) {
+    for (const path of ["/dashboard/api/apps", `/dashboard/api/apps/${watched.id}/stats`]) {
+      const res = await dashboardGet(path, cookie);
+      assert.equal(res.status, 401, `${path} with ${cookie}`);
+      assert.match((await res.json()).error, /Log in/);
+    }
+  }
+  const cookie = await session();
+  const publish = await fetch(`${base()}/dashboard/api/apps/${watched.id}/events`, {
+    method: "POST",
+    headers: { Cookie: cookie, Origin: "https://evil.example", "Content-Type": "application/json" },
+    body: JSON.stringify({ name: "e", channel: "a", data: "x" }),
+  });
+  assert.equal(publish.status, 403);
+  const ws = new WebSocket(`ws://127.0.0.1:${worker.port}/dashboard/api/apps/${watched.id}/console`, {
+    headers: { Cookie: cookie, Origin: "https://evil.example" },
+  });
+  const status = await new Promise((resolve) => {
+    ws.once("unexpected-response", (_req, res) => resolve(res.statusCode));
+    ws.once("open", () => resolve(101));
+  });
+  assert.equal(status, 403, "a cross-site page cannot open the console with the operator's cookie");
+  const unknown = await dashboardGet("/dashboard/api/apps/no-such-app/stats", cookie);
+  assert.equal(unknown.status, 404);
+});
+
+test("no answer carries a secret: apps list settings and keys, webhook URLs by host only", async () => {
+  const cookie = await session();
+  const client = await pusherJs(worker, watched, sdkAuth(worker, { app: watched, presence: { user_id: "u1", user_info: { name: "Ann" } } }));
+  await subscribed(client, "presence-room");
+  await subscribed(client, "cache-news");
+  await serverSdk(worker, watched).trigger("cache-news", "headline", { text: "cached" });
+  const paths = [
+    "/dashboard",
+    "/dashboard/app.js",
+    "/dashboard/api/apps",
+    `/dashboard/api/apps/${watched.id}/stats`,
+    `/dashboard/api/apps/${watched.id}/channels`,
+    `/dashboard/api/apps/${watched.id}/channels/presence-room?info=user_count`,
+    `/dashboard/api/apps/${watched.id}/channels/presence-room/users`,
+    `/dashboard/api/apps/${watched.id}/channels/cache-news?info=subscription_count,cache`,
+  ];
+  let everything = "";
+  for (const path of paths) {
+    const res = await dashboardGet(path, cookie);
+    assert.equal(res.status, 200, path);
+    everything += JSON.stringify([...res.headers]) + (await res.text());
+  }
+  const publish = await fetch(`${base()}/dashboard/api/apps/${watched.id}/events`, {
+    method: "POST",
+    headers: { Cookie: cookie, "Content-Type": "application/json" },
+    body: JSON.stringify({ name: "e", channel: "cache-news", data: "x" }),
+  });
+  everything += await publish.text();
+  for (const secret of [watched.secret, other.secret, DASHBOARD_TOKEN, "hook-url-token"]) {
+    assert.ok(!everything.includes(secret), `a secret leaked: ${secret.slice(0, 6)}…`);
+  }
+  const { apps } = await (await dashboardGet("/dashboard/api/apps", cookie)).json();
+  const shown = apps.find((a) => a.id === watched.id);
+  assert.equal(shown.key, watched.key);
+  assert.equal(shown.enable_client_messages, true);
+  assert.deepEqual(shown.webhooks, [{ host: `127.0.0.1:${hooks.address().port}`, event_types: [] }]);
+  assert.equal(typeof shown.limits.max_event_payload_bytes, "number");
+  assert.ok(!("secret" in shown));
+  client.disconnect();
+});
+
+test("the channel inspector reads the REST API, and the test publish reaches pusher-js subscribers", async () => {
+  const cookie = await session();
+  const client = await pusherJs(worker, watched, sdkAuth(worker, { app: watched, presence: { user_id: "inspected-user" } }));
+  const presence = await subscribed(client, "presence-inspected");
+  const cache = await subscribed(client, "cache-inspected");
+  const sdk = serverSdk(worker, watched);
+  await sdk.trigger("cache-inspected", "state", { v: 1 });
+  const get = async (path) => (await dashboardGet(`/dashboard/api/apps/${watched.id}${path}`, cookie)).json();
+  const { channels } = await get("/channels");
+  assert.ok("presence-inspected" in channels && "cache-inspected" in channels, JSON.stringify(channels));
+  const info = await get("/channels/presence-inspected?info=user_count");
+  assert.deepEqual(info, { occupied: true, user_count: 1 });
+  assert.deepEqual(await get("/channels/presence-inspected/users"), { users: [{ id: "inspected-user" }] });
+  const cached = await get("/channels/cache-inspected?info=cache");
+  assert.equal(cached.cache.data, JSON.stringify({ v: 1 }));
+
+  const received = nextEvent(presence, "from-dashboard");
+  const res = await fetch(`${base()}/dashboard/api/apps/${watched.id}/events`, {
+    method: "POST",
+    headers: { Cookie: cookie, "Content-Type": "application/json", Origin: base() },
+    body: JSON.stringify({ name: "from-dashboard", channel: "presence-inspected", data: JSON.stringify({ ok: true }) }),
+  });
+  assert.equal(res.status, 200, await res.clone().text());
+  assert.deepEqual(await received, { ok: true });
+  // The REST API's own checks answer for the dashboard too.
+  const invalid = await fetch(`${base()}/dashboard/api/apps/${watched.id}/events`, {
+    method: "POST",
+    headers: { Cookie: cookie, "Content-Type": "application/json" },
+    body: JSON.stringify({ name: "e", channel: "bad channel name!", data: "x" }),
+  });
+  assert.equal(invalid.status, 400);
+  const tooBig = await fetch(`${base()}/dashboard/api/apps/${watched.id}/events`, {
+    method: "POST",
+    headers: { Cookie: cookie, "Content-Type": "application/json" },
+    body: JSON.stringify({ name: "e", channel: "a", data: "x".repeat(70_000) }),
+  });
+  assert.equal(tooBig.status, 413);
+  cache.unbind_all();
+  client.disconnect();
+});
+
+test("the console shows connections, subscriptions, publishes, client events and webhooks as they happen", async () => {
+  const cookie = await session();
+  const feed = await openConsole(cookie);
+  const presenceData = { user_id: "watched-user", user_info: { name: "Zed", note: "never in the console" } };
+  const client = await pusherJs(worker, watched, sdkAuth(worker, { app: watched, presence: presenceData }));
+  const socketId = client.connection.socket_id;
+  await line(feed.lines, { kind: "connected", socket_id: socketId });
+
+  const channel = await subscribed(client, "presence-watched");
+  const subscribedLine = await line(feed.lines, { kind: "subscribed", channel: "presence-watched" });
+  assert.equal(subscribedLine.socket_id, socketId);
+  assert.equal(subscribedLine.user_id, "watched-user");
+
+  const peerClient = await pusherJs(worker, watched, sdkAuth(worker, { app: watched, presence: { user_id: "peer" } }));
+  const peer = await subscribed(peerClient, "presence-watched");
+  const sdk = serverSdk(worker, watched);
+  const big = "y".repeat(1000);
+  await sdk.trigger("presence-watched", "news", { big }, { socket_id: peerClient.connection.socket_id });
+  const api = await line(feed.lines, { kind: "api_message", event: "news" });
+  assert.equal(api.channel, "presence-watched");
+  assert.equal(api.excluded_socket_id, peerClient.connection.socket_id);
+  assert.equal(api.size, JSON.stringify({ big }).length);
+  assert.equal(api.truncated, true);
+  assert.equal(api.data.length, 200, "event data is shown cut");
+
+  const heard = nextEvent(peer, "client-typing");
+  channel.trigger("client-typing", { on: true });
+  await heard;
+  const clientEvent = await line(feed.lines, { kind: "client_event", event: "client-typing" });
+  assert.equal(clientEvent.socket_id, socketId);
+  assert.equal(clientEvent.user_id, "watched-user");
+  assert.equal(clientEvent.data, JSON.stringify({ on: true }));
+
+  const webhook = await line(feed.lines, { kind: "webhook_sent" });
+  assert.equal(webhook.host, `127.0.0.1:${hooks.address().port}`);
+  assert.ok(webhook.events.includes("channel_occupied") || webhook.events.includes("member_added"), JSON.stringify(webhook));
+
+  const peerSocket = peerClient.connection.socket_id;
+  peerClient.disconnect();
+  await line(feed.lines, { kind: "unsubscribed", socket_id: peerSocket });
+  await line(feed.lines, { kind: "disconnected", socket_id: peerSocket });
+  const text = JSON.stringify(feed.lines);
+  assert.ok(!text.includes("never in the console"), "user_info is not shown");
+  assert.ok(!text.includes("hook-url-token") && !text.includes(watched.secret));
+  // Another app's console hears nothing of this app.
+  const otherConsole = await openConsole(cookie, other);
+  await sdk.trigger("presence-watched", "only-watched", {});
+  await line(feed.lines, { kind: "api_message", event: "only-watched" });
+  assert.ok(!otherConsole.lines.some((l) => l.kind === "api_message"), JSON.stringify(otherConsole.lines));
+  await otherConsole.close();
+  client.disconnect();
+  await feed.close();
+});
+
+test("a flood is cut and the console says how much it dropped", async () => {
+  const cookie = await session();
+  const feed = await openConsole(cookie);
+  const client = await pusherJs(worker, watched);
+  await subscribed(client, "flooded");
+  await line(feed.lines, { kind: "subscribed", channel: "flooded" });
+  const sdk = serverSdk(worker, watched);
+  // 300 publishes within the room's one-second report: more than one report carries.
+  const batches = [];
+  for (let b = 0; b < 30; b++) {
+    batches.push(sdk.triggerBatch(Array.from({ length: 10 }, (_, i) => ({ channel: "flooded", name: `e${b * 10 + i}`, data: "x" }))));
+  }
+  await Promise.all(batches);
+  const dropped = await line(feed.lines, { kind: "dropped" });
+  assert.ok(dropped.count > 0, JSON.stringify(dropped));
+  const shown = feed.lines.filter((l) => l.kind === "api_message" && l.channel === "flooded").length;
+  assert.ok(shown < 300, `${shown} shown`);
+  assert.equal(shown + feed.lines.filter((l) => l.kind === "dropped").reduce((n, l) => n + l.count, 0), 300);
+  client.disconnect();
+  await feed.close();
+});
+
+test("rooms forget the console once it closes (and keep no trace of it in storage)", async () => {
+  // `other` has no webhooks, so its rooms hold no storage of their own while subscribed.
+  const rooms = await worker.mf.getDurableObjectNamespace("CHANNELS");
+  const census = async (channel) => (await rooms.get(rooms.idFromName(`${other.id}:${channel}`)).fetch("https://room/storage")).json();
+  const cookie = await session();
+  const client = await pusherJs(worker, other);
+  await subscribed(client, "watched-then-not");
+  assert.equal((await census("watched-then-not")).keys, 0);
+  const feed = await openConsole(cookie, other);
+  // The room was told at the console's opening: its first publish is already shown.
+  await serverSdk(worker, other).trigger("watched-then-not", "first", {});
+  await line(feed.lines, { kind: "api_message", event: "first" });
+  assert.equal((await census("watched-then-not")).keys, 1, "the lease, so a woken room still knows");
+  await feed.close();
+  // The next report's answer says nobody watches: the room deletes its lease.
+  await serverSdk(worker, other).trigger("watched-then-not", "second", {});
+  const deadline = Date.now() + 10_000;
+  while ((await census("watched-then-not")).keys !== 0) {
+    assert.ok(Date.now() < deadline, "the room still holds a console lease");
+    await sleep(200);
+  }
+  client.disconnect();
+});

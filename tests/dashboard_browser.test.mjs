@@ -1,0 +1,117 @@
+// The dashboard in a real browser: Debian's Chromium (/usr/bin/chromium, driven by
+// playwright-core from examples/nextjs, which never downloads a browser) logs in with the
+// form, opens the debug console, and sees in the DOM what pusher-js and the pusher SDK do
+// meanwhile; the charts draw today's counters; the channel inspector and the page's test
+// publish work; the page logs no error (its Content-Security-Policy holds). With
+// DASHBOARD_SCREENSHOTS=<dir> it also saves the screenshots the README shows.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import { resolve, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { mkdirSync } from "node:fs";
+import { startWorker, makeApp, serverSdk, sdkAuth, pusherJs, subscribed, nextEvent } from "./support/harness.mjs";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const DASHBOARD_TOKEN = "dashboard-token-for-the-browser";
+const app = makeApp({ id: "demo-app", enable_client_messages: true });
+let worker, browser;
+const clients = [];
+
+before(async () => {
+  worker = await startWorker({ apps: [app], bindings: { PUSHER_APPS: JSON.stringify([app]), DASHBOARD_TOKEN } });
+  const { chromium } = createRequire(resolve(root, "examples/nextjs/package.json"))("playwright-core");
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+after(async () => {
+  for (const client of clients) client.disconnect();
+  await browser?.close().catch(() => {});
+  await worker?.stop();
+});
+
+test("an operator logs in, watches the console fill with live activity, reads the charts, inspects a channel and publishes", async () => {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => m.type() === "error" && problems.push(`console: ${m.text()}`));
+  page.on("response", (r) => r.status() >= 400 && problems.push(`${r.request().method()} ${new URL(r.url()).pathname}: ${r.status()}`));
+  const base = `http://127.0.0.1:${worker.port}`;
+  const shots = process.env.DASHBOARD_SCREENSHOTS ? resolve(root, process.env.DASHBOARD_SCREENSHOTS) : null;
+  if (shots) mkdirSync(shots, { recursive: true });
+
+  // Some history for the charts: publishes and connections before the page opens.
+  const sdk = serverSdk(worker, app);
+  const client = await pusherJs(worker, app, sdkAuth(worker, { app, presence: { user_id: "ada", user_info: { name: "Ada" } } }));
+  clients.push(client);
+  const news = await subscribed(client, "news");
+  for (let i = 0; i < 5; i++) await sdk.trigger("news", "headline", { n: i });
+
+  await page.goto(`${base}/dashboard`);
+  await page.fill("#token", "a-wrong-token-of-some-length");
+  await page.click("button[type=submit]");
+  await page.waitForSelector("#refused:not([hidden])");
+  // The refused login is the only failure the page may have seen.
+  assert.ok(problems.splice(0).every((p) => p.includes("401")));
+  await page.fill("#token", DASHBOARD_TOKEN);
+  await page.click("button[type=submit]");
+  await page.waitForSelector("#app-select option[value='demo-app']", { state: "attached" });
+  const cookies = await page.context().cookies();
+  const session = cookies.find((c) => c.name === "pusher_edge_dashboard");
+  assert.ok(session.httpOnly && session.sameSite === "Strict", JSON.stringify(session));
+  assert.equal(await page.evaluate(() => document.cookie), "", "the session cookie is not readable by scripts");
+
+  // The counters and today's bar (the ledger has them within a second; the page refreshes every 5 s).
+  await page.waitForFunction(() => Number(document.querySelector("#stat-broadcasts-today").textContent) >= 5, null, { timeout: 15_000 });
+  const today = await page.$eval("#chart-broadcasts rect.bar.today", (bar) => Number(bar.dataset.value));
+  assert.ok(today >= 5, `today's broadcasts bar: ${today}`);
+  assert.equal(await page.$$eval("#chart-messages_delivered rect.bar", (bars) => bars.length), 62);
+  assert.equal(await page.textContent("#stat-connections"), "1");
+
+  // The debug console, live.
+  await page.click("#console-toggle");
+  await page.waitForSelector("#console-state.live");
+  const watcher = await pusherJs(worker, app, sdkAuth(worker, { app, presence: { user_id: "grace", user_info: { name: "Grace" } } }));
+  clients.push(watcher);
+  const room = await subscribed(watcher, "presence-lobby");
+  const lobby = await subscribed(client, "presence-lobby");
+  await sdk.trigger("news", "breaking", { text: "seen in the console" });
+  const heard = nextEvent(lobby, "client-wave");
+  room.trigger("client-wave", { from: "grace" });
+  await heard;
+  for (const kind of ["connected", "subscribed", "api_message", "client_event"]) {
+    await page.waitForSelector(`#console-lines li[data-kind="${kind}"]`, { timeout: 15_000 });
+  }
+  const consoleText = await page.textContent("#console-lines");
+  assert.match(consoleText, /presence-lobby · socket [\d.]+ · user grace/);
+  assert.match(consoleText, /news · breaking · \d+ B · .*seen in the console/);
+  assert.match(consoleText, /client-wave/);
+  if (shots) await page.screenshot({ path: join(shots, "dashboard.png"), fullPage: true });
+
+  // The channel inspector, then the page's own test publish reaching pusher-js.
+  await page.click("#channels-refresh");
+  await page.click("tr.channel[data-channel='presence-lobby']");
+  await page.waitForSelector("#inspector:not([hidden]) dd[data-fact='members']");
+  assert.equal(await page.textContent("dd[data-fact='users']"), "2");
+  assert.match(await page.textContent("dd[data-fact='members']"), /ada/);
+  const published = nextEvent(news, "from-the-page");
+  await page.fill("#publish-form input[name=channel]", "news");
+  await page.fill("#publish-form input[name=event]", "from-the-page");
+  await page.fill("#publish-form textarea[name=data]", '{"hello":"pusher-js"}');
+  await page.click("#publish-form button[type=submit]");
+  assert.deepEqual(await published, { hello: "pusher-js" });
+  await page.waitForSelector("#console-lines li[data-kind='api_message'] >> text=from-the-page", { timeout: 15_000 });
+  if (shots) await page.locator("section", { has: page.locator("#inspector") }).screenshot({ path: join(shots, "dashboard-inspector.png") });
+
+  assert.deepEqual(problems, []);
+  // Logging out ends the session (a refresh in flight may then meet a 401: not counted).
+  await page.click("header button[type=submit]");
+  await page.waitForSelector("#token");
+  const after = await (await page.context().request.get(`${base}/dashboard/api/apps`)).status();
+  assert.equal(after, 401);
+  await page.close();
+});
