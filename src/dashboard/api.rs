@@ -10,6 +10,7 @@ use crate::http::json_response;
 use crate::internal_query::{host_of, internal_url, request_query};
 use crate::ledger::client;
 use crate::ledger::console::LEASE_MS;
+use crate::ledger::contract::TOO_MANY_CONSOLES_STATUS;
 use crate::ledger::shard_plan::ShardPlan;
 use crate::protocol::json_writer::{raw_array, string_array, JsonObject};
 use crate::protocol::limits::Limits;
@@ -185,6 +186,12 @@ async fn console(req: Request, env: &Env, app: &App) -> AnswerResult {
         ));
     }
     let response = client::open_console(env, &app.id).await?;
+    if response.status_code() == TOO_MANY_CONSOLES_STATUS {
+        return Err(RestError::new(
+            429,
+            "Too many consoles are open for this app (8): close one",
+        ));
+    }
     if response.status_code() != 101 {
         return Err(RestError::internal(format!(
             "the ledger refused the console (HTTP {})",

@@ -5,7 +5,7 @@
 //! answer before a subscriber hears `subscription_succeeded`), so `GET /channels` is current.
 
 use super::console::{self, ConsoleRate, LEASE_MS};
-use super::contract::{ledger_param as param, ledger_path as path};
+use super::contract::{ledger_param as param, ledger_path as path, TOO_MANY_CONSOLES_STATUS};
 use super::report::{Counts, Report, ReportAnswer};
 use super::stats::{Stats, Usage};
 use crate::clock::now_ms;
@@ -220,6 +220,9 @@ impl DurableObject for AppLedger {
 impl AppLedger {
     /// A debug console's socket: held (hibernatable) until the operator closes the page.
     fn open_console(&self) -> Result<Response> {
+        if self.state.get_websockets_with_tag(CONSOLE_TAG).len() >= console::MAX_CONSOLES {
+            return Response::error("too many consoles open", TOO_MANY_CONSOLES_STATUS);
+        }
         let pair = WebSocketPair::new()?;
         self.state
             .accept_websocket_with_tags(&pair.server, &[CONSOLE_TAG]);

@@ -23,6 +23,8 @@ const STORE_AFTER_MS: f64 = LEASE_MS / 2.0;
 pub const MAX_LINES_PER_REPORT: usize = 100;
 /// Lines the ledger sends its consoles per second at most; more are dropped and counted.
 pub const MAX_LINES_PER_SECOND: u64 = 200;
+/// Consoles one app may have open at once (each is a socket its ledger holds).
+pub const MAX_CONSOLES: usize = 8;
 /// Event data shown in a line, at most (bytes, cut at a character boundary).
 pub const DATA_SHOWN: usize = 200;
 

@@ -51,6 +51,9 @@ pub mod shard_path {
     pub const CONSOLE: &str = "/console";
 }
 
+/// Status of the ledger's refusal of one more console (`console::MAX_CONSOLES` are open).
+pub const TOO_MANY_CONSOLES_STATUS: u16 = 429;
+
 /// Status of a connection shard's refusal when it is full.
 pub const FULL_STATUS: u16 = 429;
 
