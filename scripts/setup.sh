@@ -70,8 +70,8 @@ if [ ! -f "$py_stamp" ] || [ "$(cat "$py_stamp")" != "$req_sum" ]; then
   echo "$req_sum" > "$py_stamp"
 fi
 
-# What only the tests need (scripts/test.sh passes --tests): for the browser test of
-# examples/nextjs, Debian's Chromium (/usr/bin/chromium), and the example's npm packages, among
+# What only the tests need (scripts/test.sh passes --tests): for the browser tests (examples/nextjs
+# and the dashboard), Debian's Chromium (/usr/bin/chromium), and the example's npm packages, among
 # them playwright-core, which drives that Chromium (nothing downloads a browser of its own).
 if [ "${1:-}" = --tests ]; then
   if [ -z "${CHROMIUM_PATH:-}" ] && ! command -v chromium >/dev/null; then
