@@ -336,17 +336,23 @@ test("a flood is cut and the console says how much it dropped", async () => {
   await subscribed(client, "flooded");
   await line(feed.lines, { kind: "subscribed", channel: "flooded" });
   const sdk = serverSdk(worker, watched);
-  // 300 publishes within the room's one-second report: more than one report carries.
+  // 600 publishes within a few of the room's one-second reports: more than they carry.
   const batches = [];
-  for (let b = 0; b < 30; b++) {
+  for (let b = 0; b < 60; b++) {
     batches.push(sdk.triggerBatch(Array.from({ length: 10 }, (_, i) => ({ channel: "flooded", name: `e${b * 10 + i}`, data: "x" }))));
   }
   await Promise.all(batches);
   const dropped = await line(feed.lines, { kind: "dropped" });
   assert.ok(dropped.count > 0, JSON.stringify(dropped));
   const shown = feed.lines.filter((l) => l.kind === "api_message" && l.channel === "flooded").length;
-  assert.ok(shown < 300, `${shown} shown`);
-  assert.equal(shown + feed.lines.filter((l) => l.kind === "dropped").reduce((n, l) => n + l.count, 0), 300);
+  assert.ok(shown < 600, `${shown} shown`);
+  // Nothing is lost silently: every publish is shown or counted as dropped (the last
+  // reports may still be on their way).
+  const accounted = () =>
+    feed.lines.filter((l) => l.kind === "api_message" && l.channel === "flooded").length +
+    feed.lines.filter((l) => l.kind === "dropped").reduce((n, l) => n + l.count, 0);
+  await eventually(() => accounted() >= 600, `every publish shown or counted (${accounted()})`);
+  assert.equal(accounted(), 600);
   client.disconnect();
   await feed.close();
 });
