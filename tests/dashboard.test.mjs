@@ -175,8 +175,9 @@ test("the API refuses without a live session, with a forged one, and from anothe
     ws.once("open", () => resolve(101));
   });
   assert.equal(status, 403, "a cross-site page cannot open the console with the operator's cookie");
-  const unknown = await dashboardGet("/dashboard/api/apps/no-such-app/stats", cookie);
-  assert.equal(unknown.status, 404);
+  for (const path of ["/dashboard/api/apps/no-such-app/stats", `/dashboard/api/other/${watched.id}/stats`, `/dashboard/api/apps/${watched.id}/nope`]) {
+    assert.equal((await dashboardGet(path, cookie)).status, 404, path);
+  }
 });
 
 test("no answer carries a secret: apps list settings and keys, webhook URLs by host only", async () => {

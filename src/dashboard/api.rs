@@ -43,24 +43,23 @@ pub async fn handle(req: Request, env: &Env, apps: &Apps, endpoint: &str) -> Ans
             )),
         };
     }
-    let Some(app) = parts.get(1).and_then(|id| apps.by_id(&percent_decode(id))) else {
+    let ["apps", id, route @ ..] = parts.as_slice() else {
+        return Err(RestError::not_found("No such dashboard endpoint"));
+    };
+    let Some(app) = apps.by_id(&percent_decode(id)) else {
         return Err(RestError::not_found("No such app"));
     };
     let query = QueryParams::parse(&request_query(&req));
-    let rest = |endpoint: &str, body: Option<&str>| {
-        operator_call(app, method.clone(), endpoint, &query, body)
-    };
-    match (&method, &parts[2..]) {
+    let rest = |path: &str| operator_call(app, Method::Get, path, &query, None);
+    match (&method, route) {
         (Method::Get, ["stats"]) => {
             done(json_response(200, &client::stats_json(env, &app.id).await?))
         }
         (Method::Get, ["console"]) => console(req, env, app).await,
-        (Method::Get, ["channels"]) => rest("channels", None),
-        (Method::Get, ["channels", name]) => {
-            rest(&format!("channels/{}", percent_decode(name)), None)
-        }
+        (Method::Get, ["channels"]) => rest("channels"),
+        (Method::Get, ["channels", name]) => rest(&format!("channels/{}", percent_decode(name))),
         (Method::Get, ["channels", name, "users"]) => {
-            rest(&format!("channels/{}/users", percent_decode(name)), None)
+            rest(&format!("channels/{}/users", percent_decode(name)))
         }
         (Method::Post, ["events"]) => {
             let body = bounded_body(req, MAX_PUBLISH_BODY).await?;
