@@ -306,6 +306,10 @@ test("the console shows connections, subscriptions, publishes, client events and
   const text = JSON.stringify(feed.lines);
   assert.ok(!text.includes("never in the console"), "user_info is not shown");
   assert.ok(!text.includes("hook-url-token") && !text.includes(watched.secret));
+  // A publish to a channel nobody occupies (its room is new, and was not told of the console)
+  // shows too: the room holds its line until the ledger's first answer says a console watches.
+  await sdk.trigger("nobody-subscribes-here", "into-the-void", { n: 1 });
+  await line(feed.lines, { kind: "api_message", channel: "nobody-subscribes-here" });
   // Another app's console hears nothing of this app.
   const otherConsole = await openConsole(cookie, other);
   await sdk.trigger("presence-watched", "only-watched", {});

@@ -244,9 +244,7 @@ impl ConnectionShard {
         match send_report(&self.env, &app_id, &report).await {
             Ok(answer) => {
                 let store = self.memory.borrow_mut().feed.on_answer(answer, now_ms());
-                if let Some(until) = store {
-                    store_lease(&self.state, until).await;
-                }
+                self.after_console_word(store).await;
             }
             Err(e) => {
                 console_error!("connection shard {index} of app {app_id}: report failed: {e}");
@@ -264,9 +262,9 @@ impl ConnectionShard {
             self.memory.borrow_mut().feed.console.restore(until);
         }
         let now = now_ms();
-        if self.memory.borrow().feed.console.is_open(now) {
+        if self.memory.borrow().feed.console.wants_lines(now) {
             let line = console::connection(now, socket_id, opened);
-            self.memory.borrow_mut().feed.console_line(line);
+            self.memory.borrow_mut().feed.console_line(line, now);
             self.schedule_report(REPORT_INTERVAL_MS).await;
         }
     }
@@ -277,10 +275,16 @@ impl ConnectionShard {
             .memory
             .borrow_mut()
             .feed
-            .console
-            .learn(until_ms, now_ms());
-        if let Some(until) = store {
-            store_lease(&self.state, until).await;
+            .learn_console(until_ms, now_ms());
+        self.after_console_word(store).await;
+    }
+
+    /// After the ledger's or the dashboard's word on the console: the lease stored if storage
+    /// should change, and held lines reported if a console watches.
+    async fn after_console_word(&self, store: Option<f64>) {
+        store_lease(&self.state, store).await;
+        if self.memory.borrow().feed.has_console_lines() {
+            self.schedule_report(REPORT_INTERVAL_MS).await;
         }
     }
 }

@@ -21,6 +21,10 @@ pub const LEASE_MS: f64 = 60_000.0;
 const STORE_AFTER_MS: f64 = LEASE_MS / 2.0;
 /// Lines one report carries at most; more are counted as dropped.
 pub const MAX_LINES_PER_REPORT: usize = 100;
+/// Lines an object holds before its first word from the ledger in this instance (a console
+/// may have opened meanwhile: a publish to a channel nobody occupies still shows). Kept
+/// small: this is the only work done when nobody watches.
+pub const MAX_HELD_LINES: usize = 8;
 /// Lines the ledger sends its consoles per second at most; more are dropped and counted.
 pub const MAX_LINES_PER_SECOND: u64 = 200;
 /// Consoles one app may have open at once (each is a socket its ledger holds).
@@ -36,11 +40,19 @@ pub struct ConsoleWatch {
     stored_ms: f64,
     /// Storage has been read (once per instance).
     pub restored: bool,
+    /// The ledger (or the dashboard) has spoken in this instance.
+    heard: bool,
 }
 
 impl ConsoleWatch {
     pub fn is_open(&self, now_ms: f64) -> bool {
         now_ms < self.until_ms
+    }
+
+    /// Whether to write lines: while open, and until the first word of the ledger in this
+    /// instance (they are held until then, see [`MAX_HELD_LINES`]).
+    pub fn wants_lines(&self, now_ms: f64) -> bool {
+        self.is_open(now_ms) || !self.heard
     }
 
     /// The lease read from storage when the instance started.
@@ -60,6 +72,7 @@ impl ConsoleWatch {
     /// closed, or the lease outgrew the stored one by half a lease.
     pub fn learn(&mut self, until_ms: f64, now_ms: f64) -> Option<f64> {
         self.until_ms = until_ms;
+        self.heard = true;
         let stored_open = now_ms < self.stored_ms;
         let open = now_ms < until_ms;
         let store = if open {
@@ -92,6 +105,23 @@ impl ConsoleLines {
 
     pub fn is_empty(&self) -> bool {
         self.lines.is_empty() && self.dropped == 0
+    }
+}
+
+/// Lines written before the object's first word from the ledger in this instance: sent if the
+/// word is that a console watches, else forgotten.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct HeldLines(Vec<String>);
+
+impl HeldLines {
+    pub fn hold(&mut self, line: String) {
+        if self.0.len() < MAX_HELD_LINES {
+            self.0.push(line);
+        }
+    }
+
+    pub fn take(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.0)
     }
 }
 
@@ -261,6 +291,22 @@ mod tests {
         assert!(!watch.is_open(50_000.0), "until it runs out");
         // A stored lease that ran out is renewed in storage at the next answer.
         assert_eq!(watch.learn(120_000.0, 60_000.0), Some(120_000.0));
+    }
+
+    #[test]
+    fn lines_are_wanted_while_open_and_until_the_first_word() {
+        let mut watch = ConsoleWatch::default();
+        assert!(watch.wants_lines(0.0), "not heard yet: held");
+        watch.learn(0.0, 0.0);
+        assert!(!watch.wants_lines(0.0), "told nobody watches");
+        watch.learn(60_000.0, 1.0);
+        assert!(watch.wants_lines(2.0));
+        let mut held = HeldLines::default();
+        for i in 0..MAX_HELD_LINES + 3 {
+            held.hold(i.to_string());
+        }
+        assert_eq!(held.take().len(), MAX_HELD_LINES);
+        assert!(held.take().is_empty());
     }
 
     #[test]

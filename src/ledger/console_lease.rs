@@ -18,8 +18,12 @@ pub async fn stored_lease(state: &State) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Stores the lease (0: deletes it, so an object nobody watches keeps no key).
-pub async fn store_lease(state: &State, until_ms: f64) {
+/// Stores the lease when [`super::console::ConsoleWatch::learn`] says to (`None`: nothing to
+/// do); 0 deletes it, so an object nobody watches keeps no key.
+pub async fn store_lease(state: &State, store: Option<f64>) {
+    let Some(until_ms) = store else {
+        return;
+    };
     let storage = state.storage();
     let result = if until_ms > 0.0 {
         storage.put(LEASE_KEY, until_ms).await

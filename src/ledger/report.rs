@@ -2,7 +2,7 @@
 //! between two reports (batching: at most one ledger request per second per object, except
 //! that a room reports an occupancy change at once).
 
-use super::console::{ConsoleLines, ConsoleWatch};
+use super::console::{ConsoleLines, ConsoleWatch, HeldLines};
 use serde::{Deserialize, Serialize};
 
 /// How long a room or shard gathers counts before it reports them.
@@ -119,6 +119,7 @@ pub struct Feed {
     /// Whether a debug console watches the app, and the lines gathered for it.
     pub console: ConsoleWatch,
     console_lines: ConsoleLines,
+    held_lines: HeldLines,
 }
 
 impl Feed {
@@ -127,9 +128,33 @@ impl Feed {
     }
 
     /// Adds a line for the debug console (callers write lines only while
-    /// `console.is_open`); it goes with the next report.
-    pub fn console_line(&mut self, line: String) {
-        self.console_lines.push(line);
+    /// `console.wants_lines`): it goes with the next report if a console watches, or waits
+    /// for the ledger's first word in this instance.
+    pub fn console_line(&mut self, line: String, now_ms: f64) {
+        if self.console.is_open(now_ms) {
+            self.console_lines.push(line);
+        } else {
+            self.held_lines.hold(line);
+        }
+    }
+
+    /// The ledger (or the dashboard) said the console lease runs to `until_ms`: held lines go
+    /// out if it is open, else are forgotten. Returns the lease to store, if storage should
+    /// change.
+    pub fn learn_console(&mut self, until_ms: f64, now_ms: f64) -> Option<f64> {
+        let store = self.console.learn(until_ms, now_ms);
+        let held = self.held_lines.take();
+        if self.console.is_open(now_ms) {
+            for line in held {
+                self.console_lines.push(line);
+            }
+        }
+        store
+    }
+
+    /// Console lines wait for a report.
+    pub fn has_console_lines(&self) -> bool {
+        !self.console_lines.is_empty()
     }
 
     /// The report to send now, if anything changed: the gathered counts, plus the current
@@ -186,7 +211,7 @@ impl Feed {
     /// lease to store, when storage should change (see [`ConsoleWatch::learn`]).
     pub fn on_answer(&mut self, answer: ReportAnswer, now_ms: f64) -> Option<f64> {
         self.over_quota_month = answer.over_quota_month;
-        self.console.learn(answer.console_until_ms as f64, now_ms)
+        self.learn_console(answer.console_until_ms as f64, now_ms)
     }
 
     /// The report did not reach the ledger: keep its counts for the next one and forget what
@@ -343,7 +368,7 @@ mod tests {
         );
         assert_eq!(store, Some(60_000.0));
         assert!(feed.console.is_open(1.0));
-        feed.console_line("{}".into());
+        feed.console_line("{}".into(), 1.0);
         let report = feed
             .take_report(None, None)
             .expect("lines alone are worth a report");
@@ -359,6 +384,35 @@ mod tests {
             "closed"
         );
         assert!(!feed.console.is_open(2.0));
+    }
+
+    #[test]
+    fn lines_before_the_first_answer_go_out_only_if_a_console_watches() {
+        let mut feed = Feed::default();
+        assert!(feed.console.wants_lines(0.0));
+        feed.console_line("first publish".into(), 0.0);
+        assert!(!feed.has_console_lines(), "held, not reported");
+        feed.counts().broadcasts += 1;
+        assert!(feed.take_report(None, None).unwrap().console.is_empty());
+        let answer = |until| ReportAnswer {
+            console_until_ms: until,
+            ..ReportAnswer::default()
+        };
+        feed.on_answer(answer(60_000), 1.0);
+        assert!(
+            feed.has_console_lines(),
+            "a console watches: the held line goes out"
+        );
+        assert_eq!(
+            feed.take_report(None, None).unwrap().console,
+            vec!["first publish"]
+        );
+
+        let mut quiet = Feed::default();
+        quiet.console_line("unwatched".into(), 0.0);
+        quiet.on_answer(answer(0), 1.0);
+        assert!(!quiet.has_console_lines(), "nobody watches: forgotten");
+        assert!(!quiet.console.wants_lines(2.0), "and no more are written");
     }
 
     #[test]

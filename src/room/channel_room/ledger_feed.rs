@@ -87,7 +87,7 @@ impl ChannelRoom {
         match send_report(&self.env, &app_id, &report).await {
             Ok(answer) => {
                 let store = self.memory.borrow_mut().feed.on_answer(answer, now_ms());
-                self.keep_lease(store).await;
+                self.after_console_word(store).await;
             }
             Err(e) => {
                 console_error!("room: ledger report for app {app_id} failed: {e}");
