@@ -225,7 +225,7 @@ test("the channel inspector reads the REST API, and the test publish reaches pus
   const cookie = await session();
   const client = await pusherJs(worker, watched, sdkAuth(worker, { app: watched, presence: { user_id: "inspected-user" } }));
   const presence = await subscribed(client, "presence-inspected");
-  const cache = await subscribed(client, "cache-inspected");
+  await subscribed(client, "cache-inspected");
   const sdk = serverSdk(worker, watched);
   await sdk.trigger("cache-inspected", "state", { v: 1 });
   const get = async (path) => (await dashboardGet(`/dashboard/api/apps/${watched.id}${path}`, cookie)).json();
@@ -258,7 +258,25 @@ test("the channel inspector reads the REST API, and the test publish reaches pus
     body: JSON.stringify({ name: "e", channel: "a", data: "x".repeat(70_000) }),
   });
   assert.equal(tooBig.status, 413);
-  cache.unbind_all();
+  // A body of no declared length is refused before it is read (a stream could never end).
+  const chunked = await new Promise((resolve, reject) => {
+    const req = http.request(`${base()}/dashboard/api/apps/${watched.id}/events`, {
+      method: "POST",
+      headers: { Cookie: cookie, "Content-Type": "application/json", "Transfer-Encoding": "chunked" },
+    });
+    req.on("response", (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on("error", reject);
+    req.write('{"name":"e",');
+    req.end('"channel":"a","data":"x"}');
+  });
+  assert.equal(chunked, 411);
+  // The console is a WebSocket: a plain GET of it is told so.
+  const plain = await dashboardGet(`/dashboard/api/apps/${watched.id}/console`, cookie);
+  assert.equal(plain.status, 426);
+  assert.match((await plain.json()).error, /Upgrade: websocket/);
   client.disconnect();
 });
 
