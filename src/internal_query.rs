@@ -2,7 +2,31 @@
 //! plain strings: the `url` crate would pull its IDNA tables into the bundle for nothing.
 
 use crate::protocol::rest_signature::QueryParams;
-use worker::Request;
+use crate::protocol::wire::{route_of, InternalRequest, WireError};
+use worker::{Request, Response, Result};
+
+/// Reads an internal request as the object's typed request: the route from its table, the
+/// body if the route carries one, then the query. `Ok(Err(..))` is the wire's refusal.
+pub async fn read_request<R: InternalRequest>(
+    req: &mut Request,
+) -> Result<std::result::Result<R, WireError>> {
+    let route = match route_of(R::ROUTES, req.method().as_ref(), &req.path()) {
+        Ok(route) => route,
+        Err(e) => return Ok(Err(e)),
+    };
+    let body = if R::takes_body(route) {
+        Some(req.text().await?)
+    } else {
+        None
+    };
+    let query = QueryParams::parse(&request_query(req));
+    Ok(R::decode(route, &query, body))
+}
+
+/// The answer to a request the wire refused (404, 405 or 400, saying why).
+pub fn refusal(error: &WireError) -> Result<Response> {
+    Response::error(error.message(), error.status())
+}
 
 /// The raw query string of a request (after `?`, before any `#`).
 pub fn request_query(req: &Request) -> String {
@@ -21,28 +45,6 @@ pub fn query_value(query: &str, name: &str) -> Option<String> {
     QueryParams::parse(query).get(name).map(str::to_string)
 }
 
-/// `https://{host}{path}?k=v&...` with every key and value percent-encoded.
-pub fn internal_url(host: &str, path: &str, pairs: &[(&str, &str)]) -> String {
-    let mut url = format!("https://{host}{path}");
-    for (i, (key, value)) in pairs.iter().enumerate() {
-        url.push(if i == 0 { '?' } else { '&' });
-        encode_into(&mut url, key);
-        url.push('=');
-        encode_into(&mut url, value);
-    }
-    url
-}
-
-fn encode_into(out: &mut String, text: &str) {
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-}
-
 /// The host of an absolute URL, for logs (its path or query may carry a token).
 pub fn host_of(url: &str) -> &str {
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
@@ -58,21 +60,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn internal_urls_round_trip() {
-        let join = r#"{"channel":"presence-a b","member":{"i":"{\"n\":\"é&=+%\"}"}}"#;
-        let url = internal_url("room", "/subscribe", &[("join", join), ("app", "1")]);
-        assert!(
-            url.starts_with("https://room/subscribe?join=%7B%22channel"),
-            "{url}"
-        );
-        let query = raw_query(&url);
-        assert_eq!(query_value(query, "join").as_deref(), Some(join));
+    fn query_values_are_decoded() {
+        let query = raw_query("https://room/subscribe?join=%7B%22a%22%7D&app=1");
+        assert_eq!(query_value(query, "join").as_deref(), Some(r#"{"a"}"#));
         assert_eq!(query_value(query, "app").as_deref(), Some("1"));
         assert_eq!(query_value(query, "nope"), None);
-        assert_eq!(
-            internal_url("ledger", "/stats", &[]),
-            "https://ledger/stats"
-        );
     }
 
     #[test]

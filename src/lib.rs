@@ -2,7 +2,7 @@
 //!
 //! Layers, each importing only from those below it (`scripts/house_metrics.mjs` checks):
 //! `protocol` (pure: frames, names, signatures, limits) → `config` (pure: apps) → the glue's
-//! helpers (`clock`, `http`, `internal_query`, `internal_error`, `config_env`) → `ledger`
+//! helpers (`clock`, `http`, `internal_query`, `internal_error`, `config_env`, `sql_int`) → `ledger`
 //! (per-app counters and connection shards) → `room` (channel rooms, user directory) → `edge`
 //! (client sessions) → `rest` (REST API), `metrics` and `dashboard` (the operators' page; its
 //! REST calls, signed for the operator, go through the router) → `router` (the front door).
@@ -23,6 +23,7 @@ pub mod protocol;
 mod rest;
 pub mod room;
 mod router;
+mod sql_int;
 mod subrequest;
 
 use worker::{event, Context, Env, Request, Response, Result};

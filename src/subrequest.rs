@@ -4,8 +4,31 @@
 //! Cloudflare `cf` options (image resizing and the like, never set here), and that
 //! conversion is a sizeable part of the bundle.
 
+use crate::protocol::wire::{Verb, WireRequest};
 use wasm_bindgen::JsValue;
-use worker::{Error, Headers, Method, Request, Result};
+use worker::{Error, Headers, Method, Request, Response, Result, Stub};
+
+/// Sends an internal request to the object behind `stub` (`host` labels the URL in logs).
+pub async fn send(stub: &Stub, host: &str, wire: &WireRequest) -> Result<Response> {
+    let headers = if wire.upgrade {
+        let headers = Headers::new();
+        headers.set("Upgrade", "websocket")?;
+        Some(headers)
+    } else {
+        None
+    };
+    let method = match wire.verb {
+        Verb::Get => Method::Get,
+        Verb::Post => Method::Post,
+    };
+    let request = request(
+        &wire.url(host),
+        method,
+        headers.as_ref(),
+        wire.body.as_deref(),
+    )?;
+    stub.fetch_with_request(request).await
+}
 
 /// A request to `url`: the method, optional headers and an optional text body.
 pub fn request(

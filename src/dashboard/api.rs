@@ -7,7 +7,7 @@ use super::{Answer, AnswerResult};
 use crate::clock::{now_ms, now_secs};
 use crate::config::{App, Apps};
 use crate::http::json_response;
-use crate::internal_query::{host_of, internal_url, request_query};
+use crate::internal_query::{host_of, request_query};
 use crate::ledger::client;
 use crate::ledger::console::LEASE_MS;
 use crate::ledger::contract::TOO_MANY_CONSOLES_STATUS;
@@ -16,9 +16,8 @@ use crate::protocol::json_writer::{raw_array, string_array, JsonObject};
 use crate::protocol::limits::Limits;
 use crate::protocol::rest_error::RestError;
 use crate::protocol::rest_signature::{percent_decode, QueryParams};
-use crate::room::contract::{
-    channel_room, param as room_param, path as room_path, url as room_url,
-};
+use crate::protocol::wire::internal_url;
+use crate::room::client as rooms;
 use crate::subrequest::request;
 use worker::{console_error, Env, Method, Request};
 
@@ -206,7 +205,6 @@ async fn console(req: Request, env: &Env, app: &App) -> AnswerResult {
 /// ledger answer.
 async fn tell_objects(env: &Env, app: &App) {
     let until = (now_ms() + LEASE_MS) as u64;
-    let until_text = until.to_string();
     let channels = client::occupied_channels(env, &app.id, ROOMS_TOLD)
         .await
         .unwrap_or_else(|e| {
@@ -217,20 +215,7 @@ async fn tell_objects(env: &Env, app: &App) {
             Vec::new()
         });
     for channel in &channels {
-        let url = room_url(
-            room_path::CONSOLE,
-            &[
-                (room_param::APP, app.id.as_str()),
-                (room_param::CHANNEL, channel.as_str()),
-                (room_param::UNTIL, until_text.as_str()),
-            ],
-        );
-        let told = async {
-            let stub = channel_room(env, &app.id, channel, None)?;
-            stub.fetch_with_request(request(&url, Method::Post, None, None)?)
-                .await
-        };
-        if let Err(e) = told.await {
+        if let Err(e) = rooms::tell_console(env, &app.id, channel, until).await {
             console_error!("dashboard: room of {channel} not told of the console: {e}");
         }
     }

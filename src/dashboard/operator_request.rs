@@ -31,8 +31,8 @@ pub fn signed_pairs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::internal_query::internal_url;
     use crate::protocol::rest_signature::SignedRequest;
+    use crate::protocol::wire::internal_url;
 
     #[test]
     fn the_rest_api_accepts_what_the_dashboard_signs() {

@@ -7,20 +7,16 @@ use crate::clock::now_ms;
 use crate::config::App;
 use crate::ledger::client::{wake_shard, Place};
 use crate::protocol::{close_codes, frames};
-use crate::room::contract::{
-    self, channel_room, directory_shard, param, path, Join, GO_TO_LEAF_STATUS, LEAF_HEADER,
-};
+use crate::room::client::{self as rooms, Joined};
+use crate::room::contract::RoomRefusal;
 use crate::room::directory_shards;
-use crate::subrequest::request;
 use futures_util::StreamExt;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 use wasm_bindgen_futures::spawn_local;
-use worker::{
-    Delay, Env, Headers, Method, Response, Result, WebSocket, WebSocketPair, WebsocketEvent,
-};
+use worker::{Delay, Env, Response, Result, WebSocket, WebSocketPair, WebsocketEvent};
 
 /// An open internal socket: the attempt that opened it, the socket, and its relay's stop.
 struct OpenSocket {
@@ -289,12 +285,13 @@ async fn open_channel(session: Shared, open: OpenChannel) {
     upgrade_done(&session);
     let ws = match result {
         Ok(ws) => ws,
-        Err((status, why)) => {
-            let cmds =
-                session
-                    .borrow_mut()
-                    .core
-                    .on_channel_failed(&channel, open.attempt, status, &why);
+        Err(refusal) => {
+            let cmds = session.borrow_mut().core.on_channel_failed(
+                &channel,
+                open.attempt,
+                refusal.status,
+                &refusal.why,
+            );
             execute(&session, cmds);
             return;
         }
@@ -341,20 +338,11 @@ async fn open_channel(session: Shared, open: OpenChannel) {
             (s.env.clone(), s.app_id.clone())
         };
         count_subrequest(&session);
-        if let Err(e) = wake_room(&env, &app_id, &channel).await {
+        if let Err(e) = rooms::wake(&env, &app_id, &channel).await {
             worker::console_warn!("could not wake the room of {channel}: {e}");
         }
     }
     execute(&session, cmds);
-}
-
-async fn wake_room(env: &Env, app_id: &str, channel: &str) -> Result<()> {
-    let stub = channel_room(env, app_id, channel, None)?;
-    let url = contract::url(
-        path::INFO,
-        &[(param::APP, app_id), (param::CHANNEL, channel)],
-    );
-    stub.fetch_with_str(&url).await.map(|_| ())
 }
 
 /// Counts a subrequest the glue makes on its own against the session's budget.
@@ -378,65 +366,27 @@ fn relays_reached_cap(session: &Shared) {
     session.borrow().renew_relay_cap();
 }
 
-/// Opens the internal socket; on failure, the room's HTTP status (0 if unreachable) and why.
+/// Opens the internal socket; on failure, the room's refusal.
 async fn connect_room(
     session: &Shared,
     env: &Env,
     app_id: &str,
     open: &OpenChannel,
-) -> std::result::Result<WebSocket, (u16, String)> {
+) -> std::result::Result<WebSocket, RoomRefusal> {
     let mut join = open.join.clone();
     join.app_id = app_id.to_string();
-    match upgrade_to_room(env, &join).await? {
-        RoomAnswer::Socket(ws) => Ok(ws),
+    match rooms::subscribe(env, &join).await? {
+        Joined::Socket(ws) => Ok(ws),
         // A big channel's room sends new subscribers to one of its leaves: one more upgrade.
-        RoomAnswer::GoToLeaf(leaf) => {
+        Joined::GoToLeaf(leaf) => {
             count_subrequest(session);
             join.leaf = Some(leaf);
-            match upgrade_to_room(env, &join).await? {
-                RoomAnswer::Socket(ws) => Ok(ws),
-                RoomAnswer::GoToLeaf(_) => Err((500, "a leaf room sent the subscriber on".into())),
+            match rooms::subscribe(env, &join).await? {
+                Joined::Socket(ws) => Ok(ws),
+                Joined::GoToLeaf(_) => {
+                    Err(RoomRefusal::new(500, "a leaf room sent the subscriber on"))
+                }
             }
         }
     }
-}
-
-enum RoomAnswer {
-    Socket(WebSocket),
-    GoToLeaf(u32),
-}
-
-/// One upgrade request to the room (or leaf) `join` names.
-async fn upgrade_to_room(env: &Env, join: &Join) -> std::result::Result<RoomAnswer, (u16, String)> {
-    let unreachable = |e: worker::Error| (0, e.to_string());
-    let (app_id, channel) = (join.app_id.as_str(), join.channel.as_str());
-    let stub = match directory_shards::shard_of_channel(channel) {
-        Some(shard) => directory_shard(env, app_id, shard),
-        None => channel_room(env, app_id, channel, join.leaf),
-    }
-    .map_err(unreachable)?;
-    let url = contract::url(path::SUBSCRIBE, &[(param::JOIN, &join.to_query_value())]);
-    let headers = Headers::new();
-    headers.set("Upgrade", "websocket").map_err(unreachable)?;
-    let request = request(&url, Method::Get, Some(&headers), None).map_err(unreachable)?;
-    let mut response = stub
-        .fetch_with_request(request)
-        .await
-        .map_err(unreachable)?;
-    let status = response.status_code();
-    if status == 101 {
-        return response
-            .websocket()
-            .map(RoomAnswer::Socket)
-            .ok_or_else(|| (status, "the room upgrade carried no WebSocket".into()));
-    }
-    if status == GO_TO_LEAF_STATUS {
-        let leaf = response.headers().get(LEAF_HEADER).ok().flatten();
-        if let Some(leaf) = leaf.and_then(|l| l.parse::<u32>().ok()) {
-            return Ok(RoomAnswer::GoToLeaf(leaf));
-        }
-    }
-    // The room's refusal (e.g. a full presence channel) says why in its body.
-    let body = response.text().await.unwrap_or_default();
-    Err((status, body))
 }

@@ -5,23 +5,23 @@
 //! answer before a subscriber hears `subscription_succeeded`), so `GET /channels` is current.
 
 use super::console::{self, ConsoleRate, LEASE_MS};
-use super::contract::{ledger_param as param, ledger_path as path, TOO_MANY_CONSOLES_STATUS};
+use super::contract::{LedgerCall, LedgerRequest, TOO_MANY_CONSOLES_STATUS};
 use super::report::{Counts, Report, ReportAnswer};
 use super::stats::{Stats, Usage};
 use crate::clock::now_ms;
 use crate::config::App;
 use crate::config_env::load_apps;
 use crate::internal_error::InternalError;
-use crate::internal_query::request_query;
+use crate::internal_query::{read_request, refusal};
 use crate::protocol::json_writer::{raw_array, JsonObject};
-use crate::protocol::rest_signature::QueryParams;
 use crate::protocol::timestamp::{utc_day, utc_month};
+use crate::sql_int::int;
 use serde::Deserialize;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use worker::{
-    durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage,
-    SqlStorageValue, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
+    durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue,
+    State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
 
 /// The hibernation tag of debug console sockets.
@@ -129,10 +129,6 @@ fn add_dropped_column(sql: &SqlStorage) -> Result<()> {
     Ok(())
 }
 
-fn int(n: u64) -> SqlStorageValue {
-    SqlStorageValue::Integer(n.min(i64::MAX as u64) as i64)
-}
-
 #[durable_object]
 pub struct AppLedger {
     state: State,
@@ -154,16 +150,20 @@ impl DurableObject for AppLedger {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let url = request_query(&req);
-        let params = QueryParams::parse(&url);
-        let query = |name: &str| params.get(name).map(str::to_string);
-        let app_id = query(param::APP).unwrap_or_default();
+        let LedgerCall {
+            app_id,
+            rest_call,
+            request,
+        } = match read_request::<LedgerCall>(&mut req).await? {
+            Ok(call) => call,
+            Err(refused) => return refusal(&refused),
+        };
         let apps = load_apps(&self.env).map_err(|e| InternalError::Config(e.to_string()))?;
         let Some(app) = apps.by_id(&app_id) else {
             return Response::error(format!("unknown app {app_id:?}"), 404);
         };
         let sql = self.sql();
-        if query(param::REST_CALL).is_some() {
+        if rest_call {
             let report = Report {
                 counts: Counts {
                     rest_calls: 1,
@@ -173,21 +173,17 @@ impl DurableObject for AppLedger {
             };
             self.apply(&sql, app, &report)?;
         }
-        match (req.method(), req.path().as_str()) {
-            (Method::Post, path::REPORT) => {
-                let report: Report = req.json().await?;
+        match request {
+            LedgerRequest::Report(report) => {
                 let mut answer = self.apply(&sql, app, &report)?;
                 answer.console_until_ms = self.console(&report);
                 Response::from_json(&answer)
             }
-            (Method::Get, path::CONSOLE) => self.open_console(),
-            (Method::Get, path::STATS) => Response::from_json(&self.stats(&sql, app)?),
-            (Method::Get, path::CHANNELS) => {
-                let prefix = query(param::PREFIX).unwrap_or_default();
-                let body = self.channels(&sql, &prefix, query(param::USER_COUNT).is_some())?;
-                Response::ok(body)
+            LedgerRequest::Console => self.open_console(),
+            LedgerRequest::Stats => Response::from_json(&self.stats(&sql, app)?),
+            LedgerRequest::Channels { prefix, user_count } => {
+                Response::ok(self.channels(&sql, &prefix, user_count)?)
             }
-            _ => Response::error("Not found", 404),
         }
     }
 

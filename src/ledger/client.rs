@@ -2,33 +2,47 @@
 //! (through their contract only, never the Durable Objects' code).
 
 use super::contract::{
-    app_ledger, connection_shard, ledger_param, ledger_path, ledger_url, shard_param, shard_path,
-    shard_url, FULL_STATUS,
+    ledger_name, shard_name, LedgerCall, LedgerRequest, ShardCall, ShardRequest,
+    CONNECTIONS_BINDING, FULL_STATUS, LEDGER_BINDING,
 };
 use super::report::{Report, ReportAnswer};
 use super::shard_plan::ShardPlan;
 use crate::internal_error::InternalError;
 use crate::protocol::close_codes;
 use crate::protocol::json_read::from_text;
-use crate::subrequest::request;
-use worker::{Env, Method, Response, Result};
+use crate::protocol::wire::InternalRequest;
+use crate::subrequest::send;
+use worker::{Env, Response, Result, Stub};
 
-fn url(path: &str, app_id: &str, query: &[(&str, &str)]) -> String {
-    let mut pairs = vec![(ledger_param::APP, app_id)];
-    pairs.extend_from_slice(query);
-    ledger_url(path, &pairs)
+/// The stub of an app's ledger.
+fn ledger_stub(env: &Env, app_id: &str) -> Result<Stub> {
+    env.durable_object(LEDGER_BINDING)?
+        .id_from_name(&ledger_name(app_id))?
+        .get_stub()
+}
+
+/// The stub of connection shard `index` of an app.
+fn shard_stub(env: &Env, app_id: &str, index: u32) -> Result<Stub> {
+    env.durable_object(CONNECTIONS_BINDING)?
+        .id_from_name(&shard_name(app_id, index))?
+        .get_stub()
+}
+
+/// Sends one call to the app's ledger; the answer is the ledger's.
+async fn call_ledger(env: &Env, call: &LedgerCall) -> Result<Response> {
+    send(&ledger_stub(env, &call.app_id)?, "ledger", &call.encode()).await
+}
+
+/// Sends one call to a connection shard; the answer is the shard's.
+async fn call_shard(env: &Env, call: &ShardCall) -> Result<Response> {
+    let stub = shard_stub(env, &call.app_id, call.index)?;
+    send(&stub, "connections", &call.encode()).await
 }
 
 /// Sends one batched report; the answer carries the app's quota state.
 pub async fn send_report(env: &Env, app_id: &str, report: &Report) -> Result<ReportAnswer> {
-    let body = serde_json::to_string(report)?;
-    let request = request(
-        &url(ledger_path::REPORT, app_id, &[]),
-        Method::Post,
-        None,
-        Some(&body),
-    )?;
-    let mut response = app_ledger(env, app_id)?.fetch_with_request(request).await?;
+    let call = LedgerCall::new(app_id, LedgerRequest::Report(report.clone()));
+    let mut response = call_ledger(env, &call).await?;
     if response.status_code() != 200 {
         let why = response.text().await.unwrap_or_default();
         return Err(InternalError::status("ledger", response.status_code(), why).into());
@@ -37,17 +51,12 @@ pub async fn send_report(env: &Env, app_id: &str, report: &Report) -> Result<Rep
 }
 
 /// A read of the ledger for a REST call (`/stats`, `/channels`), counted as one REST call.
-pub async fn rest_read(
-    env: &Env,
-    app_id: &str,
-    path: &str,
-    query: &[(&str, &str)],
-) -> Result<Response> {
-    let mut pairs = vec![(ledger_param::REST_CALL, "1")];
-    pairs.extend_from_slice(query);
-    app_ledger(env, app_id)?
-        .fetch_with_str(&url(path, app_id, &pairs))
-        .await
+pub async fn rest_read(env: &Env, app_id: &str, request: LedgerRequest) -> Result<Response> {
+    let call = LedgerCall {
+        rest_call: true,
+        ..LedgerCall::new(app_id, request)
+    };
+    call_ledger(env, &call).await
 }
 
 /// The ledger's stats, without counting a REST call (for the metrics endpoint).
@@ -58,9 +67,7 @@ pub async fn stats(env: &Env, app_id: &str) -> Result<super::stats::Stats> {
 /// The ledger's stats as the ledger writes them (`GET /apps/{id}/stats`'s JSON), without
 /// counting a REST call.
 pub async fn stats_json(env: &Env, app_id: &str) -> Result<String> {
-    let mut response = app_ledger(env, app_id)?
-        .fetch_with_str(&url(ledger_path::STATS, app_id, &[]))
-        .await?;
+    let mut response = call_ledger(env, &LedgerCall::new(app_id, LedgerRequest::Stats)).await?;
     response.text().await
 }
 
@@ -73,15 +80,12 @@ pub struct Place {
 /// Wakes a connection shard whose socket a session lost (the shard restarted), so that the
 /// new instance reports its true count to the ledger even if no connection comes back to it.
 pub async fn wake_shard(env: &Env, app_id: &str, shard: u32) -> Result<()> {
-    let index = shard.to_string();
-    let url = shard_url(
-        shard_path::WAKE,
-        &[(shard_param::APP, app_id), (shard_param::INDEX, &index)],
-    );
-    connection_shard(env, app_id, shard)?
-        .fetch_with_str(&url)
-        .await
-        .map(|_| ())
+    let call = ShardCall {
+        app_id: app_id.to_string(),
+        index: shard,
+        request: ShardRequest::Wake,
+    };
+    call_shard(env, &call).await.map(|_| ())
 }
 
 /// Why a connection could not take a place in the app's connection shards.
@@ -112,25 +116,15 @@ pub async fn hold_connection(
         message: format!("Connection ledger unavailable, try again later ({e})"),
     };
     for index in plan.order(random) {
-        let index_text = index.to_string();
-        let cap = plan.cap(index).to_string();
-        let url = shard_url(
-            shard_path::CONNECT,
-            &[
-                (shard_param::APP, app.id.as_str()),
-                (shard_param::INDEX, index_text.as_str()),
-                (shard_param::CAP, cap.as_str()),
-                (shard_param::SOCKET_ID, socket_id),
-            ],
-        );
-        let headers = worker::Headers::new();
-        headers.set("Upgrade", "websocket").map_err(unreachable)?;
-        let request = request(&url, Method::Get, Some(&headers), None).map_err(unreachable)?;
-        let stub = connection_shard(env, &app.id, index).map_err(unreachable)?;
-        let response = stub
-            .fetch_with_request(request)
-            .await
-            .map_err(unreachable)?;
+        let connect = ShardCall {
+            app_id: app.id.clone(),
+            index,
+            request: ShardRequest::Connect {
+                cap: plan.cap(index),
+                socket_id: socket_id.to_string(),
+            },
+        };
+        let response = call_shard(env, &connect).await.map_err(unreachable)?;
         match response.status_code() {
             101 => {
                 return response
@@ -171,22 +165,16 @@ pub async fn hold_connection(
 
 /// Opens a debug console's WebSocket at the app's ledger (the answer is the upgrade).
 pub async fn open_console(env: &Env, app_id: &str) -> Result<Response> {
-    let headers = worker::Headers::new();
-    headers.set("Upgrade", "websocket")?;
-    let request = request(
-        &url(ledger_path::CONSOLE, app_id, &[]),
-        Method::Get,
-        Some(&headers),
-        None,
-    )?;
-    app_ledger(env, app_id)?.fetch_with_request(request).await
+    call_ledger(env, &LedgerCall::new(app_id, LedgerRequest::Console)).await
 }
 
 /// The app's occupied channels (at most `limit`, by name), without counting a REST call.
 pub async fn occupied_channels(env: &Env, app_id: &str, limit: usize) -> Result<Vec<String>> {
-    let mut response = app_ledger(env, app_id)?
-        .fetch_with_str(&url(ledger_path::CHANNELS, app_id, &[]))
-        .await?;
+    let channels = LedgerRequest::Channels {
+        prefix: String::new(),
+        user_count: false,
+    };
+    let mut response = call_ledger(env, &LedgerCall::new(app_id, channels)).await?;
     // `{"channels":{name:{},...}}`, read as a `Value` (the bundle has its parser already).
     let listing: serde_json::Value = from_text(&response.text().await?)?;
     let names = listing
@@ -199,18 +187,10 @@ pub async fn occupied_channels(env: &Env, app_id: &str, limit: usize) -> Result<
 
 /// Tells a connection shard that a console watches the app until `until_ms`.
 pub async fn tell_shard_console(env: &Env, app_id: &str, shard: u32, until_ms: u64) -> Result<()> {
-    let index = shard.to_string();
-    let until = until_ms.to_string();
-    let url = shard_url(
-        shard_path::CONSOLE,
-        &[
-            (shard_param::APP, app_id),
-            (shard_param::INDEX, &index),
-            (shard_param::UNTIL, &until),
-        ],
-    );
-    connection_shard(env, app_id, shard)?
-        .fetch_with_str(&url)
-        .await
-        .map(|_| ())
+    let call = ShardCall {
+        app_id: app_id.to_string(),
+        index: shard,
+        request: ShardRequest::Console { until_ms },
+    };
+    call_shard(env, &call).await.map(|_| ())
 }

@@ -6,11 +6,10 @@
 use super::client::send_report;
 use super::console;
 use super::console_lease::{store_lease, stored_lease};
-use super::contract::{shard_param as param, shard_path, FULL_STATUS};
+use super::contract::{parse_shard_name, ShardCall, ShardRequest, FULL_STATUS};
 use super::report::{Feed, ShardCount, REPORT_INTERVAL_MS, RETRY_INTERVAL_MS};
 use crate::clock::now_ms;
-use crate::internal_query::request_query;
-use crate::protocol::rest_signature::QueryParams;
+use crate::internal_query::{read_request, refusal};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::{HashSet, VecDeque};
@@ -47,6 +46,8 @@ struct Memory {
     /// (a connect must not read every socket's attachment).
     live: Option<u64>,
     holder: Option<(String, u32)>,
+    /// `HOLDER_KEY` was written by this instance.
+    holder_saved: bool,
 }
 
 #[durable_object]
@@ -62,77 +63,44 @@ fn holder_of(ws: &WebSocket) -> Option<Holder> {
 
 impl DurableObject for ConnectionShard {
     fn new(state: State, env: Env) -> Self {
+        // The shard's app and index from its name, so it knows them in an alarm with no
+        // socket left (the stored `HOLDER_KEY` is still written, and read as a fallback).
+        let memory = Memory {
+            holder: state.id().name().as_deref().and_then(parse_shard_name),
+            ..Memory::default()
+        };
         ConnectionShard {
             state,
             env,
-            memory: RefCell::new(Memory::default()),
+            memory: RefCell::new(memory),
         }
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
-        let url = request_query(&req);
-        let params = QueryParams::parse(&url);
-        let query = |name: &str| params.get(name).map(str::to_string);
-        if req.path() == shard_path::CONSOLE {
-            if let (Some(app_id), Some(index), Some(until)) = (
-                query(param::APP),
-                query(param::INDEX).and_then(|i| i.parse::<u32>().ok()),
-                query(param::UNTIL).and_then(|u| u.parse::<u64>().ok()),
-            ) {
-                self.memory.borrow_mut().holder = Some((app_id, index));
-                self.console_lease(until as f64).await;
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let ShardCall {
+            app_id,
+            index,
+            request,
+        } = match read_request::<ShardCall>(&mut req).await? {
+            Ok(call) => call,
+            Err(refused) => return refusal(&refused),
+        };
+        match request {
+            ShardRequest::Connect { cap, socket_id } => {
+                self.take_place(app_id, index, cap, socket_id).await
             }
-            return Response::ok("");
-        }
-        if req.path() == shard_path::WAKE {
-            // A session lost its socket here (this is a new instance): report the true count.
-            if let (Some(app_id), Some(index)) = (
-                query(param::APP),
-                query(param::INDEX).and_then(|i| i.parse::<u32>().ok()),
-            ) {
+            ShardRequest::Wake => {
+                // A session lost its socket here (a new instance): report the true count.
                 self.memory.borrow_mut().holder = Some((app_id, index));
                 self.schedule_report(REPORT_INTERVAL_MS).await;
+                Response::ok("")
             }
-            return Response::ok("");
-        }
-        // Every other path is taken as `shard_path::CONNECT`.
-        let (Some(app_id), Some(index), Some(cap), Some(socket_id)) = (
-            query(param::APP),
-            query(param::INDEX).and_then(|i| i.parse::<u32>().ok()),
-            query(param::CAP).and_then(|c| c.parse::<u64>().ok()),
-            query(param::SOCKET_ID),
-        ) else {
-            return Response::error("app, index, cap and socket are required", 400);
-        };
-        if self.live_count() >= cap {
-            return Response::error("this connection shard is full", FULL_STATUS);
-        }
-        let pair = WebSocketPair::new()?;
-        self.state.accept_web_socket(&pair.server);
-        pair.server.serialize_attachment(Holder {
-            app_id: app_id.clone(),
-            index,
-            socket_id: socket_id.clone(),
-        })?;
-        let first = self.memory.borrow().holder.is_none();
-        if first {
-            // Kept so that a shard woken by its alarm with no sockets left can still report 0.
-            self.state
-                .storage()
-                .put(HOLDER_KEY, (app_id.clone(), index))
-                .await?;
-        }
-        {
-            let mut memory = self.memory.borrow_mut();
-            memory.holder = Some((app_id, index));
-            memory.feed.counts().connections_opened += 1;
-            if let Some(live) = memory.live.as_mut() {
-                *live += 1;
+            ShardRequest::Console { until_ms } => {
+                self.memory.borrow_mut().holder = Some((app_id, index));
+                self.console_lease(until_ms as f64).await;
+                Response::ok("")
             }
         }
-        self.console_line(&socket_id, true).await;
-        self.schedule_report(REPORT_INTERVAL_MS).await;
-        Response::from_websocket(pair.client)
     }
 
     async fn websocket_message(
@@ -168,6 +136,46 @@ impl DurableObject for ConnectionShard {
 }
 
 impl ConnectionShard {
+    /// A client connection takes its place here, unless the shard holds `cap` already.
+    async fn take_place(
+        &self,
+        app_id: String,
+        index: u32,
+        cap: u64,
+        socket_id: String,
+    ) -> Result<Response> {
+        if self.live_count() >= cap {
+            return Response::error("this connection shard is full", FULL_STATUS);
+        }
+        let pair = WebSocketPair::new()?;
+        self.state.accept_web_socket(&pair.server);
+        pair.server.serialize_attachment(Holder {
+            app_id: app_id.clone(),
+            index,
+            socket_id: socket_id.clone(),
+        })?;
+        if !self.memory.borrow().holder_saved {
+            // Kept so that a shard woken by its alarm with no sockets left can still report 0
+            // (the name says the same; the key stays for one release, for a rollback).
+            self.state
+                .storage()
+                .put(HOLDER_KEY, (app_id.clone(), index))
+                .await?;
+            self.memory.borrow_mut().holder_saved = true;
+        }
+        {
+            let mut memory = self.memory.borrow_mut();
+            memory.holder = Some((app_id, index));
+            memory.feed.counts().connections_opened += 1;
+            if let Some(live) = memory.live.as_mut() {
+                *live += 1;
+            }
+        }
+        self.console_line(&socket_id, true).await;
+        self.schedule_report(REPORT_INTERVAL_MS).await;
+        Response::from_websocket(pair.client)
+    }
+
     /// Live sockets: the listed ones, less those seen closing.
     fn live_count(&self) -> u64 {
         if let Some(live) = self.memory.borrow().live {

@@ -19,3 +19,4 @@ pub mod timestamp;
 pub mod trigger;
 pub mod user_data;
 pub mod webhook;
+pub mod wire;

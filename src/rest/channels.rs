@@ -2,17 +2,17 @@
 //! and `GET /channels/{name}/users` (from the channel's room).
 
 use super::pass_json;
-use super::rooms::{self, RoomCall};
 use crate::config::App;
 use crate::http::RestResult;
 use crate::ledger::client::rest_read;
-use crate::ledger::contract::{ledger_param, ledger_path};
+use crate::ledger::contract::LedgerRequest;
 use crate::protocol::channel_info::InfoAttrs;
 use crate::protocol::channel_name::{validate_channel_name, ChannelKind};
 use crate::protocol::rest_error::RestError;
 use crate::protocol::rest_signature::QueryParams;
-use crate::room::contract::{param, path};
-use worker::{Env, Method};
+use crate::room::client;
+use crate::room::contract::{RoomAddress, RoomCall, RoomRequest};
+use worker::Env;
 
 /// The occupied channels, optionally under a prefix; `info=user_count` only with a
 /// `presence-` prefix (Pusher answers 400 otherwise).
@@ -29,15 +29,11 @@ pub async fn list(env: &Env, app: &App, params: &QueryParams) -> RestResult {
             "info=user_count is only available with filter_by_prefix=presence-",
         ));
     }
-    let mut query = vec![(ledger_param::PREFIX, prefix)];
-    if attrs.user_count {
-        query.push((ledger_param::USER_COUNT, "1"));
-    }
-    pass_json(
-        "ledger",
-        rest_read(env, &app.id, ledger_path::CHANNELS, &query).await?,
-    )
-    .await
+    let channels = LedgerRequest::Channels {
+        prefix: prefix.to_string(),
+        user_count: attrs.user_count,
+    };
+    pass_json("ledger", rest_read(env, &app.id, channels).await?).await
 }
 
 fn check_channel(name: &str, app: &App) -> Result<(), RestError> {
@@ -51,20 +47,8 @@ pub async fn show(env: &Env, app: &App, channel: &str, params: &QueryParams) -> 
     check_channel(channel, app)?;
     let attrs = InfoAttrs::parse(params.get("info").unwrap_or_default(), true)?;
     attrs.check_applicable(channel)?;
-    let info = attrs.to_param();
-    let response = rooms::fetch(
-        env,
-        &app.id,
-        RoomCall {
-            channel,
-            path: path::INFO,
-            method: Method::Get,
-            rest_call: true,
-            query: &[(param::INFO, info.as_str())],
-            body: None,
-        },
-    )
-    .await?;
+    let to = RoomAddress::channel(&app.id, channel);
+    let response = client::call(env, &RoomCall::rest(to, RoomRequest::Info { attrs })).await?;
     pass_json("room", response).await
 }
 
@@ -76,18 +60,7 @@ pub async fn users(env: &Env, app: &App, channel: &str) -> RestResult {
             "Users are only available for presence channels, not {channel:?}"
         )));
     }
-    let response = rooms::fetch(
-        env,
-        &app.id,
-        RoomCall {
-            channel,
-            path: path::USERS,
-            method: Method::Get,
-            rest_call: true,
-            query: &[],
-            body: None,
-        },
-    )
-    .await?;
+    let to = RoomAddress::channel(&app.id, channel);
+    let response = client::call(env, &RoomCall::rest(to, RoomRequest::Users)).await?;
     pass_json("room", response).await
 }

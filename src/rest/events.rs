@@ -1,7 +1,6 @@
 //! `POST /events` and `POST /batch_events`: one room request per channel, all at once, and
 //! `POST /users/{id}/terminate_connections`.
 
-use super::rooms::{self, RoomCall};
 use crate::clock::now_ms;
 use crate::config::App;
 use crate::http::{json_response, RestResult};
@@ -13,11 +12,12 @@ use crate::protocol::json_writer::{raw_array, JsonObject};
 use crate::protocol::rest_error::RestError;
 use crate::protocol::timestamp::utc_month;
 use crate::protocol::trigger::{parse_batch, parse_trigger, Trigger};
-use crate::room::contract::{param, path, OVER_QUOTA_STATUS};
+use crate::room::client;
+use crate::room::contract::{RoomAddress, RoomCall, RoomRequest, OVER_QUOTA_STATUS};
 use futures_util::future::join_all;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use worker::{console_error, Env, Method};
+use worker::{console_error, Env};
 
 /// The REST answer once the app's monthly broadcasts reach `limits.max_broadcasts_per_month`.
 pub const OVER_QUOTA_MESSAGE: &str =
@@ -32,19 +32,8 @@ pub async fn terminate_user(env: &Env, app: &App, user_id: &str) -> RestResult {
             "Invalid user id {user_id:?}"
         )));
     }
-    let response = rooms::fetch(
-        env,
-        &app.id,
-        RoomCall {
-            channel: &channel,
-            path: path::TERMINATE,
-            method: Method::Post,
-            rest_call: true,
-            query: &[],
-            body: None,
-        },
-    )
-    .await?;
+    let to = RoomAddress::channel(&app.id, &channel);
+    let response = client::call(env, &RoomCall::rest(to, RoomRequest::Terminate)).await?;
     match response.status_code() {
         200..=299 => Ok(json_response(200, "{}")?),
         status => Err(InternalError::status("room", status, "terminate failed").into()),
@@ -200,31 +189,19 @@ async fn publish(
 ) -> Result<String, RestError> {
     let channel = p.channel;
     let frame = frames::channel_event(&p.trigger.name, channel, &p.trigger.data);
-    let ttl = app.limits.cache_ttl_secs.to_string();
-    let info = p.trigger.info.applicable_to(channel).to_param();
-    let mut query = Vec::new();
-    if let Some(socket_id) = &p.trigger.socket_id {
-        query.push((param::EXCLUDE, socket_id.as_str()));
-    }
-    if ChannelKind::of(channel).is_cache() {
-        query.push((param::TTL, ttl.as_str()));
-    }
-    if !info.is_empty() {
-        query.push((param::INFO, info.as_str()));
-    }
-    let mut response = rooms::fetch(
-        env,
-        &app.id,
-        RoomCall {
-            channel,
-            path: path::PUBLISH,
-            method: Method::Post,
-            rest_call,
-            query: &query,
-            body: Some(&frame),
-        },
-    )
-    .await?;
+    let publish = RoomRequest::Publish {
+        frame,
+        exclude: p.trigger.socket_id.clone(),
+        ttl_secs: ChannelKind::of(channel)
+            .is_cache()
+            .then_some(app.limits.cache_ttl_secs),
+        attrs: p.trigger.info.applicable_to(channel),
+    };
+    let call = RoomCall {
+        rest_call,
+        ..RoomCall::new(RoomAddress::channel(&app.id, channel), publish)
+    };
+    let mut response = client::call(env, &call).await?;
     let status = response.status_code();
     let body = response.text().await.unwrap_or_default();
     match status {

@@ -3,7 +3,6 @@
 
 mod channels;
 mod events;
-mod rooms;
 mod signed_body;
 
 use crate::config::{App, Apps};
@@ -11,7 +10,7 @@ use crate::http::{json_response, RestResult};
 use crate::internal_error::InternalError;
 use crate::internal_query::request_query;
 use crate::ledger::client::rest_read;
-use crate::ledger::contract::ledger_path;
+use crate::ledger::contract::LedgerRequest;
 use crate::protocol::rest_error::RestError;
 use crate::protocol::rest_signature::{percent_decode, QueryParams, SignedRequest};
 use worker::{Env, Method, Request, Response};
@@ -95,7 +94,7 @@ fn signing_app<'a>(
 async fn stats(env: &Env, app: &App) -> RestResult {
     pass_json(
         "ledger",
-        rest_read(env, &app.id, ledger_path::STATS, &[]).await?,
+        rest_read(env, &app.id, LedgerRequest::Stats).await?,
     )
     .await
 }

@@ -2,9 +2,11 @@
 //! `ChannelRoom`: one per (app, channel) — subscribers, presence, cache, fan-out, and the
 //! channel's durable webhook outbox.
 //! `UserDirectory`: one per app and shard — which users are signed in, for watchlists.
-//! `contract`: how the rest of the Worker (and the rooms themselves) talk to both.
+//! `contract`: what the rest of the Worker (and the rooms themselves) and both agree on,
+//! pure data; `client`: the one door through which everyone reaches them.
 
 mod channel_room;
+pub(crate) mod client;
 pub(crate) mod contract;
 pub(crate) mod count_throttle;
 mod directory_index;

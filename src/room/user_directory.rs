@@ -4,13 +4,13 @@
 //! socket here too, and get `online`/`offline` events when a user's first socket arrives or
 //! last leaves.
 
-use super::contract::{param, path, Join, Member};
+use super::contract::{DirectoryRequest, Member};
 use super::directory_index::{DirectoryIndex, Notice};
 use super::sockets;
-use crate::internal_query::{query_value, request_query};
+use crate::internal_query::{read_request, refusal};
 use std::cell::RefCell;
 use worker::{
-    durable_object, DurableObject, Env, Method, Request, Response, Result, State, WebSocket,
+    durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
     WebSocketIncomingMessage, WebSocketPair,
 };
 
@@ -30,12 +30,10 @@ impl DurableObject for UserDirectory {
         }
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
-        let url = request_query(&req);
-        let join = query_value(&url, param::JOIN).and_then(|v| Join::from_query_value(&v));
-        match (req.method(), req.path().as_str(), join) {
-            (Method::Get, path::SUBSCRIBE, Some(join)) => self.sign_in(join.member),
-            _ => Response::error("Not found", 404),
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        match read_request::<DirectoryRequest>(&mut req).await? {
+            Ok(DirectoryRequest::SignIn(join)) => self.sign_in(join.member),
+            Err(refused) => refusal(&refused),
         }
     }
 

@@ -16,6 +16,7 @@ use crate::clock::now_ms;
 use crate::config::{App, Webhook};
 use crate::internal_query::host_of;
 use crate::protocol::webhook::{self, WebhookEvent, GRACE_MS, MAX_EVENTS_PER_REQUEST};
+use crate::sql_int::{int, MAX_SAFE_INTEGER};
 use crate::subrequest::request;
 use futures_util::future::{select, Either};
 use serde::Deserialize;
@@ -170,13 +171,6 @@ fn event_name(event_json: &str) -> String {
         .ok()
         .and_then(|v| v.get("name")?.as_str().map(String::from))
         .unwrap_or_default()
-}
-
-/// The largest integer a JavaScript number holds exactly.
-const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
-
-fn int(n: u64) -> SqlStorageValue {
-    SqlStorageValue::Integer(n.min(MAX_SAFE_INTEGER as u64) as i64)
 }
 
 pub struct Outbox {

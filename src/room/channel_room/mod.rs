@@ -2,7 +2,7 @@
 //! client connection, keeps presence, the cache channel's last event and subscription
 //! counts, and fans each publish out as one pre-serialised frame.
 //!
-//! Its parts: `request` (what a request asks), `routes` (one method per internal path),
+//! Its parts: `routes` (one method per request of the contract's `RoomRequest`),
 //! `subscribe` and `departure` (sockets joining and leaving), `publish`, `info`, `cache`,
 //! `subscription_count`, `ledger_feed` (counts and occupancy for the app ledger),
 //! `console_feed` (lines for an open debug console), `hooks`
@@ -16,7 +16,6 @@ mod hooks;
 mod info;
 mod ledger_feed;
 mod publish;
-mod request;
 mod routes;
 mod split;
 mod state;
@@ -25,14 +24,13 @@ mod subscription_count;
 mod vacancy;
 
 use hooks::client_event_hook;
-use request::{RoomQuery, Route};
 use state::{LoadOnce, Memory};
 
-use super::contract::Member;
+use super::contract::{Member, RoomCall, RoomRequest};
 use super::frame_send::Frame;
 use super::sockets::{self, is_same, member_of};
 use crate::clock::now_ms;
-use crate::internal_query::request_query;
+use crate::internal_query::{read_request, refusal};
 use crate::ledger::console;
 use std::cell::RefCell;
 use worker::{
@@ -59,22 +57,26 @@ pub struct ChannelRoom {
 impl DurableObject for ChannelRoom {
     fn new(state: State, env: Env) -> Self {
         ChannelRoom {
+            memory: RefCell::new(Memory::named(state.id().name().as_deref())),
             state,
             env,
-            memory: RefCell::new(Memory::default()),
         }
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
-        let route = Route::of(req.method(), &req.path());
-        if route == Route::Storage {
-            // Before anything that could write (schema, identity, alarm).
-            return self.census_response().await;
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let call = match read_request::<RoomCall>(&mut req).await? {
+            Ok(call) => call,
+            Err(refused) => return refusal(&refused),
+        };
+        match call.request {
+            // Diagnostics, before anything that could write (schema, identity, alarm).
+            RoomRequest::Storage => return self.census_response().await,
+            RoomRequest::Identity => return self.identity_response(),
+            _ => {}
         }
-        let query = RoomQuery::parse(&request_query(&req));
-        self.take_in(route, &query).await;
-        let rest_call = query.rest_call;
-        let response = self.answer(route, req, query).await;
+        self.take_in(&call).await;
+        let rest_call = call.rest_call;
+        let response = self.answer(call).await;
         if rest_call {
             // Here, whatever the answer (a refusal, an error): the REST call was made.
             self.count(|c| c.rest_calls += 1).await;

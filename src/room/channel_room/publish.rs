@@ -2,22 +2,32 @@
 //! a split channel's leaves, kept as a cache channel's last event, counted, and answered with
 //! the channel's attributes.
 
-use super::request::RoomQuery;
 use super::ChannelRoom;
 use crate::clock::now_ms;
 use crate::ledger::console;
-use crate::protocol::channel_info::info_json;
+use crate::protocol::channel_info::{info_json, InfoAttrs};
 use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::timestamp::utc_month;
 use crate::room::contract::{DELIVERED_HEADER, OVER_QUOTA_STATUS, SUBSCRIBERS_HEADER};
 use worker::{Response, Result};
 
+/// What a publish asks besides its frame.
+pub(super) struct Publish<'a> {
+    pub(super) channel: &'a str,
+    /// A socket the publish leaves out.
+    pub(super) exclude: Option<&'a str>,
+    /// A cache channel keeps the event this long.
+    pub(super) ttl_secs: f64,
+    /// Channel attributes wanted in the answer.
+    pub(super) attrs: InfoAttrs,
+}
+
 impl ChannelRoom {
-    pub(super) async fn publish(&self, frame: String, query: &RoomQuery) -> Result<Response> {
+    pub(super) async fn publish(&self, frame: String, query: Publish<'_>) -> Result<Response> {
         if self.is_over_quota() {
             return self.refuse_over_quota().await;
         }
-        let exclude = query.exclude.as_deref();
+        let exclude = query.exclude;
         let local = self.broadcast(&frame, exclude);
         if self.is_leaf() {
             return self.answer_root(local).await;
@@ -27,7 +37,7 @@ impl ChannelRoom {
             self.console_line(console::event(now, &frame, None, exclude))
                 .await;
         }
-        if ChannelKind::of(&query.channel).is_cache() {
+        if ChannelKind::of(query.channel).is_cache() {
             self.store_cache(frame, now_ms() + query.ttl_secs * 1000.0)
                 .await?;
         }

@@ -1,22 +1,25 @@
 //! The room's internal requests: what every request does first, then one method per path
 //! (subscribe, publish and the channel's info have files of their own).
 
-use super::request::{RoomQuery, Route};
 use super::ChannelRoom;
 use crate::protocol::json_writer::JsonObject;
+use crate::room::contract::{RoomCall, RoomRequest};
 use crate::room::webhook_outbox::CHANNEL_SUBJECT;
-use worker::{Request, Response, Result};
+use worker::{Response, Result};
+
+/// How long a cache channel keeps a published event when the publish does not say.
+const DEFAULT_CACHE_TTL_SECS: u32 = 1800;
 
 impl ChannelRoom {
     /// What every request but the storage diagnostic does first: learn the room's identity,
     /// queue the departures a restart left unsent, and have a new instance report to the
     /// ledger.
-    pub(super) async fn take_in(&self, route: Route, query: &RoomQuery) {
-        self.learn(query.app_id.clone(), &query.channel);
-        if let Some(leaf) = query.leaf {
+    pub(super) async fn take_in(&self, call: &RoomCall) {
+        self.learn(Some(call.to.app_id.clone()), &call.to.channel);
+        if let Some(leaf) = call.to.leaf {
             self.memory.borrow_mut().leaf = Some(leaf);
         }
-        if route != Route::Subscribe {
+        if !matches!(call.request, RoomRequest::Subscribe(_)) {
             // A subscribe does this itself, once it knows the join is not refused.
             self.reconcile_hooks().await;
         }
@@ -27,40 +30,40 @@ impl ChannelRoom {
         }
     }
 
-    /// The answer to one request, by its route.
-    pub(super) async fn answer(
-        &self,
-        route: Route,
-        mut req: Request,
-        query: RoomQuery,
-    ) -> Result<Response> {
-        match route {
-            Route::Subscribe => match query.join {
-                Some(join) => self.subscribe(join).await,
-                None => Response::error("a valid join parameter is required", 400),
-            },
-            Route::Publish => {
-                let frame = req.text().await?;
-                self.publish(frame, &query).await
+    /// The answer to one call, by its request.
+    pub(super) async fn answer(&self, call: RoomCall) -> Result<Response> {
+        match call.request {
+            RoomRequest::Subscribe(join) => self.subscribe(join).await,
+            RoomRequest::Publish {
+                frame,
+                exclude,
+                ttl_secs,
+                attrs,
+            } => {
+                let ttl_secs = ttl_secs.unwrap_or(DEFAULT_CACHE_TTL_SECS);
+                let publish = super::publish::Publish {
+                    channel: &call.to.channel,
+                    exclude: exclude.as_deref(),
+                    ttl_secs: f64::from(ttl_secs),
+                    attrs,
+                };
+                self.publish(frame, publish).await
             }
-            Route::Info => self.info(query.attrs).await,
-            Route::Users => self.users(),
-            Route::Terminate => {
+            RoomRequest::Info { attrs } => self.info(attrs).await,
+            RoomRequest::Users => self.users(),
+            RoomRequest::Terminate => {
                 let closed = self.terminate().await;
                 Response::ok(JsonObject::new().value("closed", closed).finish())
             }
-            Route::Relay => {
-                let frame = req.text().await?;
-                self.relay(&frame, query.from_leaf).await
-            }
-            Route::LeafCount => self.leaf_count(query.from_leaf, query.count).await,
-            Route::Console => {
-                self.console_lease(query.until.unwrap_or(0) as f64).await;
+            RoomRequest::Relay { frame, from_leaf } => self.relay(&frame, from_leaf).await,
+            RoomRequest::LeafCount { from_leaf, count } => self.leaf_count(from_leaf, count).await,
+            RoomRequest::Console { until_ms } => {
+                self.console_lease(until_ms as f64).await;
                 Response::ok("{}")
             }
             // `fetch` answers it before `take_in`, which could write; kept for completeness.
-            Route::Storage => self.census_response().await,
-            Route::NotFound => Response::error("Not found", 404),
+            RoomRequest::Storage => self.census_response().await,
+            RoomRequest::Identity => self.identity_response(),
         }
     }
 
@@ -76,22 +79,20 @@ impl ChannelRoom {
     }
 
     /// A split channel's root hears how many subscribers one of its leaves has.
-    async fn leaf_count(&self, leaf: Option<u32>, count: Option<u64>) -> Result<Response> {
-        if let (Some(leaf), Some(count)) = (leaf, count) {
-            self.leaf_estimates().await;
-            if let Some(slot) = self
-                .memory
-                .borrow_mut()
-                .leaf_counts
-                .loaded_mut()
-                .and_then(|counts| counts.get_mut(leaf as usize))
-            {
-                *slot = count;
-            }
-            self.report_occupancy().await;
-            if self.total_subscribers() == 0 {
-                self.hook_departure(CHANNEL_SUBJECT).await;
-            }
+    async fn leaf_count(&self, leaf: u32, count: u64) -> Result<Response> {
+        self.leaf_estimates().await;
+        if let Some(slot) = self
+            .memory
+            .borrow_mut()
+            .leaf_counts
+            .loaded_mut()
+            .and_then(|counts| counts.get_mut(leaf as usize))
+        {
+            *slot = count;
+        }
+        self.report_occupancy().await;
+        if self.total_subscribers() == 0 {
+            self.hook_departure(CHANNEL_SUBJECT).await;
         }
         Response::ok("{}")
     }

@@ -5,12 +5,13 @@
 use super::state::LoadOnce;
 use super::{ChannelRoom, LEAVES_KEY};
 use crate::internal_error::InternalError;
+use crate::protocol::channel_info::InfoAttrs;
+use crate::room::client as rooms;
 use crate::room::contract::{
-    self, channel_room, param, path, DELIVERED_HEADER, SUBSCRIBERS_HEADER,
+    RoomAddress, RoomCall, RoomRequest, DELIVERED_HEADER, SUBSCRIBERS_HEADER,
 };
-use crate::subrequest::request;
 use futures_util::future::join_all;
-use worker::{console_error, Method, Response, Result};
+use worker::{console_error, Response, Result};
 
 impl ChannelRoom {
     pub(super) fn is_leaf(&self) -> bool {
@@ -28,7 +29,12 @@ impl ChannelRoom {
         self.subscriber_count() as u64 + leaves
     }
 
-    pub(super) fn leaf_stub(&self, leaf: u32) -> Result<worker::Stub> {
+    /// One call to leaf `leaf` (or, with `None`, to the root from a leaf).
+    pub(super) async fn split_call(
+        &self,
+        to_leaf: Option<u32>,
+        request: RoomRequest,
+    ) -> Result<Response> {
         let (app_id, channel) = {
             let memory = self.memory.borrow();
             (memory.app_id.clone(), memory.channel.clone())
@@ -36,41 +42,11 @@ impl ChannelRoom {
         let (Some(app_id), Some(channel)) = (app_id, channel) else {
             return Err(InternalError::UnknownIdentity.into());
         };
-        channel_room(&self.env, &app_id, &channel, Some(leaf))
-    }
-
-    /// One request to leaf `leaf` (or, with `None`, to the root from a leaf).
-    pub(super) async fn split_request(
-        &self,
-        to_leaf: Option<u32>,
-        path: &str,
-        method: Method,
-        extra: &[(&str, &str)],
-        body: Option<&str>,
-    ) -> Result<Response> {
-        let (app_id, channel) = {
-            let memory = self.memory.borrow();
-            (
-                memory.app_id.clone().unwrap_or_default(),
-                memory.channel.clone().unwrap_or_default(),
-            )
+        let to = match to_leaf {
+            Some(leaf) => RoomAddress::leaf(&app_id, &channel, leaf),
+            None => RoomAddress::channel(&app_id, &channel),
         };
-        let stub = match to_leaf {
-            Some(leaf) => self.leaf_stub(leaf)?,
-            None => channel_room(&self.env, &app_id, &channel, None)?,
-        };
-        let leaf_text = to_leaf.map(|l| l.to_string()).unwrap_or_default();
-        let mut pairs = vec![
-            (param::APP, app_id.as_str()),
-            (param::CHANNEL, channel.as_str()),
-        ];
-        if to_leaf.is_some() {
-            pairs.push((param::LEAF, leaf_text.as_str()));
-        }
-        pairs.extend_from_slice(extra);
-        let url = contract::url(path, &pairs);
-        stub.fetch_with_request(request(&url, method, None, body)?)
-            .await
+        rooms::call(&self.env, &RoomCall::new(to, request)).await
     }
 
     /// A split channel's root: how many leaves it has, and their subscribers as last heard
@@ -95,8 +71,7 @@ impl ChannelRoom {
 
     /// Each leaf's subscribers now (0 for a leaf that does not answer).
     pub(super) async fn ask_leaf_counts(&self, leaves: u32) -> Vec<u64> {
-        let asks = (0..leaves)
-            .map(|leaf| self.split_request(Some(leaf), path::INFO, Method::Get, &[], None));
+        let asks = (0..leaves).map(|leaf| self.split_call(Some(leaf), info_request()));
         join_all(asks)
             .await
             .into_iter()
@@ -137,9 +112,14 @@ impl ChannelRoom {
         if leaves == 0 {
             return (0, 0);
         }
-        let extra: Vec<(&str, &str)> = exclude.map(|e| (param::EXCLUDE, e)).into_iter().collect();
         let sends = (0..leaves as u32).map(|leaf| {
-            self.split_request(Some(leaf), path::PUBLISH, Method::Post, &extra, Some(frame))
+            let publish = RoomRequest::Publish {
+                frame: frame.to_string(),
+                exclude: exclude.map(str::to_string),
+                ttl_secs: None,
+                attrs: InfoAttrs::default(),
+            };
+            self.split_call(Some(leaf), publish)
         });
         let answers = join_all(sends).await;
         let mut delivered = 0;
@@ -185,16 +165,11 @@ impl ChannelRoom {
         let leaf = self.memory.borrow().leaf;
         match leaf {
             Some(leaf) => {
-                let from = leaf.to_string();
-                let sent = self
-                    .split_request(
-                        None,
-                        path::RELAY,
-                        Method::Post,
-                        &[(param::FROM_LEAF, &from)],
-                        Some(frame),
-                    )
-                    .await;
+                let relay = RoomRequest::Relay {
+                    frame: frame.to_string(),
+                    from_leaf: Some(leaf),
+                };
+                let sent = self.split_call(None, relay).await;
                 if sent.is_err() {
                     console_error!("room: client event to the root room failed");
                 }
@@ -207,25 +182,31 @@ impl ChannelRoom {
     pub(super) async fn fan_out_relay(&self, frame: &str, from: Option<u32>) {
         let leaves = self.leaf_estimates().await as u32;
         let sends = (0..leaves).filter(|leaf| Some(*leaf) != from).map(|leaf| {
-            self.split_request(Some(leaf), path::RELAY, Method::Post, &[], Some(frame))
+            let relay = RoomRequest::Relay {
+                frame: frame.to_string(),
+                from_leaf: None,
+            };
+            self.split_call(Some(leaf), relay)
         });
         join_all(sends).await;
     }
 
     /// A leaf that emptied tells its root (which decides the channel's occupancy).
     pub(super) async fn tell_root(&self, leaf: u32, count: u64) {
-        let (from, count) = (leaf.to_string(), count.to_string());
-        let extra = [
-            (param::FROM_LEAF, from.as_str()),
-            (param::COUNT, count.as_str()),
-        ];
-        if self
-            .split_request(None, path::LEAF_COUNT, Method::Post, &extra, None)
-            .await
-            .is_err()
-        {
+        let report = RoomRequest::LeafCount {
+            from_leaf: leaf,
+            count,
+        };
+        if self.split_call(None, report).await.is_err() {
             console_error!("room: leaf {leaf} could not tell its root room");
         }
+    }
+}
+
+/// A leaf's attributes (its subscribers come back in a header).
+fn info_request() -> RoomRequest {
+    RoomRequest::Info {
+        attrs: InfoAttrs::default(),
     }
 }
 

@@ -2,7 +2,7 @@
 //! parts of it this instance has read yet (from the hibernated sockets, storage or the leaves).
 
 use crate::ledger::report::Feed;
-use crate::room::contract::Member;
+use crate::room::contract::{parse_room_name, Member, RoomName};
 use crate::room::count_throttle::CountThrottle;
 use serde::{Deserialize, Serialize};
 use worker::WebSocket;
@@ -119,6 +119,8 @@ pub(super) struct Memory {
     pub(super) leaf_counts: LoadOnce<Vec<u64>>,
     pub(super) announced_to_ledger: bool,
     pub(super) identity_saved: bool,
+    /// The identity came from the object's name (not from a request, a socket or storage).
+    pub(super) named: bool,
     pub(super) miss_webhook: MissWebhook,
     /// User channels: when the app last terminated the user's connections (Unix ms). A join
     /// from a connection signed in before then (its upgrade was still on its way) is refused.
@@ -127,6 +129,21 @@ pub(super) struct Memory {
 }
 
 impl Memory {
+    /// A room's memory at construction: its app, channel and leaf from its Durable Object
+    /// name, so it knows them before any request, after a hibernation and in an alarm. (Until
+    /// the release after this one, the identity is also still written to socket records and
+    /// storage, and read from them and from requests when a runtime gives no name.)
+    pub(super) fn named(name: Option<&str>) -> Memory {
+        let mut memory = Memory::default();
+        if let Some(RoomName::Channel(address)) = name.and_then(parse_room_name) {
+            memory.app_id = Some(address.app_id);
+            memory.channel = Some(address.channel);
+            memory.leaf = address.leaf;
+            memory.named = true;
+        }
+        memory
+    }
+
     /// Remembers the app and channel named by a request (a woken room knows them only from
     /// its sockets' records, and an empty room not at all). The first ones learnt stay.
     pub(super) fn learn(&mut self, app_id: Option<String>, channel: &str) {

@@ -110,4 +110,21 @@ impl ChannelRoom {
                 .finish(),
         )
     }
+
+    /// The internal `/identity` diagnostic: who the room believes it is, and whether its
+    /// Durable Object name said so.
+    pub(super) fn identity_response(&self) -> Result<Response> {
+        let memory = self.memory.borrow();
+        Response::ok(
+            JsonObject::new()
+                .string_if("app_id", memory.app_id.as_deref())
+                .string_if("channel", memory.channel.as_deref())
+                .raw(
+                    "leaf",
+                    &memory.leaf.map_or("null".into(), |l| l.to_string()),
+                )
+                .value("from_name", memory.named)
+                .finish(),
+        )
+    }
 }

@@ -1,11 +1,13 @@
-//! The rooms' wire contract: everything the edge session, the REST API and the rooms
-//! themselves agree on to talk to a `ChannelRoom` or a `UserDirectory` shard — the `Member`
-//! attachment, the `Join`, paths, query parameters, statuses, headers, Durable Object names,
-//! bindings, and the stubs that reach one object.
+//! The rooms' wire contract, pure data: everything the edge session, the REST API and the
+//! rooms themselves agree on to talk to a `ChannelRoom` or a `UserDirectory` shard — the
+//! `Member` attachment, the `Join`, the typed requests (`request`), paths, query parameters,
+//! statuses, headers and Durable Object names. Reaching an object is `room::client`'s job.
 
-use crate::internal_query::internal_url;
+mod request;
+
+pub use request::{DirectoryRequest, RoomAddress, RoomCall, RoomRequest};
+
 use serde::{Deserialize, Serialize};
-use worker::{Env, Result, Stub};
 
 /// The Durable Object namespace binding of channel rooms (see wrangler.toml).
 pub const CHANNELS_BINDING: &str = "CHANNELS";
@@ -143,6 +145,8 @@ pub mod path {
     /// Diagnostics: what the room holds in storage (keys, SQLite tables and rows, alarm).
     /// Only the worker's own code can reach a room; nothing public routes here.
     pub const STORAGE: &str = "/storage";
+    /// Diagnostics: who the room believes it is. Only the worker's own code reaches it.
+    pub const IDENTITY: &str = "/identity";
 }
 
 // A room that ends its sockets on the app's request (terminate_connections) closes them with
@@ -170,6 +174,28 @@ pub const DELIVERED_HEADER: &str = "x-delivered";
 /// Status of a room's answer that sends a subscriber to a leaf.
 pub const GO_TO_LEAF_STATUS: u16 = 409;
 
+/// A room's (or directory shard's) refusal of a join: its HTTP status (0 when the object
+/// could not be reached) and why, in its own words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomRefusal {
+    pub status: u16,
+    pub why: String,
+}
+
+impl RoomRefusal {
+    pub fn new(status: u16, why: impl Into<String>) -> RoomRefusal {
+        RoomRefusal {
+            status,
+            why: why.into(),
+        }
+    }
+
+    /// The object could not be reached at all.
+    pub fn unreachable(why: impl ToString) -> RoomRefusal {
+        RoomRefusal::new(0, why.to_string())
+    }
+}
+
 /// The Durable Object name of a channel's room: one per (app, channel).
 pub fn room_name(app_id: &str, channel: &str) -> String {
     format!("{app_id}:{channel}")
@@ -186,28 +212,47 @@ pub fn directory_shard_name(app_id: &str, shard: u32) -> String {
     format!("{app_id}#directory#{shard}")
 }
 
-/// The URL of a request to a room or a directory shard (the host is a label: a stub's
-/// `fetch` goes to its object whatever the URL says).
-pub fn url(path: &str, pairs: &[(&str, &str)]) -> String {
-    internal_url("room", path, pairs)
+/// What a room's Durable Object name says it is: the inverse of [`room_name`],
+/// [`leaf_room_name`] and [`directory_shard_name`]. A room learns its identity from it in its
+/// constructor, so it knows who it is before any request, after a hibernation and in an alarm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomName {
+    Channel(RoomAddress),
+    DirectoryShard { app_id: String, shard: u32 },
 }
 
-/// The stub of a channel's room, or with `Some(n)`, of leaf `n` of the split channel.
-pub fn channel_room(env: &Env, app_id: &str, channel: &str, leaf: Option<u32>) -> Result<Stub> {
-    let name = match leaf {
-        Some(leaf) => leaf_room_name(app_id, channel, leaf),
-        None => room_name(app_id, channel),
-    };
-    env.durable_object(CHANNELS_BINDING)?
-        .id_from_name(&name)?
-        .get_stub()
+pub fn parse_room_name(name: &str) -> Option<RoomName> {
+    // App ids never contain ':' or '#'; channel names hold '#' only as their first character.
+    if let Some((app_id, rest)) = name.split_once(':') {
+        let leaf = rest
+            .char_indices()
+            .skip(1)
+            .find(|&(_, c)| c == '#')
+            .map(|(at, _)| (&rest[..at], &rest[at + 1..]));
+        return match leaf {
+            Some((channel, leaf)) => Some(RoomName::Channel(RoomAddress::leaf(
+                app_id,
+                channel,
+                digits(leaf)?,
+            ))),
+            None => Some(RoomName::Channel(RoomAddress::channel(app_id, rest))),
+        }
+        .filter(|_| !app_id.is_empty() && !rest.is_empty());
+    }
+    let (app_id, shard) = name.split_once("#directory#")?;
+    (!app_id.is_empty()).then_some(())?;
+    Some(RoomName::DirectoryShard {
+        app_id: app_id.to_string(),
+        shard: digits(shard)?,
+    })
 }
 
-/// The stub of one of an app's user directory shards.
-pub fn directory_shard(env: &Env, app_id: &str, shard: u32) -> Result<Stub> {
-    env.durable_object(DIRECTORY_BINDING)?
-        .id_from_name(&directory_shard_name(app_id, shard))?
-        .get_stub()
+/// A number written by `format!("{n}")`: ASCII digits only.
+fn digits(text: &str) -> Option<u32> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 #[cfg(test)]
@@ -221,6 +266,49 @@ mod tests {
         assert_ne!(room_name("1", "2chat"), room_name("12", "chat"));
         assert_eq!(leaf_room_name("1", "chat", 2), "1:chat#2");
         assert_eq!(directory_shard_name("app", 2), "app#directory#2");
+    }
+
+    #[test]
+    fn names_parse_back_to_what_built_them() {
+        for (app, channel) in [
+            ("1", "chat"),
+            ("app-1", "presence-room.a_b=c@d,e;f"),
+            ("1", "#server-to-user-42"),
+            ("1", "private-encrypted-x"),
+        ] {
+            assert_eq!(
+                parse_room_name(&room_name(app, channel)),
+                Some(RoomName::Channel(RoomAddress::channel(app, channel)))
+            );
+            for leaf in [0, 7, u32::MAX] {
+                assert_eq!(
+                    parse_room_name(&leaf_room_name(app, channel, leaf)),
+                    Some(RoomName::Channel(RoomAddress::leaf(app, channel, leaf)))
+                );
+            }
+            assert_eq!(
+                parse_room_name(&directory_shard_name(app, 3)),
+                Some(RoomName::DirectoryShard {
+                    app_id: app.into(),
+                    shard: 3
+                })
+            );
+        }
+        for junk in [
+            "",
+            ":",
+            "1:",
+            ":chat",
+            "1:chat#",
+            "1:chat#x",
+            "1:chat#-1",
+            "1",
+            "#directory#1",
+            "1#directory#",
+            "1#directory#+1",
+        ] {
+            assert_eq!(parse_room_name(junk), None, "{junk:?}");
+        }
     }
 
     #[test]

@@ -1,0 +1,101 @@
+//! The one door to the rooms: how the edge session, the REST API, the dashboard and the rooms
+//! themselves reach a `ChannelRoom` (or one of its leaves) and a `UserDirectory` shard,
+//! through the contract's typed requests only, never the objects' code.
+
+use super::contract::{
+    directory_shard_name, leaf_room_name, room_name, DirectoryRequest, Join, RoomAddress, RoomCall,
+    RoomRefusal, RoomRequest, CHANNELS_BINDING, DIRECTORY_BINDING, GO_TO_LEAF_STATUS, LEAF_HEADER,
+};
+use super::directory_shards;
+use crate::protocol::wire::InternalRequest;
+use crate::subrequest::send;
+use worker::{Env, Response, Result, Stub, WebSocket};
+
+/// The host label of the rooms' internal URLs.
+const HOST: &str = "room";
+
+/// The stub of a channel's room, or of one leaf of a split channel.
+fn room_stub(env: &Env, to: &RoomAddress) -> Result<Stub> {
+    let name = match to.leaf {
+        Some(leaf) => leaf_room_name(&to.app_id, &to.channel, leaf),
+        None => room_name(&to.app_id, &to.channel),
+    };
+    env.durable_object(CHANNELS_BINDING)?
+        .id_from_name(&name)?
+        .get_stub()
+}
+
+/// The stub of one of an app's user directory shards.
+fn directory_stub(env: &Env, app_id: &str, shard: u32) -> Result<Stub> {
+    env.durable_object(DIRECTORY_BINDING)?
+        .id_from_name(&directory_shard_name(app_id, shard))?
+        .get_stub()
+}
+
+/// Sends one call to the room it names; the answer is the room's.
+pub async fn call(env: &Env, call: &RoomCall) -> Result<Response> {
+    send(&room_stub(env, &call.to)?, HOST, &call.encode()).await
+}
+
+/// Wakes a channel's room (it reports its occupancy and reconciles its webhooks on any
+/// request) without counting a REST call.
+pub async fn wake(env: &Env, app_id: &str, channel: &str) -> Result<()> {
+    let info = RoomRequest::Info {
+        attrs: Default::default(),
+    };
+    call(
+        env,
+        &RoomCall::new(RoomAddress::channel(app_id, channel), info),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Gives a channel's room a debug console's lease: it sends lines until `until_ms`.
+pub async fn tell_console(env: &Env, app_id: &str, channel: &str, until_ms: u64) -> Result<()> {
+    let lease = RoomRequest::Console { until_ms };
+    call(
+        env,
+        &RoomCall::new(RoomAddress::channel(app_id, channel), lease),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// A room's answer to a subscribe: the socket, or (a big channel's root) the leaf to go to.
+pub enum Joined {
+    Socket(WebSocket),
+    GoToLeaf(u32),
+}
+
+/// The upgrade of a session's join: to the directory shard of a directory channel, else to
+/// the channel's room (or the leaf `join.leaf` names).
+pub async fn subscribe(env: &Env, join: &Join) -> std::result::Result<Joined, RoomRefusal> {
+    let unreachable = RoomRefusal::unreachable;
+    let (app_id, channel) = (join.app_id.as_str(), join.channel.as_str());
+    let answer = match directory_shards::shard_of_channel(channel) {
+        Some(shard) => {
+            let stub = directory_stub(env, app_id, shard).map_err(unreachable)?;
+            let sign_in = DirectoryRequest::SignIn(join.clone());
+            send(&stub, HOST, &sign_in.encode()).await
+        }
+        None => call(env, &RoomCall::subscribe(join.clone())).await,
+    };
+    let mut response = answer.map_err(unreachable)?;
+    let status = response.status_code();
+    if status == 101 {
+        return response
+            .websocket()
+            .map(Joined::Socket)
+            .ok_or_else(|| RoomRefusal::new(status, "the room upgrade carried no WebSocket"));
+    }
+    if status == GO_TO_LEAF_STATUS {
+        let leaf = response.headers().get(LEAF_HEADER).ok().flatten();
+        if let Some(leaf) = leaf.and_then(|l| l.parse::<u32>().ok()) {
+            return Ok(Joined::GoToLeaf(leaf));
+        }
+    }
+    // The room's refusal (e.g. a full presence channel) says why in its body.
+    let why = response.text().await.unwrap_or_default();
+    Err(RoomRefusal::new(status, why))
+}
