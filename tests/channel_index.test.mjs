@@ -41,7 +41,7 @@ async function listed(params) {
   return (await res.json()).channels;
 }
 
-/** Polls the list until `predicate` holds; answers how long it took (the README's promise). */
+/** Polls the list until `predicate` holds; answers how long it took (docs/operations.md's promise). */
 async function pollList(params, predicate, what, timeoutMs = 3_000) {
   const start = Date.now();
   for (;;) {

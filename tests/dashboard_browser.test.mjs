@@ -3,7 +3,7 @@
 // form, opens the debug console, and sees in the DOM what pusher-js and the pusher SDK do
 // meanwhile; the charts draw today's counters; the channel inspector and the page's test
 // publish work; the page logs no error (its Content-Security-Policy holds). With
-// DASHBOARD_SCREENSHOTS=<dir> it also saves the screenshots the README shows.
+// DASHBOARD_SCREENSHOTS=<dir> it also saves the screenshots docs/operations.md shows.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";

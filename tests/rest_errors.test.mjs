@@ -264,7 +264,7 @@ test("every method gets a clear answer: 405 with Allow, 204 to OPTIONS, never a 
     assert.equal(res.status, 501, `${method}: ${res.head}`);
   }
   // CONNECT never reaches the Worker either: workerd refuses a path target with 400; an
-  // authority target is refused by the local runtime's own entry (see the README).
+  // authority target is refused by the local runtime's own entry (see docs/rest-api.md).
   assert.equal((await rawRequest("CONNECT", eventsPath())).status, 400);
   const authority = await rawHttp("CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n");
   assert.ok(authority.status >= 400, `CONNECT host:port answered ${authority.head}`);
