@@ -1,0 +1,91 @@
+// Sign-in with server-to-user events and terminate_connections, and watchlist events, with
+// the real pusher-js and pusher SDK.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import {
+  startWorker,
+  makeApp,
+  pusherJs,
+  sdkAuth,
+  eventually,
+  connectRaw,
+  subscribeRaw,
+  serverSdk,
+  sleep,
+} from "./support/harness.mjs";
+
+let worker;
+const chatty = makeApp({ enable_client_messages: true });
+before(async () => {
+  worker = await startWorker({ apps: [chatty, makeApp()] });
+});
+after(async () => {
+  await worker?.stop();
+});
+
+test("sign-in, events to the user, nobody else's user channel, and terminate_connections", async () => {
+  const sdk = serverSdk(worker, chatty);
+  const ada = await pusherJs(worker, chatty, sdkAuth(worker, { app: chatty, user: { id: "ada" } }));
+  const ada2 = await pusherJs(worker, chatty, sdkAuth(worker, { app: chatty, user: { id: "ada" } }));
+  const bob = await pusherJs(worker, chatty, sdkAuth(worker, { app: chatty, user: { id: "bob" } }));
+  try {
+    for (const c of [ada, ada2, bob]) {
+      c.signin();
+      await c.user.signinDonePromise;
+    }
+    await sleep(300); // the user-channel rooms are joined after signin_success
+    const got = { ada: [], ada2: [], bob: [] };
+    ada.user.bind("note", (d) => got.ada.push(d));
+    ada2.user.bind("note", (d) => got.ada2.push(d));
+    bob.user.bind("note", (d) => got.bob.push(d));
+    await sdk.sendToUser("ada", "note", { for: "ada" });
+    await eventually(() => got.ada.length === 1 && got.ada2.length === 1, "both of ada's connections");
+    await sleep(200);
+    assert.deepEqual(got.bob, []);
+
+    // A raw client cannot listen in on ada's channel.
+    const spy = await connectRaw(worker, chatty);
+    const refused = await subscribeRaw(spy.sock, "#server-to-user-ada");
+    assert.equal(refused.event, "pusher:subscription_error");
+    assert.equal(refused.data.status, 403);
+    await sdk.sendToUser("ada", "note", { for: "ada", n: 2 });
+    await sleep(300);
+    assert.equal(spy.sock.frames.filter((f) => f.event === "note").length, 0);
+    spy.sock.close();
+
+    const closeCode = new Promise((r) => ada.connection.bind("error", (e) => r(e.data?.code ?? e.error?.data?.code)));
+    const response = await sdk.terminateUserConnections("ada");
+    assert.equal(response.status, 200);
+    await eventually(() => ada.connection.state !== "connected" && ada2.connection.state !== "connected", "ada closed");
+    assert.equal(await closeCode, 4009);
+    await sleep(1200); // 4009: pusher-js does not reconnect
+    assert.equal(ada.connection.state, "disconnected");
+    assert.equal(bob.connection.state, "connected");
+  } finally {
+    [ada, ada2, bob].forEach((c) => c.disconnect());
+  }
+});
+
+test("watchlist: the current state first, then online and offline as users come and go", async () => {
+  const carl = await pusherJs(worker, chatty, sdkAuth(worker, { app: chatty, user: { id: "carl" } }));
+  carl.signin();
+  await carl.user.signinDonePromise;
+  await sleep(200);
+  const watcher = await pusherJs(worker, chatty, sdkAuth(worker, { app: chatty, user: { id: "w", watchlist: ["carl", "dora"] } }));
+  const online = [];
+  const offline = [];
+  watcher.user.watchlist.bind("online", (e) => online.push(...e.user_ids));
+  watcher.user.watchlist.bind("offline", (e) => offline.push(...e.user_ids));
+  watcher.signin();
+  try {
+    await eventually(() => online.includes("carl") && offline.includes("dora"), "initial state");
+    const dora = await pusherJs(worker, chatty, sdkAuth(worker, { app: chatty, user: { id: "dora" } }));
+    dora.signin();
+    await eventually(() => online.includes("dora"), "dora online");
+    dora.disconnect();
+    await eventually(() => offline.filter((id) => id === "dora").length === 2, "dora offline");
+  } finally {
+    carl.disconnect();
+    watcher.disconnect();
+  }
+});
