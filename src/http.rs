@@ -2,7 +2,7 @@
 //! `{"error": "..."}` with its status. Every layer that answers HTTP uses these.
 
 use crate::protocol::rest_error::RestError;
-use worker::{Response, Result};
+use worker::{Request, Response, Result};
 
 /// What a REST endpoint (or any JSON route) answers: a response, or a refusal.
 pub type RestResult = std::result::Result<Response, RestError>;
@@ -34,4 +34,18 @@ impl From<worker::Error> for RestError {
 /// Answers a route's result: the response, or the refusal as JSON.
 pub fn respond(result: RestResult) -> Result<Response> {
     result.or_else(RestError::into_response)
+}
+
+/// A request body of at most `max` bytes, declared by `Content-Length` (a body of unknown
+/// length, or a larger one, is refused before it is read).
+pub async fn bounded_body(mut req: Request, max: u64) -> std::result::Result<String, RestError> {
+    let length = req
+        .headers()
+        .get("Content-Length")?
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or_else(|| RestError::new(411, "A Content-Length is required"))?;
+    if length > max {
+        return Err(RestError::new(413, format!("The body is over {max} bytes")));
+    }
+    Ok(req.text().await?)
 }

@@ -1,7 +1,7 @@
 //! Query strings of requests and of the internal Worker-to-Durable-Object URLs, handled as
 //! plain strings: the `url` crate would pull its IDNA tables into the bundle for nothing.
 
-use crate::protocol::rest_signature::QueryParams;
+use crate::protocol::query::QueryParams;
 use crate::protocol::wire::{route_of, InternalRequest, WireError};
 use worker::{Request, Response, Result};
 

@@ -6,7 +6,7 @@ use super::operator_request::signed_pairs;
 use super::{Answer, AnswerResult};
 use crate::clock::{now_ms, now_secs};
 use crate::config::{App, Apps};
-use crate::http::json_response;
+use crate::http::{bounded_body, json_response};
 use crate::internal_query::{host_of, request_query};
 use crate::ledger::client;
 use crate::ledger::console::LEASE_MS;
@@ -14,8 +14,8 @@ use crate::ledger::contract::TOO_MANY_CONSOLES_STATUS;
 use crate::ledger::shard_plan::ShardPlan;
 use crate::protocol::json_writer::{raw_array, string_array, JsonObject};
 use crate::protocol::limits::Limits;
+use crate::protocol::query::{percent_decode, QueryParams};
 use crate::protocol::rest_error::RestError;
-use crate::protocol::rest_signature::{percent_decode, QueryParams};
 use crate::protocol::wire::internal_url;
 use crate::room::client as rooms;
 use crate::subrequest::request;
@@ -154,20 +154,6 @@ fn operator_call(
         headers.set("Content-Type", "application/json")?;
     }
     Ok(Answer::Rest(request(&url, method, Some(&headers), body)?))
-}
-
-/// A request body of at most `max` bytes, declared by `Content-Length` (a body of unknown
-/// length, or a larger one, is refused before it is read).
-pub async fn bounded_body(mut req: Request, max: u64) -> Result<String, RestError> {
-    let length = req
-        .headers()
-        .get("Content-Length")?
-        .and_then(|v| v.parse::<u64>().ok())
-        .ok_or_else(|| RestError::new(411, "A Content-Length is required"))?;
-    if length > max {
-        return Err(RestError::new(413, format!("The body is over {max} bytes")));
-    }
-    Ok(req.text().await?)
 }
 
 /// The debug console: a WebSocket to the app's ledger, which sends it the lines its rooms

@@ -75,7 +75,7 @@ pub fn cookie_value(header: &str) -> Option<&str> {
 
 /// Whether the login form's `token` field is the token (constant-time compare).
 pub fn form_has_token(form: &str, token: &str) -> bool {
-    let given = crate::protocol::rest_signature::QueryParams::parse(form)
+    let given = crate::protocol::query::QueryParams::parse(form)
         .get("token")
         .unwrap_or_default()
         .to_string();

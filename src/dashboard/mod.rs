@@ -12,7 +12,7 @@ mod operator_request;
 
 use crate::clock::now_secs;
 use crate::config::Apps;
-use crate::http::RestResult;
+use crate::http::{bounded_body, RestResult};
 use crate::protocol::rest_error::RestError;
 use crate::subrequest::request;
 use login::{
@@ -168,7 +168,7 @@ fn see_dashboard() -> RestResult {
 /// The login form: the right token sets the session cookie; a wrong one shows the form again
 /// with 401.
 async fn login(req: Request, env: &Env, token: &str, secure: bool) -> RestResult {
-    let form = api::bounded_body(req, MAX_LOGIN_BODY).await?;
+    let form = bounded_body(req, MAX_LOGIN_BODY).await?;
     if !form_has_token(&form, token) {
         let form = asset(env, LOGIN).await?;
         let refused = form.replace("<p id=\"refused\" hidden>", "<p id=\"refused\">");

@@ -4,7 +4,8 @@
 
 use crate::config::App;
 use crate::protocol::auth_token::hmac_sha256_hex;
-use crate::protocol::rest_signature::{md5_hex, string_to_sign, QueryParams};
+use crate::protocol::query::QueryParams;
+use crate::protocol::rest_signature::{md5_hex, string_to_sign};
 
 /// The query pairs of a signed call: `pairs`, then `auth_key`, `auth_timestamp`,
 /// `auth_version`, `body_md5` (with a body) and `auth_signature`.

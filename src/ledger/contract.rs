@@ -5,7 +5,7 @@
 
 use super::report::Report;
 use crate::protocol::json_read::from_text;
-use crate::protocol::rest_signature::QueryParams;
+use crate::protocol::query::QueryParams;
 use crate::protocol::wire::{
     number, required, text, InternalRequest, RouteRow, Verb, WireError, WireRequest,
 };

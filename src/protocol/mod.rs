@@ -12,6 +12,7 @@ pub mod frames;
 pub mod json_read;
 pub mod json_writer;
 pub mod limits;
+pub mod query;
 pub mod rest_error;
 pub mod rest_signature;
 pub mod socket_id;

@@ -8,7 +8,7 @@
 //! ignored in both directions, because an old and a new version run side by side during a
 //! deploy. (Operator input stays strict: that is the config's and the API's business.)
 
-use super::rest_signature::QueryParams;
+use super::query::QueryParams;
 use std::str::FromStr;
 
 /// The version every encoded request carries (`v=1`); a decoder reads it (absent: 0, a

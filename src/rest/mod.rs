@@ -11,8 +11,9 @@ use crate::internal_error::InternalError;
 use crate::internal_query::request_query;
 use crate::ledger::client::rest_read;
 use crate::ledger::contract::LedgerRequest;
+use crate::protocol::query::{percent_decode, QueryParams};
 use crate::protocol::rest_error::RestError;
-use crate::protocol::rest_signature::{percent_decode, QueryParams, SignedRequest};
+use crate::protocol::rest_signature::SignedRequest;
 use worker::{Env, Method, Request, Response};
 
 pub async fn handle(mut req: Request, env: &Env, apps: &Apps) -> RestResult {

@@ -15,8 +15,8 @@ use pusher_edge::protocol::client_message::{parse_client_message, ClientMessage,
 use pusher_edge::protocol::frames;
 use pusher_edge::protocol::json_writer::json_string;
 use pusher_edge::protocol::limits::Limits;
+use pusher_edge::protocol::query::{percent_decode, QueryParams};
 use pusher_edge::protocol::rest_error::RestError;
-use pusher_edge::protocol::rest_signature::{percent_decode, QueryParams};
 use pusher_edge::protocol::socket_id::is_valid_socket_id;
 use pusher_edge::protocol::timestamp::iso8601_utc;
 use pusher_edge::protocol::trigger::{parse_batch, parse_trigger, Trigger};

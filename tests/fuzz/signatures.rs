@@ -10,7 +10,8 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
 use pusher_edge::protocol::auth_token::{verify_token, TokenError};
-use pusher_edge::protocol::rest_signature::{QueryParams, SignatureError, SignedRequest};
+use pusher_edge::protocol::query::QueryParams;
+use pusher_edge::protocol::rest_signature::{SignatureError, SignedRequest};
 
 /// One change to a good token.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@
 
 use super::{param, path, Join};
 use crate::protocol::channel_info::InfoAttrs;
-use crate::protocol::rest_signature::QueryParams;
+use crate::protocol::query::QueryParams;
 use crate::protocol::wire::{
     number, required, text, InternalRequest, RouteRow, Verb, WireError, WireRequest,
 };
