@@ -10,10 +10,10 @@
 // Each publish waits for its REST answer and for its last delivery before the next is sent, so
 // the order is defined and the CPU and latency per publish are not mixed with queueing.
 import { performance } from "node:perf_hooks";
-import { startBenchWorker, runContext } from "./bench_worker.mjs";
-import { cpuSeconds } from "./proc.mjs";
-import { restClient, retryingResets } from "./rest_load.mjs";
-import { openSubscribers, eventData } from "./subscriber_pool.mjs";
+import { startBenchWorker, runContext } from "./lib/start_worker.mjs";
+import { cpuSeconds } from "./lib/proc.mjs";
+import { restClient, retryingResets } from "./lib/rest_load.mjs";
+import { openSubscribers, eventData } from "./lib/subscriber_pool.mjs";
 
 const env = process.env;
 const sizes = (env.BENCH_SUBSCRIBERS ?? "100,500,2000").split(",").map(Number);

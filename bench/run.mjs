@@ -1,7 +1,8 @@
 // Runs the fan-out benchmark side by side: our worker in local workerd (Miniflare) as one
 // process (`pusher-edge`) and split into one process per role (`pusher-edge-split`: rooms,
-// sessions, REST, ledger; bench/split-processes.mjs), soketi 1.6 and sockudo 5.2 (installed by
-// bench/install-peers.sh), each alone on loopback, for N = 100, 1,000 and 5,000 subscribers.
+// sessions, REST, ledger; bench/lib/split_processes.mjs), soketi 1.6 and sockudo 5.2
+// (installed by bench/install_peers.sh), each alone on loopback, for N = 100, 1,000 and 5,000
+// subscribers.
 // Prints two Markdown tables (the runs; CPU per delivery by process) and writes
 // bench/results.json.
 //
@@ -13,8 +14,8 @@ import { tmpdir, cpus, totalmem } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import net from "node:net";
-import { runFanout, workload } from "./fanout.mjs";
-import { SOCKUDO_BIN, SOKETI_CMD, sockudoConfig, soketiEnv } from "./peers.mjs";
+import { runFanout, workload } from "./lib/fanout.mjs";
+import { SOCKUDO_BIN, SOKETI_CMD, sockudoConfig, soketiEnv } from "./lib/peers.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const app = { appId: "4242", key: "bench-key", secret: "bench-secret" };
@@ -46,9 +47,9 @@ async function waitForPort(port, timeoutMs = 60_000) {
   }
 }
 
-/** Starts one of our serve-*.mjs scripts and reads the JSON line it prints when it serves. */
+/** Starts one of our lib/serve_*.mjs scripts and reads the JSON line it prints when it serves. */
 async function serveOurs(script, ...args) {
-  const child = spawn(process.execPath, [join(root, "bench", script), ...args], {
+  const child = spawn(process.execPath, [join(root, "bench/lib", script), ...args], {
     env: { ...process.env, BENCH_APP_ID: app.appId, BENCH_APP_KEY: app.key, BENCH_APP_SECRET: app.secret },
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -61,15 +62,15 @@ async function serveOurs(script, ...args) {
 const IDLE_MS = 5000;
 
 async function serveSplit(...args) {
-  const { port, restPort, pids, groups, stop } = await serveOurs("serve-split.mjs", ...args);
+  const { port, restPort, pids, groups, stop } = await serveOurs("serve_split.mjs", ...args);
   return { port, pids, stop, options: { restPort, serverPidGroups: groups, idleMs: IDLE_MS } };
 }
 
 const servers = {
-  "pusher-edge": () => serveOurs("serve-worker.mjs"),
+  "pusher-edge": () => serveOurs("serve_worker.mjs"),
   "pusher-edge-split": () => serveSplit(),
-  // The same split of bench/floor's plain-JavaScript relay: what the rooms and sessions
-  // processes cost with none of our code in them.
+  // The same split of the floor's plain-JavaScript relay (bench/lib/floor_worker.mjs): what
+  // the rooms and sessions processes cost with none of our code in them.
   "floor-split": () => serveSplit("floor"),
   async soketi() {
     const port = await freePort();

@@ -10,7 +10,7 @@
 //   node bench/session_budget.mjs        (after bash scripts/build.sh)
 //
 // Knobs (environment): BENCH_BUDGET_MS (the session budget for the run, default 2000: small so
-// the run is short), BENCH_MICROS_PER_FRAME (the estimate per frame, default 100 as shipped),
+// the run is short), BENCH_MICROS_PER_FRAME (the estimate per frame, default 150 as shipped),
 // BENCH_SESSIONS (subscriber connections, default 20: each relays the same frames and closes
 // the same way; with 1, the subscriber's share is a small difference between two large CPU
 // figures, since every publish costs a REST request and a room request per event, and on a
@@ -21,12 +21,13 @@ import http from "node:http";
 import { cpus, totalmem } from "node:os";
 import { execFileSync } from "node:child_process";
 import WebSocket from "ws";
-import { startWorker, makeApp, signedQuery } from "../tests/support/harness.mjs";
-import { childPids, cpuSeconds } from "./proc.mjs";
+import { makeApp, signedQuery } from "../tests/support/harness.mjs";
+import { startBenchWorker } from "./lib/start_worker.mjs";
+import { cpuSeconds } from "./lib/proc.mjs";
 
 const env = process.env;
 const budgetMs = Number(env.BENCH_BUDGET_MS ?? 2000);
-const microsPerFrame = Number(env.BENCH_MICROS_PER_FRAME ?? 100);
+const microsPerFrame = Number(env.BENCH_MICROS_PER_FRAME ?? 150);
 const sessionCount = Number(env.BENCH_SESSIONS ?? 20);
 const batchSize = Number(env.BENCH_BATCH ?? 10);
 const concurrency = Number(env.BENCH_CONCURRENCY ?? 4);
@@ -47,8 +48,8 @@ const app = makeApp({
     max_batch_size: Math.max(10, batchSize),
   },
 });
-const worker = await startWorker({ apps: [app] });
-const pids = childPids(process.pid, "workerd");
+const worker = await startBenchWorker({ apps: [app] });
+const { pids } = worker;
 if (pids.length === 0) throw new Error("no workerd process found under this one");
 
 /** One signed `POST /apps/{id}/batch_events` of `batchSize` events, on a fresh connection. */

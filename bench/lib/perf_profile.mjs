@@ -1,7 +1,7 @@
 // Linux `perf` profiles of whole workerd processes (workerd ships with its C++ symbols), to see
 // where a process's CPU goes outside JavaScript: the runtime's WebSocket and event-loop code,
 // the kernel, and — in a split run — the Cap'n Proto RPC that carries frames between
-// processes (bench/split-processes.mjs), which a single process does not have.
+// processes (split_processes.mjs), which a single process does not have.
 import { spawn, spawnSync } from "node:child_process";
 
 export const perfAvailable = () => spawnSync("perf", ["--version"]).status === 0;

@@ -1,19 +1,13 @@
-// Runs the fan-out benchmark against bench/floor/worker.mjs (the two-hop topology in plain
+// Runs the fan-out benchmark against bench/lib/floor_worker.mjs (the two-hop topology in plain
 // JavaScript) in the same local workerd, to separate what workerd's hops cost from what our
-// code costs. `node bench/floor/run.mjs` (BENCH_SUBSCRIBERS=1000 by default).
+// code costs. `node bench/floor.mjs` (BENCH_SUBSCRIBERS=1000 by default).
 import { Miniflare } from "miniflare";
-import { resolve, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import { runFanout } from "../fanout.mjs";
-import { childPids } from "../proc.mjs";
+import { runFanout } from "./lib/fanout.mjs";
+import { childPids } from "./lib/proc.mjs";
+import { floorOptions } from "./lib/start_worker.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
 const mf = new Miniflare({
-  modules: true,
-  scriptPath: resolve(here, "worker.mjs"),
-  compatibilityDate: "2026-07-01",
-  durableObjects: { ROOMS: { className: "Room", useSQLite: true } },
-  host: "127.0.0.1",
+  ...floorOptions(),
   port: 0,
 });
 const url = await mf.ready;

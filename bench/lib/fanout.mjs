@@ -3,11 +3,10 @@
 // publish→last-subscriber latency (p50, p99, max) at a steady rate, deliveries per second at
 // saturation, and (given the server's process ids) its CPU time per delivered message and
 // its memory. Works against any Pusher-protocol server; talks to loopback only.
-// A server run as several processes (bench/serve-split.mjs) can also be measured per process
+// A server run as several processes (serve_split.mjs) can also be measured per process
 // (`serverPidGroups`), with its REST API on another port (`restPort`).
-//
-//   BENCH_PORT=6001 BENCH_APP_ID=1 BENCH_APP_KEY=k BENCH_APP_SECRET=s \
-//   BENCH_SUBSCRIBERS=1000 BENCH_SERVER_PIDS=1234 node bench/fanout.mjs
+// Run by bench/run.mjs, bench/floor.mjs and bench/profile_room.mjs; bench/fanout_any_server.mjs
+// runs it against a server already running, from `optionsFromEnv`.
 import WebSocket from "ws";
 import http from "node:http";
 import { createHash, createHmac } from "node:crypto";
@@ -272,9 +271,4 @@ export async function runFanout(o) {
         }
       : {}),
   };
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const result = await runFanout(optionsFromEnv());
-  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }

@@ -1,7 +1,9 @@
 // The floor of the two-hop topology, in plain JavaScript: one Durable Object holds the channel's
 // sockets (hibernation API) and sends each publish to them; the Worker holds each client socket
 // and relays what the Durable Object sends. No protocol checks, no Wasm: what is left is what
-// workerd charges for the hops themselves. Used by bench/floor/run.mjs only.
+// workerd charges for the hops themselves. Run by bench/floor.mjs and, split into one process
+// per role, by bench/run.mjs (`floor-split`); its Miniflare options: start_worker.mjs
+// `floorOptions`.
 export class Room {
   constructor(ctx) {
     this.ctx = ctx;

@@ -30,7 +30,7 @@ fi
 
 if [ ! -x "$PEERS/sockudo/bin/sockudo" ]; then
   command -v protoc >/dev/null || {
-    echo "install-peers: sockudo needs protoc (apt-get install -y protobuf-compiler)" >&2
+    echo "install_peers: sockudo needs protoc (apt-get install -y protobuf-compiler)" >&2
     exit 1
   }
   say "installing sockudo 5.2.0 into .peers/sockudo (25-30 minutes on 2 cores)"

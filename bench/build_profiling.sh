@@ -2,7 +2,7 @@
 # Builds the worker for profiling into target/profiling-build/: the release build of
 # scripts/build.sh (same Rust profile, same wasm-opt -Oz pass) except that wasm-opt keeps the
 # Wasm name section (-g), so a V8 CPU profile names the Rust functions instead of
-# "wasm-function[N]". Only bench/profile-room.mjs serves it; build/ is left untouched.
+# "wasm-function[N]". Only bench/profile_room.mjs serves it; build/ is left untouched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,4 +15,4 @@ export ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"
   -Oz -g --enable-exception-handling --enable-bulk-memory --enable-sign-ext \
   --enable-nontrapping-float-to-int --enable-mutable-globals --enable-reference-types \
   --enable-multivalue "$out/index_bg.wasm" -o "$out/index_bg.wasm"
-printf '[build-profiling] %s (wasm %s KiB, with names)\n' "$out" $(($(wc -c < "$out/index_bg.wasm") / 1024)) >&2
+printf '[build_profiling] %s (wasm %s KiB, with names)\n' "$out" $(($(wc -c < "$out/index_bg.wasm") / 1024)) >&2

@@ -1,12 +1,12 @@
-// Runs the built worker as one workerd process per role (bench/split-processes.mjs: rooms,
-// sessions, rest, state) — or, with the argument `floor`, bench/floor/worker.mjs split alike
-// (rooms, sessions, rest) — in its own process, for the benchmark: prints one JSON line
+// Runs the built worker as one workerd process per role (split_processes.mjs: rooms, sessions,
+// rest, state) — or, with the argument `floor`, floor_worker.mjs split alike (rooms, sessions,
+// rest) — in its own process, for bench/run.mjs: prints one JSON line
 // {"port", "restPort", "pids", "groups", "inspectors"} — `port` takes the client WebSockets
 // (the sessions process), `restPort` the REST publishes, `groups` maps each role to its
 // workerd process ids — and serves until it is sent SIGTERM. App credentials come from
 // BENCH_APP_ID/KEY/SECRET; BENCH_INSPECT=rooms,... gives those processes a V8 inspector;
 // BENCH_BUILD_DIR serves another bundle than build/ (e.g. the profiling build).
-import { startSplit, startFloorSplit } from "./split-processes.mjs";
+import { startSplit, startFloorSplit } from "./split_processes.mjs";
 
 const app = {
   id: process.env.BENCH_APP_ID,

@@ -1,44 +1,88 @@
-// A V8 CPU profile of the worker's isolate (Worker and Durable Objects share it locally), taken
-// through workerd's inspector (Miniflare's `inspectorPort`), summarised by where time goes.
+// V8 CPU profiles of workerd isolates through the inspector (Chrome DevTools Protocol over
+// workerd's inspector WebSocket): the benchmarks' one DevTools client. Two ways to profile:
+// - `profileProcess`: every user isolate of one workerd process, by its inspector URL
+//   (profile_room.mjs, on the split server's processes);
+// - `profileDuring`: our worker's isolate (Worker and Durable Objects share it locally) in a
+//   worker started with Miniflare's `inspectorPort` (start_worker.mjs; publish_ceiling.mjs).
+// And two summaries of a profile: `selfSamples` (samples by function, counted) and
+// `breakdown` / `formatBreakdown` (time by where it goes in our bundle).
 import WebSocket from "ws";
 import { readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
-function inspector(url) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    let id = 0;
-    const pending = new Map();
-    ws.on("message", (raw) => {
-      const msg = JSON.parse(raw.toString());
-      if (msg.id && pending.has(msg.id)) {
-        pending.get(msg.id)(msg);
-        pending.delete(msg.id);
-      }
-    });
-    ws.on("error", reject);
-    ws.on("open", () =>
-      resolve({
-        send: (method, params = {}) =>
-          new Promise((done, fail) => {
-            const my = ++id;
-            pending.set(my, (msg) => (msg.error ? fail(new Error(JSON.stringify(msg.error))) : done(msg.result)));
-            ws.send(JSON.stringify({ id: my, method, params }));
-          }),
-        close: () => ws.close(),
-      }),
-    );
+/** A Chrome DevTools Protocol session on one inspector target. */
+async function cdpSession(url) {
+  const ws = new WebSocket(url);
+  await new Promise((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("error", reject);
   });
+  let nextId = 1;
+  const pending = new Map();
+  ws.on("message", (raw) => {
+    const message = JSON.parse(raw.toString());
+    const waiter = pending.get(message.id);
+    if (!waiter) return; // an event
+    pending.delete(message.id);
+    if (message.error) waiter.reject(new Error(`${waiter.method}: ${JSON.stringify(message.error)}`));
+    else waiter.resolve(message.result);
+  });
+  return {
+    send: (method, params = {}) =>
+      new Promise((resolve, reject) => {
+        const id = nextId++;
+        pending.set(id, { resolve, reject, method });
+        ws.send(JSON.stringify({ id, method, params }));
+      }),
+    close: () => ws.close(),
+  };
 }
 
-/** Starts profiling; `stop()` answers the profile's breakdown (and saves the raw profile). */
+/**
+ * Connects to the isolates (workers) of the workerd process whose inspector is `inspectorUrl`
+ * (ws://host:port/, Miniflare's `getInspectorURL()`) whose target id passes `only` (default:
+ * the user's workers, "core:user:*", which in a Miniflare process include the dev registry's
+ * proxy), and returns `start()` / `stop()`: `stop()` resolves with `{ target id: CPU profile }`.
+ * `intervalUs` is the sampling interval. Each profiled isolate gets its own sampling thread,
+ * so profile few: every sampler slows the whole process.
+ */
+export async function profileProcess(inspectorUrl, { intervalUs = 250, only = (id) => id.startsWith("core:user:") } = {}) {
+  const { host } = new URL(inspectorUrl);
+  const targets = (await (await fetch(`http://${host}/json/list`)).json()).filter((t) => only(t.id));
+  const sessions = [];
+  for (const target of targets) {
+    sessions.push({ id: target.id, cdp: await cdpSession(target.webSocketDebuggerUrl) });
+  }
+  return {
+    async start() {
+      for (const { cdp } of sessions) {
+        await cdp.send("Profiler.enable");
+        await cdp.send("Profiler.setSamplingInterval", { interval: intervalUs });
+      }
+      await Promise.all(sessions.map(({ cdp }) => cdp.send("Profiler.start")));
+    },
+    async stop() {
+      const profiles = {};
+      for (const { id, cdp } of sessions) {
+        profiles[id] = (await cdp.send("Profiler.stop")).profile;
+        cdp.close();
+      }
+      return profiles;
+    },
+  };
+}
+
+/**
+ * Starts profiling our worker's isolate in `worker` (start_worker.mjs `startBenchWorker` with an
+ * `inspectorPort`); `stop()` answers the profile's `breakdown` (and saves the raw profile).
+ */
 export async function profileDuring(worker, { samplingMicros = 200 } = {}) {
   const url = `ws://127.0.0.1:${worker.inspectorPort}/core:user:${worker.workerName}`;
-  const session = await inspector(url);
+  const session = await cdpSession(url);
   await session.send("Profiler.enable");
   await session.send("Profiler.setSamplingInterval", { interval: samplingMicros });
   await session.send("Profiler.start");
@@ -50,6 +94,46 @@ export async function profileDuring(worker, { samplingMicros = 200 } = {}) {
       writeFileSync(file, JSON.stringify(profile));
       return { file, ...breakdown(profile) };
     },
+  };
+}
+
+/** How V8 names the samples that are not in a JavaScript or Wasm function. */
+const PSEUDO = new Set(["(idle)", "(program)", "(garbage collector)", "(root)"]);
+
+function label(callFrame) {
+  const name = callFrame.functionName || "(anonymous)";
+  if (PSEUDO.has(name)) return name;
+  const kind = callFrame.url.startsWith("wasm://") ? "wasm" : "js";
+  return kind === "js" && callFrame.url ? `${name} (js ${callFrame.url.split("/").pop()}:${callFrame.lineNumber + 1})` : `${name} (${kind})`;
+}
+
+/**
+ * Self samples by function of a V8 CPU profile, most first: `{ functions: [{ name, samples }],
+ * busy, program, idle }`, where `busy` counts the samples in this isolate's JavaScript, Wasm
+ * (a JavaScript builtin such as `send` includes the C++ it calls) and garbage collector;
+ * `program` those with the isolate entered but outside JavaScript; `idle` the idle ones.
+ *
+ * Samples are counted, not timed: V8 takes a sample of an isolate only while it is entered on
+ * its thread, and workerd runs all of a process's isolates on one thread, so a profile's
+ * `timeDeltas` (wall time since the isolate's previous sample) also cover the time other
+ * isolates and the runtime ran. A sample stands for about one sampling interval.
+ */
+export function selfSamples(profile) {
+  const byNode = new Map(profile.nodes.map((node) => [node.id, node]));
+  const counts = new Map();
+  for (const id of profile.samples) {
+    const name = label(byNode.get(id).callFrame);
+    counts.set(name, (counts.get(name) ?? 0) + 1);
+  }
+  const functions = [...counts]
+    .map(([name, samples]) => ({ name, samples }))
+    .filter((f) => f.name !== "(idle)" && f.name !== "(program)")
+    .sort((a, b) => b.samples - a.samples);
+  return {
+    functions,
+    busy: functions.reduce((sum, f) => sum + f.samples, 0),
+    program: counts.get("(program)") ?? 0,
+    idle: counts.get("(idle)") ?? 0,
   };
 }
 

@@ -1,9 +1,9 @@
-// How to run the peer servers (installed by bench/install-peers.sh into the git-ignored .peers/)
+// How to run the peer servers (installed by bench/install_peers.sh into the git-ignored .peers/)
 // for side-by-side benchmarks: one app, loopback only, and no per-app limit that a run with
 // 5,000 subscribers and ~2,000 REST publishes per second could hit.
 import { fileURLToPath } from 'node:url';
 
-const peer = (p) => fileURLToPath(new URL(`../.peers/${p}`, import.meta.url));
+const peer = (p) => fileURLToPath(new URL(`../../.peers/${p}`, import.meta.url));
 
 // Run as `SOCKUDO_BIN --config FILE.json` from a directory without config/config.{toml,json}
 // (it loads those first). Env vars such as PORT, HOST, DEBUG and SOCKUDO_DEFAULT_APP_* override

@@ -1,9 +1,9 @@
-// Profiles the split server (bench/split-processes.mjs) during the saturated phase of
-// bench/fanout.mjs's workload for N subscribers, in one of two ways:
+// Profiles the split server (bench/lib/split_processes.mjs) during the saturated phase of
+// bench/lib/fanout.mjs's workload for N subscribers, in one of two ways:
 //
 // - BENCH_PROFILER=v8 (default): V8 CPU profiles, through the inspector, of the user isolates
 //   (our worker and Miniflare's dev-registry proxy) of the rooms process (and of the other
-//   processes in BENCH_PROFILE_ROLES), from the profiling build (bench/build-profiling.sh: the
+//   processes in BENCH_PROFILE_ROLES), from the profiling build (bench/build_profiling.sh: the
 //   release build with Wasm function names). Prints each isolate's samples next to its
 //   process's CPU and the top self-time functions of our isolate; writes the profiles to
 //   target/profiles/*.cpuprofile (Chrome DevTools' Performance panel opens them).
@@ -11,18 +11,18 @@
 //   to see where their CPU goes outside JavaScript, and how much of it is the Cap'n Proto RPC
 //   that carries frames between the processes (which a single process does not have).
 //
-//   bash bench/build-profiling.sh && node bench/profile-room.mjs
-//   BENCH_PROFILER=perf node bench/profile-room.mjs
+//   bash bench/build_profiling.sh && node bench/profile_room.mjs
+//   BENCH_PROFILER=perf node bench/profile_room.mjs
 //   (BENCH_SUBSCRIBERS=1000, BENCH_PROFILE_ROLES=rooms,sessions, BENCH_PROFILE_TOP=25,
 //    BENCH_PROFILE_INTERVAL_US=250, BENCH_DEFLATE=0 as for bench/run.mjs)
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startSplit } from "./split-processes.mjs";
-import { runFanout, workload } from "./fanout.mjs";
-import { profileProcess, selfSamples } from "./cpu-profile.mjs";
-import { recordPerf, readPerf, perfAvailable } from "./perf-profile.mjs";
-import { cpuSeconds } from "./proc.mjs";
+import { startSplit } from "./lib/split_processes.mjs";
+import { runFanout, workload } from "./lib/fanout.mjs";
+import { profileProcess, selfSamples } from "./lib/cpu_profile.mjs";
+import { recordPerf, readPerf, perfAvailable } from "./lib/perf_profile.mjs";
+import { cpuSeconds } from "./lib/proc.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const outDir = join(root, "target/profiles");
@@ -65,7 +65,7 @@ async function profiledRun(split, profile) {
 async function v8Profiles() {
   const buildDir = "target/profiling-build";
   if (!existsSync(join(root, buildDir, "index_bg.wasm"))) {
-    throw new Error(`no ${buildDir}: run bash bench/build-profiling.sh first`);
+    throw new Error(`no ${buildDir}: run bash bench/build_profiling.sh first`);
   }
   const split = await startSplit({ apps: [app], inspect: roles, buildDir });
   const profilers = {};
