@@ -168,6 +168,7 @@ const PURE = [
   "room/directory_shards.rs",
   "room/watchlist.rs",
   "room/count_throttle.rs",
+  "room/channel_room/identity.rs",
   "dashboard/operator_request.rs",
 ];
 const isPure = (file) => {

@@ -1,30 +1,24 @@
 //! pusher-edge: a Pusher-protocol realtime service on Cloudflare Workers and Durable Objects.
 //!
 //! Layers, each importing only from those below it (`scripts/house_metrics.mjs` checks):
-//! `protocol` (pure: frames, names, signatures, limits) → `config` (pure: apps) → the glue's
-//! helpers (`clock`, `http`, `internal_query`, `internal_error`, `config_env`, `sql_int`) → `ledger`
-//! (per-app counters and connection shards) → `room` (channel rooms, user directory) → `edge`
+//! `protocol` (pure: frames, names, signatures, limits) → `config` (pure: apps) → `glue` (the
+//! runtime helpers: clock, HTTP answers, internal requests, config from the environment) →
+//! `ledger` (per-app counters and connection shards) → `room` (channel rooms, user directory) → `edge`
 //! (client sessions) → `rest` (REST API), `metrics` and `dashboard` (the operators' page; its
 //! REST calls, signed for the operator, go through the router) → `router` (the front door).
 
 // Public only where the fuzz harness (tests/fuzz) reaches in; everything else is the crate's
 // own, so the compiler reports what nothing uses.
-mod clock;
 pub mod config;
-mod config_env;
 mod dashboard;
 pub mod edge;
-mod http;
-mod internal_error;
-mod internal_query;
+mod glue;
 mod ledger;
 mod metrics;
 pub mod protocol;
 mod rest;
 pub mod room;
 mod router;
-mod sql_int;
-mod subrequest;
 
 use worker::{event, Context, Env, Request, Response, Result};
 

@@ -1,9 +1,9 @@
 //! `GET /metrics`: every app's ledger counters as Prometheus text, for a scraper holding the
 //! deployment's `METRICS_TOKEN` (sent as `Authorization: Bearer <token>`).
 
-use crate::clock::now_ms;
 use crate::config::Apps;
-use crate::http::RestResult;
+use crate::glue::clock::now_ms;
+use crate::glue::http::RestResult;
 use crate::ledger::{client, stats::prometheus_text};
 use crate::protocol::auth_token::constant_time_eq;
 use crate::protocol::rest_error::RestError;

@@ -1,11 +1,11 @@
 //! The Worker's front door: routes each request to a client connection, the REST API, the
 //! metrics, the operators' dashboard or an info page. It is the top layer: everything else is below it.
 
-use crate::config_env::load_apps;
 use crate::dashboard::{self, Answer};
 use crate::edge::connect::client_connection;
-use crate::http::{json_response, respond, RestResult};
-use crate::internal_error::InternalError;
+use crate::glue::config_env::load_apps;
+use crate::glue::http::{json_response, respond, RestResult};
+use crate::glue::internal_error::InternalError;
 use crate::metrics;
 use crate::protocol::close_codes;
 use crate::protocol::json_writer::JsonObject;

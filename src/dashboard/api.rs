@@ -4,10 +4,11 @@
 
 use super::operator_request::signed_pairs;
 use super::{Answer, AnswerResult};
-use crate::clock::{now_ms, now_secs};
 use crate::config::{App, Apps};
-use crate::http::{bounded_body, json_response};
-use crate::internal_query::{host_of, request_query};
+use crate::glue::clock::{now_ms, now_secs};
+use crate::glue::http::{bounded_body, json_response};
+use crate::glue::internal_query::{host_of, request_query};
+use crate::glue::subrequest::request;
 use crate::ledger::client;
 use crate::ledger::console::LEASE_MS;
 use crate::ledger::contract::TOO_MANY_CONSOLES_STATUS;
@@ -18,7 +19,6 @@ use crate::protocol::query::{percent_decode, QueryParams};
 use crate::protocol::rest_error::RestError;
 use crate::protocol::wire::internal_url;
 use crate::room::client as rooms;
-use crate::subrequest::request;
 use worker::{console_error, Env, Method, Request};
 
 /// Rooms told at once that a console opened (the most a console's opening asks of the app;

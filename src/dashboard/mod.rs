@@ -10,11 +10,11 @@ mod api;
 mod login;
 mod operator_request;
 
-use crate::clock::now_secs;
 use crate::config::Apps;
-use crate::http::{bounded_body, RestResult};
+use crate::glue::clock::now_secs;
+use crate::glue::http::{bounded_body, RestResult};
+use crate::glue::subrequest::request;
 use crate::protocol::rest_error::RestError;
-use crate::subrequest::request;
 use login::{
     clear_cookie, cookie_value, dashboard_token, form_has_token, is_live_session, same_origin,
     session_value, set_cookie,

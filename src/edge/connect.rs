@@ -4,8 +4,8 @@
 use super::session;
 use super::session_core::protocol_problem;
 use crate::config::Apps;
-use crate::http::RestResult;
-use crate::internal_query::{query_value, request_query};
+use crate::glue::http::RestResult;
+use crate::glue::internal_query::{query_value, request_query};
 use crate::ledger::client::hold_connection;
 use crate::protocol::close_codes;
 use crate::protocol::rest_error::RestError;

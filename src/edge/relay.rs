@@ -14,66 +14,9 @@ use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use worker::WebSocket;
 
-#[wasm_bindgen(inline_js = r#"
-export function relay_counter(on_cap) {
-  return { frames: 0, cap: Infinity, on_cap };
-}
-
-export function take_frames(counter) {
-  const frames = counter.frames;
-  counter.frames = 0;
-  return frames;
-}
-
-export function set_cap(counter, cap) {
-  counter.cap = cap;
-}
-
-export function relay_frames(from, to, counter, on_close) {
-  let open = true;
-  const finish = (code) => {
-    if (open) {
-      open = false;
-      on_close(code);
-    }
-  };
-  from.addEventListener("message", (event) => {
-    if (open && typeof event.data === "string") {
-      try {
-        to.send(event.data);
-      } catch {
-        // The client is gone; its close ends the session.
-      }
-      if (++counter.frames >= counter.cap) {
-        // Reported once: the session reads the count and sets the next cap.
-        counter.cap = Infinity;
-        counter.on_cap();
-      }
-    }
-  });
-  from.addEventListener("close", (event) => finish(event.code));
-  from.addEventListener("error", () => finish(1011));
-  from.accept();
-  // Stops forwarding (the session unsubscribed); the close is reported as 1000.
-  return () => finish(1000);
-}
-
-export function listen_client(ws, max_units, on_text, on_other, on_close) {
-  ws.addEventListener("message", (event) => {
-    const data = event.data;
-    if (typeof data !== "string") {
-      on_other(-1);
-    } else if (data.length > max_units) {
-      // A UTF-8 encoding is never shorter than its UTF-16 length: too large for certain.
-      on_other(data.length);
-    } else {
-      on_text(data);
-    }
-  });
-  ws.addEventListener("close", () => on_close());
-  ws.addEventListener("error", () => on_close());
-}
-"#)]
+// The JavaScript side lives in relay.js, beside this file; tests/relay.test.mjs runs it in Node
+// over fake sockets.
+#[wasm_bindgen(module = "/src/edge/relay.js")]
 extern "C" {
     fn relay_counter(on_cap: &JsValue) -> JsValue;
 

@@ -3,8 +3,8 @@
 
 use super::relay::{client_frames, ClientFrame, RelayCounter, RelayStop};
 use super::session_core::{Command, OpenChannel, SessionCore};
-use crate::clock::now_ms;
 use crate::config::App;
+use crate::glue::clock::now_ms;
 use crate::ledger::client::{wake_shard, Place};
 use crate::protocol::{close_codes, frames};
 use crate::room::client::{self as rooms, Joined};

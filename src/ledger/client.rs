@@ -7,11 +7,11 @@ use super::contract::{
 };
 use super::report::{Report, ReportAnswer};
 use super::shard_plan::ShardPlan;
-use crate::internal_error::InternalError;
+use crate::glue::internal_error::InternalError;
+use crate::glue::subrequest::send;
 use crate::protocol::close_codes;
 use crate::protocol::json_read::from_text;
 use crate::protocol::wire::InternalRequest;
-use crate::subrequest::send;
 use worker::{Env, Response, Result, Stub};
 
 /// The stub of an app's ledger.

@@ -3,15 +3,13 @@
 //! is its live sockets, so it is exact and heals itself when a session dies without saying
 //! goodbye (its socket closes). Counts reach the ledger in batches, at most once a second.
 
-use super::client::send_report;
 use super::console;
-use super::console_lease::{store_lease, stored_lease};
 use super::contract::{parse_shard_name, ShardCall, ShardRequest, FULL_STATUS};
 use super::report::{Feed, ShardCount, REPORT_INTERVAL_MS, RETRY_INTERVAL_MS};
-use crate::clock::now_ms;
-use crate::internal_query::{read_request, refusal};
+use super::reporter::Reporter;
+use crate::glue::internal_query::{read_request, refusal};
 use serde::{Deserialize, Serialize};
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 use std::collections::{HashSet, VecDeque};
 use worker::{
     console_error, durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
@@ -92,7 +90,7 @@ impl DurableObject for ConnectionShard {
             ShardRequest::Wake => {
                 // A session lost its socket here (a new instance): report the true count.
                 self.memory.borrow_mut().holder = Some((app_id, index));
-                self.schedule_report(REPORT_INTERVAL_MS).await;
+                self.schedule_report().await;
                 Response::ok("")
             }
             ShardRequest::Console { until_ms } => {
@@ -171,8 +169,8 @@ impl ConnectionShard {
                 *live += 1;
             }
         }
-        self.console_line(&socket_id, true).await;
-        self.schedule_report(REPORT_INTERVAL_MS).await;
+        self.connection_line(&socket_id, true).await;
+        self.schedule_report().await;
         Response::from_websocket(pair.client)
     }
 
@@ -199,7 +197,7 @@ impl ConnectionShard {
         if let Some(holder) = holder_of(ws) {
             let first = !self.memory.borrow().closed.contains(&holder.socket_id);
             if first {
-                self.console_line(&holder.socket_id, false).await;
+                self.connection_line(&holder.socket_id, false).await;
             }
             let mut memory = self.memory.borrow_mut();
             // Counted once, even if the runtime reports both an error and a close.
@@ -216,10 +214,10 @@ impl ConnectionShard {
             }
             memory.holder = Some((holder.app_id, holder.index));
         }
-        self.schedule_report(REPORT_INTERVAL_MS).await;
+        self.schedule_report().await;
     }
 
-    async fn schedule_report(&self, delay_ms: f64) {
+    async fn schedule_report_in(&self, delay_ms: f64) {
         if std::mem::replace(&mut self.memory.borrow_mut().feed.scheduled, true) {
             return;
         }
@@ -249,50 +247,36 @@ impl ConnectionShard {
         let Some(report) = self.memory.borrow_mut().feed.take_report(None, Some(shard)) else {
             return;
         };
-        match send_report(&self.env, &app_id, &report).await {
-            Ok(answer) => {
-                let store = self.memory.borrow_mut().feed.on_answer(answer, now_ms());
-                self.after_console_word(store).await;
-            }
-            Err(e) => {
-                console_error!("connection shard {index} of app {app_id}: report failed: {e}");
-                self.memory.borrow_mut().feed.on_failed(&report);
-                self.schedule_report(RETRY_INTERVAL_MS).await;
-            }
-        }
+        self.send(&app_id, report).await;
     }
 
-    /// Writes a connection's line if a console watches the app (the stored lease is read
-    /// once per instance); it goes with the next report.
-    async fn console_line(&self, socket_id: &str, opened: bool) {
-        if !self.memory.borrow().feed.console.restored {
-            let until = stored_lease(&self.state).await;
-            self.memory.borrow_mut().feed.console.restore(until);
-        }
-        let now = now_ms();
-        if self.memory.borrow().feed.console.wants_lines(now) {
-            let line = console::connection(now, socket_id, opened);
-            self.memory.borrow_mut().feed.console_line(line, now);
-            self.schedule_report(REPORT_INTERVAL_MS).await;
+    /// Writes a connection's line if a console watches the app; it goes with the next report.
+    async fn connection_line(&self, socket_id: &str, opened: bool) {
+        if let Some(now) = self.console_open().await {
+            self.console_line(console::connection(now, socket_id, opened))
+                .await;
         }
     }
+}
 
-    /// A console opened for the app (the dashboard said so).
-    async fn console_lease(&self, until_ms: f64) {
-        let store = self
-            .memory
-            .borrow_mut()
-            .feed
-            .learn_console(until_ms, now_ms());
-        self.after_console_word(store).await;
+impl Reporter for ConnectionShard {
+    fn state(&self) -> &State {
+        &self.state
     }
 
-    /// After the ledger's or the dashboard's word on the console: the lease stored if storage
-    /// should change, and held lines reported if a console watches.
-    async fn after_console_word(&self, store: Option<f64>) {
-        store_lease(&self.state, store).await;
-        if self.memory.borrow().feed.has_console_lines() {
-            self.schedule_report(REPORT_INTERVAL_MS).await;
-        }
+    fn env(&self) -> &Env {
+        &self.env
+    }
+
+    fn feed(&self) -> RefMut<'_, Feed> {
+        RefMut::map(self.memory.borrow_mut(), |memory| &mut memory.feed)
+    }
+
+    async fn schedule_report(&self) {
+        self.schedule_report_in(REPORT_INTERVAL_MS).await;
+    }
+
+    async fn retry_report(&self) {
+        self.schedule_report_in(RETRY_INTERVAL_MS).await;
     }
 }

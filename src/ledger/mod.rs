@@ -11,5 +11,6 @@ pub mod console;
 pub mod console_lease;
 pub mod contract;
 pub mod report;
+pub(crate) mod reporter;
 pub mod shard_plan;
 pub mod stats;

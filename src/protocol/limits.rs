@@ -49,7 +49,7 @@ pub struct Limits {
     pub session_cpu_budget_ms: u32,
     /// The CPU estimate per frame, in microseconds. Conservative on purpose: the sessions'
     /// own process measured 65-105 µs per relayed frame (rooms in another process,
-    /// `bench/split-processes.mjs`, a busy machine, the inter-process hop and permessage-deflate
+    /// `bench/lib/split_processes.mjs`, a busy machine, the inter-process hop and permessage-deflate
     /// included; BENCHMARKS.md), so 150 keeps a margin of about 1.4× over the worst of it and
     /// a session's share is over-counted, never under.
     pub session_cpu_micros_per_frame: u32,

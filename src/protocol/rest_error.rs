@@ -1,5 +1,5 @@
 //! A refused REST request: the HTTP status Pusher uses and a message, answered as
-//! `{"error": message}`. Pure, so the protocol's parsers can return it; `crate::http` turns it
+//! `{"error": message}`. Pure, so the protocol's parsers can return it; `crate::glue::http` turns it
 //! into a response.
 
 use std::fmt;

@@ -3,7 +3,7 @@
 
 use super::pass_json;
 use crate::config::App;
-use crate::http::RestResult;
+use crate::glue::http::RestResult;
 use crate::ledger::client::rest_read;
 use crate::ledger::contract::LedgerRequest;
 use crate::protocol::channel_info::InfoAttrs;

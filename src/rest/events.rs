@@ -1,10 +1,10 @@
 //! `POST /events` and `POST /batch_events`: one room request per channel, all at once, and
 //! `POST /users/{id}/terminate_connections`.
 
-use crate::clock::now_ms;
 use crate::config::App;
-use crate::http::{json_response, RestResult};
-use crate::internal_error::InternalError;
+use crate::glue::clock::now_ms;
+use crate::glue::http::{json_response, RestResult};
+use crate::glue::internal_error::InternalError;
 use crate::ledger::report::QUOTA_RECHECK_MS;
 use crate::protocol::channel_name::{validate_channel_name, ChannelKind, SERVER_TO_USER_PREFIX};
 use crate::protocol::frames;

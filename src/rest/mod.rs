@@ -6,9 +6,9 @@ mod events;
 mod signed_body;
 
 use crate::config::{App, Apps};
-use crate::http::{json_response, RestResult};
-use crate::internal_error::InternalError;
-use crate::internal_query::request_query;
+use crate::glue::http::{json_response, RestResult};
+use crate::glue::internal_error::InternalError;
+use crate::glue::internal_query::request_query;
 use crate::ledger::client::rest_read;
 use crate::ledger::contract::LedgerRequest;
 use crate::protocol::query::{percent_decode, QueryParams};

@@ -4,8 +4,8 @@
 //! (in one call when its length is declared, else as a stream with a running cap), then
 //! checked against `body_md5`.
 
-use crate::clock::now_secs;
 use crate::config::App;
+use crate::glue::clock::now_secs;
 use crate::protocol::rest_error::RestError;
 use crate::protocol::rest_signature::SignedRequest;
 use futures_util::StreamExt;

@@ -7,8 +7,8 @@ use super::contract::{
     RoomRefusal, RoomRequest, CHANNELS_BINDING, DIRECTORY_BINDING, GO_TO_LEAF_STATUS, LEAF_HEADER,
 };
 use super::directory_shards;
+use crate::glue::subrequest::send;
 use crate::protocol::wire::InternalRequest;
-use crate::subrequest::send;
 use worker::{Env, Response, Result, Stub, WebSocket};
 
 /// The host label of the rooms' internal URLs.

@@ -7,7 +7,7 @@
 use super::contract::{DirectoryRequest, Member};
 use super::directory_index::{DirectoryIndex, Notice};
 use super::sockets;
-use crate::internal_query::{read_request, refusal};
+use crate::glue::internal_query::{read_request, refusal};
 use std::cell::RefCell;
 use worker::{
     durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,

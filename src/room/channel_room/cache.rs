@@ -3,7 +3,7 @@
 
 use super::state::{CacheSlot, CachedEvent, MissWebhook};
 use super::{ChannelRoom, MISS_HOOKED_KEY};
-use crate::clock::now_ms;
+use crate::glue::clock::now_ms;
 use worker::Result;
 
 /// Storage key of a cache channel's last event.

@@ -2,8 +2,9 @@
 //! user's connections. Each departure tells the others, the webhooks and the counts.
 
 use super::{vacancy, ChannelRoom};
-use crate::clock::now_ms;
+use crate::glue::clock::now_ms;
 use crate::ledger::console;
+use crate::ledger::reporter::Reporter;
 use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::close_codes;
 use crate::protocol::frames;
@@ -23,8 +24,8 @@ impl ChannelRoom {
     /// A member's socket is gone from the list: member_removed on the user's last socket,
     /// departure webhooks, counts.
     async fn departed(&self, member: Member) {
-        self.learn(Some(member.app_id.clone()), &member.channel);
-        let Some(channel) = self.memory.borrow().channel.clone() else {
+        self.learn(Some(&member.app_id), &member.channel);
+        let Some(channel) = self.channel_name() else {
             return;
         };
         let user_id = member.user_id.as_deref();
@@ -38,7 +39,7 @@ impl ChannelRoom {
             }
         }
         if self.subscriber_count() == 0 {
-            let leaf = self.memory.borrow().leaf;
+            let leaf = self.memory.borrow().identity.leaf();
             match leaf {
                 Some(leaf) => self.tell_root(leaf, 0).await,
                 None if self.total_subscribers() == 0 => self.hook_departure(CHANNEL_SUBJECT).await,

@@ -4,10 +4,11 @@
 
 use super::state::MissWebhook;
 use super::{ChannelRoom, IDENTITY_KEY, MISS_HOOKED_KEY};
-use crate::clock::now_ms;
 use crate::config::App;
-use crate::config_env::load_apps;
+use crate::glue::clock::now_ms;
+use crate::glue::config_env::load_apps;
 use crate::ledger::console;
+use crate::ledger::reporter::Reporter;
 use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::webhook::WebhookEvent;
 use crate::room::roster::Roster;
@@ -21,7 +22,7 @@ impl ChannelRoom {
     pub(super) fn app_with_hooks(&self) -> Option<App> {
         let (app_id, channel) = {
             let memory = self.memory.borrow();
-            (memory.app_id.clone()?, memory.channel.clone()?)
+            memory.identity.app_and_channel()?
         };
         if ChannelKind::of(&channel) == ChannelKind::ServerToUser {
             return None;
@@ -48,12 +49,12 @@ impl ChannelRoom {
     pub(super) async fn save_identity(&self) {
         let identity = {
             let memory = self.memory.borrow();
-            if memory.identity_saved {
+            if memory.identity.is_saved() {
                 return;
             }
-            (memory.app_id.clone(), memory.channel.clone())
+            memory.identity.app_and_channel()
         };
-        if let (Some(app_id), Some(channel)) = identity {
+        if let Some((app_id, channel)) = identity {
             if self
                 .state
                 .storage()
@@ -61,7 +62,7 @@ impl ChannelRoom {
                 .await
                 .is_ok()
             {
-                self.memory.borrow_mut().identity_saved = true;
+                self.memory.borrow_mut().identity.set_saved(true);
             }
         }
     }
@@ -71,7 +72,7 @@ impl ChannelRoom {
         let Some(app) = self.app_with_hooks() else {
             return;
         };
-        let Some(channel) = self.memory.borrow().channel.clone() else {
+        let Some(channel) = self.channel_name() else {
             return;
         };
         let Some(outbox) = self.outbox() else { return };
@@ -121,7 +122,7 @@ impl ChannelRoom {
         if self.app_with_hooks().is_none() {
             return;
         }
-        let Some(channel) = self.memory.borrow().channel.clone() else {
+        let Some(channel) = self.channel_name() else {
             return;
         };
         let Some(outbox) = self.outbox() else { return };
@@ -144,7 +145,7 @@ impl ChannelRoom {
         if std::mem::replace(&mut self.memory.borrow_mut().hooks_reconciled, true) {
             return;
         }
-        if self.app_with_hooks().is_none() || self.memory.borrow().channel.is_none() {
+        if self.app_with_hooks().is_none() || self.channel_name().is_none() {
             return;
         }
         let Some(outbox) = self.outbox() else { return };
@@ -177,7 +178,7 @@ impl ChannelRoom {
     pub(super) async fn deliver_hooks(&self) {
         let known = {
             let memory = self.memory.borrow();
-            memory.app_id.is_some() && memory.channel.is_some()
+            memory.identity.app_and_channel().is_some()
         };
         if !known {
             // Woken by the alarm with no sockets: the identity saved with the first webhook.
@@ -186,12 +187,12 @@ impl ChannelRoom {
             let Some((app_id, channel)) = stored else {
                 return;
             };
-            self.learn(Some(app_id), &channel);
+            self.learn(Some(&app_id), &channel);
         }
         let Some(app) = self.app_with_hooks() else {
             return;
         };
-        let Some(channel) = self.memory.borrow().channel.clone() else {
+        let Some(channel) = self.channel_name() else {
             return;
         };
         self.reconcile_hooks().await;

@@ -3,7 +3,7 @@
 
 use super::state::CachedEvent;
 use super::ChannelRoom;
-use crate::clock::now_ms;
+use crate::glue::clock::now_ms;
 use crate::protocol::channel_info::{info_json, users_json, ChannelState, InfoAttrs};
 use crate::room::contract::SUBSCRIBERS_HEADER;
 use crate::room::roster::Roster;

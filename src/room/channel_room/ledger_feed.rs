@@ -2,26 +2,18 @@
 //! channel's occupancy for the index of occupied channels (at once when it changes).
 
 use super::ChannelRoom;
-use crate::clock::now_ms;
-use crate::ledger::client::send_report;
-use crate::ledger::report::{Counts, Occupancy, REPORT_INTERVAL_MS, RETRY_INTERVAL_MS};
+use crate::glue::clock::now_ms;
+use crate::ledger::report::{Counts, Occupancy};
+use crate::ledger::reporter::Reporter;
 use crate::protocol::channel_name::ChannelKind;
 use crate::room::contract::Member;
 use crate::room::roster::Roster;
-use worker::console_error;
 
 impl ChannelRoom {
     /// Adds to the counts for the ledger; they are reported within a second.
     pub(super) async fn count(&self, add: impl FnOnce(&mut Counts)) {
         add(self.memory.borrow_mut().feed.counts());
         self.schedule_report().await;
-    }
-
-    pub(super) async fn schedule_report(&self) {
-        if std::mem::replace(&mut self.memory.borrow_mut().feed.scheduled, true) {
-            return;
-        }
-        self.arm(now_ms() + REPORT_INTERVAL_MS).await;
     }
 
     /// The channel's entry for the ledger's index of occupied channels (user channels are
@@ -32,7 +24,7 @@ impl ChannelRoom {
 
     /// The occupancy as it is, or as it will be once `joining` is in.
     fn occupancy_with(&self, joining: Option<&Member>) -> Option<Occupancy> {
-        let channel = self.memory.borrow().channel.clone()?;
+        let channel = self.channel_name()?;
         let kind = ChannelKind::of(&channel);
         // A split channel's entry is its root room's, counting the leaves.
         if kind == ChannelKind::ServerToUser || self.is_leaf() {
@@ -77,27 +69,13 @@ impl ChannelRoom {
         // Reports may overlap (a subscribe's, a departure's, an alarm's); their occupancy
         // carries a sequence number so the ledger keeps the newest, and no report waits for
         // another.
-        let Some(app_id) = self.memory.borrow().app_id.clone() else {
+        let Some(app_id) = self.memory.borrow().identity.app_id().map(str::to_string) else {
             return;
         };
         let Some(mut report) = self.memory.borrow_mut().feed.take_report(occupancy, None) else {
             return;
         };
         self.memory.borrow_mut().feed.stamp(&mut report, now_ms());
-        match send_report(&self.env, &app_id, &report).await {
-            Ok(answer) => {
-                let store = self.memory.borrow_mut().feed.on_answer(answer, now_ms());
-                self.after_console_word(store).await;
-            }
-            Err(e) => {
-                console_error!("room: ledger report for app {app_id} failed: {e}");
-                {
-                    let mut memory = self.memory.borrow_mut();
-                    memory.feed.on_failed(&report);
-                    memory.feed.scheduled = true;
-                }
-                self.arm(now_ms() + RETRY_INTERVAL_MS).await;
-            }
-        }
+        self.send(&app_id, report).await;
     }
 }

@@ -13,6 +13,7 @@ mod cache;
 mod console_feed;
 mod departure;
 mod hooks;
+mod identity;
 mod info;
 mod ledger_feed;
 mod publish;
@@ -23,14 +24,15 @@ mod subscribe;
 mod subscription_count;
 mod vacancy;
 
+use crate::ledger::reporter::Reporter;
 use hooks::client_event_hook;
 use state::{LoadOnce, Memory};
 
 use super::contract::{Member, RoomCall, RoomRequest};
 use super::frame_send::Frame;
 use super::sockets::{self, is_same, member_of};
-use crate::clock::now_ms;
-use crate::internal_query::{read_request, refusal};
+use crate::glue::clock::now_ms;
+use crate::glue::internal_query::{read_request, refusal};
 use crate::ledger::console;
 use std::cell::RefCell;
 use worker::{
@@ -107,7 +109,7 @@ impl DurableObject for ChannelRoom {
             .await;
             self.relay_across_split(&frame).await;
             if let Some(sender) = sender {
-                self.learn(Some(sender.app_id.clone()), &sender.channel);
+                self.learn(Some(&sender.app_id), &sender.channel);
                 let from = (sender.socket_id.as_str(), sender.user_id.as_deref());
                 if let Some(now) = self.console_open().await {
                     self.console_line(console::event(now, &frame, Some(from), None))
@@ -159,7 +161,7 @@ impl ChannelRoom {
         if !memory.subscribers.is_loaded() {
             let loaded = sockets::load(&self.state);
             if let Some((first, _)) = loaded.first() {
-                memory.learn_from_socket(first);
+                memory.identity.learn_from_socket(first);
             }
             memory.subscribers = LoadOnce::Loaded(loaded);
         }
@@ -185,8 +187,13 @@ impl ChannelRoom {
 
     /// Remembers the app and channel named by a request (a woken room knows them only from
     /// its sockets' records, and an empty room not at all).
-    fn learn(&self, app_id: Option<String>, channel: &str) {
-        self.memory.borrow_mut().learn(app_id, channel);
+    fn learn(&self, app_id: Option<&str>, channel: &str) {
+        self.memory.borrow_mut().identity.learn(app_id, channel);
+    }
+
+    /// The room's channel, when known.
+    fn channel_name(&self) -> Option<String> {
+        self.memory.borrow().identity.channel().map(str::to_string)
     }
 
     /// Sets the alarm for `at_ms` unless it is already set for earlier.

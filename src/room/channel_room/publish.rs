@@ -3,8 +3,9 @@
 //! the channel's attributes.
 
 use super::ChannelRoom;
-use crate::clock::now_ms;
+use crate::glue::clock::now_ms;
 use crate::ledger::console;
+use crate::ledger::reporter::Reporter;
 use crate::protocol::channel_info::{info_json, InfoAttrs};
 use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::timestamp::utc_month;

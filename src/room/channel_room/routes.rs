@@ -2,6 +2,7 @@
 //! (subscribe, publish and the channel's info have files of their own).
 
 use super::ChannelRoom;
+use crate::ledger::reporter::Reporter;
 use crate::protocol::json_writer::JsonObject;
 use crate::room::contract::{RoomCall, RoomRequest};
 use crate::room::webhook_outbox::CHANNEL_SUBJECT;
@@ -15,9 +16,9 @@ impl ChannelRoom {
     /// queue the departures a restart left unsent, and have a new instance report to the
     /// ledger.
     pub(super) async fn take_in(&self, call: &RoomCall) {
-        self.learn(Some(call.to.app_id.clone()), &call.to.channel);
+        self.learn(Some(&call.to.app_id), &call.to.channel);
         if let Some(leaf) = call.to.leaf {
-            self.memory.borrow_mut().leaf = Some(leaf);
+            self.memory.borrow_mut().identity.learn_leaf(Some(leaf));
         }
         if !matches!(call.request, RoomRequest::Subscribe(_)) {
             // A subscribe does this itself, once it knows the join is not refused.

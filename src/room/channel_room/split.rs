@@ -4,7 +4,7 @@
 
 use super::state::LoadOnce;
 use super::{ChannelRoom, LEAVES_KEY};
-use crate::internal_error::InternalError;
+use crate::glue::internal_error::InternalError;
 use crate::protocol::channel_info::InfoAttrs;
 use crate::room::client as rooms;
 use crate::room::contract::{
@@ -15,7 +15,7 @@ use worker::{console_error, Response, Result};
 
 impl ChannelRoom {
     pub(super) fn is_leaf(&self) -> bool {
-        self.memory.borrow().leaf.is_some()
+        self.memory.borrow().identity.leaf().is_some()
     }
 
     /// Subscribers here plus, in a split channel's root, those of its leaves as last heard.
@@ -35,11 +35,8 @@ impl ChannelRoom {
         to_leaf: Option<u32>,
         request: RoomRequest,
     ) -> Result<Response> {
-        let (app_id, channel) = {
-            let memory = self.memory.borrow();
-            (memory.app_id.clone(), memory.channel.clone())
-        };
-        let (Some(app_id), Some(channel)) = (app_id, channel) else {
+        let identity = self.memory.borrow().identity.app_and_channel();
+        let Some((app_id, channel)) = identity else {
             return Err(InternalError::UnknownIdentity.into());
         };
         let to = match to_leaf {
@@ -162,7 +159,7 @@ impl ChannelRoom {
     /// A client event in a split channel reaches the other rooms too: a leaf sends it to the
     /// root, which delivers it and passes it to the other leaves.
     pub(super) async fn relay_across_split(&self, frame: &str) {
-        let leaf = self.memory.borrow().leaf;
+        let leaf = self.memory.borrow().identity.leaf();
         match leaf {
             Some(leaf) => {
                 let relay = RoomRequest::Relay {

@@ -1,8 +1,9 @@
 //! What a channel room keeps in memory between requests, and the small types that say which
 //! parts of it this instance has read yet (from the hibernated sockets, storage or the leaves).
 
+use super::identity::Identity;
 use crate::ledger::report::Feed;
-use crate::room::contract::{parse_room_name, Member, RoomName};
+use crate::room::contract::Member;
 use crate::room::count_throttle::CountThrottle;
 use serde::{Deserialize, Serialize};
 use worker::WebSocket;
@@ -97,14 +98,14 @@ pub(super) enum MissWebhook {
 
 #[derive(Default)]
 pub(super) struct Memory {
+    /// Who the room is (app, channel, leaf).
+    pub(super) identity: Identity,
     /// The live subscribers. A cache of the sockets: rebuilt from the hibernated sockets'
     /// attachments on first use after the object wakes.
     pub(super) subscribers: LoadOnce<Vec<(Member, WebSocket)>>,
-    pub(super) channel: Option<String>,
     /// Cache channels: the last event.
     pub(super) cached: CacheSlot,
     pub(super) counts: CountThrottle,
-    pub(super) app_id: Option<String>,
     /// Counts and occupancy on their way to the app ledger.
     pub(super) feed: Feed,
     /// When the object's one alarm is set for (it serves the count throttle, the ledger
@@ -112,15 +113,10 @@ pub(super) struct Memory {
     pub(super) alarm_at: Option<f64>,
     pub(super) hooks_schema_ready: bool,
     pub(super) hooks_reconciled: bool,
-    /// This room is leaf `n` of a split channel.
-    pub(super) leaf: Option<u32>,
     /// A split channel's root: its leaves' subscribers, as last heard (asked of the leaves on
     /// first use).
     pub(super) leaf_counts: LoadOnce<Vec<u64>>,
     pub(super) announced_to_ledger: bool,
-    pub(super) identity_saved: bool,
-    /// The identity came from the object's name (not from a request, a socket or storage).
-    pub(super) named: bool,
     pub(super) miss_webhook: MissWebhook,
     /// User channels: when the app last terminated the user's connections (Unix ms). A join
     /// from a connection signed in before then (its upgrade was still on its way) is refused.
@@ -129,42 +125,11 @@ pub(super) struct Memory {
 }
 
 impl Memory {
-    /// A room's memory at construction: its app, channel and leaf from its Durable Object
-    /// name, so it knows them before any request, after a hibernation and in an alarm. (Until
-    /// the release after this one, the identity is also still written to socket records and
-    /// storage, and read from them and from requests when a runtime gives no name.)
+    /// A room's memory at construction: who it is, from its Durable Object name.
     pub(super) fn named(name: Option<&str>) -> Memory {
-        let mut memory = Memory::default();
-        if let Some(RoomName::Channel(address)) = name.and_then(parse_room_name) {
-            memory.app_id = Some(address.app_id);
-            memory.channel = Some(address.channel);
-            memory.leaf = address.leaf;
-            memory.named = true;
-        }
-        memory
-    }
-
-    /// Remembers the app and channel named by a request (a woken room knows them only from
-    /// its sockets' records, and an empty room not at all). The first ones learnt stay.
-    pub(super) fn learn(&mut self, app_id: Option<String>, channel: &str) {
-        if let Some(app_id) = app_id.filter(|a| !a.is_empty()) {
-            self.app_id.get_or_insert(app_id);
-        }
-        if !channel.is_empty() {
-            self.channel.get_or_insert_with(|| channel.to_string());
-        }
-    }
-
-    /// Takes the room's identity from a hibernated socket's record (one written by this room).
-    pub(super) fn learn_from_socket(&mut self, record: &Member) {
-        if self.channel.is_none() {
-            self.channel = Some(record.channel.clone());
-        }
-        if record.leaf.is_some() {
-            self.leaf = record.leaf;
-        }
-        if self.app_id.is_none() && !record.app_id.is_empty() {
-            self.app_id = Some(record.app_id.clone());
+        Memory {
+            identity: Identity::from_name(name),
+            ..Memory::default()
         }
     }
 }
@@ -204,44 +169,5 @@ mod tests {
         assert_eq!(slot, CacheSlot::Holds(event(1_000.0)));
         assert_eq!(slot.live_event(999.0), Some(&event(1_000.0)));
         assert_eq!(slot.live_event(1_000.0), None, "expired at its deadline");
-    }
-
-    #[test]
-    fn memory_keeps_the_first_identity_it_learns() {
-        let mut memory = Memory::default();
-        memory.learn(Some(String::new()), "");
-        assert_eq!(
-            (memory.app_id.as_deref(), memory.channel.as_deref()),
-            (None, None)
-        );
-        memory.learn(Some("1".into()), "chat");
-        memory.learn(Some("2".into()), "other");
-        assert_eq!(memory.app_id.as_deref(), Some("1"));
-        assert_eq!(memory.channel.as_deref(), Some("chat"));
-    }
-
-    #[test]
-    fn memory_learns_identity_and_leaf_from_a_socket_record() {
-        let mut record = Member::new("1.2");
-        record.channel = "chat".into();
-        record.app_id = "7".into();
-        record.leaf = Some(3);
-        let mut memory = Memory::default();
-        memory.learn_from_socket(&record);
-        assert_eq!(memory.app_id.as_deref(), Some("7"));
-        assert_eq!(memory.channel.as_deref(), Some("chat"));
-        assert_eq!(memory.leaf, Some(3));
-
-        // What the room already knows stays; an old record without an app id adds nothing.
-        let mut memory = Memory::default();
-        memory.learn(None, "chat");
-        record.channel = "other".into();
-        record.app_id = String::new();
-        record.leaf = None;
-        memory.leaf = Some(1);
-        memory.learn_from_socket(&record);
-        assert_eq!(memory.channel.as_deref(), Some("chat"));
-        assert_eq!(memory.app_id, None);
-        assert_eq!(memory.leaf, Some(1));
     }
 }

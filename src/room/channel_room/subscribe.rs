@@ -3,6 +3,7 @@
 
 use super::ChannelRoom;
 use crate::ledger::console;
+use crate::ledger::reporter::Reporter;
 use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::frames;
 use crate::protocol::webhook::WebhookEvent;
@@ -37,9 +38,9 @@ impl ChannelRoom {
         member.app_id = app_id.clone();
         member.leaf = leaf;
         let kind = ChannelKind::of(&channel);
-        self.learn(Some(app_id), &channel);
+        self.learn(Some(&app_id), &channel);
         if leaf.is_some() {
-            self.memory.borrow_mut().leaf = leaf;
+            self.memory.borrow_mut().identity.learn_leaf(leaf);
         }
         let terminated_at = self.memory.borrow().terminated_at_ms;
         if signed_in_before(member.signed_in_ms, terminated_at) {

@@ -2,7 +2,7 @@
 //! throttle allows, otherwise from the alarm.
 
 use super::ChannelRoom;
-use crate::clock::now_ms;
+use crate::glue::clock::now_ms;
 use crate::protocol::frames;
 use crate::protocol::webhook::WebhookEvent;
 use crate::room::count_throttle::CountAction;
@@ -33,7 +33,7 @@ impl ChannelRoom {
         let channel = {
             let mut memory = self.memory.borrow_mut();
             memory.counts.on_scheduled_send(now);
-            memory.channel.clone()
+            memory.identity.channel().map(str::to_string)
         };
         if let Some(channel) = channel {
             self.send_count(&channel, self.subscriber_count()).await;

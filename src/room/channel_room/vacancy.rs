@@ -4,8 +4,8 @@
 
 use super::state::{CacheSlot, CachedEvent, LoadOnce, MissWebhook};
 use super::ChannelRoom;
+use crate::glue::sql::number;
 use crate::protocol::json_writer::JsonObject;
-use crate::room::webhook_outbox::number;
 use worker::{console_error, Response, Result};
 
 /// How soon after a room empties its alarm checks whether it can delete its storage (the
@@ -68,7 +68,7 @@ impl ChannelRoom {
         }
         let mut memory = self.memory.borrow_mut();
         memory.hooks_schema_ready = false;
-        memory.identity_saved = false;
+        memory.identity.set_saved(false);
         memory.miss_webhook = MissWebhook::NotSent;
         memory.cached = CacheSlot::Empty;
         memory.leaf_counts = LoadOnce::NotLoaded;
@@ -117,13 +117,16 @@ impl ChannelRoom {
         let memory = self.memory.borrow();
         Response::ok(
             JsonObject::new()
-                .string_if("app_id", memory.app_id.as_deref())
-                .string_if("channel", memory.channel.as_deref())
+                .string_if("app_id", memory.identity.app_id())
+                .string_if("channel", memory.identity.channel())
                 .raw(
                     "leaf",
-                    &memory.leaf.map_or("null".into(), |l| l.to_string()),
+                    &memory
+                        .identity
+                        .leaf()
+                        .map_or("null".into(), |l| l.to_string()),
                 )
-                .value("from_name", memory.named)
+                .value("from_name", memory.identity.is_from_name())
                 .finish(),
         )
     }
