@@ -53,10 +53,20 @@ const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((
 
 /** `events` publishes one after another to `channel`, each awaited to its last delivery. */
 async function publishInTurn(app, channel, subscribers) {
-  const pool = await openSubscribers({ port: worker.port, key: app.key, channel, count: subscribers, capacity: events + 1 });
+  const pool = await openSubscribers({
+    port: worker.port,
+    key: app.key,
+    channel,
+    count: subscribers,
+    capacity: events + 1,
+  });
   const { sdk, close } = restClient({ port: worker.port, app, sockets: 1 });
   let retries = 0;
-  const publish = (seq) => retryingResets(() => sdk.trigger(channel, "b", eventData(seq, payloadBytes)), () => retries++);
+  const publish = (seq) =>
+    retryingResets(
+      () => sdk.trigger(channel, "b", eventData(seq, payloadBytes)),
+      () => retries++,
+    );
   await publish(0); // warm-up: event 0 is checked, not timed
   await pool.delivered(0);
   const rooms = await layout(app, channel, subscribers);
@@ -90,7 +100,8 @@ async function publishInTurn(app, channel, subscribers) {
   };
 }
 
-const fmt = (n, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const fmt = (n, digits = 0) =>
+  n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 const outcome = (what, r) =>
   `${what}: ${r.missing} missing, ${r.duplicates} duplicated, ${r.subscribersOutOfOrder} subscribers out of order, ${r.closedByServer.length} closed by the server`;
@@ -101,7 +112,9 @@ for (const n of sizes) {
   const splitRun = await publishInTurn(split, channel, n);
   const wholeRun = await publishInTurn(whole, channel, n);
   rows.push({ n, split: splitRun, whole: wholeRun });
-  process.stderr.write(`[big channel] ${n} subscribers: ${splitRun.rooms.leaves.length} leaves, ${fmt(splitRun.cpuUsPerPublish)} µs/publish split, ${fmt(wholeRun.cpuUsPerPublish)} µs whole\n`);
+  process.stderr.write(
+    `[big channel] ${n} subscribers: ${splitRun.rooms.leaves.length} leaves, ${fmt(splitRun.cpuUsPerPublish)} µs/publish split, ${fmt(wholeRun.cpuUsPerPublish)} µs whole\n`,
+  );
 }
 await worker.stop();
 
@@ -113,11 +126,14 @@ const lines = [
 ];
 for (const { n, split: s, whole: w } of rows) {
   const leaves = s.rooms.leaves.length;
-  const exact = [s, w].every((r) => r.missing === 0 && r.duplicates === 0 && r.subscribersOutOfOrder === 0 && r.closedByServer.length === 0);
+  const exact = [s, w].every(
+    (r) => r.missing === 0 && r.duplicates === 0 && r.subscribersOutOfOrder === 0 && r.closedByServer.length === 0,
+  );
   const extra = s.cpuUsPerPublish - w.cpuUsPerPublish;
   lines.push(
     `| ${fmt(n)} | 1 + ${leaves} | ${s.rooms.largestLeaf} | ${exact ? "yes" : `**no**: ${outcome("split", s)}; ${outcome("one room", w)}`} | ${fmt(s.answered.p50, 1)} / ${fmt(s.answered.p99, 1)} | ${fmt(s.lastDelivery.p50, 1)} / ${fmt(s.lastDelivery.p99, 1)} | ${fmt(w.lastDelivery.p50, 1)} / ${fmt(w.lastDelivery.p99, 1)} | ${fmt(s.cpuUsPerPublish)} | ${fmt(w.cpuUsPerPublish)} | ${fmt(extra)} | ${leaves ? fmt(extra / leaves, 1) : "–"} | ${s.retries + w.retries} |`,
   );
-  if (s.rooms.total !== n) lines.push(`|   | the root counted ${s.rooms.total} subscribers, not ${n} | | | | | | | | | | |`);
+  if (s.rooms.total !== n)
+    lines.push(`|   | the root counted ${s.rooms.total} subscribers, not ${n} | | | | | | | | | | |`);
 }
 process.stdout.write(`${lines.join("\n")}\n`);

@@ -104,7 +104,9 @@ function printV8({ result, cpu }, profiles) {
     for (const [id, profile] of Object.entries(profiles[role])) {
       writeFileSync(join(outDir, `${role}-${id.replaceAll(":", "_")}.cpuprofile`), JSON.stringify(profile));
       const { busy, program } = selfSamples(profile);
-      console.log(`| ${role} | ${id} | ${busy} | ${program} | ${f(usPerDelivery(busy), 2)} | ${f((cpu[role] * 1e6) / deliveries)} |`);
+      console.log(
+        `| ${role} | ${id} | ${busy} | ${program} | ${f(usPerDelivery(busy), 2)} | ${f((cpu[role] * 1e6) / deliveries)} |`,
+      );
     }
   }
   for (const role of roles) {
@@ -115,7 +117,9 @@ function printV8({ result, cpu }, profiles) {
     console.log("| function | self samples | % | ≈ µs per delivery |");
     console.log("|---|---|---|---|");
     for (const fn of functions.slice(0, top)) {
-      console.log(`| \`${fn.name}\` | ${fn.samples} | ${f((fn.samples * 100) / busy)} | ${f(usPerDelivery(fn.samples), 2)} |`);
+      console.log(
+        `| \`${fn.name}\` | ${fn.samples} | ${f((fn.samples * 100) / busy)} | ${f(usPerDelivery(fn.samples), 2)} |`,
+      );
     }
   }
 }
@@ -143,7 +147,9 @@ async function perfProfiles() {
   console.log(
     `N = ${n}, saturated phase only: ${deliveries} deliveries, ${f(result.deliveries_per_second, 0)} deliveries/s, ${result.missing_deliveries} missing; perf data in target/profiles/*.perf.data\n`,
   );
-  console.log("| process | CPU µs per delivery (/proc) | samples with Cap'n Proto on the stack (carrying frames between processes) | where the samples end (leaf frame) |");
+  console.log(
+    "| process | CPU µs per delivery (/proc) | samples with Cap'n Proto on the stack (carrying frames between processes) | where the samples end (leaf frame) |",
+  );
   console.log("|---|---|---|---|");
   for (const role of roles) {
     const { capnpShare, categories } = readPerf(files[role]);

@@ -62,7 +62,11 @@ function publisher(mode, channel, pool, nextSeq) {
   }
   return async () => {
     const first = nextSeq(BATCH);
-    const batch = Array.from({ length: BATCH }, (_, i) => ({ channel, name: "b", data: eventData(first + i, payloadBytes) }));
+    const batch = Array.from({ length: BATCH }, (_, i) => ({
+      channel,
+      name: "b",
+      data: eventData(first + i, payloadBytes),
+    }));
     await send(() => sdk.triggerBatch(batch));
     await Promise.all(batch.map((_, i) => pool.delivered(first + i)));
   };
@@ -115,11 +119,21 @@ async function measure({ mode, subscribers, channel, pool, seq }) {
 }
 
 const fmt = (n, digits = 0) =>
-  n === null || Number.isNaN(n) ? "–" : n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+  n === null || Number.isNaN(n)
+    ? "–"
+    : n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 const rows = [];
 const noPool = await openSubscribers({ port: worker.port, key: app.key, channel: "ceiling-0", count: 0, capacity: 1 });
-rows.push(await measure({ mode: "rest-only", subscribers: 0, channel: "ceiling-refused", pool: noPool, seq: { next: 0, capacity: 1 } }));
+rows.push(
+  await measure({
+    mode: "rest-only",
+    subscribers: 0,
+    channel: "ceiling-refused",
+    pool: noPool,
+    seq: { next: 0, capacity: 1 },
+  }),
+);
 for (const n of sizes) {
   // Room for every event of a row at the rates seen locally, in ≤ ~20 MB of bookkeeping.
   const capacity = Math.min(400_000, Math.max(20_000, Math.floor(20_000_000 / Math.max(n, 1))));
@@ -154,15 +168,23 @@ const single0 = rows.find((r) => r.mode === "events" && r.subscribers === 0);
 lines.push("");
 if (single0) {
   lines.push(`- REST handling alone (signature, body, refusal): ${fmt(restOnly)} µs per call.`);
-  lines.push(`- A publish to a channel without subscribers: ${fmt(single0.cpuUsPerEvent)} µs, so the room request and its answer add ${fmt(single0.cpuUsPerEvent - restOnly)} µs.`);
+  lines.push(
+    `- A publish to a channel without subscribers: ${fmt(single0.cpuUsPerEvent)} µs, so the room request and its answer add ${fmt(single0.cpuUsPerEvent - restOnly)} µs.`,
+  );
   const batch0 = rows.find((r) => r.mode === "batch_events" && r.subscribers === 0);
-  if (batch0) lines.push(`- In \`batch_events\` of ${BATCH} (no subscribers): ${fmt(batch0.cpuUsPerEvent)} µs per event.`);
+  if (batch0)
+    lines.push(`- In \`batch_events\` of ${BATCH} (no subscribers): ${fmt(batch0.cpuUsPerEvent)} µs per event.`);
   for (const r of rows.filter((x) => x.mode === "events" && x.subscribers > 0)) {
-    lines.push(`- ${fmt(r.subscribers)} subscribers: ${fmt((r.cpuUsPerEvent - single0.cpuUsPerEvent) / r.subscribers, 1)} µs more per delivery (room send + session relay + client socket).`);
+    lines.push(
+      `- ${fmt(r.subscribers)} subscribers: ${fmt((r.cpuUsPerEvent - single0.cpuUsPerEvent) / r.subscribers, 1)} µs more per delivery (room send + session relay + client socket).`,
+    );
   }
 }
 for (const r of rows.filter((x) => x.breakdown)) {
-  const what = r.mode === "rest-only" ? "REST calls refused before the room (µs per call)" : `\`${r.mode}\` to ${fmt(r.subscribers)} subscribers`;
+  const what =
+    r.mode === "rest-only"
+      ? "REST calls refused before the room (µs per call)"
+      : `\`${r.mode}\` to ${fmt(r.subscribers)} subscribers`;
   lines.push("", `V8 profile, ${what}:`, "", formatBreakdown(r.breakdown, r.cpuUsPerEvent ?? r.cpuUsPerCall));
 }
 process.stdout.write(`${lines.join("\n")}\n`);

@@ -131,11 +131,16 @@ for (const n of sizes) {
 }
 
 const machine = `${cpus().length} × ${cpus()[0].model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, Linux`;
-writeFileSync(join(root, "bench/results.json"), `${JSON.stringify({ machine, date: new Date().toISOString(), results }, null, 2)}\n`);
+writeFileSync(
+  join(root, "bench/results.json"),
+  `${JSON.stringify({ machine, date: new Date().toISOString(), results }, null, 2)}\n`,
+);
 const f = (x, digits = 1) => (x === null || x === undefined || Number.isNaN(x) ? "–" : x.toFixed(digits));
 console.log(`Machine: ${machine}\n`);
 console.log(`Clients ${perMessageDeflate ? "offer" : "do not offer"} permessage-deflate (only workerd accepts it).\n`);
-console.log("| server | N | publish→first p50 / p99 / max (ms) | publish→last p50 / p99 / max (ms) | deliveries/s (saturated) | server CPU µs / delivery | server RSS after connect (MB) | peak RSS (MB) | missing |");
+console.log(
+  "| server | N | publish→first p50 / p99 / max (ms) | publish→last p50 / p99 / max (ms) | deliveries/s (saturated) | server CPU µs / delivery | server RSS after connect (MB) | peak RSS (MB) | missing |",
+);
 console.log("|---|---|---|---|---|---|---|---|---|");
 for (const r of results) {
   if (r.error) {

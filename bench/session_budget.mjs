@@ -77,7 +77,9 @@ function publishBatch() {
       (res) => {
         let text = "";
         res.on("data", (chunk) => (text += chunk));
-        res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`publish: ${res.statusCode} ${text}`))));
+        res.on("end", () =>
+          res.statusCode === 200 ? resolve() : reject(new Error(`publish: ${res.statusCode} ${text}`)),
+        );
       },
     );
     req.on("error", reject);
@@ -169,11 +171,15 @@ try {
   // not a git checkout
 }
 
-console.log(`Machine: ${cpus().length} × ${cpus()[0].model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, Linux; commit ${commit}\n`);
+console.log(
+  `Machine: ${cpus().length} × ${cpus()[0].model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, Linux; commit ${commit}\n`,
+);
 console.log(
   `${sessionCount} subscriber connection(s); batches of ${batchSize} events of ${payloadBytes} bytes, ${concurrency} in flight; session budget ${budgetMs} ms at ${microsPerFrame} µs a frame.\n`,
 );
-console.log("| closed with | frames relayed per session (budget allows) | wall (s) | publishes | workerd CPU with the subscribers (s) | same publishes, nobody subscribed (s) | whole process (REST and rooms too) µs / frame | added by the subscriber µs / frame | the budget assumes µs / frame |");
+console.log(
+  "| closed with | frames relayed per session (budget allows) | wall (s) | publishes | workerd CPU with the subscribers (s) | same publishes, nobody subscribed (s) | whole process (REST and rooms too) µs / frame | added by the subscriber µs / frame | the budget assumes µs / frame |",
+);
 console.log("|---|---|---|---|---|---|---|---|---|");
 console.log(
   `| ${closes}${reasons ? ` (${reasons})` : ""} | ${Math.min(...relayed)}–${Math.max(...relayed)} (${expectedFrames}) | ${f(wallS)} | ${publishes} | ${f(cpuWith, 2)} | ${f(cpuWithout, 2)} | ${f(wholeUs)} | ${f(marginalUs)} | ${microsPerFrame} |`,
@@ -182,10 +188,14 @@ const atClose = (defaultFrames * marginalUs) / 1e6;
 console.log(
   `\nExtrapolated to the default budget (${DEFAULT_BUDGET_MS / 1000} s at ${microsPerFrame} µs a frame): a session closes after ${defaultFrames.toLocaleString("en")} frames, having used about ${f(atClose)} s of CPU for them at the measured ${f(marginalUs)} µs a frame (the budget over-counts by ${f(microsPerFrame / marginalUs, 2)}×):\n`,
 );
-console.log("| CPU limit | limit (s) | CPU at the 4200 close (s) | frames the limit would allow at the measured cost | the 4200 close comes first |");
+console.log(
+  "| CPU limit | limit (s) | CPU at the 4200 close (s) | frames the limit would allow at the measured cost | the 4200 close comes first |",
+);
 console.log("|---|---|---|---|---|");
 for (const [name, seconds] of CPU_LIMITS_S) {
   const allowed = Math.floor((seconds * 1e6) / marginalUs);
-  console.log(`| ${name} | ${seconds} | ${f(atClose)} | ${allowed.toLocaleString("en")} | ${atClose < seconds ? "yes" : "NO"} |`);
+  console.log(
+    `| ${name} | ${seconds} | ${f(atClose)} | ${allowed.toLocaleString("en")} | ${atClose < seconds ? "yes" : "NO"} |`,
+  );
 }
 if (subscribers.some((s) => s.close !== 4200)) process.exitCode = 1;

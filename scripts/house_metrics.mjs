@@ -139,7 +139,14 @@ function expandUse(prefix, body) {
       if (!item) continue;
       const m = item.match(/^([\w:]*?)::\{([\s\S]*)\}$/);
       if (m) out.push(...expandUse([...prefix, ...m[1].split("::").filter(Boolean)], m[2]));
-      else out.push([...prefix, ...item.split(/\s+as\s+/)[0].split("::").filter(Boolean)]);
+      else
+        out.push([
+          ...prefix,
+          ...item
+            .split(/\s+as\s+/)[0]
+            .split("::")
+            .filter(Boolean),
+        ]);
     }
   }
   return out;
@@ -194,7 +201,13 @@ for (const file of files) {
     const text = m[1].replace(/\s+/g, " ").trim();
     const g = text.match(/^([\w:]*?)::\{([\s\S]*)\}$/);
     if (g) paths.push(...expandUse(g[1].split("::").filter(Boolean), g[2]));
-    else paths.push(text.split(/\s+as\s+/)[0].split("::").filter(Boolean));
+    else
+      paths.push(
+        text
+          .split(/\s+as\s+/)[0]
+          .split("::")
+          .filter(Boolean),
+      );
   }
   for (const m of code.matchAll(/\b((?:crate|super)(?:::\w+)+)/g)) paths.push(m[1].split("::"));
 
@@ -232,7 +245,9 @@ for (const file of files) {
   // Functions: from the `fn` line to the line where its body's braces close.
   const lines = code.split("\n");
   for (let i = 0; i < lines.length; i++) {
-    const m = lines[i].match(/^\s*(?:pub(?:\([\w:]+\))?\s+)?(?:async\s+)?(?:const\s+)?(?:unsafe\s+)?(?:extern\s+"C"\s+)?fn\s+(\w+)/);
+    const m = lines[i].match(
+      /^\s*(?:pub(?:\([\w:]+\))?\s+)?(?:async\s+)?(?:const\s+)?(?:unsafe\s+)?(?:extern\s+"C"\s+)?fn\s+(\w+)/,
+    );
     if (!m) continue;
     let depth = 0;
     let opened = false;
@@ -335,18 +350,20 @@ for (const f of longestFns) log(`  ${f.lines}\t${rel(f.file)}:${f.line} ${f.name
 
 const over = [...fileLines].filter(([, n]) => n > MAX_FILE_LINES);
 const longFns = allFunctions.filter((f) => f.lines > MAX_FN_LINES);
-const problems =
-  fileCycles.length + layerCycles.length + over.length + longFns.length + impurities.length;
+const problems = fileCycles.length + layerCycles.length + over.length + longFns.length + impurities.length;
 if (!process.argv.includes("--check")) {
   console.log(lines.join("\n"));
 } else {
   if (problems) {
     console.error(lines.join("\n"));
     for (const [f, n] of over) console.error(`  over ${MAX_FILE_LINES} lines: ${rel(f)} (${n})`);
-    for (const f of longFns) console.error(`  over ${MAX_FN_LINES} lines: ${rel(f.file)}:${f.line} ${f.name} (${f.lines})`);
-    console.error(`house check failed: ${fileCycles.length} file cycles, ${layerCycles.length} layer cycles, ` +
-      `${over.length} files over ${MAX_FILE_LINES} lines, ${longFns.length} functions over ${MAX_FN_LINES} lines, ` +
-      `${impurities.length} impurities in pure modules`);
+    for (const f of longFns)
+      console.error(`  over ${MAX_FN_LINES} lines: ${rel(f.file)}:${f.line} ${f.name} (${f.lines})`);
+    console.error(
+      `house check failed: ${fileCycles.length} file cycles, ${layerCycles.length} layer cycles, ` +
+        `${over.length} files over ${MAX_FILE_LINES} lines, ${longFns.length} functions over ${MAX_FN_LINES} lines, ` +
+        `${impurities.length} impurities in pure modules`,
+    );
     process.exit(1);
   }
 }

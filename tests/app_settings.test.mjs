@@ -2,7 +2,18 @@
 // and the operational endpoints (/up, /metrics when no token is set).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, makeApp, serverSdk, connectRaw, subscribeRaw, rawSocket, signedFetch, pusherJs, sdkAuth, sleep } from "./support/harness.mjs";
+import {
+  startWorker,
+  makeApp,
+  serverSdk,
+  connectRaw,
+  subscribeRaw,
+  rawSocket,
+  signedFetch,
+  pusherJs,
+  sdkAuth,
+  sleep,
+} from "./support/harness.mjs";
 
 const open = makeApp();
 const disabled = makeApp({ enabled: false });

@@ -59,7 +59,8 @@ test("200 subscribers over several leaves each get every event exactly once, in 
 
   // Leaving: 30 close their connection, 20 unsubscribe; counts follow and they get nothing more.
   for (const c of subscribers.slice(0, 30)) c.sock.close();
-  for (const c of subscribers.slice(30, 50)) c.sock.send({ event: "pusher:unsubscribe", data: { channel: "big-news" } });
+  for (const c of subscribers.slice(30, 50))
+    c.sock.send({ event: "pusher:unsubscribe", data: { channel: "big-news" } });
   const gone = subscribers.slice(0, 50);
   const left = subscribers.slice(50);
   let now = 0;
@@ -69,11 +70,15 @@ test("200 subscribers over several leaves each get every event exactly once, in 
   }
   assert.equal(now, 150);
   await sdk.trigger("big-news", "seq", "21");
-  while (left.some((c) => !c.sock.frames.some((f) => f.event === "seq" && f.data === "21")) && Date.now() < deadline + 10_000) {
+  while (
+    left.some((c) => !c.sock.frames.some((f) => f.event === "seq" && f.data === "21")) &&
+    Date.now() < deadline + 10_000
+  ) {
     await sleep(100);
   }
   for (const c of left) assert.ok(c.sock.frames.some((f) => f.data === "21" && f.event === "seq"));
-  for (const c of gone.slice(30)) assert.ok(!c.sock.frames.some((f) => f.data === "21" && f.event === "seq"), "unsubscribed");
+  for (const c of gone.slice(30))
+    assert.ok(!c.sock.frames.some((f) => f.data === "21" && f.event === "seq"), "unsubscribed");
 
   // The channel is listed once, as occupied.
   const listed = await (await sdk.get({ path: "/channels", params: { filter_by_prefix: "big-" } })).json();
@@ -92,7 +97,9 @@ test("presence channels never split", async () => {
     assert.equal(result.event, "pusher_internal:subscription_succeeded");
     members.push(c);
   }
-  const last = JSON.parse(members.at(-1).sock.frames.find((f) => f.event === "pusher_internal:subscription_succeeded").data);
+  const last = JSON.parse(
+    members.at(-1).sock.frames.find((f) => f.event === "pusher_internal:subscription_succeeded").data,
+  );
   assert.equal(last.presence.count, 60, "the last member sees all 60 in one room");
   for (const c of members) c.sock.close();
 });

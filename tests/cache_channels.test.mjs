@@ -2,13 +2,7 @@
 // subscription_succeeded, else pusher:cache_miss.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import {
-  startWorker,
-  makeApp,
-  connectRaw,
-  subscribeRaw,
-  serverSdk,
-} from "./support/harness.mjs";
+import { startWorker, makeApp, connectRaw, subscribeRaw, serverSdk } from "./support/harness.mjs";
 
 let worker;
 const chatty = makeApp({ enable_client_messages: true });

@@ -70,7 +70,11 @@ test("a channel is listed as soon as its first subscriber has subscription_succe
   console.log(`vacated channel left the list after ${took} ms`);
 
   c.disconnect();
-  await pollList({ filter_by_prefix: "" }, (ch) => !("live-b" in ch) && !("private-live-c" in ch), "disconnect vacates");
+  await pollList(
+    { filter_by_prefix: "" },
+    (ch) => !("live-b" in ch) && !("private-live-c" in ch),
+    "disconnect vacates",
+  );
 });
 
 test("presence user_count is right after subscription_succeeded, member_added and member_removed", async () => {
@@ -114,7 +118,10 @@ test("client events must be named client-: a pusher_internal: event from a clien
   const other = await connectRaw(worker);
   for (const { sock, socketId } of [sender, other]) {
     const auth = sdk.authorizeChannel(socketId, "private-whisper").auth;
-    assert.equal((await subscribeRaw(sock, "private-whisper", { auth })).event, "pusher_internal:subscription_succeeded");
+    assert.equal(
+      (await subscribeRaw(sock, "private-whisper", { auth })).event,
+      "pusher_internal:subscription_succeeded",
+    );
   }
   try {
     for (const event of ["pusher_internal:member_added", "pusher:subscription_succeeded", "whisper"]) {

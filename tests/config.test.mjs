@@ -50,7 +50,12 @@ const badConfigs = [
   [{ PUSHER_APPS: JSON.stringify([{ id: "1", key: "k", secret: "s", colour: "red" }]) }, "expected shape"],
   [{ PUSHER_APP_ID: "1", PUSHER_APP_KEY: "k" }, "must all be set together"],
   [
-    { PUSHER_APPS: JSON.stringify([{ id: "1", key: "k", secret: "super-secret-value" }, { id: "1", key: "k2", secret: "s" }]) },
+    {
+      PUSHER_APPS: JSON.stringify([
+        { id: "1", key: "k", secret: "super-secret-value" },
+        { id: "1", key: "k2", secret: "s" },
+      ]),
+    },
     "id is used by another app",
   ],
 ];

@@ -147,7 +147,11 @@ test("login: a form, a wrong token refused, the right one gives an HttpOnly Same
   });
   assert.equal(big.status, 413);
 
-  const out = await fetch(`${base()}/dashboard/logout`, { method: "POST", redirect: "manual", headers: { Cookie: value } });
+  const out = await fetch(`${base()}/dashboard/logout`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { Cookie: value },
+  });
   assert.equal(out.status, 303);
   assert.match(out.headers.get("set-cookie"), /Max-Age=0/);
 });
@@ -175,14 +179,22 @@ test("the API refuses without a live session, with a forged one, and from anothe
     ws.once("open", () => resolve(101));
   });
   assert.equal(status, 403, "a cross-site page cannot open the console with the operator's cookie");
-  for (const path of ["/dashboard/api/apps/no-such-app/stats", `/dashboard/api/other/${watched.id}/stats`, `/dashboard/api/apps/${watched.id}/nope`]) {
+  for (const path of [
+    "/dashboard/api/apps/no-such-app/stats",
+    `/dashboard/api/other/${watched.id}/stats`,
+    `/dashboard/api/apps/${watched.id}/nope`,
+  ]) {
     assert.equal((await dashboardGet(path, cookie)).status, 404, path);
   }
 });
 
 test("no answer carries a secret: apps list settings and keys, webhook URLs by host only", async () => {
   const cookie = await session();
-  const client = await pusherJs(worker, watched, sdkAuth(worker, { app: watched, presence: { user_id: "u1", user_info: { name: "Ann" } } }));
+  const client = await pusherJs(
+    worker,
+    watched,
+    sdkAuth(worker, { app: watched, presence: { user_id: "u1", user_info: { name: "Ann" } } }),
+  );
   await subscribed(client, "presence-room");
   await subscribed(client, "cache-news");
   await serverSdk(worker, watched).trigger("cache-news", "headline", { text: "cached" });
@@ -223,7 +235,11 @@ test("no answer carries a secret: apps list settings and keys, webhook URLs by h
 
 test("the channel inspector reads the REST API, and the test publish reaches pusher-js subscribers", async () => {
   const cookie = await session();
-  const client = await pusherJs(worker, watched, sdkAuth(worker, { app: watched, presence: { user_id: "inspected-user" } }));
+  const client = await pusherJs(
+    worker,
+    watched,
+    sdkAuth(worker, { app: watched, presence: { user_id: "inspected-user" } }),
+  );
   const presence = await subscribed(client, "presence-inspected");
   await subscribed(client, "cache-inspected");
   const sdk = serverSdk(worker, watched);
@@ -315,7 +331,10 @@ test("the console shows connections, subscriptions, publishes, client events and
 
   const webhook = await line(feed.lines, { kind: "webhook_sent" });
   assert.equal(webhook.host, `127.0.0.1:${hooks.address().port}`);
-  assert.ok(webhook.events.includes("channel_occupied") || webhook.events.includes("member_added"), JSON.stringify(webhook));
+  assert.ok(
+    webhook.events.includes("channel_occupied") || webhook.events.includes("member_added"),
+    JSON.stringify(webhook),
+  );
 
   const peerSocket = peerClient.connection.socket_id;
   peerClient.disconnect();
@@ -362,7 +381,11 @@ test("a flood is cut and the console says how much it dropped", async () => {
   // 600 publishes within a few of the room's one-second reports: more than they carry.
   const batches = [];
   for (let b = 0; b < 60; b++) {
-    batches.push(sdk.triggerBatch(Array.from({ length: 10 }, (_, i) => ({ channel: "flooded", name: `e${b * 10 + i}`, data: "x" }))));
+    batches.push(
+      sdk.triggerBatch(
+        Array.from({ length: 10 }, (_, i) => ({ channel: "flooded", name: `e${b * 10 + i}`, data: "x" })),
+      ),
+    );
   }
   await Promise.all(batches);
   const dropped = await line(feed.lines, { kind: "dropped" });
@@ -383,7 +406,8 @@ test("a flood is cut and the console says how much it dropped", async () => {
 test("rooms forget the console once it closes (and keep no trace of it in storage)", async () => {
   // `other` has no webhooks, so its rooms hold no storage of their own while subscribed.
   const rooms = await worker.mf.getDurableObjectNamespace("CHANNELS");
-  const census = async (channel) => (await rooms.get(rooms.idFromName(`${other.id}:${channel}`)).fetch("https://room/storage")).json();
+  const census = async (channel) =>
+    (await rooms.get(rooms.idFromName(`${other.id}:${channel}`)).fetch("https://room/storage")).json();
   const cookie = await session();
   const client = await pusherJs(worker, other);
   await subscribed(client, "watched-then-not");

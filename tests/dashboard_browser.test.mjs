@@ -25,7 +25,15 @@ before(async () => {
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
 });
 after(async () => {
@@ -39,14 +47,21 @@ test("an operator logs in, watches the console fill with live activity, reads th
   const problems = [];
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   page.on("console", (m) => m.type() === "error" && problems.push(`console: ${m.text()}`));
-  page.on("response", (r) => r.status() >= 400 && problems.push(`${r.request().method()} ${new URL(r.url()).pathname}: ${r.status()}`));
+  page.on(
+    "response",
+    (r) => r.status() >= 400 && problems.push(`${r.request().method()} ${new URL(r.url()).pathname}: ${r.status()}`),
+  );
   const base = `http://127.0.0.1:${worker.port}`;
   const shots = process.env.DASHBOARD_SCREENSHOTS ? resolve(root, process.env.DASHBOARD_SCREENSHOTS) : null;
   if (shots) mkdirSync(shots, { recursive: true });
 
   // Some history for the charts: publishes and connections before the page opens.
   const sdk = serverSdk(worker, app);
-  const client = await pusherJs(worker, app, sdkAuth(worker, { app, presence: { user_id: "ada", user_info: { name: "Ada" } } }));
+  const client = await pusherJs(
+    worker,
+    app,
+    sdkAuth(worker, { app, presence: { user_id: "ada", user_info: { name: "Ada" } } }),
+  );
   clients.push(client);
   const news = await subscribed(client, "news");
   for (let i = 0; i < 5; i++) await sdk.trigger("news", "headline", { n: i });
@@ -66,7 +81,9 @@ test("an operator logs in, watches the console fill with live activity, reads th
   assert.equal(await page.evaluate(() => document.cookie), "", "the session cookie is not readable by scripts");
 
   // The counters and today's bar (the ledger has them within a second; the page refreshes every 5 s).
-  await page.waitForFunction(() => Number(document.querySelector("#stat-broadcasts-today").textContent) >= 5, null, { timeout: 15_000 });
+  await page.waitForFunction(() => Number(document.querySelector("#stat-broadcasts-today").textContent) >= 5, null, {
+    timeout: 15_000,
+  });
   const today = await page.$eval("#chart-broadcasts rect.bar.today", (bar) => Number(bar.dataset.value));
   assert.ok(today >= 5, `today's broadcasts bar: ${today}`);
   assert.equal(await page.$$eval("#chart-messages_delivered rect.bar", (bars) => bars.length), 62);
@@ -75,7 +92,11 @@ test("an operator logs in, watches the console fill with live activity, reads th
   // The debug console, live.
   await page.click("#console-toggle");
   await page.waitForSelector("#console-state.live");
-  const watcher = await pusherJs(worker, app, sdkAuth(worker, { app, presence: { user_id: "grace", user_info: { name: "Grace" } } }));
+  const watcher = await pusherJs(
+    worker,
+    app,
+    sdkAuth(worker, { app, presence: { user_id: "grace", user_info: { name: "Grace" } } }),
+  );
   clients.push(watcher);
   const room = await subscribed(watcher, "presence-lobby");
   const lobby = await subscribed(client, "presence-lobby");
@@ -105,7 +126,10 @@ test("an operator logs in, watches the console fill with live activity, reads th
   await page.click("#publish-form button[type=submit]");
   assert.deepEqual(await published, { hello: "pusher-js" });
   await page.waitForSelector("#console-lines li[data-kind='api_message'] >> text=from-the-page", { timeout: 15_000 });
-  if (shots) await page.locator("section", { has: page.locator("#inspector") }).screenshot({ path: join(shots, "dashboard-inspector.png") });
+  if (shots)
+    await page
+      .locator("section", { has: page.locator("#inspector") })
+      .screenshot({ path: join(shots, "dashboard-inspector.png") });
 
   assert.deepEqual(problems, []);
   // Logging out ends the session (a refresh in flight may then meet a 401: not counted).

@@ -57,7 +57,11 @@ test("several connections each receive every event exactly once, on every channe
     }
     await eventually(() => got.every((g) => g.length >= 5), "all deliveries");
     await sleep(200); // anything extra would have arrived by now
-    for (const g of got) assert.deepEqual(g, [0, 1, 2, 3, 4].map((i) => ({ i })));
+    for (const g of got)
+      assert.deepEqual(
+        g,
+        [0, 1, 2, 3, 4].map((i) => ({ i })),
+      );
   } finally {
     clients.forEach((c) => c.disconnect());
   }
@@ -89,7 +93,7 @@ test("the wire frame of a delivered event carries the data string exactly as pub
       channel: "wire",
       data: "{}",
     });
-    await serverSdk(worker).trigger("wire", "evt", { a: [1, "two"], "é": "ü" });
+    await serverSdk(worker).trigger("wire", "evt", { a: [1, "two"], é: "ü" });
     const frame = await sock.waitFor((f) => f.event === "evt", "event");
     assert.deepEqual(frame, { event: "evt", channel: "wire", data: '{"a":[1,"two"],"é":"ü"}' });
   } finally {

@@ -15,7 +15,11 @@ after(async () => {
 });
 
 async function echoAs(id, name) {
-  const client = await pusherJs(worker, app, sdkAuth(worker, { app, presence: { user_id: id, user_info: { id, name } } }));
+  const client = await pusherJs(
+    worker,
+    app,
+    sdkAuth(worker, { app, presence: { user_id: id, user_info: { id, name } } }),
+  );
   return new Echo({ broadcaster: "pusher", key: app.key, client });
 }
 

@@ -174,7 +174,8 @@ test("metrics: Prometheus text behind the deployment token", async () => {
   assert.match(text, /^# HELP pusher_edge_broadcasts_total /m);
   assert.match(text, /^# TYPE pusher_edge_connections gauge$/m);
   assert.match(text, /^# TYPE pusher_edge_webhooks_dropped_total counter$/m);
-  for (const app of apps) assert.match(text, new RegExp(`^pusher_edge_broadcasts_total\\{app_id="${app.id}"\\} \\d+$`, "m"));
+  for (const app of apps)
+    assert.match(text, new RegExp(`^pusher_edge_broadcasts_total\\{app_id="${app.id}"\\} \\d+$`, "m"));
   assert.ok(!text.includes(counted.secret), "no secret in metrics");
   assert.equal((await metricsText(null))[0], 401);
   assert.equal((await metricsText("wrong"))[0], 401);

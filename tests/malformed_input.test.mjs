@@ -124,7 +124,18 @@ const EVENTS = [
   "client-x",
   "",
 ];
-const NAMES = ["a", "private-a", "presence-a", "private-encrypted-a", "cache-a", "#server-to-user-1", "#directory", "a b", "x".repeat(201), ""];
+const NAMES = [
+  "a",
+  "private-a",
+  "presence-a",
+  "private-encrypted-a",
+  "cache-a",
+  "#server-to-user-1",
+  "#directory",
+  "a b",
+  "x".repeat(201),
+  "",
+];
 
 /**
  * One malformed client frame: { text } or { binary }. `talk` is a channel this socket is
@@ -148,14 +159,18 @@ function badFrame(r, talk) {
     case 5:
       return { text: JSON.stringify({ event: r.pick(EVENTS), data: jsonValue(r) }) };
     case 6:
-      return { text: JSON.stringify({ event: r.pick(["pusher:", "pusher_internal:", "", "x"]) + r.text(r.int(20)), data: {} }) };
+      return {
+        text: JSON.stringify({ event: r.pick(["pusher:", "pusher_internal:", "", "x"]) + r.text(r.int(20)), data: {} }),
+      };
     case 7: {
       // Near and over the frame limit.
       const size = r.chance(0.7) ? FRAME_LIMIT - 100 + r.int(200) : 20_000 + r.int(180_000);
       return { text: JSON.stringify({ event: "client-x", channel: talk, data: "x".repeat(size) }) };
     }
     case 8:
-      return { text: `{"event":${JSON.stringify(r.pick(EVENTS))},"channel":${JSON.stringify(talk)},"data":${rawJson(r)}}` };
+      return {
+        text: `{"event":${JSON.stringify(r.pick(EVENTS))},"channel":${JSON.stringify(talk)},"data":${rawJson(r)}}`,
+      };
     case 9: {
       const data = {
         channel: r.pick(NAMES),
@@ -165,7 +180,10 @@ function badFrame(r, talk) {
       return { text: JSON.stringify({ event: "pusher:subscribe", data: r.chance(0.3) ? JSON.stringify(data) : data }) };
     }
     case 10: {
-      const data = { auth: r.pick(["", "key:abc", jsonValue(r)]), user_data: r.pick(['{"id":"1"}', "{}", "[1]", jsonValue(r)]) };
+      const data = {
+        auth: r.pick(["", "key:abc", jsonValue(r)]),
+        user_data: r.pick(['{"id":"1"}', "{}", "[1]", jsonValue(r)]),
+      };
       return { text: JSON.stringify({ event: "pusher:signin", data }) };
     }
     case 11:
@@ -214,7 +232,8 @@ function checkAnswer(frame, context) {
   assert.ok(!("unparsed" in frame), `${context}: not JSON: ${JSON.stringify(frame).slice(0, 200)}`);
   // Besides answers: events on the socket's channels (client events of the other fuzzing
   // sockets, REST events the REST fuzzing happened to publish).
-  const traffic = typeof frame.channel === "string" && typeof frame.event === "string" && !frame.event.startsWith("pusher");
+  const traffic =
+    typeof frame.channel === "string" && typeof frame.event === "string" && !frame.event.startsWith("pusher");
   const ok = DOCUMENTED.has(frame.event) || traffic;
   assert.ok(ok, `${context}: undocumented frame ${JSON.stringify(frame).slice(0, 300)}`);
   if (frame.event === "pusher:error") {
@@ -289,7 +308,11 @@ test("thousands of malformed frames and REST requests: documented answers, and e
   const sdk = serverSdk(worker);
 
   // The connections that must survive: pusher-js on a public and a presence channel, a raw socket.
-  const client = await pusherJs(worker, app, sdkAuth(worker, { presence: { user_id: "watcher", user_info: { n: 1 } } }));
+  const client = await pusherJs(
+    worker,
+    app,
+    sdkAuth(worker, { presence: { user_id: "watcher", user_info: { n: 1 } } }),
+  );
   open.push(() => client.disconnect());
   const publicChannel = await subscribed(client, "observed");
   const presenceChannel = await subscribed(client, "presence-observed");
@@ -315,11 +338,21 @@ test("thousands of malformed frames and REST requests: documented answers, and e
   const utf8 = await connectRaw(worker);
   utf8.sock.ws.send(Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0xc3, 0x22, 0x7d]), { binary: false });
   const outcome = await Promise.race([
-    utf8.sock.closed().then((closed) => ({ closed }), () => null),
-    utf8.sock.waitFrom(1, (f) => f.event === "pusher:error", "an answer").then((frame) => ({ frame }), () => null),
+    utf8.sock.closed().then(
+      (closed) => ({ closed }),
+      () => null,
+    ),
+    utf8.sock
+      .waitFrom(1, (f) => f.event === "pusher:error", "an answer")
+      .then(
+        (frame) => ({ frame }),
+        () => null,
+      ),
   ]);
   assert.ok(outcome, "invalid UTF-8: neither an answer nor a close");
-  console.log(`malformed_input: invalid UTF-8 in a text frame: ${outcome.closed ? `close ${outcome.closed.code}` : "pusher:error"}`);
+  console.log(
+    `malformed_input: invalid UTF-8 in a text frame: ${outcome.closed ? `close ${outcome.closed.code}` : "pusher:error"}`,
+  );
   if (outcome.closed) assert.equal(outcome.closed.code, 1007, "invalid UTF-8");
   else checkAnswer(outcome.frame, "invalid UTF-8");
   utf8.sock.close();
@@ -390,13 +423,29 @@ function badBody(r) {
   if (kind === 2) return Buffer.from(rawJson(r));
   if (kind === 3) {
     const data = r.chance(0.5) ? "d".repeat(10_230 + r.int(20)) : jsonValue(r);
-    return Buffer.from(JSON.stringify({ name: r.pick(["e", "", "e".repeat(201), 5]), channels: r.pick([[], ["a", "a"], ["a b"], "a", [jsonValue(r)]]), data }));
+    return Buffer.from(
+      JSON.stringify({
+        name: r.pick(["e", "", "e".repeat(201), 5]),
+        channels: r.pick([[], ["a", "a"], ["a b"], "a", [jsonValue(r)]]),
+        data,
+      }),
+    );
   }
   if (kind === 4) return Buffer.from(JSON.stringify({ batch: Array.from({ length: r.int(13) }, () => jsonValue(r)) }));
   return Buffer.from(JSON.stringify(jsonValue(r)));
 }
 
-const ENDPOINTS = ["events", "batch_events", "channels", "channels/a", "channels/presence-a/users", "users/1/terminate_connections", "stats", "nope", ""];
+const ENDPOINTS = [
+  "events",
+  "batch_events",
+  "channels",
+  "channels/a",
+  "channels/presence-a/users",
+  "users/1/terminate_connections",
+  "stats",
+  "nope",
+  "",
+];
 
 /** One malformed REST request: { method, path, body, headers, expect? }. */
 function badRequest(r) {
@@ -405,8 +454,16 @@ function badRequest(r) {
   const base = `/apps/${app.id}`;
   if (kind === 0) {
     // Unsigned, anywhere.
-    const path = r.pick(["/apps/", "/apps/x/", base + "/", "/users/", "/app/", "/", "/up", "/metrics", "/x"]) + enc(r.text(r.int(30))).slice(0, 400);
-    return { method, path: `${path}?${enc(r.text(r.int(40))).replaceAll("%3D", "=").replaceAll("%26", "&")}`, body: method === "POST" ? badBody(r) : null };
+    const path =
+      r.pick(["/apps/", "/apps/x/", base + "/", "/users/", "/app/", "/", "/up", "/metrics", "/x"]) +
+      enc(r.text(r.int(30))).slice(0, 400);
+    return {
+      method,
+      path: `${path}?${enc(r.text(r.int(40)))
+        .replaceAll("%3D", "=")
+        .replaceAll("%26", "&")}`,
+      body: method === "POST" ? badBody(r) : null,
+    };
   }
   if (kind === 1) {
     // Signed, then one thing changed: 401.
@@ -419,7 +476,11 @@ function badRequest(r) {
       const i = query.length - 1 - r.int(64);
       query = query.slice(0, i) + (query[i] === "0" ? "1" : "0") + query.slice(i + 1);
     } else if (change === 1) sentBody = Buffer.concat([body, Buffer.from(" ")]);
-    else if (change === 2) query = query.replace(/auth_timestamp=\d+/, `auth_timestamp=${r.pick(["0", "-9223372036854775808", "9223372036854775807", "1e9", "", "x"])}`);
+    else if (change === 2)
+      query = query.replace(
+        /auth_timestamp=\d+/,
+        `auth_timestamp=${r.pick(["0", "-9223372036854775808", "9223372036854775807", "1e9", "", "x"])}`,
+      );
     else query = signedQuery("POST", path, body, {}, app.secret + "x");
     return { method: "POST", path: `${path}?${query}`, body: sentBody, expect: [401] };
   }
@@ -433,9 +494,18 @@ function badRequest(r) {
     // Signed reads of odd channel names and attributes.
     const name = enc(r.pick([r.text(r.int(20)), "presence-a", "#server-to-user-1", "a".repeat(250), "%", ".."]));
     const path = `${base}/${r.pick(["channels/" + name, "channels/" + name + "/users", "channels"])}`;
-    const params = r.pick([{}, { info: r.pick(["user_count", "subscription_count,cache", "x", r.text(5)]) }, { filter_by_prefix: r.text(5) }]);
+    const params = r.pick([
+      {},
+      { info: r.pick(["user_count", "subscription_count,cache", "x", r.text(5)]) },
+      { filter_by_prefix: r.text(5) },
+    ]);
     // 401 when the URL parser normalises what was signed (a `..` segment).
-    return { method: "GET", path: `${path}?${signedQuery("GET", path, Buffer.alloc(0), params)}`, body: null, expect: [200, 400, 401, 404] };
+    return {
+      method: "GET",
+      path: `${path}?${signedQuery("GET", path, Buffer.alloc(0), params)}`,
+      body: null,
+      expect: [200, 400, 401, 404],
+    };
   }
   if (kind === 4) {
     // Any method on any endpoint, signed for that method.
@@ -450,7 +520,14 @@ function badRequest(r) {
     method: "POST",
     path: `${path}?${signedQuery("POST", path, body)}`,
     body,
-    headers: { "content-type": r.pick(["text/plain", "application/json; charset=latin1", "multipart/form-data", "x/" + "y".repeat(500)]) },
+    headers: {
+      "content-type": r.pick([
+        "text/plain",
+        "application/json; charset=latin1",
+        "multipart/form-data",
+        "x/" + "y".repeat(500),
+      ]),
+    },
     expect: [200, 400, 413],
   };
 }
@@ -477,10 +554,18 @@ function send(req) {
       (res) => {
         const chunks = [];
         res.on("data", (c) => chunks.push(c));
-        res.on("end", () => resolvePromise({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+        res.on("end", () =>
+          resolvePromise({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() }),
+        );
       },
     );
-    call.on("error", (e) => reject(new Error(`${req.method} ${req.path.slice(0, 200)} (${req.body?.length ?? 0} bytes): ${e.message} (seed ${seed})`)));
+    call.on("error", (e) =>
+      reject(
+        new Error(
+          `${req.method} ${req.path.slice(0, 200)} (${req.body?.length ?? 0} bytes): ${e.message} (seed ${seed})`,
+        ),
+      ),
+    );
     call.end(req.body ?? undefined);
   });
 }
@@ -497,7 +582,11 @@ async function sendAll(requests, concurrency = 16) {
       assert.ok(res.status < 500, `${context}: HTTP ${res.status} ${res.body.slice(0, 300)}`);
       assert.ok(STATUSES.has(res.status), `${context}: HTTP ${res.status} ${res.body.slice(0, 300)}`);
       if (res.status === 204) assert.equal(req.method, "OPTIONS", `${context}: 204 is for OPTIONS only`);
-      if (req.expect) assert.ok(req.expect.includes(res.status), `${context}: HTTP ${res.status}, expected ${req.expect}: ${res.body.slice(0, 300)}`);
+      if (req.expect)
+        assert.ok(
+          req.expect.includes(res.status),
+          `${context}: HTTP ${res.status}, expected ${req.expect}: ${res.body.slice(0, 300)}`,
+        );
       if (res.status >= 400 && req.method !== "HEAD") {
         const body = JSON.parse(res.body);
         assert.equal(typeof body.error, "string", `${context}: ${res.body.slice(0, 300)}`);

@@ -25,7 +25,8 @@ after(async () => {
   await worker?.stop();
 });
 
-const as = (user_id, name, app) => pusherJs(worker, app, sdkAuth(worker, { app, presence: { user_id, user_info: { name } } }));
+const as = (user_id, name, app) =>
+  pusherJs(worker, app, sdkAuth(worker, { app, presence: { user_id, user_info: { name } } }));
 
 test("roster, member_added on a user's first tab only, member_removed after the last", async () => {
   const ada1 = await as("ada", "Ada");

@@ -6,7 +6,17 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startWorker, makeApp, connectRaw, subscribeRaw, pusherJs, subscribed, sdkAuth, nextEvent, sleep } from "./support/harness.mjs";
+import {
+  startWorker,
+  makeApp,
+  connectRaw,
+  subscribeRaw,
+  pusherJs,
+  subscribed,
+  sdkAuth,
+  nextEvent,
+  sleep,
+} from "./support/harness.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const python = resolve(root, ".tools/python/bin/python");

@@ -38,7 +38,11 @@ async function rawSubscriber(channel) {
 
 /** A pusher-js member of a presence channel. */
 async function presenceMember(channel, userId) {
-  const client = await pusherJs(worker, app, sdkAuth(worker, { presence: { user_id: userId, user_info: { n: userId } } }));
+  const client = await pusherJs(
+    worker,
+    app,
+    sdkAuth(worker, { presence: { user_id: userId, user_info: { n: userId } } }),
+  );
   sockets.push({ close: () => client.disconnect() });
   await subscribed(client, channel);
   return client;
@@ -120,7 +124,12 @@ test("batch_events delivers each item to its channel, answers index-aligned info
   const [tooMany, err] = await sdkCall(sdk.triggerBatch(eleven));
   assert.equal(tooMany, 400);
   assert.match(err.error, /maximum is 10/);
-  const [badItem, itemErr] = await sdkCall(sdk.triggerBatch([{ channel: "ok", name: "e", data: "x" }, { channel: "bad name", name: "e", data: "x" }]));
+  const [badItem, itemErr] = await sdkCall(
+    sdk.triggerBatch([
+      { channel: "ok", name: "e", data: "x" },
+      { channel: "bad name", name: "e", data: "x" },
+    ]),
+  );
   assert.equal(badItem, 400);
   assert.match(itemErr.error, /^batch\[1\]: Invalid channel name/);
 });
@@ -140,7 +149,11 @@ test("GET /channels lists occupied channels only, with prefix filter and presenc
   const two = await pollGet("/channels", { filter_by_prefix: "list-" }, (b) => !("list-gone" in b.channels));
   assert.deepEqual(two, { channels: { "list-a": {}, "list-b": {} } }, "a vacated channel leaves the list");
 
-  const all = await pollGet("/channels", { filter_by_prefix: "presence-", info: "user_count" }, (b) => "presence-list" in b.channels);
+  const all = await pollGet(
+    "/channels",
+    { filter_by_prefix: "presence-", info: "user_count" },
+    (b) => "presence-list" in b.channels,
+  );
   assert.deepEqual(all.channels["presence-list"], { user_count: 2 });
   const [, everything] = await get("/channels");
   for (const name of ["list-a", "list-b", "presence-list"]) assert.ok(name in everything.channels, name);

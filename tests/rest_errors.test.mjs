@@ -197,7 +197,11 @@ test("the pusher SDK surfaces the status and body of a refusal", async () => {
 
 test("unknown endpoints and wrong methods", async () => {
   await expectError(await signedFetch(worker, { method: "GET", path: eventsPath() }), 405, "POST");
-  await expectError(await signedFetch(worker, { method: "GET", path: `/apps/${worker.app.id}/nothing` }), 404, "Unknown REST endpoint");
+  await expectError(
+    await signedFetch(worker, { method: "GET", path: `/apps/${worker.app.id}/nothing` }),
+    404,
+    "Unknown REST endpoint",
+  );
   const res = await fetch(`http://127.0.0.1:${worker.port}/elsewhere`);
   await expectError(res, 404, "No route");
 });

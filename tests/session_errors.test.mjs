@@ -122,7 +122,10 @@ test("malformed JSON, unknown events, binary and oversized frames get pusher:err
   sock.ws.send(Buffer.from([1, 2, 3]), { binary: true });
   assert.match((await lastError(sock, ++n)).data.message, /Binary frames are not supported/);
   sock.send(JSON.stringify({ event: "client-big", channel: "private-x", data: "x".repeat(13_000) }));
-  assert.match((await lastError(sock, ++n)).data.message, /^Message too large: \d+ bytes( or more)?, the maximum is 12288 bytes/);
+  assert.match(
+    (await lastError(sock, ++n)).data.message,
+    /^Message too large: \d+ bytes( or more)?, the maximum is 12288 bytes/,
+  );
   await stillAlive(sock);
   sock.close();
 });

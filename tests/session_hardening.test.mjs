@@ -79,7 +79,11 @@ test("terminate_connections closes a connection that unsubscribed its own user c
   await escaper.sock.waitFor((f) => f.event === "note", "the user event after the unsubscribe");
 
   // ...and by terminate, as is a watcher's view of the user.
-  const watcher = await pusherJs(worker, counted, sdkAuth(worker, { app: counted, user: { id: "w1", watchlist: ["eve"] } }));
+  const watcher = await pusherJs(
+    worker,
+    counted,
+    sdkAuth(worker, { app: counted, user: { id: "w1", watchlist: ["eve"] } }),
+  );
   const online = [];
   const offline = [];
   watcher.user.watchlist.bind("online", (e) => online.push(...e.user_ids));
@@ -217,7 +221,10 @@ test("presence churn: members and user_count match what clients asked last", asy
   await subscribeRaw(again.sock, channel, sdk.authorizeChannel(again.socketId, channel, { user_id: "churn" }));
   assert.equal((await channelInfo(counted, channel, "user_count")).user_count, 2);
   again.sock.ws.terminate();
-  const left = await settle(() => channelInfo(counted, channel, "user_count"), (i) => i.user_count === 1);
+  const left = await settle(
+    () => channelInfo(counted, channel, "user_count"),
+    (i) => i.user_count === 1,
+  );
   assert.equal(left.user_count, 1);
   stayer.sock.close();
   churner.sock.close();
@@ -295,16 +302,23 @@ test("a chunked body is read with a running cap (413) and not at all without a v
     `Transfer-Encoding: chunked\r\n\r\n`;
   // Signed for the whole body, which is too large: refused once the cap is passed, while the
   // body is still open.
-  const overCap = await rawHttp(chunked(signedQuery({ app: small, method: "POST", path, body: big })), Array(8).fill(chunk(piece)));
+  const overCap = await rawHttp(
+    chunked(signedQuery({ app: small, method: "POST", path, body: big })),
+    Array(8).fill(chunk(piece)),
+  );
   assert.match(overCap, /^HTTP\/1\.1 413/);
   // Only the public auth_key, a wrong signature: answered without reading a body that never ends.
   const forged = signedQuery({ app: small, method: "POST", path, body: big, signature: "0".repeat(64) });
   assert.match(await rawHttp(chunked(forged), [chunk(piece)]), /^HTTP\/1\.1 401/);
   // A signed chunked body under the cap is served.
   const body = JSON.stringify({ name: "evt", channel: "chunked", data: "{}" });
-  const ok = await rawHttp(chunked(signedQuery({ app: small, method: "POST", path, body })), [chunk(body.slice(0, 10)), chunk(body.slice(10))], {
-    end: true,
-  });
+  const ok = await rawHttp(
+    chunked(signedQuery({ app: small, method: "POST", path, body })),
+    [chunk(body.slice(0, 10)), chunk(body.slice(10))],
+    {
+      end: true,
+    },
+  );
   assert.match(ok, /^HTTP\/1\.1 200/);
 });
 
@@ -315,7 +329,10 @@ test("a client frame over max_client_frame_bytes is refused from its length; the
   assert.match(error.data.message, /^Message too large: \d+ bytes or more, the maximum is 12288 bytes$/);
   // Multi-byte text just over the limit in bytes but not in UTF-16 units is measured in Rust.
   conn.sock.send(JSON.stringify({ event: "client-x", channel: "private-a", data: "é".repeat(7000) }));
-  await conn.sock.waitFor((f) => f.event === "pusher:error" && /Message too large: 140\d\d bytes/.test(f.data.message), "the byte-measured refusal");
+  await conn.sock.waitFor(
+    (f) => f.event === "pusher:error" && /Message too large: 140\d\d bytes/.test(f.data.message),
+    "the byte-measured refusal",
+  );
   await stillAlive(conn.sock);
   conn.sock.close();
 });

@@ -46,7 +46,8 @@ test("a silent client is pinged after activity_timeout and closed with 4201 if i
 
 test("channels per connection are capped with a clear error", async () => {
   const { sock } = await connectRaw(worker, capped);
-  for (const c of ["a", "b", "c"]) assert.equal((await subscribeRaw(sock, c)).event, "pusher_internal:subscription_succeeded");
+  for (const c of ["a", "b", "c"])
+    assert.equal((await subscribeRaw(sock, c)).event, "pusher_internal:subscription_succeeded");
   const refused = await subscribeRaw(sock, "d");
   assert.equal(refused.event, "pusher:subscription_error");
   assert.equal(refused.data.type, "LimitReached");
@@ -122,8 +123,7 @@ test("subscription counts reach pusher-js when the app enables them", async () =
   }
 });
 
-const countOf = (frame) =>
-  (typeof frame.data === "string" ? JSON.parse(frame.data) : frame.data).subscription_count;
+const countOf = (frame) => (typeof frame.data === "string" ? JSON.parse(frame.data) : frame.data).subscription_count;
 
 test("above 100 subscribers, counts are throttled to one every 5 s and the last one is right", async () => {
   const watcher = await connectRaw(worker, counted);

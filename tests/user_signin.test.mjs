@@ -71,7 +71,11 @@ test("watchlist: the current state first, then online and offline as users come 
   carl.signin();
   await carl.user.signinDonePromise;
   await sleep(200);
-  const watcher = await pusherJs(worker, chatty, sdkAuth(worker, { app: chatty, user: { id: "w", watchlist: ["carl", "dora"] } }));
+  const watcher = await pusherJs(
+    worker,
+    chatty,
+    sdkAuth(worker, { app: chatty, user: { id: "w", watchlist: ["carl", "dora"] } }),
+  );
   const online = [];
   const offline = [];
   watcher.user.watchlist.bind("online", (e) => online.push(...e.user_ids));

@@ -65,7 +65,11 @@ const withoutId = ({ id, ...rest }) => {
   assert.equal(typeof id, "string", "every event has a stable id");
   return rest;
 };
-const named = (r, name, channel) => r.events().filter((e) => e.name === name && e.channel === channel).map(withoutId);
+const named = (r, name, channel) =>
+  r
+    .events()
+    .filter((e) => e.name === name && e.channel === channel)
+    .map(withoutId);
 
 const METRICS_TOKEN = "metrics-token-for-webhook-tests";
 let worker;
@@ -81,7 +85,11 @@ before(async () => {
     enable_subscription_count: true,
     webhooks: [{ url: all.url() }],
   });
-  graceApp = makeApp({ webhooks: [{ url: grace.url(), event_types: ["channel_occupied", "channel_vacated", "member_added", "member_removed"] }] });
+  graceApp = makeApp({
+    webhooks: [
+      { url: grace.url(), event_types: ["channel_occupied", "channel_vacated", "member_added", "member_removed"] },
+    ],
+  });
   flakyApp = makeApp({ enable_client_messages: true, webhooks: [{ url: flaky.url(), event_types: ["client_event"] }] });
   evictedApp = makeApp({ webhooks: [{ url: evicted.url() }] });
   hopelessApp = makeApp({ webhooks: [{ url: hopeless.url() }], limits: { webhook_retry_window_secs: 2 } });
@@ -158,23 +166,56 @@ test("every event type, exactly shaped and signed so the pusher SDK validates it
   await arrived(all, (events) => events.some((e) => e.event === "client-hi"), "presence client event");
   member.disconnect();
 
-  await arrived(all, (events) => events.some((e) => e.name === "channel_vacated" && e.channel === "presence-hooks"), "presence-hooks vacated");
+  await arrived(
+    all,
+    (events) => events.some((e) => e.name === "channel_vacated" && e.channel === "presence-hooks"),
+    "presence-hooks vacated",
+  );
 
-  assert.deepEqual(named(all, "channel_occupied", "hooks-public"), [{ name: "channel_occupied", channel: "hooks-public" }]);
+  assert.deepEqual(named(all, "channel_occupied", "hooks-public"), [
+    { name: "channel_occupied", channel: "hooks-public" },
+  ]);
   assert.deepEqual(named(all, "subscription_count", "hooks-public"), [
     { name: "subscription_count", channel: "hooks-public", subscription_count: 1 },
   ]);
   assert.deepEqual(named(all, "client_event", "private-hooks"), [
-    { name: "client_event", channel: "private-hooks", event: "client-ping", data: JSON.stringify({ a: 1 }), socket_id: c1.socketId },
+    {
+      name: "client_event",
+      channel: "private-hooks",
+      event: "client-ping",
+      data: JSON.stringify({ a: 1 }),
+      socket_id: c1.socketId,
+    },
   ]);
   assert.deepEqual(named(all, "client_event", "presence-hooks"), [
-    { name: "client_event", channel: "presence-hooks", event: "client-hi", data: JSON.stringify({ x: 2 }), socket_id: memberSocketId, user_id: "u1" },
+    {
+      name: "client_event",
+      channel: "presence-hooks",
+      event: "client-hi",
+      data: JSON.stringify({ x: 2 }),
+      socket_id: memberSocketId,
+      user_id: "u1",
+    },
   ]);
-  assert.deepEqual(named(all, "cache_miss", "cache-hooks"), [{ name: "cache_miss", channel: "cache-hooks" }], "one cache_miss for two subscribers");
-  assert.deepEqual(named(all, "member_added", "presence-hooks"), [{ name: "member_added", channel: "presence-hooks", user_id: "u1" }]);
-  assert.deepEqual(named(all, "member_removed", "presence-hooks"), [{ name: "member_removed", channel: "presence-hooks", user_id: "u1" }]);
-  assert.ok(all.events().every((e) => !e.channel.startsWith("#")), "no webhooks for user channels");
-  const presence = all.events().filter((e) => e.channel === "presence-hooks").map((e) => e.name);
+  assert.deepEqual(
+    named(all, "cache_miss", "cache-hooks"),
+    [{ name: "cache_miss", channel: "cache-hooks" }],
+    "one cache_miss for two subscribers",
+  );
+  assert.deepEqual(named(all, "member_added", "presence-hooks"), [
+    { name: "member_added", channel: "presence-hooks", user_id: "u1" },
+  ]);
+  assert.deepEqual(named(all, "member_removed", "presence-hooks"), [
+    { name: "member_removed", channel: "presence-hooks", user_id: "u1" },
+  ]);
+  assert.ok(
+    all.events().every((e) => !e.channel.startsWith("#")),
+    "no webhooks for user channels",
+  );
+  const presence = all
+    .events()
+    .filter((e) => e.channel === "presence-hooks")
+    .map((e) => e.name);
   assert.deepEqual(presence, ["channel_occupied", "member_added", "client_event", "member_removed", "channel_vacated"]);
   assert.ok(
     all.requests.some((q) => JSON.parse(q.body).events.length > 1),
@@ -262,7 +303,10 @@ test("receiver answering 500, then down, then back: every webhook arrives, in or
     await sleep(150);
   }
   await sleep(1500);
-  assert.ok(flaky.requests.some((q) => q.failed), "the receiver was tried while failing");
+  assert.ok(
+    flaky.requests.some((q) => q.failed),
+    "the receiver was tried while failing",
+  );
   await flaky.stop(); // down: connections refused
   for (let n = 3; n < 6; n++) {
     a.sock.send({ event: "client-seq", channel: "private-flaky", data: { n } });
@@ -329,7 +373,9 @@ test("several URLs each get the event types they asked for; presence events are 
   await subscribed(tab2, "presence-split");
   tab1.disconnect();
   await sleep(4000);
-  assert.deepEqual(members.events().map(withoutId), [{ name: "member_added", channel: "presence-split", user_id: "tabby" }]);
+  assert.deepEqual(members.events().map(withoutId), [
+    { name: "member_added", channel: "presence-split", user_id: "tabby" },
+  ]);
   tab2.disconnect();
   await arrived(members, (ev) => ev.length === 2, "member_removed once the last tab leaves");
   await arrived(channels, (ev) => ev.length === 2, "occupied and vacated");
@@ -381,7 +427,10 @@ test("a full outbox drops its oldest webhooks, counts them as dropped and failed
   } while (total.webhooks_dropped < 7 && Date.now() < deadline);
   assert.equal(total.webhooks_dropped, 7);
   assert.equal(total.webhooks_failed, 7, "dropped webhooks are failed ones too");
-  assert.ok(full.requests.some((q) => q.failed), "the receiver was tried while failing");
+  assert.ok(
+    full.requests.some((q) => q.failed),
+    "the receiver was tried while failing",
+  );
 
   full.failing = false;
   await arrived(full, (ev) => new Set(ev.map((e) => e.id)).size === 5, "the five kept events", 30_000);
@@ -406,7 +455,10 @@ test("a backlog behind a slow receiver goes out in batches of at most 100, all o
   behind.delayMs = 300;
   behind.failing = false;
   await arrived(behind, (ev) => new Set(ev.map((e) => e.id)).size === 250, "all 250 events", 40_000);
-  assert.deepEqual(sequence(behind), Array.from({ length: 250 }, (_, n) => n));
+  assert.deepEqual(
+    sequence(behind),
+    Array.from({ length: 250 }, (_, n) => n),
+  );
   const delivered = behind.requests.filter((q) => !q.failed).map((q) => JSON.parse(q.body).events.length);
   assert.ok(delivered.length >= 3 && delivered.every((n) => n <= 100), `batches ${delivered}`);
   const total = (await (await serverSdk(worker, behindApp).get({ path: "/stats" })).json()).total;

@@ -51,7 +51,8 @@ function choose(appId) {
   state.app = appId;
   const app = state.apps.find((a) => a.id === appId);
   const flags = ["enable_client_messages", "enable_subscription_count", "enable_user_authentication"]
-    .filter((f) => app[f]).map((f) => f.replace("enable_", ""));
+    .filter((f) => app[f])
+    .map((f) => f.replace("enable_", ""));
   const hooks = app.webhooks.map((h) => h.host).join(", ") || "none";
   $("settings").textContent =
     `key ${app.key} · ${app.enabled ? "enabled" : "disabled"} · features: ${flags.join(", ") || "none"}` +
@@ -84,7 +85,10 @@ async function loadStats() {
 /** Bars for the last 62 UTC days, today last; each bar's title gives its day and value. */
 function drawChart(svg, days, metric, now) {
   const ns = "http://www.w3.org/2000/svg";
-  const width = 310, height = 110, top = 12, bottom = 14;
+  const width = 310,
+    height = 110,
+    top = 12,
+    bottom = 14;
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.setAttribute("preserveAspectRatio", "none");
   const series = [];
@@ -132,18 +136,20 @@ async function loadChannels() {
     const presence = names.some((n) => n.startsWith("presence-"))
       ? (await getJson(api("/channels?filter_by_prefix=presence-&info=user_count"))).channels
       : {};
-    body.replaceChildren(...names.map((name) => {
-      const row = document.createElement("tr");
-      row.className = "channel";
-      row.dataset.channel = name;
-      const cell = document.createElement("td");
-      cell.textContent = name;
-      const users = document.createElement("td");
-      users.textContent = presence[name] ? number(presence[name].user_count) : "";
-      row.append(cell, users);
-      row.addEventListener("click", () => inspect(name));
-      return row;
-    }));
+    body.replaceChildren(
+      ...names.map((name) => {
+        const row = document.createElement("tr");
+        row.className = "channel";
+        row.dataset.channel = name;
+        const cell = document.createElement("td");
+        cell.textContent = name;
+        const users = document.createElement("td");
+        users.textContent = presence[name] ? number(presence[name].user_count) : "";
+        row.append(cell, users);
+        row.addEventListener("click", () => inspect(name));
+        return row;
+      }),
+    );
     if (!names.length) {
       const row = document.createElement("tr");
       row.innerHTML = '<td class="muted" colspan="2">No occupied channels</td>';
@@ -178,14 +184,16 @@ async function inspect(name) {
     facts.push(["error", String(e)]);
   }
   $("inspected").textContent = name;
-  $("channel-info").replaceChildren(...facts.flatMap(([k, v]) => {
-    const dt = document.createElement("dt");
-    dt.textContent = k;
-    const dd = document.createElement("dd");
-    dd.textContent = v;
-    dd.dataset.fact = k;
-    return [dt, dd];
-  }));
+  $("channel-info").replaceChildren(
+    ...facts.flatMap(([k, v]) => {
+      const dt = document.createElement("dt");
+      dt.textContent = k;
+      const dd = document.createElement("dd");
+      dd.textContent = v;
+      dd.dataset.fact = k;
+      return [dt, dd];
+    }),
+  );
   $("inspector").hidden = false;
   $("publish-form").channel.value = name;
 }
@@ -243,9 +251,11 @@ function describe(line) {
       return `${line.channel} · socket ${line.socket_id}${line.user_id ? ` · user ${line.user_id}` : ""}`;
     case "api_message":
     case "client_event":
-      return `${line.channel} · ${line.event} · ${line.size} B${line.socket_id ? ` · from ${line.socket_id}` : ""}` +
+      return (
+        `${line.channel} · ${line.event} · ${line.size} B${line.socket_id ? ` · from ${line.socket_id}` : ""}` +
         `${line.user_id ? ` (user ${line.user_id})` : ""}` +
-        `${line.excluded_socket_id ? ` · excluding ${line.excluded_socket_id}` : ""} · ${line.data}${line.truncated ? "…" : ""}`;
+        `${line.excluded_socket_id ? ` · excluding ${line.excluded_socket_id}` : ""} · ${line.data}${line.truncated ? "…" : ""}`
+      );
     case "webhook_sent":
     case "webhook_failed":
       return `${line.host} · ${line.events.join(", ")}`;

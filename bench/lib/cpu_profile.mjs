@@ -50,7 +50,10 @@ async function cdpSession(url) {
  * `intervalUs` is the sampling interval. Each profiled isolate gets its own sampling thread,
  * so profile few: every sampler slows the whole process.
  */
-export async function profileProcess(inspectorUrl, { intervalUs = 250, only = (id) => id.startsWith("core:user:") } = {}) {
+export async function profileProcess(
+  inspectorUrl,
+  { intervalUs = 250, only = (id) => id.startsWith("core:user:") } = {},
+) {
   const { host } = new URL(inspectorUrl);
   const targets = (await (await fetch(`http://${host}/json/list`)).json()).filter((t) => only(t.id));
   const sessions = [];
@@ -104,7 +107,9 @@ function label(callFrame) {
   const name = callFrame.functionName || "(anonymous)";
   if (PSEUDO.has(name)) return name;
   const kind = callFrame.url.startsWith("wasm://") ? "wasm" : "js";
-  return kind === "js" && callFrame.url ? `${name} (js ${callFrame.url.split("/").pop()}:${callFrame.lineNumber + 1})` : `${name} (${kind})`;
+  return kind === "js" && callFrame.url
+    ? `${name} (js ${callFrame.url.split("/").pop()}:${callFrame.lineNumber + 1})`
+    : `${name} (${kind})`;
 }
 
 /**
@@ -160,11 +165,30 @@ function bundleMarks() {
 // Categories in priority order: a sample goes to the first one that any frame of its stack
 // matches (so the room's Wasm loop around its sends counts as the room's, whatever it calls).
 const CATEGORIES = [
-  ["session relay: room frame → client socket (src/edge/relay.rs)", (f, m) => f.url.endsWith("index.js") && f.lineNumber === 0 && f.columnNumber >= m.relayFrom && f.columnNumber < m.relayTo],
-  ["room: the loop sending a publish to its sockets (src/room/frame_send.rs and its caller)", (f, m) => f.functionName === m.sendFn || f.functionName.startsWith("__wbg_send_frame_") || m.sendCallers.has(f.functionName)],
-  ["request bodies read as a stream (REST body, src/rest/signed_body.rs)", (f) => /^__wbg_(getReader|read|releaseLock|body|get_done)_/.test(f.functionName)],
+  [
+    "session relay: room frame → client socket (src/edge/relay.rs)",
+    (f, m) =>
+      f.url.endsWith("index.js") && f.lineNumber === 0 && f.columnNumber >= m.relayFrom && f.columnNumber < m.relayTo,
+  ],
+  [
+    "room: the loop sending a publish to its sockets (src/room/frame_send.rs and its caller)",
+    (f, m) =>
+      f.functionName === m.sendFn ||
+      f.functionName.startsWith("__wbg_send_frame_") ||
+      m.sendCallers.has(f.functionName),
+  ],
+  [
+    "request bodies read as a stream (REST body, src/rest/signed_body.rs)",
+    (f) => /^__wbg_(getReader|read|releaseLock|body|get_done)_/.test(f.functionName),
+  ],
   ["request bodies read as text (room requests)", (f) => /^__wbg_text_/.test(f.functionName)],
-  ["Durable Object requests made (stub fetch, Request/Response objects)", (f) => /^__wbg_(fetch|new_with_str_and_init|new_with_opt_buffer_source_and_init|idFromName)_/.test(f.functionName) || f.functionName === "Request" || f.functionName === "Response"],
+  [
+    "Durable Object requests made (stub fetch, Request/Response objects)",
+    (f) =>
+      /^__wbg_(fetch|new_with_str_and_init|new_with_opt_buffer_source_and_init|idFromName)_/.test(f.functionName) ||
+      f.functionName === "Request" ||
+      f.functionName === "Response",
+  ],
   ["Request.cf, read by workers-rs for every request", (f) => /^__wbg_cf_/.test(f.functionName)],
   ["SQLite storage and alarms", (f) => /^__wbg_(exec|sql|setAlarm|getAlarm|storage)_/.test(f.functionName)],
   ["garbage collector", (f) => f.functionName === "(garbage collector)"],
@@ -219,7 +243,11 @@ export function breakdown(profile) {
     self.set(name, (self.get(name) ?? 0) + us);
     total += us;
   });
-  const sorted = (map, n) => [...map.entries()].sort((a, b) => b[1] - a[1]).slice(0, n).map(([name, us]) => ({ name, ms: us / 1000 }));
+  const sorted = (map, n) =>
+    [...map.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([name, us]) => ({ name, ms: us / 1000 }));
   return { busyMs: total / 1000, categories: sorted(byCategory, 20), top: sorted(self, 12) };
 }
 
@@ -237,8 +265,13 @@ export function formatBreakdown(b, cpuUsPerEvent) {
   ];
   for (const c of b.categories) {
     const share = c.ms / b.busyMs;
-    lines.push(`| ${c.name} | ${(100 * share).toFixed(1)} % | ${cpuUsPerEvent ? (share * cpuUsPerEvent).toFixed(1) : "–"} |`);
+    lines.push(
+      `| ${c.name} | ${(100 * share).toFixed(1)} % | ${cpuUsPerEvent ? (share * cpuUsPerEvent).toFixed(1) : "–"} |`,
+    );
   }
-  lines.push("", "Top frames by self time: " + b.top.map((t) => `${t.name} ${((100 * t.ms) / b.busyMs).toFixed(1)} %`).join(", "));
+  lines.push(
+    "",
+    "Top frames by self time: " + b.top.map((t) => `${t.name} ${((100 * t.ms) / b.busyMs).toFixed(1)} %`).join(", "),
+  );
   return lines.join("\n");
 }

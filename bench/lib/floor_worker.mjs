@@ -12,7 +12,9 @@ export class Room {
     if (request.headers.get("Upgrade") === "websocket") {
       const pair = new WebSocketPair();
       this.ctx.acceptWebSocket(pair[1]);
-      pair[1].send(JSON.stringify({ event: "pusher_internal:subscription_succeeded", channel: "bench-fanout", data: "{}" }));
+      pair[1].send(
+        JSON.stringify({ event: "pusher_internal:subscription_succeeded", channel: "bench-fanout", data: "{}" }),
+      );
       return new Response(null, { status: 101, webSocket: pair[0] });
     }
     const frame = await request.text();
@@ -38,7 +40,12 @@ export default {
     const pair = new WebSocketPair();
     const client = pair[1];
     client.accept();
-    client.send(JSON.stringify({ event: "pusher:connection_established", data: JSON.stringify({ socket_id: "1.1", activity_timeout: 120 }) }));
+    client.send(
+      JSON.stringify({
+        event: "pusher:connection_established",
+        data: JSON.stringify({ socket_id: "1.1", activity_timeout: 120 }),
+      }),
+    );
     client.addEventListener("message", async (event) => {
       if (!String(event.data).includes("pusher:subscribe")) return;
       const answer = await room.fetch("https://room/subscribe", { headers: { Upgrade: "websocket" } });

@@ -40,10 +40,12 @@ const demangledPrefix = (symbol) => {
 /** What a leaf frame of a workerd stack is, by its symbol and shared object. */
 function category(sym, dso) {
   if (dso === "[kernel.kallsyms]") return "kernel";
-  if (dso.startsWith("[JIT]") || (sym === "[unknown]" && dso.startsWith("/tmp/perf-"))) return "JIT code (JavaScript, Wasm)";
+  if (dso.startsWith("[JIT]") || (sym === "[unknown]" && dso.startsWith("/tmp/perf-")))
+    return "JIT code (JavaScript, Wasm)";
   if (ZLIB.test(sym)) return "zlib (permessage-deflate)";
   if (dso.includes("libc.so")) return "libc";
-  if (sym.startsWith("v8::") || sym.startsWith("Builtins_") || sym.startsWith("cppgc::")) return "V8 (runtime, builtins, GC)";
+  if (sym.startsWith("v8::") || sym.startsWith("Builtins_") || sym.startsWith("cppgc::"))
+    return "V8 (runtime, builtins, GC)";
   if (sym.startsWith("capnp::")) return "Cap'n Proto";
   if (sym.startsWith("kj::")) return "KJ (event loop, promises, WebSocket pipes and framing)";
   if (sym.startsWith("workerd::")) return "workerd (APIs, IoContext, bindings)";

@@ -57,8 +57,14 @@ export function workerOptions(bindings) {
     options.assets = {
       directory: resolve(root, wrangler.assets.directory),
       binding: wrangler.assets.binding,
-      routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: wrangler.assets.run_worker_first === true },
-      assetConfig: { html_handling: wrangler.assets.html_handling, not_found_handling: wrangler.assets.not_found_handling },
+      routerConfig: {
+        has_user_worker: true,
+        invoke_user_worker_ahead_of_assets: wrangler.assets.run_worker_first === true,
+      },
+      assetConfig: {
+        html_handling: wrangler.assets.html_handling,
+        not_found_handling: wrangler.assets.not_found_handling,
+      },
     };
   }
   return { wrangler, options };
@@ -215,9 +221,7 @@ export async function rawSocket(worker, path) {
   await new Promise((resolvePromise, reject) => {
     ws.once("open", resolvePromise);
     ws.once("error", reject);
-    ws.once("unexpected-response", (_req, res) =>
-      reject(new Error(`HTTP ${res.statusCode} instead of an upgrade`)),
-    );
+    ws.once("unexpected-response", (_req, res) => reject(new Error(`HTTP ${res.statusCode} instead of an upgrade`)));
   });
 
   const until = (predicate, what, timeoutMs = 10_000) =>
@@ -290,7 +294,18 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * each part. `encode` percent-encodes keys and values as they go on the wire (the signature is
  * over the plain ones).
  */
-export function signedQuery({ app, method, path, body = "", timestamp, params = {}, secret = app.secret, signature, omit = [], encode = (v) => v }) {
+export function signedQuery({
+  app,
+  method,
+  path,
+  body = "",
+  timestamp,
+  params = {},
+  secret = app.secret,
+  signature,
+  omit = [],
+  encode = (v) => v,
+}) {
   const query = {
     auth_key: app.key,
     auth_timestamp: String(timestamp ?? Math.floor(Date.now() / 1000)),

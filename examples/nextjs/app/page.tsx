@@ -164,7 +164,10 @@ function Room({ name }: { name: string }) {
       <header>
         <h1>Hello, {name}</h1>
         <span>
-          connection: <span className="state" data-testid="state">{state}</span>
+          connection:{" "}
+          <span className="state" data-testid="state">
+            {state}
+          </span>
         </span>
         <span data-testid="signed-in">{signedIn ? "signed in" : "signing in…"}</span>
         <button onClick={signOut}>Sign out</button>
@@ -177,13 +180,17 @@ function Room({ name }: { name: string }) {
       <main>
         <section>
           <h2>Feed</h2>
-          <p>Public channel <code>feed</code>; posts go through <code>/api/events</code>.</p>
+          <p>
+            Public channel <code>feed</code>; posts go through <code>/api/events</code>.
+          </p>
           <Lines testId="feed" lines={feed} />
           <TextForm label="post" button="Post" onSend={post} />
         </section>
         <section>
           <h2>Who is here</h2>
-          <p>Presence channel <code>presence-lobby</code>.</p>
+          <p>
+            Presence channel <code>presence-lobby</code>.
+          </p>
           <ul data-testid="members">
             {members.map((m) => (
               <li key={m.id} data-testid="member">
@@ -195,7 +202,9 @@ function Room({ name }: { name: string }) {
         </section>
         <section>
           <h2>Chat</h2>
-          <p>Client events on the private channel <code>private-chat</code>.</p>
+          <p>
+            Client events on the private channel <code>private-chat</code>.
+          </p>
           <Lines testId="chat" lines={chat} />
           <TextForm label="chat message" button="Say" disabled={!chatReady} onSend={say} />
         </section>

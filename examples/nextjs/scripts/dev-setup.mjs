@@ -13,7 +13,9 @@ const MARKER = "# Written by `npm run dev` from ../../.dev.vars";
 
 // Packages: like the repository's scripts/setup.sh, reinstall only when the lockfile changed.
 const stamp = resolve(here, "node_modules/.install-stamp");
-const lockSum = createHash("md5").update(readFileSync(resolve(here, "package-lock.json"))).digest("hex");
+const lockSum = createHash("md5")
+  .update(readFileSync(resolve(here, "package-lock.json")))
+  .digest("hex");
 if (!existsSync(stamp) || readFileSync(stamp, "utf8").trim() !== lockSum) {
   console.log("[example] installing npm packages (npm ci)");
   execSync("npm ci --no-audit --no-fund --loglevel=error", { cwd: here, stdio: "inherit" });

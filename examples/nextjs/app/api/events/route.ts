@@ -26,9 +26,7 @@ function currentUser(request: NextRequest): { id: string; name: string } | null 
   return /^[A-Za-z0-9_-]{1,32}$/.test(name) ? { id: name, name } : null;
 }
 
-type Body =
-  | { type: "post"; text: string; socket_id?: string }
-  | { type: "note"; to: string; text: string };
+type Body = { type: "post"; text: string; socket_id?: string } | { type: "note"; to: string; text: string };
 
 export async function POST(request: NextRequest) {
   const user = currentUser(request);

@@ -38,9 +38,7 @@ export async function POST(request: NextRequest) {
   try {
     if (channelName === null) {
       // pusher.signin(): who this connection is, for sendToUser and terminate_connections.
-      return NextResponse.json(
-        pusher().authenticateUser(socketId, { id: user.id, user_info: { name: user.name } }),
-      );
+      return NextResponse.json(pusher().authenticateUser(socketId, { id: user.id, user_info: { name: user.name } }));
     }
     // The same presence data for every channel; a private channel's auth ignores it.
     const presenceData = { user_id: user.id, user_info: { name: user.name } };
