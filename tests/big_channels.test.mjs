@@ -55,7 +55,7 @@ test("200 subscribers over several leaves each get every event exactly once, in 
   const deadline = Date.now() + 20_000;
   while (sequences().some((s) => s.length < 20) && Date.now() < deadline) await sleep(100);
   await sleep(300); // anything duplicated would have arrived by now
-  sequences().forEach((s, i) => assert.deepEqual(s, expected, `subscriber ${i}`));
+  for (const [i, s] of sequences().entries()) assert.deepEqual(s, expected, `subscriber ${i}`);
 
   // Leaving: 30 close their connection, 20 unsubscribe; counts follow and they get nothing more.
   for (const c of subscribers.slice(0, 30)) c.sock.close();
@@ -125,7 +125,7 @@ test("client events cross a split channel: from a leaf to the root and the other
     const others = members.filter((c) => c !== sender);
     const deadline = Date.now() + 10_000;
     while (others.some((c) => !got(c, n)) && Date.now() < deadline) await sleep(50);
-    others.forEach((c, i) => assert.ok(got(c, n), `member ${i} missed client event ${n}`));
+    for (const [i, c] of others.entries()) assert.ok(got(c, n), `member ${i} missed client event ${n}`);
     assert.ok(!got(sender, n), "never echoed to the sender");
   };
   await everyone(members[60], 1); // from leaf 0

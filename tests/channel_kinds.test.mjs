@@ -95,5 +95,5 @@ test("client events are not cached, and a cached event expires after its TTL", a
   const d = await connectRaw(worker, app);
   await subscribeRaw(d.sock, "cache-brief");
   await d.sock.waitFor((f) => f.event === "pusher:cache_miss", "expired");
-  [a, b, c, d].forEach((x) => x.sock.close());
+  for (const x of [a, b, c, d]) x.sock.close();
 });

@@ -40,7 +40,7 @@ test("client events reach the other subscribers, never the sender; presence adds
 
     const aPres = await subscribed(a, "presence-chat");
     const bPres = await subscribed(b, "presence-chat");
-    const meta = new Promise((r) => bPres.bind("client-hi", (data, metadata) => r(metadata)));
+    const meta = new Promise((r) => bPres.bind("client-hi", (_data, metadata) => r(metadata)));
     aPres.trigger("client-hi", {});
     assert.equal((await meta).user_id, "a");
   } finally {

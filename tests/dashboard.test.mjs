@@ -85,7 +85,12 @@ async function openConsole(cookie, app = watched) {
     ws.once("error", reject);
   });
   await eventually(() => lines.some((l) => l.kind === "console_opened"), "the console's greeting");
-  return { ws, lines, close: () => new Promise((r) => (ws.once("close", r), ws.close())) };
+  const close = () =>
+    new Promise((r) => {
+      ws.once("close", r);
+      ws.close();
+    });
+  return { ws, lines, close };
 }
 
 /** Waits for a console line matching `fields`; returns it. */

@@ -63,7 +63,7 @@ test("several connections each receive every event exactly once, on every channe
         [0, 1, 2, 3, 4].map((i) => ({ i })),
       );
   } finally {
-    clients.forEach((c) => c.disconnect());
+    for (const c of clients) c.disconnect();
   }
 });
 

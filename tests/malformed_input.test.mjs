@@ -18,7 +18,6 @@ import {
   connectRaw,
   subscribeRaw,
   nextEvent,
-  rawSocket,
   signedQuery as sdkQuery,
 } from "./support/harness.mjs";
 
@@ -105,7 +104,7 @@ function rawJson(r) {
     '"unterminated',
     "[".repeat(200 + r.int(3000)) + "]".repeat(10),
     "[".repeat(150) + "]".repeat(150),
-    '{"a":'.repeat(130) + "1" + "}".repeat(130),
+    `${'{"a":'.repeat(130)}1${"}".repeat(130)}`,
     "{,}",
     "[1,]",
     "NaN",
@@ -190,7 +189,7 @@ function badFrame(r, talk) {
       // Client events: on the subscribed channel (really sent), on others, of any size and shape.
       return {
         text: JSON.stringify({
-          event: r.pick(["client-", "client-x", `client-${"e".repeat(200)}`, "client-" + r.text(5)]),
+          event: r.pick(["client-", "client-x", `client-${"e".repeat(200)}`, `client-${r.text(5)}`]),
           channel: r.chance(0.6) ? talk : r.pick(NAMES),
           data: jsonValue(r),
         }),
@@ -455,7 +454,7 @@ function badRequest(r) {
   if (kind === 0) {
     // Unsigned, anywhere.
     const path =
-      r.pick(["/apps/", "/apps/x/", base + "/", "/users/", "/app/", "/", "/up", "/metrics", "/x"]) +
+      r.pick(["/apps/", "/apps/x/", `${base}/`, "/users/", "/app/", "/", "/up", "/metrics", "/x"]) +
       enc(r.text(r.int(30))).slice(0, 400);
     return {
       method,
@@ -481,7 +480,7 @@ function badRequest(r) {
         /auth_timestamp=\d+/,
         `auth_timestamp=${r.pick(["0", "-9223372036854775808", "9223372036854775807", "1e9", "", "x"])}`,
       );
-    else query = signedQuery("POST", path, body, {}, app.secret + "x");
+    else query = signedQuery("POST", path, body, {}, `${app.secret}x`);
     return { method: "POST", path: `${path}?${query}`, body: sentBody, expect: [401] };
   }
   if (kind === 2) {
@@ -493,7 +492,7 @@ function badRequest(r) {
   if (kind === 3) {
     // Signed reads of odd channel names and attributes.
     const name = enc(r.pick([r.text(r.int(20)), "presence-a", "#server-to-user-1", "a".repeat(250), "%", ".."]));
-    const path = `${base}/${r.pick(["channels/" + name, "channels/" + name + "/users", "channels"])}`;
+    const path = `${base}/${r.pick([`channels/${name}`, `channels/${name}/users`, "channels"])}`;
     const params = r.pick([
       {},
       { info: r.pick(["user_count", "subscription_count,cache", "x", r.text(5)]) },
@@ -525,7 +524,7 @@ function badRequest(r) {
         "text/plain",
         "application/json; charset=latin1",
         "multipart/form-data",
-        "x/" + "y".repeat(500),
+        `x/${"y".repeat(500)}`,
       ]),
     },
     expect: [200, 400, 413],

@@ -142,7 +142,7 @@ test("the member limit refuses a new user with a clear error, but not another ta
     const again = await subscribed(oneAgain, "presence-small");
     assert.equal(again.members.count, 2);
   } finally {
-    [one, two, three, oneAgain].forEach((c) => c.disconnect());
+    for (const c of [one, two, three, oneAgain]) c.disconnect();
   }
 });
 

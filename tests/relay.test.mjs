@@ -14,7 +14,8 @@ class FakeSocket {
     this.failSend = failSend;
   }
   addEventListener(type, listener) {
-    (this.listeners[type] ||= []).push(listener);
+    this.listeners[type] ??= [];
+    this.listeners[type].push(listener);
   }
   accept() {
     this.accepted = true;

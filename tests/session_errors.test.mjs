@@ -47,7 +47,7 @@ test("the first frame is connection_established with a socket_id and activity_ti
 test("socket ids are unique per connection", async () => {
   const conns = await Promise.all([1, 2, 3, 4, 5].map(() => connectRaw(worker)));
   assert.equal(new Set(conns.map((c) => c.socketId)).size, 5);
-  conns.forEach((c) => c.sock.close());
+  for (const c of conns) c.sock.close();
 });
 
 test("pusher:ping is answered with pusher:pong, exactly", async () => {
@@ -151,7 +151,7 @@ test("invalid channel names are refused with pusher:error and a channel-scoped s
     const before = sock.frames.length;
     sock.send({ event: "pusher:subscribe", data: { channel: name, auth: "" } });
     const subErr = await sock.waitFor(
-      (f, i) => f.event === "pusher:subscription_error" && f.channel === name,
+      (f) => f.event === "pusher:subscription_error" && f.channel === name,
       `subscription_error for ${JSON.stringify(name).slice(0, 20)}`,
     );
     assert.equal(subErr.data.status, 400);

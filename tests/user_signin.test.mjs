@@ -62,7 +62,7 @@ test("sign-in, events to the user, nobody else's user channel, and terminate_con
     assert.equal(ada.connection.state, "disconnected");
     assert.equal(bob.connection.state, "connected");
   } finally {
-    [ada, ada2, bob].forEach((c) => c.disconnect());
+    for (const c of [ada, ada2, bob]) c.disconnect();
   }
 });
 

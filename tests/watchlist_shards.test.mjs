@@ -82,7 +82,7 @@ test("a session holds its sockets on its user's shard and on its watched users' 
     await sleep(300);
     assert.deepEqual([drops.ann, drops.annWatcher], [0, 0], "sessions without a socket on shard 2 stay");
   } finally {
-    open.forEach((c) => c.disconnect());
+    for (const c of open) c.disconnect();
   }
 });
 
@@ -150,6 +150,6 @@ test("watcher and watched on different shards: initial state, online, offline, s
     assert.equal(tab2.count(tab2.online, ann), 1);
     assert.equal(tab2.count(tab2.online, ben), 1);
   } finally {
-    open.forEach((c) => c.disconnect());
+    for (const c of open) c.disconnect();
   }
 });

@@ -1,6 +1,7 @@
 // The dashboard page: an app's counters and charts (refreshed every 5 s), its occupied
 // channels with an inspector, a test publish, and the live debug console. Plain DOM, no
 // framework; every value is put in with textContent, never as HTML.
+// biome-ignore lint/suspicious/noRedundantUseStrict: a classic script (page.html loads it without type=module), where it is not redundant
 "use strict";
 
 const api = (path) => `/dashboard/api/apps/${encodeURIComponent(state.app)}${path}`;
@@ -94,7 +95,7 @@ function drawChart(svg, days, metric, now) {
   const series = [];
   for (let i = CHART_DAYS - 1; i >= 0; i--) {
     const day = utcDay(new Date(now.getTime() - i * 86_400_000));
-    series.push([day, (days[day] || {})[metric] || 0]);
+    series.push([day, days[day]?.[metric] || 0]);
   }
   const max = Math.max(1, ...series.map(([, v]) => v));
   const step = width / CHART_DAYS;

@@ -271,7 +271,7 @@ export function formatBreakdown(b, cpuUsPerEvent) {
   }
   lines.push(
     "",
-    "Top frames by self time: " + b.top.map((t) => `${t.name} ${((100 * t.ms) / b.busyMs).toFixed(1)} %`).join(", "),
+    `Top frames by self time: ${b.top.map((t) => `${t.name} ${((100 * t.ms) / b.busyMs).toFixed(1)} %`).join(", ")}`,
   );
   return lines.join("\n");
 }

@@ -3,7 +3,7 @@
 // `trigger`, leaving out the sender), a presence room with its members, a private chat of
 // client events (browser to browser, never echoed to the sender), and notes sent to one
 // signed-in user (`sendToUser`).
-import { FormEvent, useEffect, useState } from "react";
+import { type FormEvent, useEffect, useState } from "react";
 import type { PresenceChannel } from "pusher-js";
 import { getPusherClient } from "@/lib/pusher-client";
 
@@ -34,6 +34,7 @@ function NameForm({ onName }: { onName: (name: string) => void }) {
   const [value, setValue] = useState("");
   const submit = (e: FormEvent) => {
     e.preventDefault();
+    // biome-ignore lint/suspicious/noDocumentCookie: the auth route reads the name from this cookie; the Cookie Store API is not in every browser
     document.cookie = `${COOKIE}=${encodeURIComponent(value)}; path=/; samesite=lax`;
     onName(value);
   };
@@ -47,7 +48,7 @@ function NameForm({ onName }: { onName: (name: string) => void }) {
         value={value}
         onChange={(e) => setValue(e.target.value)}
       />
-      <button>Join</button>
+      <button type="submit">Join</button>
     </form>
   );
 }
@@ -154,6 +155,7 @@ function Room({ name }: { name: string }) {
     if (!res.ok) setError(`publish failed: ${res.status} ${await res.text()}`);
   };
   const signOut = () => {
+    // biome-ignore lint/suspicious/noDocumentCookie: see NameForm
     document.cookie = `${COOKIE}=; path=/; max-age=0`;
     location.reload();
   };
@@ -170,7 +172,9 @@ function Room({ name }: { name: string }) {
           </span>
         </span>
         <span data-testid="signed-in">{signedIn ? "signed in" : "signing in…"}</span>
-        <button onClick={signOut}>Sign out</button>
+        <button type="button" onClick={signOut}>
+          Sign out
+        </button>
       </header>
       {error && (
         <p role="alert" data-testid="error">
@@ -225,7 +229,7 @@ function Lines({ testId, lines }: { testId: string; lines: Line[] }) {
   return (
     <ul data-testid={testId}>
       {lines.map((l, i) => (
-        // Lists only grow, so a line's index is its identity.
+        // biome-ignore lint/suspicious/noArrayIndexKey: lists only grow, so a line's index is its identity
         <li key={i} data-origin={l.origin}>
           {l.origin === "me" ? "you" : l.from}: {l.text}
         </li>
@@ -245,7 +249,9 @@ function TextForm(props: { label: string; button: string; disabled?: boolean; on
   return (
     <form onSubmit={submit}>
       <input aria-label={props.label} value={text} onChange={(e) => setText(e.target.value)} />
-      <button disabled={props.disabled}>{props.button}</button>
+      <button type="submit" disabled={props.disabled}>
+        {props.button}
+      </button>
     </form>
   );
 }
@@ -271,7 +277,9 @@ function NoteForm({ to, onSend }: { to: Member[]; onSend: (to: string, text: str
         ))}
       </select>
       <input aria-label="note" value={text} onChange={(e) => setText(e.target.value)} />
-      <button disabled={!chosen}>Send</button>
+      <button type="submit" disabled={!chosen}>
+        Send
+      </button>
     </form>
   );
 }

@@ -1,7 +1,7 @@
 // Publishes with the pusher server SDK: a post to the public feed (to everyone but the
 // sender's own connection), or a note to one signed-in user (sendToUser).
 import Pusher from "pusher";
-import { NextRequest, NextResponse } from "next/server";
+import { type NextRequest, NextResponse } from "next/server";
 
 let server: Pusher | undefined;
 function pusher(): Pusher {

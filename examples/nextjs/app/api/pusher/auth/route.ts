@@ -2,7 +2,7 @@
 // and the user sign-in (`userAuthentication`), both configured in lib/pusher-client.ts to POST
 // here as a form with `socket_id` (and `channel_name` for a channel).
 import Pusher from "pusher";
-import { NextRequest, NextResponse } from "next/server";
+import { type NextRequest, NextResponse } from "next/server";
 
 let server: Pusher | undefined;
 function pusher(): Pusher {
