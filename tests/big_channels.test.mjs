@@ -2,7 +2,7 @@
 // to leaf rooms that the channel's room fans each publish out to. Presence channels never split.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, makeApp, serverSdk, connectRaw, subscribeRaw, sleep } from "./support/harness.mjs";
+import { startWorker, makeApp, serverSdk, connectRaw, subscribeRaw, sleep, objectFetch } from "./support/harness.mjs";
 
 const app = makeApp({ enable_client_messages: true, limits: { channel_split_threshold: 50 } });
 let worker;
@@ -33,11 +33,9 @@ test("200 subscribers over several leaves each get every event exactly once, in 
   };
   assert.equal(await count(), 200);
   // The channel's room holds 50; the rest are in leaves of at most 50 each.
-  const rooms = await worker.mf.getDurableObjectNamespace("CHANNELS");
   const held = async (name, leaf) => {
-    const stub = rooms.get(rooms.idFromName(name));
     const query = `app=${app.id}&channel=big-news${leaf === undefined ? "" : `&leaf=${leaf}`}`;
-    const res = await stub.fetch(`https://room/info?${query}`);
+    const res = await objectFetch(worker, "CHANNELS", name, `/info?${query}`);
     await res.arrayBuffer();
     return Number(res.headers.get("x-subscribers"));
   };

@@ -17,6 +17,7 @@ import {
   nextEvent,
   eventually,
   sleep,
+  objectFetch,
 } from "./support/harness.mjs";
 
 const DASHBOARD_TOKEN = "dashboard-token-for-the-tests";
@@ -410,9 +411,8 @@ test("a flood is cut and the console says how much it dropped", async () => {
 
 test("rooms forget the console once it closes (and keep no trace of it in storage)", async () => {
   // `other` has no webhooks, so its rooms hold no storage of their own while subscribed.
-  const rooms = await worker.mf.getDurableObjectNamespace("CHANNELS");
   const census = async (channel) =>
-    (await rooms.get(rooms.idFromName(`${other.id}:${channel}`)).fetch("https://room/storage")).json();
+    (await objectFetch(worker, "CHANNELS", `${other.id}:${channel}`, "/storage")).json();
   const cookie = await session();
   const client = await pusherJs(worker, other);
   await subscribed(client, "watched-then-not");

@@ -6,14 +6,13 @@
 // DASHBOARD_SCREENSHOTS=<dir> it also saves the screenshots docs/operations.md shows.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
 import { resolve, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { mkdirSync } from "node:fs";
 import { startWorker, makeApp, serverSdk, sdkAuth, pusherJs, subscribed, nextEvent } from "./support/harness.mjs";
+import { launchChromium } from "./support/browser.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const DASHBOARD_TOKEN = "dashboard-token-for-the-browser";
 const app = makeApp({ id: "demo-app", enable_client_messages: true });
 let worker, browser;
@@ -21,20 +20,7 @@ const clients = [];
 
 before(async () => {
   worker = await startWorker({ apps: [app], bindings: { PUSHER_APPS: JSON.stringify([app]), DASHBOARD_TOKEN } });
-  const { chromium } = createRequire(resolve(root, "examples/nextjs/package.json"))("playwright-core");
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
 });
 after(async () => {
   for (const client of clients) client.disconnect();

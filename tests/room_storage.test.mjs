@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { startWorker, makeApp, serverSdk, connectRaw, subscribeRaw, sleep } from "./support/harness.mjs";
+import { startWorker, makeApp, serverSdk, connectRaw, subscribeRaw, sleep, objectFetch } from "./support/harness.mjs";
 
 let worker, hookServer;
 const hookEvents = [];
@@ -34,9 +34,7 @@ after(async () => {
 
 /** What the channel's room holds in storage: `{keys, tables, alarm}`. */
 async function census(app, channel) {
-  const rooms = await worker.mf.getDurableObjectNamespace("CHANNELS");
-  const room = rooms.get(rooms.idFromName(`${app.id}:${channel}`));
-  const res = await room.fetch("https://room/storage");
+  const res = await objectFetch(worker, "CHANNELS", `${app.id}:${channel}`, "/storage");
   assert.equal(res.status, 200);
   return res.json();
 }

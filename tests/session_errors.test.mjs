@@ -10,6 +10,7 @@ import {
   newPusherJs,
   makeApp,
   sleep,
+  objectFetch,
 } from "./support/harness.mjs";
 
 let worker;
@@ -210,9 +211,7 @@ test("closing the client closes its channel sockets (the room stops delivering t
 
 /** Publishes straight to the room (inside the worker) and returns how many sockets it reached. */
 async function fetchPublishCount(channel) {
-  const ns = await worker.mf.getDurableObjectNamespace("CHANNELS");
-  const stub = ns.get(ns.idFromName(`${worker.app.id}:${channel}`));
-  const res = await stub.fetch(`https://room/publish?channel=${channel}`, {
+  const res = await objectFetch(worker, "CHANNELS", `${worker.app.id}:${channel}`, `/publish?channel=${channel}`, {
     method: "POST",
     body: JSON.stringify({ event: "probe", channel, data: "{}" }),
   });

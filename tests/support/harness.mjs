@@ -289,6 +289,16 @@ export async function subscribeRaw(sock, channel, extra = {}) {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * A request straight to one of the worker's Durable Objects, through Miniflare's namespace
+ * binding (no public route reaches them): `binding` ("CHANNELS", "CONNECTIONS", ...), the
+ * object's name, the path with its query, and `fetch` options.
+ */
+export async function objectFetch(worker, binding, name, path, init) {
+  const namespace = await worker.mf.getDurableObjectNamespace(binding);
+  return namespace.get(namespace.idFromName(name)).fetch(`https://object${path}`, init);
+}
+
+/**
  * The query string an SDK sends for `method path body` (auth_version 1.0: sorted parameters,
  * `body_md5`, HMAC-SHA256), an independent implementation of the signing, with knobs to break
  * each part. `encode` percent-encodes keys and values as they go on the wire (the signature is
