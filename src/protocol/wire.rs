@@ -11,8 +11,9 @@
 use super::query::QueryParams;
 use std::str::FromStr;
 
-/// The version every encoded request carries (`v=1`); a decoder reads it (absent: 0, a
-/// sender from before versions) and may branch on it when a change cannot be additive.
+/// The version every encoded request carries (`v=1`); a decoder reads it with [`version_of`]
+/// (absent: 0, a sender from before versions) and may branch on it when a change cannot be
+/// additive.
 pub const WIRE_VERSION: u32 = 1;
 /// The query parameter that carries [`WIRE_VERSION`].
 pub const VERSION_PARAM: &str = "v";
@@ -198,6 +199,12 @@ pub trait InternalRequest: Sized {
     fn encode(&self) -> WireRequest;
 }
 
+/// The wire version of a decoded request: [`WIRE_VERSION`] or older (0: a sender from before
+/// versions). A decoder branches on it only when a change cannot be additive.
+pub fn version_of(query: &QueryParams) -> u32 {
+    number(query, VERSION_PARAM).unwrap_or(0)
+}
+
 /// A text parameter (absent: `None`).
 pub fn text(query: &QueryParams, name: &str) -> Option<String> {
     query.get(name).map(str::to_string)
@@ -282,7 +289,12 @@ mod tests {
         );
         let query = query_of(&wire);
         assert_eq!(query.get("join"), Some(join));
-        assert_eq!(number::<u32>(&query, VERSION_PARAM), Some(WIRE_VERSION));
+        assert_eq!(version_of(&query), WIRE_VERSION);
+        assert_eq!(
+            version_of(&QueryParams::parse("app=1")),
+            0,
+            "before versions"
+        );
         assert_eq!(number::<u32>(&query, "n"), Some(3));
         assert_eq!(query.get("leaf"), None);
         assert_eq!(query.get("rest"), None);

@@ -36,7 +36,7 @@ impl ChannelRoom {
     pub(super) fn outbox(&self) -> Option<Outbox> {
         let sql = self.state.storage().sql();
         let mut memory = self.memory.borrow_mut();
-        match Outbox::open(sql, &mut memory.hooks_schema_ready) {
+        match Outbox::open(sql, memory.hooks.schema_ready()) {
             Ok(outbox) => Some(outbox),
             Err(e) => {
                 console_error!("room: webhook outbox unavailable: {e}");
@@ -142,7 +142,7 @@ impl ChannelRoom {
     /// longer show when the room was restarted and lost its sockets (a deploy), so their
     /// departures are queued now (and cancelled, as for a reload, if they come back in time).
     pub(super) async fn reconcile_hooks(&self) {
-        if std::mem::replace(&mut self.memory.borrow_mut().hooks_reconciled, true) {
+        if !self.memory.borrow_mut().hooks.first_reconcile() {
             return;
         }
         if self.app_with_hooks().is_none() || self.channel_name().is_none() {
@@ -235,7 +235,7 @@ impl ChannelRoom {
         if self.app_with_hooks().is_none() {
             return false;
         }
-        let known = self.memory.borrow().miss_webhook;
+        let known = self.memory.borrow().cache.miss();
         let hooked = match known {
             MissWebhook::Sent => true,
             MissWebhook::NotSent => false,
@@ -248,7 +248,7 @@ impl ChannelRoom {
                 .flatten()
                 .unwrap_or(false),
         };
-        self.memory.borrow_mut().miss_webhook = MissWebhook::Sent;
+        self.memory.borrow_mut().cache.miss_sent();
         if hooked {
             return false;
         }

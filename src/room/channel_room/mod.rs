@@ -143,7 +143,7 @@ impl DurableObject for ChannelRoom {
 
     async fn alarm(&self) -> Result<Response> {
         let now = now_ms();
-        self.memory.borrow_mut().alarm_at = None;
+        self.memory.borrow_mut().alarm.clear();
         self.send_count_if_due(now).await;
         let report_due = std::mem::take(&mut self.memory.borrow_mut().feed.scheduled);
         if report_due {
@@ -198,17 +198,16 @@ impl ChannelRoom {
 
     /// Sets the alarm for `at_ms` unless it is already set for earlier.
     async fn arm(&self, at_ms: f64) {
-        let current = self.memory.borrow().alarm_at;
-        if current.is_some_and(|c| c <= at_ms) {
+        if self.memory.borrow().alarm.covers(at_ms) {
             return;
         }
-        self.memory.borrow_mut().alarm_at = Some(at_ms);
+        self.memory.borrow_mut().alarm.set(at_ms);
         // An i64 is taken as an offset from now, not a timestamp.
         let offset_ms = (at_ms - now_ms()).max(0.0) as i64;
         if let Err(e) = self.state.storage().set_alarm(offset_ms).await {
             console_error!("room: cannot set alarm: {e}");
             let mut memory = self.memory.borrow_mut();
-            memory.alarm_at = None;
+            memory.alarm.clear();
             // Let the next change try again rather than wait for an alarm that is not set.
             memory.feed.scheduled = false;
         }

@@ -2,7 +2,7 @@
 //! event and nothing scheduled deletes its storage (keys, SQLite tables, alarm), so channels
 //! that come and go do not pile up Durable Object storage.
 
-use super::state::{CacheSlot, CachedEvent, LoadOnce, MissWebhook};
+use super::state::{CachedEvent, LoadOnce};
 use super::ChannelRoom;
 use crate::glue::sql::number;
 use crate::protocol::json_writer::JsonObject;
@@ -36,7 +36,7 @@ impl ChannelRoom {
         }
         let scheduled = {
             let memory = self.memory.borrow();
-            memory.alarm_at.is_some() || memory.feed.scheduled
+            memory.alarm.is_set() || memory.feed.scheduled
         };
         if scheduled {
             return;
@@ -67,12 +67,11 @@ impl ChannelRoom {
             return;
         }
         let mut memory = self.memory.borrow_mut();
-        memory.hooks_schema_ready = false;
+        memory.hooks.forget_schema();
         memory.identity.set_saved(false);
-        memory.miss_webhook = MissWebhook::NotSent;
-        memory.cached = CacheSlot::Empty;
+        memory.cache.forget();
         memory.leaf_counts = LoadOnce::NotLoaded;
-        memory.alarm_at = None;
+        memory.alarm.clear();
         memory.feed.console.storage_cleared();
     }
 
