@@ -177,6 +177,8 @@ const PURE = [
   "room/count_throttle.rs",
   "room/channel_room/identity.rs",
   "dashboard/operator_request.rs",
+  "dashboard/login.rs",
+  "dashboard/operator_sessions/contract.rs",
 ];
 const isPure = (file) => {
   const r = relative(src, file);

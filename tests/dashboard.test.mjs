@@ -62,11 +62,19 @@ async function login(w = worker, token = DASHBOARD_TOKEN, headers = {}) {
   });
 }
 
-/** A logged-in session's Cookie header. */
-async function session(w = worker, token = DASHBOARD_TOKEN) {
+/** A fresh login's Cookie header. */
+async function freshSession(w = worker, token = DASHBOARD_TOKEN) {
   const res = await login(w, token);
   assert.equal(res.status, 303);
   return res.headers.get("set-cookie").split(";")[0];
+}
+
+// Logins are rate-limited (10 a minute per address): the tests share one session.
+let shared;
+/** A logged-in session's Cookie header (one login for the whole file). */
+async function session() {
+  shared ??= await freshSession();
+  return shared;
 }
 
 async function dashboardGet(path, cookie, w = worker) {
@@ -101,17 +109,58 @@ async function line(lines, fields, what = JSON.stringify(fields)) {
   return lines.find(matches);
 }
 
-test("the dashboard is off (404) unless a token is set; METRICS_TOKEN opens it when DASHBOARD_TOKEN is not", async () => {
-  for (const path of ["/dashboard", "/dashboard/app.js", "/dashboard/api/apps"]) {
-    const res = await dashboardGet(path, null, off);
-    assert.equal(res.status, 404, path);
-    assert.match((await res.json()).error, /DASHBOARD_TOKEN/);
+test("the dashboard is off (404) unless DASHBOARD_TOKEN is set; METRICS_TOKEN does not open it", async () => {
+  for (const w of [off, metricsOnly]) {
+    for (const path of ["/dashboard", "/dashboard/app.js", "/dashboard/api/apps"]) {
+      const res = await dashboardGet(path, null, w);
+      assert.equal(res.status, 404, path);
+      assert.match((await res.json()).error, /DASHBOARD_TOKEN/);
+    }
+    assert.equal((await login(w, METRICS_TOKEN)).status, 404);
   }
-  assert.equal((await login(off)).status, 404);
-  assert.equal((await login(metricsOnly, DASHBOARD_TOKEN)).status, 401);
-  const cookie = await session(metricsOnly, METRICS_TOKEN);
-  const res = await dashboardGet("/dashboard/api/apps", cookie, metricsOnly);
-  assert.equal(res.status, 200);
+  // METRICS_TOKEN still reads /metrics there.
+  const metrics = await fetch(`${base(metricsOnly)}/metrics`, {
+    headers: { Authorization: `Bearer ${METRICS_TOKEN}` },
+  });
+  assert.equal(metrics.status, 200);
+});
+
+test("logout revokes: the same cookie stops working, and the consoles it opened close", async () => {
+  const cookie = await freshSession();
+  const feed = await openConsole(cookie);
+  const closed = new Promise((resolve) =>
+    feed.ws.once("close", (code, reason) => resolve({ code, reason: `${reason}` })),
+  );
+  assert.equal((await dashboardGet("/dashboard/api/apps", cookie)).status, 200);
+  const out = await fetch(`${base()}/dashboard/logout`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { Cookie: cookie },
+  });
+  assert.equal(out.status, 303);
+  assert.match(out.headers.get("set-cookie"), /Max-Age=0/);
+  // The browser forgets the cookie; one that kept it (copied, stolen) is refused all the same.
+  assert.equal((await dashboardGet("/dashboard/api/apps", cookie)).status, 401);
+  assert.doesNotMatch(await (await dashboardGet("/dashboard", cookie)).text(), /app-select/, "the login form again");
+  assert.deepEqual(await closed, { code: 1000, reason: "logged out" });
+  // Other sessions are not logged out.
+  assert.equal((await dashboardGet("/dashboard/api/apps", await session())).status, 200);
+});
+
+test("login attempts are limited per address: past 10 a minute even the right token is refused (429)", async () => {
+  const apps = [makeApp()];
+  const limited = await startWorker({ apps, bindings: { PUSHER_APPS: JSON.stringify(apps), DASHBOARD_TOKEN } });
+  try {
+    const statuses = [];
+    for (let i = 0; i < 10; i++) statuses.push((await login(limited, `wrong-token-${i}-long-enough`)).status);
+    assert.deepEqual(statuses, Array(10).fill(401));
+    const refused = await login(limited, DASHBOARD_TOKEN);
+    assert.equal(refused.status, 429);
+    assert.equal(refused.headers.get("set-cookie"), null);
+    assert.match((await refused.json()).error, /Too many login attempts/);
+  } finally {
+    await limited.stop();
+  }
 });
 
 test("login: a form, a wrong token refused, the right one gives an HttpOnly SameSite cookie that is not the token", async () => {

@@ -99,6 +99,30 @@ test("an operator logs in, watches the console fill with live activity, reads th
   assert.match(consoleText, /client-wave/);
   if (shots) await page.screenshot({ path: join(shots, "dashboard.png"), fullPage: true });
 
+  // The filter: lines that don't match disappear, new lines respect it, clearing brings all back.
+  const shown = () =>
+    page.$$eval("#console-lines li", (items) =>
+      items.filter((li) => li.offsetParent !== null).map((li) => li.textContent),
+    );
+  const total = (await page.$$("#console-lines li")).length;
+  await page.fill("#console-filter", "breaking");
+  const filtered = await shown();
+  assert.ok(filtered.length >= 1 && filtered.length < total, `${filtered.length} of ${total} lines shown`);
+  assert.ok(
+    filtered.every((text) => text.includes("breaking")),
+    JSON.stringify(filtered),
+  );
+  await sdk.trigger("news", "ignored-by-the-filter", {});
+  await sdk.trigger("news", "breaking-again", {});
+  await page.waitForSelector("#console-lines li >> text=breaking-again", { timeout: 15_000 });
+  await page.waitForSelector("#console-lines li[hidden] >> text=ignored-by-the-filter", {
+    state: "attached",
+    timeout: 15_000,
+  });
+  assert.ok((await shown()).every((text) => text.includes("breaking")));
+  await page.fill("#console-filter", "");
+  assert.equal((await shown()).length, (await page.$$("#console-lines li")).length, "all lines back");
+
   // The channel inspector, then the page's own test publish reaching pusher-js.
   await page.click("#channels-refresh");
   await page.click("tr.channel[data-channel='presence-lobby']");

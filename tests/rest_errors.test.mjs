@@ -1,8 +1,9 @@
 // REST API: every refusal, with its status and a JSON body that says what was wrong.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import http from "node:http";
 import net from "node:net";
-import { startWorker, signedFetch, makeApp, serverSdk } from "./support/harness.mjs";
+import { startWorker, signedFetch, signedQuery, makeApp, serverSdk } from "./support/harness.mjs";
 
 let worker;
 before(async () => {
@@ -67,6 +68,48 @@ test("401: a bad signature is answered with the string that should have been sig
     401,
     "Authentication signature required",
   );
+});
+
+test("a refused call leaves its keep-alive connection usable: the next call on it gets its answer", async () => {
+  // An SDK keeps its connection alive; a refusal answered before the body was read made the
+  // runtime close the connection under the next call ("fetch failed", one run in five).
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const post = (query, body) =>
+    new Promise((resolve, reject) => {
+      const req = http.request(
+        `http://127.0.0.1:${worker.port}${eventsPath()}?${query}`,
+        { method: "POST", agent, headers: { "Content-Type": "application/json" } },
+        (res) => {
+          const port = res.socket.localPort;
+          let text = "";
+          res.on("data", (chunk) => {
+            text += chunk;
+          });
+          res.on("end", () => resolve({ status: res.statusCode, text, port }));
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+  try {
+    const body = JSON.stringify(goodBody);
+    const wrong = await post(
+      signedQuery({ app: worker.app, method: "POST", path: eventsPath(), body, secret: "wrong" }),
+      body,
+    );
+    assert.equal(wrong.status, 401);
+    const unknown = await post(
+      signedQuery({ app: { ...worker.app, key: "no-such-key" }, method: "POST", path: eventsPath(), body }),
+      body,
+    );
+    assert.equal(unknown.status, 401);
+    const right = await post(signedQuery({ app: worker.app, method: "POST", path: eventsPath(), body }), body);
+    assert.equal(right.status, 200, right.text);
+    assert.equal(right.port, wrong.port, "the same connection served all three calls");
+    assert.equal(unknown.port, wrong.port);
+  } finally {
+    agent.destroy();
+  }
 });
 
 test("401: a timestamp 11 minutes old (or ahead) is refused", async () => {

@@ -2,7 +2,9 @@
 //! logged in by then): the apps, an app's ledger counters, its channels through the REST API,
 //! a test publish, and the debug console.
 
+use super::login::OperatorSession;
 use super::operator_request::signed_pairs;
+use super::operator_sessions::client as sessions;
 use super::{Answer, AnswerResult};
 use crate::config::{App, Apps};
 use crate::glue::clock::{now_ms, now_secs};
@@ -29,7 +31,13 @@ const SHARDS_TOLD: u32 = 64;
 /// The largest test event body the dashboard sends on.
 const MAX_PUBLISH_BODY: u64 = 64 * 1024;
 
-pub async fn handle(req: Request, env: &Env, apps: &Apps, endpoint: &str) -> AnswerResult {
+pub async fn handle(
+    req: Request,
+    env: &Env,
+    apps: &Apps,
+    endpoint: &str,
+    session: &OperatorSession,
+) -> AnswerResult {
     let parts: Vec<&str> = endpoint.split('/').collect();
     let method = req.method();
     if parts.as_slice() == ["apps"] {
@@ -54,7 +62,7 @@ pub async fn handle(req: Request, env: &Env, apps: &Apps, endpoint: &str) -> Ans
         (Method::Get, ["stats"]) => {
             done(json_response(200, &client::stats_json(env, &app.id).await?))
         }
-        (Method::Get, ["console"]) => console(req, env, app).await,
+        (Method::Get, ["console"]) => console(req, env, app, session).await,
         (Method::Get, ["channels"]) => rest("channels"),
         (Method::Get, ["channels", name]) => rest(&format!("channels/{}", percent_decode(name))),
         (Method::Get, ["channels", name, "users"]) => {
@@ -161,7 +169,7 @@ fn operator_call(
 /// shards are told, so they start now rather than at their next report. (Before the answer:
 /// `ctx.wait_until` would do it after, but its wrapper costs the bundle more than a short
 /// wait costs the operator.)
-async fn console(req: Request, env: &Env, app: &App) -> AnswerResult {
+async fn console(req: Request, env: &Env, app: &App, session: &OperatorSession) -> AnswerResult {
     let upgrade = req.headers().get("Upgrade")?.unwrap_or_default();
     if !upgrade.eq_ignore_ascii_case("websocket") {
         return Err(RestError::new(
@@ -169,7 +177,9 @@ async fn console(req: Request, env: &Env, app: &App) -> AnswerResult {
             "The console is a WebSocket: send Upgrade: websocket",
         ));
     }
-    let response = client::open_console(env, &app.id).await?;
+    // Recorded first, so the session's logout finds and closes it.
+    sessions::console_opened(env, &session.nonce, &app.id, session.expires_secs).await?;
+    let response = client::open_console(env, &app.id, &session.nonce).await?;
     if response.status_code() == TOO_MANY_CONSOLES_STATUS {
         return Err(RestError::new(
             429,

@@ -1,8 +1,9 @@
 //! The dashboard's login: the operator proves they hold the dashboard token once, through a
 //! form, and gets a session cookie, so the token never travels in a URL a log would keep.
 //!
-//! The cookie is stateless: its expiry and an HMAC of it under the token. Changing the token
-//! ends every session; nothing is stored.
+//! The cookie carries its expiry, a random per-login nonce and an HMAC of both under the token.
+//! Changing the token ends every session; a logout revokes its nonce (the operator sessions
+//! store remembers it until the cookie would have expired), so that very cookie stops working.
 
 use crate::protocol::auth_token::{constant_time_eq, hmac_sha256_hex, verify_hmac_sha256_hex};
 
@@ -13,39 +14,51 @@ pub const SESSION_SECS: i64 = 12 * 3600;
 /// A token shorter than this does not turn the dashboard on (it would be guessable).
 pub const MIN_TOKEN_LEN: usize = 16;
 
-/// The token that opens the dashboard: `DASHBOARD_TOKEN`, else `METRICS_TOKEN`; `None`
-/// (the dashboard is off) when neither is set or the one set is too short.
-pub fn dashboard_token(dashboard: Option<String>, metrics: Option<String>) -> Option<String> {
-    dashboard
-        .filter(|t| !t.is_empty())
-        .or(metrics.filter(|t| !t.is_empty()))
-        .filter(|t| t.len() >= MIN_TOKEN_LEN)
+/// The token that opens the dashboard and `/admin`: `DASHBOARD_TOKEN` only (`METRICS_TOKEN`
+/// reads `/metrics` and nothing else); `None` (off) when it is unset or too short.
+pub fn dashboard_token(dashboard: Option<String>) -> Option<String> {
+    dashboard.filter(|t| t.len() >= MIN_TOKEN_LEN)
 }
 
-fn signed_text(expires_secs: i64) -> String {
-    format!("dashboard-session:{expires_secs}")
+fn signed_text(expires_secs: i64, nonce: &str) -> String {
+    format!("dashboard-session:{expires_secs}:{nonce}")
 }
 
-/// A session cookie's value, valid until `now + SESSION_SECS`.
-pub fn session_value(token: &str, now_secs: i64) -> String {
+/// A logged-in operator's session, as its cookie says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorSession {
+    /// Random, one per login: what a logout revokes.
+    pub nonce: String,
+    pub expires_secs: i64,
+}
+
+/// A session cookie's value for a new login with `nonce` (hex), valid until
+/// `now + SESSION_SECS`.
+pub fn session_value(token: &str, now_secs: i64, nonce: &str) -> String {
     let expires = now_secs + SESSION_SECS;
     format!(
-        "{expires}.{}",
-        hmac_sha256_hex(token, &signed_text(expires))
+        "{expires}.{nonce}.{}",
+        hmac_sha256_hex(token, &signed_text(expires, nonce))
     )
 }
 
-/// Whether a cookie value is a live session under `token` (constant-time compare).
-pub fn is_live_session(token: &str, value: &str, now_secs: i64) -> bool {
-    let Some((expires, mac)) = value.split_once('.') else {
-        return false;
+/// The session a cookie value holds, if it is live under `token` (constant-time compare;
+/// whether its nonce was revoked is the store's to say).
+pub fn live_session(token: &str, value: &str, now_secs: i64) -> Option<OperatorSession> {
+    let mut parts = value.splitn(3, '.');
+    let (Some(expires), Some(nonce), Some(mac)) = (parts.next(), parts.next(), parts.next()) else {
+        return None;
     };
-    let Ok(expires) = expires.parse::<i64>() else {
-        return false;
-    };
-    expires > now_secs
+    let expires = expires.parse::<i64>().ok()?;
+    let nonce_ok = nonce.len() == 32 && nonce.bytes().all(|b| b.is_ascii_hexdigit());
+    let live = nonce_ok
+        && expires > now_secs
         && expires <= now_secs + SESSION_SECS
-        && verify_hmac_sha256_hex(token, &signed_text(expires), mac)
+        && verify_hmac_sha256_hex(token, &signed_text(expires, nonce), mac);
+    live.then(|| OperatorSession {
+        nonce: nonce.to_string(),
+        expires_secs: expires,
+    })
 }
 
 /// The `Set-Cookie` header of a new session (`Secure` when served over https).
@@ -103,37 +116,61 @@ mod tests {
 
     const TOKEN: &str = "a-dashboard-token-long-enough";
 
+    const NONCE: &str = "0123456789abcdef0123456789abcdef";
+
     #[test]
-    fn the_dashboard_token_falls_back_to_the_metrics_token_and_must_be_long() {
-        let long = || Some(TOKEN.to_string());
-        assert_eq!(dashboard_token(long(), None).as_deref(), Some(TOKEN));
-        assert_eq!(dashboard_token(None, long()).as_deref(), Some(TOKEN));
-        assert_eq!(
-            dashboard_token(Some(String::new()), long()).as_deref(),
-            Some(TOKEN)
-        );
-        assert_eq!(dashboard_token(None, None), None);
-        assert_eq!(dashboard_token(Some("short".into()), None), None);
+    fn only_a_long_enough_dashboard_token_opens_the_dashboard() {
+        assert_eq!(dashboard_token(Some(TOKEN.into())).as_deref(), Some(TOKEN));
+        assert_eq!(dashboard_token(Some(String::new())), None);
+        assert_eq!(dashboard_token(None), None);
+        assert_eq!(dashboard_token(Some("short".into())), None);
     }
 
     #[test]
     fn a_session_lives_twelve_hours_under_its_token_only() {
-        let value = session_value(TOKEN, 1_000);
-        assert!(is_live_session(TOKEN, &value, 1_000));
-        assert!(is_live_session(TOKEN, &value, 1_000 + SESSION_SECS - 1));
-        assert!(
-            !is_live_session(TOKEN, &value, 1_000 + SESSION_SECS),
+        let value = session_value(TOKEN, 1_000, NONCE);
+        let session = OperatorSession {
+            nonce: NONCE.into(),
+            expires_secs: 1_000 + SESSION_SECS,
+        };
+        assert_eq!(live_session(TOKEN, &value, 1_000), Some(session.clone()));
+        assert_eq!(
+            live_session(TOKEN, &value, 1_000 + SESSION_SECS - 1),
+            Some(session)
+        );
+        assert_eq!(
+            live_session(TOKEN, &value, 1_000 + SESSION_SECS),
+            None,
             "expired"
         );
-        assert!(!is_live_session("another-token-long-enough", &value, 1_000));
-        let (expires, mac) = value.split_once('.').unwrap();
+        assert_eq!(
+            live_session("another-token-long-enough", &value, 1_000),
+            None
+        );
+        let (expires, rest) = value.split_once('.').unwrap();
         let later: i64 = expires.parse::<i64>().unwrap() + 3600;
-        assert!(
-            !is_live_session(TOKEN, &format!("{later}.{mac}"), 1_000),
+        assert_eq!(
+            live_session(TOKEN, &format!("{later}.{rest}"), 1_000),
+            None,
             "the expiry is signed"
         );
-        for junk in ["", ".", "x.y", "1.", "99999999999999999999.ab"] {
-            assert!(!is_live_session(TOKEN, junk, 1_000), "{junk}");
+        let other_nonce = value.replace(NONCE, "ffffffffffffffffffffffffffffffff");
+        assert_eq!(
+            live_session(TOKEN, &other_nonce, 1_000),
+            None,
+            "so is the nonce"
+        );
+        // A cookie of the version before (no nonce) is no longer a session.
+        let mac = hmac_sha256_hex(
+            TOKEN,
+            &format!("dashboard-session:{}", 1_000 + SESSION_SECS),
+        );
+        assert_eq!(
+            live_session(TOKEN, &format!("{}.{mac}", 1_000 + SESSION_SECS), 1_000),
+            None
+        );
+        for junk in ["", ".", "x.y", "1.", "1.2.3", "99999999999999999999.ab.cd"] {
+            assert_eq!(live_session(TOKEN, junk, 1_000), None, "{junk}");
         }
     }
 

@@ -1,25 +1,28 @@
 //! `/dashboard`: the operators' page, served by the Worker itself, behind a login with the
-//! deployment's `DASHBOARD_TOKEN` (or `METRICS_TOKEN`). Off (404) when neither is set.
+//! deployment's `DASHBOARD_TOKEN` (`METRICS_TOKEN` does not open it). Off (404) when unset.
 //!
-//! `login` (the session cookie, pure), `operator_request` (REST calls signed for the
-//! operator, pure; the router hands them to the REST API), `api` (the JSON and console
-//! endpoints). The page itself is `assets/dashboard/`: two HTML files and one script, no
+//! `login` (the session cookie, pure), `operator_sessions` (what a logout revokes, and the
+//! consoles it closes), `operator_request` (REST calls signed for the operator, pure; the
+//! router hands them to the REST API), `api` (the JSON and console endpoints). The page itself is `assets/dashboard/`: two HTML files and one script, no
 //! framework and no build step.
 
 mod api;
 mod login;
 mod operator_request;
+mod operator_sessions;
 
 use crate::config::Apps;
 use crate::glue::clock::now_secs;
-use crate::glue::http::{bounded_body, RestResult};
+use crate::glue::http::{bounded_body, drain_small_body, RestResult};
 use crate::glue::subrequest::request;
+use crate::ledger::client::close_consoles;
 use crate::protocol::rest_error::RestError;
 use login::{
-    clear_cookie, cookie_value, dashboard_token, form_has_token, is_live_session, same_origin,
-    session_value, set_cookie,
+    clear_cookie, cookie_value, dashboard_token, form_has_token, live_session, same_origin,
+    session_value, set_cookie, OperatorSession,
 };
-use worker::{Env, Method, Request, Response};
+use operator_sessions::client as sessions;
+use worker::{console_error, Env, Method, Request, Response};
 
 /// The page's files, in the deployment's static assets (`assets/dashboard/`), which the
 /// Worker serves only to a logged-in operator (`run_worker_first`), so they cost the Worker's
@@ -31,6 +34,8 @@ const LOGIN: &str = "/dashboard/login.html";
 const HTML: &str = "text/html; charset=utf-8";
 /// The login form's largest body.
 const MAX_LOGIN_BODY: u64 = 4096;
+/// The Rate Limiting binding that bounds login attempts per client address (wrangler.toml).
+const LOGIN_LIMITER: &str = "DASHBOARD_LOGINS";
 
 /// Every dashboard answer: not cached, not framed, scripts from the Worker only.
 const SECURITY_HEADERS: [(&str, &str); 5] = [
@@ -56,8 +61,8 @@ pub enum Answer {
 pub type AnswerResult = Result<Answer, RestError>;
 
 pub async fn handle(req: Request, env: &Env, apps: &Apps) -> AnswerResult {
-    let secret = |name: &str| env.var(name).ok().map(|v| v.to_string());
-    let Some(token) = dashboard_token(secret("DASHBOARD_TOKEN"), secret("METRICS_TOKEN")) else {
+    let secret = env.var("DASHBOARD_TOKEN").ok().map(|v| v.to_string());
+    let Some(token) = dashboard_token(secret) else {
         return Err(RestError::not_found(
             "The dashboard is off: set the DASHBOARD_TOKEN secret (16 characters or more)",
         ));
@@ -78,12 +83,8 @@ pub async fn handle(req: Request, env: &Env, apps: &Apps) -> AnswerResult {
             ));
         }
     }
-    let logged_in = req
-        .headers()
-        .get("Cookie")?
-        .as_deref()
-        .and_then(cookie_value)
-        .is_some_and(|value| is_live_session(&token, value, now_secs()));
+    let session = operator_session(&req, env, &token).await?;
+    let logged_in = session.is_some();
     let answer = match (method, path.as_str()) {
         (Method::Get | Method::Head, "/dashboard" | "/dashboard/") => {
             let file = if logged_in { PAGE } else { LOGIN };
@@ -96,6 +97,9 @@ pub async fn handle(req: Request, env: &Env, apps: &Apps) -> AnswerResult {
         ),
         (Method::Post, "/dashboard/login") => login(req, env, &token, secure).await,
         (Method::Post, "/dashboard/logout") => {
+            if let Some(session) = &session {
+                log_out(env, session).await?;
+            }
             let response = see_dashboard()?;
             response
                 .headers()
@@ -103,14 +107,14 @@ pub async fn handle(req: Request, env: &Env, apps: &Apps) -> AnswerResult {
             Ok(response)
         }
         (_, api) if api.starts_with("/dashboard/api/") => {
-            if !logged_in {
+            let Some(session) = session else {
                 return Err(RestError::unauthorized("Log in at /dashboard first"));
-            }
+            };
             let endpoint = api
                 .strip_prefix("/dashboard/api/")
                 .unwrap_or_default()
                 .to_string();
-            return api::handle(req, env, apps, &endpoint).await;
+            return api::handle(req, env, apps, &endpoint, &session).await;
         }
         (method, path) => Err(match allowed_methods(path) {
             Some(allow) => RestError::method_not_allowed(method.as_ref(), path, allow),
@@ -121,6 +125,36 @@ pub async fn handle(req: Request, env: &Env, apps: &Apps) -> AnswerResult {
         answer.headers().set(name, value)?;
     }
     Ok(Answer::Done(answer))
+}
+
+/// The operator's session, if the request's cookie holds a live one that was not logged out.
+async fn operator_session(
+    req: &Request,
+    env: &Env,
+    token: &str,
+) -> Result<Option<OperatorSession>, RestError> {
+    let cookie = req.headers().get("Cookie")?;
+    let Some(session) = cookie
+        .as_deref()
+        .and_then(cookie_value)
+        .and_then(|value| live_session(token, value, now_secs()))
+    else {
+        return Ok(None);
+    };
+    let revoked = sessions::is_revoked(env, &session.nonce).await?;
+    Ok((!revoked).then_some(session))
+}
+
+/// A logout: the cookie stops working (its nonce is revoked until it would have expired) and
+/// the consoles it opened close.
+async fn log_out(env: &Env, session: &OperatorSession) -> Result<(), RestError> {
+    let apps = sessions::revoke(env, &session.nonce, session.expires_secs).await?;
+    for app_id in apps {
+        if let Err(e) = close_consoles(env, &app_id, &session.nonce).await {
+            console_error!("dashboard: consoles of app {app_id} not closed at logout: {e}");
+        }
+    }
+    Ok(())
 }
 
 /// The methods a dashboard path takes (for `Allow`), or `None` for none.
@@ -167,7 +201,25 @@ fn see_dashboard() -> RestResult {
 
 /// The login form: the right token sets the session cookie; a wrong one shows the form again
 /// with 401.
-async fn login(req: Request, env: &Env, token: &str, secure: bool) -> RestResult {
+async fn login(mut req: Request, env: &Env, token: &str, secure: bool) -> RestResult {
+    // Every attempt counts, before the token is read: past the limit even the right token is
+    // refused, so a guesser learns nothing more.
+    let address = req
+        .headers()
+        .get("CF-Connecting-IP")?
+        .unwrap_or_else(|| "unknown".into());
+    if !env
+        .rate_limiter(LOGIN_LIMITER)?
+        .limit(address)
+        .await?
+        .success
+    {
+        drain_small_body(&mut req).await;
+        return Err(RestError::new(
+            429,
+            "Too many login attempts from this address: wait a minute",
+        ));
+    }
     let form = bounded_body(req, MAX_LOGIN_BODY).await?;
     if !form_has_token(&form, token) {
         let form = asset(env, LOGIN).await?;
@@ -175,9 +227,19 @@ async fn login(req: Request, env: &Env, token: &str, secure: bool) -> RestResult
         return page(&refused, HTML, 401);
     }
     let response = see_dashboard()?;
+    let nonce = hex_nonce().map_err(|e| RestError::internal(e.to_string()))?;
     response.headers().set(
         "Set-Cookie",
-        &set_cookie(&session_value(token, now_secs()), secure),
+        &set_cookie(&session_value(token, now_secs(), &nonce), secure),
     )?;
     Ok(response)
+}
+
+/// 128 random bits in hex: one login's nonce.
+fn hex_nonce() -> Result<String, getrandom::Error> {
+    Ok(format!(
+        "{:016x}{:016x}",
+        getrandom::u64()?,
+        getrandom::u64()?
+    ))
 }

@@ -49,3 +49,22 @@ pub async fn bounded_body(mut req: Request, max: u64) -> std::result::Result<Str
     }
     Ok(req.text().await?)
 }
+
+/// Bodies a refusal still reads (and drops) before it answers.
+const DRAIN_MAX: u64 = 16 * 1024;
+
+/// Reads and drops a small body of declared length before a refusal. Answering without reading
+/// the body makes the runtime close the connection after the answer, and an HTTP client that
+/// reuses its keep-alive connection for the next call then fails ("fetch failed") instead of
+/// reading a clear error. A larger body, or one of unknown length, stays unread.
+pub async fn drain_small_body(req: &mut Request) {
+    let declared = req
+        .headers()
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > 0 && n <= DRAIN_MAX) {
+        let _ = req.bytes().await;
+    }
+}

@@ -27,6 +27,11 @@ use worker::{
 /// The hibernation tag of debug console sockets.
 const CONSOLE_TAG: &str = "console";
 
+/// The tag of the consoles of one operator session (its login's nonce).
+fn session_tag(session: &str) -> String {
+    format!("session:{session}")
+}
+
 /// Days of daily counters kept.
 const DAYS_KEPT: f64 = 62.0;
 
@@ -179,7 +184,14 @@ impl DurableObject for AppLedger {
                 answer.console_until_ms = self.console(&report);
                 Response::from_json(&answer)
             }
-            LedgerRequest::Console => self.open_console(),
+            LedgerRequest::Console { session } => self.open_console(session.as_deref()),
+            LedgerRequest::CloseConsoles { session } => {
+                let tag = session_tag(&session);
+                for ws in self.state.get_websockets_with_tag(&tag) {
+                    let _ = ws.close(Some(1000), Some("logged out"));
+                }
+                Response::ok("{}")
+            }
             LedgerRequest::Stats => Response::from_json(&self.stats(&sql, app)?),
             LedgerRequest::Channels { prefix, user_count } => {
                 Response::ok(self.channels(&sql, &prefix, user_count)?)
@@ -215,13 +227,17 @@ impl DurableObject for AppLedger {
 
 impl AppLedger {
     /// A debug console's socket: held (hibernatable) until the operator closes the page.
-    fn open_console(&self) -> Result<Response> {
+    fn open_console(&self, session: Option<&str>) -> Result<Response> {
         if self.state.get_websockets_with_tag(CONSOLE_TAG).len() >= console::MAX_CONSOLES {
             return Response::error("too many consoles open", TOO_MANY_CONSOLES_STATUS);
         }
         let pair = WebSocketPair::new()?;
-        self.state
-            .accept_websocket_with_tags(&pair.server, &[CONSOLE_TAG]);
+        // Tagged with its operator session too, so that session's logout closes it.
+        let session = session.map(session_tag);
+        let tags: Vec<&str> = std::iter::once(CONSOLE_TAG)
+            .chain(session.as_deref())
+            .collect();
+        self.state.accept_websocket_with_tags(&pair.server, &tags);
         let opened = JsonObject::new()
             .string("kind", "console_opened")
             .value("at", now_ms() as u64)

@@ -164,8 +164,21 @@ pub async fn hold_connection(
 }
 
 /// Opens a debug console's WebSocket at the app's ledger (the answer is the upgrade).
-pub async fn open_console(env: &Env, app_id: &str) -> Result<Response> {
-    call_ledger(env, &LedgerCall::new(app_id, LedgerRequest::Console)).await
+pub async fn open_console(env: &Env, app_id: &str, session: &str) -> Result<Response> {
+    let console = LedgerRequest::Console {
+        session: Some(session.to_string()),
+    };
+    call_ledger(env, &LedgerCall::new(app_id, console)).await
+}
+
+/// Closes the app's consoles of an operator session that logged out.
+pub async fn close_consoles(env: &Env, app_id: &str, session: &str) -> Result<()> {
+    let close = LedgerRequest::CloseConsoles {
+        session: session.to_string(),
+    };
+    call_ledger(env, &LedgerCall::new(app_id, close))
+        .await
+        .map(|_| ())
 }
 
 /// The app's occupied channels (at most `limit`, by name), without counting a REST call.

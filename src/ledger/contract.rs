@@ -23,6 +23,8 @@ pub mod ledger_param {
     pub const PREFIX: &str = "prefix";
     /// `GET /channels`: include presence user counts.
     pub const USER_COUNT: &str = "user_count";
+    /// The operator session (its login's nonce) a console belongs to.
+    pub const SESSION: &str = "session";
 }
 
 /// Paths the ledger answers (the host part of internal URLs is ignored).
@@ -32,6 +34,8 @@ pub mod ledger_path {
     pub const CHANNELS: &str = "/channels";
     /// A debug console's WebSocket (an upgrade); the ledger sends it the app's lines.
     pub const CONSOLE: &str = "/console";
+    /// An operator logged out: the consoles of that session close.
+    pub const CLOSE_CONSOLES: &str = "/close-consoles";
 }
 
 /// Query parameters of connection shard requests.
@@ -99,8 +103,10 @@ pub enum LedgerRequest {
     Stats,
     /// The occupied channels under `prefix`, with presence user counts if asked.
     Channels { prefix: String, user_count: bool },
-    /// A debug console's WebSocket (an upgrade).
-    Console,
+    /// A debug console's WebSocket (an upgrade), for the operator session `session`.
+    Console { session: Option<String> },
+    /// The operator session `session` logged out: its consoles close.
+    CloseConsoles { session: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +115,7 @@ pub enum LedgerRoute {
     Stats,
     Channels,
     Console,
+    CloseConsoles,
 }
 
 impl LedgerCall {
@@ -132,6 +139,11 @@ impl InternalRequest for LedgerCall {
             LedgerRoute::Channels,
         ),
         (Some(Verb::Get), ledger_path::CONSOLE, LedgerRoute::Console),
+        (
+            Some(Verb::Post),
+            ledger_path::CLOSE_CONSOLES,
+            LedgerRoute::CloseConsoles,
+        ),
     ];
 
     fn takes_body(route: LedgerRoute) -> bool {
@@ -153,7 +165,12 @@ impl InternalRequest for LedgerCall {
                     .param_opt(ledger_param::PREFIX, Some(prefix).filter(|p| !p.is_empty()))
                     .flag(ledger_param::USER_COUNT, *user_count)
             }
-            LedgerRequest::Console => wire(Verb::Get, ledger_path::CONSOLE).upgrade(),
+            LedgerRequest::Console { session } => wire(Verb::Get, ledger_path::CONSOLE)
+                .param_opt(ledger_param::SESSION, session.as_ref())
+                .upgrade(),
+            LedgerRequest::CloseConsoles { session } => {
+                wire(Verb::Post, ledger_path::CLOSE_CONSOLES).param(ledger_param::SESSION, session)
+            }
         }
     }
 
@@ -174,7 +191,12 @@ impl InternalRequest for LedgerCall {
                 prefix: text(query, ledger_param::PREFIX).unwrap_or_default(),
                 user_count: query.get(ledger_param::USER_COUNT).is_some(),
             },
-            LedgerRoute::Console => LedgerRequest::Console,
+            LedgerRoute::Console => LedgerRequest::Console {
+                session: text(query, ledger_param::SESSION),
+            },
+            LedgerRoute::CloseConsoles => LedgerRequest::CloseConsoles {
+                session: required(text(query, ledger_param::SESSION), ledger_param::SESSION)?,
+            },
         };
         Ok(LedgerCall {
             app_id: required(text(query, ledger_param::APP), ledger_param::APP)?,
@@ -323,7 +345,19 @@ mod tests {
                     user_count: false,
                 },
             ),
-            LedgerCall::new("1", LedgerRequest::Console),
+            LedgerCall::new("1", LedgerRequest::Console { session: None }),
+            LedgerCall::new(
+                "1",
+                LedgerRequest::Console {
+                    session: Some("ab12".into()),
+                },
+            ),
+            LedgerCall::new(
+                "1",
+                LedgerRequest::CloseConsoles {
+                    session: "ab12".into(),
+                },
+            ),
         ]
     }
 
@@ -374,6 +408,8 @@ mod tests {
                 "https://ledger/channels?v=1&app=app%201&rest=1&prefix=presence-&user_count=1",
                 "https://ledger/channels?v=1&app=1",
                 "https://ledger/console?v=1&app=1",
+                "https://ledger/console?v=1&app=1&session=ab12",
+                "https://ledger/close-consoles?v=1&app=1&session=ab12",
                 "https://connections/connect?v=1&app=1&index=3&cap=1000&socket=12.34",
                 "https://connections/wake?v=1&app=1&index=3",
                 "https://connections/console?v=1&app=1&index=3&until=60000",

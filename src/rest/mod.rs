@@ -6,7 +6,7 @@ mod events;
 mod signed_body;
 
 use crate::config::{App, Apps};
-use crate::glue::http::{json_response, RestResult};
+use crate::glue::http::{drain_small_body, json_response, RestResult};
 use crate::glue::internal_error::InternalError;
 use crate::glue::internal_query::request_query;
 use crate::ledger::client::rest_read;
@@ -26,7 +26,13 @@ pub async fn handle(mut req: Request, env: &Env, apps: &Apps) -> RestResult {
         path: &path,
         params: &params,
     };
-    let app = signing_app(apps, &signed, app_id)?;
+    let app = match signing_app(apps, &signed, app_id) {
+        Ok(app) => app,
+        Err(refused) => {
+            drain_small_body(&mut req).await;
+            return Err(refused);
+        }
+    };
     let body = signed_body::read(&mut req, &signed, app).await?;
     if !app.enabled {
         return Err(RestError::new(403, "Application disabled"));

@@ -6,6 +6,7 @@
 
 use crate::config::App;
 use crate::glue::clock::now_secs;
+use crate::glue::http::drain_small_body;
 use crate::protocol::rest_error::RestError;
 use crate::protocol::rest_signature::SignedRequest;
 use futures_util::StreamExt;
@@ -25,9 +26,10 @@ pub async fn read(
     if declared.is_some_and(|n| n > max_body as u64) {
         return Err(too_large());
     }
-    signed
-        .verify_query(&app.secret, now_secs())
-        .map_err(|e| RestError::unauthorized(e.to_string()))?;
+    if let Err(e) = signed.verify_query(&app.secret, now_secs()) {
+        drain_small_body(req).await;
+        return Err(RestError::unauthorized(e.to_string()));
+    }
     let method = req.method();
     let body = if method == Method::Get || method == Method::Head {
         Vec::new()

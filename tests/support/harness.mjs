@@ -49,6 +49,10 @@ export function workerOptions(bindings) {
     compatibilityDate: wrangler.compatibility_date,
     compatibilityFlags: wrangler.compatibility_flags ?? [],
     durableObjects,
+    // The Rate Limiting bindings, as Miniflare emulates them.
+    ratelimits: Object.fromEntries(
+      (wrangler.ratelimits ?? []).map((r) => [r.name, { namespace_id: r.namespace_id, simple: r.simple }]),
+    ),
     bindings,
     host: "127.0.0.1",
   };
