@@ -20,9 +20,16 @@ PUSHER_APPS='[{"id":"$1","key":"$2","secret":"$3","enable_client_messages":true}
 VARS
 }
 rand() { "$NODE" -e "process.stdout.write(require('crypto').randomBytes($1).toString('hex'))"; }
+# A numeric id, as Pusher issues them (the Python SDK refuses any other).
+rand_id() { "$NODE" -e "process.stdout.write(String(require('crypto').randomInt(1000000, 10000000)))"; }
 if [ ! -f .dev.vars ]; then
-  write_dev_vars dev-app "dev-key-$(rand 8)" "dev-secret-$(rand 16)"
+  write_dev_vars "$(rand_id)" "dev-key-$(rand 8)" "dev-secret-$(rand 16)"
   echo "[start] wrote a development app to .dev.vars"
+elif grep -q '^PUSHER_APPS=.*"id":"dev-app"' .dev.vars; then
+  # The development app of before 2026-12-06 had the id "dev-app": same key and secret, a
+  # numeric id now.
+  sed -i "s/\"id\":\"dev-app\"/\"id\":\"$(rand_id)\"/" .dev.vars
+  echo "[start] .dev.vars: the development app now has a numeric id"
 elif ! grep -q '^PUSHER_APPS=' .dev.vars && grep -q '^PUSHER_APP_KEY=' .dev.vars; then
   write_dev_vars "$(sed -n 's/^PUSHER_APP_ID=//p' .dev.vars)" "$(sed -n 's/^PUSHER_APP_KEY=//p' .dev.vars)" \
     "$(sed -n 's/^PUSHER_APP_SECRET=//p' .dev.vars)"
@@ -45,6 +52,7 @@ APP_ID=$(dev_app id)
 APP_KEY=$(dev_app key)
 APP_SECRET=$(dev_app secret)
 
+banner() {
 cat <<INFO
 
   pusher-edge, local development server on http://127.0.0.1:$PORT
@@ -71,7 +79,33 @@ cat <<INFO
   Dashboard and debug console: http://127.0.0.1:$PORT/dashboard
     DEVELOPMENT token: $DASHBOARD_TOKEN
 
+  Editing .dev.vars (apps, webhooks, the token) needs a restart: stop this (Ctrl-C) and run
+  npm start again.
+
 INFO
+}
 
 export WRANGLER_SEND_METRICS=false
+echo "[start] building and starting wrangler dev; the app's credentials print once it is ready"
+# The banner goes after wrangler's own output (the build's lines would bury it), once /up
+# answers; wrangler itself stays in the foreground (its keys work).
+wait_ready() {
+  "$NODE" -e '
+    const url = process.argv[1];
+    const deadline = Date.now() + 180_000;
+    (async () => {
+      while (Date.now() < deadline) {
+        try { if ((await fetch(url)).ok) process.exit(0); } catch {}
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      process.exit(1);
+    })();' "http://127.0.0.1:$PORT/up"
+}
+(
+  if wait_ready; then
+    banner
+  else
+    echo "[start] the worker did not answer http://127.0.0.1:$PORT/up within 3 minutes" >&2
+  fi
+) &
 exec "$NODE" node_modules/wrangler/bin/wrangler.js dev --ip 127.0.0.1 --port "$PORT" "$@"
