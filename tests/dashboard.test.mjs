@@ -307,6 +307,12 @@ test("the channel inspector reads the REST API, and the test publish reaches pus
   assert.deepEqual(await get("/channels/presence-inspected/users"), { users: [{ id: "inspected-user" }] });
   const cached = await get("/channels/cache-inspected?info=cache");
   assert.equal(cached.cache.data, JSON.stringify({ v: 1 }));
+  // The list the page refreshes on its timer: the ledger's index, first 100 by name, with the
+  // presence user counts, uncounted as REST calls.
+  const listed = (await get("/channel-list")).channels;
+  assert.deepEqual(listed["presence-inspected"], { user_count: 1 });
+  assert.ok("cache-inspected" in listed);
+  assert.deepEqual(Object.keys(listed), Object.keys(listed).sort(), "by name");
 
   const received = nextEvent(presence, "from-dashboard");
   const res = await fetch(`${base()}/dashboard/api/apps/${watched.id}/events`, {

@@ -123,8 +123,10 @@ test("an operator logs in, watches the console fill with live activity, reads th
   await page.fill("#console-filter", "");
   assert.equal((await shown()).length, (await page.$$("#console-lines li")).length, "all lines back");
 
-  // The channel inspector, then the page's own test publish reaching pusher-js.
-  await page.click("#channels-refresh");
+  // The channel list keeps itself fresh (no click on Refresh), then the channel inspector,
+  // then the page's own test publish reaching pusher-js.
+  await page.waitForSelector("tr.channel[data-channel='presence-lobby']", { timeout: 15_000 });
+  assert.match(await page.textContent("#channels-updated"), /updated/);
   await page.click("tr.channel[data-channel='presence-lobby']");
   await page.waitForSelector("#inspector:not([hidden]) dd[data-fact='members']");
   assert.equal(await page.textContent("dd[data-fact='users']"), "2");
@@ -140,6 +142,29 @@ test("an operator logs in, watches the console fill with live activity, reads th
     await page
       .locator("section", { has: page.locator("#inspector") })
       .screenshot({ path: join(shots, "dashboard-inspector.png") });
+
+  // A visitor comes and goes: the list shows the channel and then drops it, and the open
+  // inspector follows the presence room's members, all without a click.
+  const visitor = await pusherJs(worker, app);
+  clients.push(visitor);
+  await subscribed(visitor, "brief-visit");
+  await page.waitForSelector("tr.channel[data-channel='brief-visit']", { timeout: 15_000 });
+  await page.click("tr.channel[data-channel='presence-lobby']");
+  await page.waitForFunction(() => /grace/.test(document.querySelector("dd[data-fact='members']")?.textContent), null, {
+    timeout: 15_000,
+  });
+  visitor.disconnect();
+  watcher.disconnect();
+  await page.waitForSelector("tr.channel[data-channel='brief-visit']", { state: "detached", timeout: 20_000 });
+  await page.waitForFunction(
+    () => {
+      const members = document.querySelector("dd[data-fact='members']")?.textContent ?? "";
+      return members.includes("ada") && !members.includes("grace");
+    },
+    null,
+    { timeout: 20_000 },
+  );
+  assert.equal(await page.textContent("dd[data-fact='users']"), "1");
 
   assert.deepEqual(problems, []);
   // Logging out ends the session (a refresh in flight may then meet a 401: not counted).

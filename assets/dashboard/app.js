@@ -59,10 +59,17 @@ function choose(appId) {
     `key ${app.key} · ${app.enabled ? "enabled" : "disabled"} · features: ${flags.join(", ") || "none"}` +
     ` · webhooks: ${hooks} · max connections ${app.limits.max_connections ?? "∞"}` +
     ` · max broadcasts/month ${app.limits.max_broadcasts_per_month ?? "∞"}`;
+  state.inspected = null;
   clearInterval(state.refresh);
-  loadStats();
-  loadChannels();
-  state.refresh = setInterval(loadStats, 5000);
+  refresh();
+  state.refresh = setInterval(refresh, 5000);
+}
+
+/** Every 5 s: the cards and charts, the occupied channels, and the channel being inspected. */
+async function refresh() {
+  await loadStats();
+  await loadChannels();
+  if (state.inspected) await inspect(state.inspected);
 }
 
 async function loadStats() {
@@ -129,14 +136,20 @@ function drawChart(svg, days, metric, now) {
   svg.replaceChildren(...parts);
 }
 
+/**
+ * The occupied channels, the first 100 by name (from the ledger's index, with presence user
+ * counts), refreshed with the cards; the card gives the total.
+ */
 async function loadChannels() {
   const body = $("channels");
   try {
-    const { channels } = await getJson(api("/channels"));
+    const { channels } = await getJson(api("/channel-list"));
     const names = Object.keys(channels).sort();
-    const presence = names.some((n) => n.startsWith("presence-"))
-      ? (await getJson(api("/channels?filter_by_prefix=presence-&info=user_count"))).channels
-      : {};
+    const presence = Object.fromEntries(names.filter((n) => n.startsWith("presence-")).map((n) => [n, channels[n]]));
+    const total = Number($("stat-channels").textContent.replace(/\D/g, "")) || names.length;
+    $("channels-more").hidden = total <= names.length;
+    $("channels-more").textContent = `The first ${names.length} of ${number(total)} occupied channels, by name.`;
+    $("channels-updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
     body.replaceChildren(
       ...names.map((name) => {
         const row = document.createElement("tr");
@@ -184,7 +197,9 @@ async function inspect(name) {
   } catch (e) {
     facts.push(["error", String(e)]);
   }
+  state.inspected = name;
   $("inspected").textContent = name;
+  $("inspector-updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
   $("channel-info").replaceChildren(
     ...facts.flatMap(([k, v]) => {
       const dt = document.createElement("dt");

@@ -26,6 +26,8 @@ use worker::{console_error, Env, Method, Request};
 /// Rooms told at once that a console opened (the most a console's opening asks of the app;
 /// other rooms learn within a second of their next activity, from the ledger).
 const ROOMS_TOLD: usize = 100;
+/// Channels the page lists (its card gives the total).
+const LISTED_CHANNELS: u32 = 100;
 /// Connection shards told at once.
 const SHARDS_TOLD: u32 = 64;
 /// The largest test event body the dashboard sends on.
@@ -63,6 +65,12 @@ pub async fn handle(
             done(json_response(200, &client::stats_json(env, &app.id).await?))
         }
         (Method::Get, ["console"]) => console(req, env, app, session).await,
+        (Method::Get, ["channel-list"]) => {
+            // The list the page refreshes on its timer: the first `LISTED_CHANNELS` by name,
+            // with presence user counts, from the ledger's index (not counted as REST calls).
+            let list = client::channel_list(env, &app.id, LISTED_CHANNELS).await?;
+            done(json_response(200, &list))
+        }
         (Method::Get, ["channels"]) => rest("channels"),
         (Method::Get, ["channels", name]) => rest(&format!("channels/{}", percent_decode(name))),
         (Method::Get, ["channels", name, "users"]) => {

@@ -193,9 +193,11 @@ impl DurableObject for AppLedger {
                 Response::ok("{}")
             }
             LedgerRequest::Stats => Response::from_json(&self.stats(&sql, app)?),
-            LedgerRequest::Channels { prefix, user_count } => {
-                Response::ok(self.channels(&sql, &prefix, user_count)?)
-            }
+            LedgerRequest::Channels {
+                prefix,
+                user_count,
+                limit,
+            } => Response::ok(self.channels(&sql, &prefix, user_count, limit)?),
         }
     }
 
@@ -465,12 +467,20 @@ impl AppLedger {
     }
 
     /// `{"channels":{name:{}|{"user_count":n}}}` for the occupied channels under `prefix`.
-    fn channels(&self, sql: &SqlStorage, prefix: &str, user_count: bool) -> Result<String> {
+    fn channels(
+        &self,
+        sql: &SqlStorage,
+        prefix: &str,
+        user_count: bool,
+        limit: Option<u32>,
+    ) -> Result<String> {
+        // SQLite reads a negative LIMIT as none.
+        let limit = limit.map_or(-1.0, f64::from);
         let rows: Vec<ChannelRow> = sql
             .exec(
                 "SELECT name, user_count FROM channels
-                 WHERE substr(name, 1, length(?)) = ? ORDER BY name",
-                vec![prefix.into(), prefix.into()],
+                 WHERE substr(name, 1, length(?)) = ? ORDER BY name LIMIT ?",
+                vec![prefix.into(), prefix.into(), limit.into()],
             )?
             .to_array()?;
         let channels: serde_json::Map<String, serde_json::Value> = rows

@@ -181,11 +181,26 @@ pub async fn close_consoles(env: &Env, app_id: &str, session: &str) -> Result<()
         .map(|_| ())
 }
 
+/// The app's occupied channels as the ledger lists them (`{"channels":{name:{user_count}}}`,
+/// at most `limit`, by name, presence user counts included), without counting a REST call.
+pub async fn channel_list(env: &Env, app_id: &str, limit: u32) -> Result<String> {
+    let channels = LedgerRequest::Channels {
+        prefix: String::new(),
+        user_count: true,
+        limit: Some(limit),
+    };
+    call_ledger(env, &LedgerCall::new(app_id, channels))
+        .await?
+        .text()
+        .await
+}
+
 /// The app's occupied channels (at most `limit`, by name), without counting a REST call.
 pub async fn occupied_channels(env: &Env, app_id: &str, limit: usize) -> Result<Vec<String>> {
     let channels = LedgerRequest::Channels {
         prefix: String::new(),
         user_count: false,
+        limit: Some(u32::try_from(limit).unwrap_or(u32::MAX)),
     };
     let mut response = call_ledger(env, &LedgerCall::new(app_id, channels)).await?;
     // `{"channels":{name:{},...}}`, read as a `Value` (the bundle has its parser already).

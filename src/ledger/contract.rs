@@ -23,6 +23,8 @@ pub mod ledger_param {
     pub const PREFIX: &str = "prefix";
     /// `GET /channels`: include presence user counts.
     pub const USER_COUNT: &str = "user_count";
+    /// `GET /channels`: at most this many channels, by name (absent: all).
+    pub const LIMIT: &str = "limit";
     /// The operator session (its login's nonce) a console belongs to.
     pub const SESSION: &str = "session";
 }
@@ -101,8 +103,13 @@ pub enum LedgerRequest {
     Report(Report),
     /// The app's counters (`GET /apps/{id}/stats`'s JSON).
     Stats,
-    /// The occupied channels under `prefix`, with presence user counts if asked.
-    Channels { prefix: String, user_count: bool },
+    /// The occupied channels under `prefix`, by name, at most `limit` of them, with presence
+    /// user counts if asked.
+    Channels {
+        prefix: String,
+        user_count: bool,
+        limit: Option<u32>,
+    },
     /// A debug console's WebSocket (an upgrade), for the operator session `session`.
     Console { session: Option<String> },
     /// The operator session `session` logged out: its consoles close.
@@ -160,11 +167,14 @@ impl InternalRequest for LedgerCall {
             LedgerRequest::Report(report) => wire(Verb::Post, ledger_path::REPORT)
                 .body(serde_json::to_string(report).unwrap_or_default()),
             LedgerRequest::Stats => wire(Verb::Get, ledger_path::STATS),
-            LedgerRequest::Channels { prefix, user_count } => {
-                wire(Verb::Get, ledger_path::CHANNELS)
-                    .param_opt(ledger_param::PREFIX, Some(prefix).filter(|p| !p.is_empty()))
-                    .flag(ledger_param::USER_COUNT, *user_count)
-            }
+            LedgerRequest::Channels {
+                prefix,
+                user_count,
+                limit,
+            } => wire(Verb::Get, ledger_path::CHANNELS)
+                .param_opt(ledger_param::PREFIX, Some(prefix).filter(|p| !p.is_empty()))
+                .flag(ledger_param::USER_COUNT, *user_count)
+                .param_opt(ledger_param::LIMIT, *limit),
             LedgerRequest::Console { session } => wire(Verb::Get, ledger_path::CONSOLE)
                 .param_opt(ledger_param::SESSION, session.as_ref())
                 .upgrade(),
@@ -190,6 +200,7 @@ impl InternalRequest for LedgerCall {
             LedgerRoute::Channels => LedgerRequest::Channels {
                 prefix: text(query, ledger_param::PREFIX).unwrap_or_default(),
                 user_count: query.get(ledger_param::USER_COUNT).is_some(),
+                limit: number(query, ledger_param::LIMIT),
             },
             LedgerRoute::Console => LedgerRequest::Console {
                 session: text(query, ledger_param::SESSION),
@@ -335,6 +346,7 @@ mod tests {
                     LedgerRequest::Channels {
                         prefix: "presence-".into(),
                         user_count: true,
+                        limit: Some(100),
                     },
                 )
             },
@@ -343,6 +355,7 @@ mod tests {
                 LedgerRequest::Channels {
                     prefix: String::new(),
                     user_count: false,
+                    limit: None,
                 },
             ),
             LedgerCall::new("1", LedgerRequest::Console { session: None }),
@@ -405,7 +418,7 @@ mod tests {
                 "https://ledger/report?v=1&app=1",
                 "https://ledger/stats?v=1&app=1",
                 "https://ledger/stats?v=1&app=1&rest=1",
-                "https://ledger/channels?v=1&app=app%201&rest=1&prefix=presence-&user_count=1",
+                "https://ledger/channels?v=1&app=app%201&rest=1&prefix=presence-&user_count=1&limit=100",
                 "https://ledger/channels?v=1&app=1",
                 "https://ledger/console?v=1&app=1",
                 "https://ledger/console?v=1&app=1&session=ab12",

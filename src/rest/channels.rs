@@ -32,6 +32,7 @@ pub async fn list(env: &Env, app: &App, params: &QueryParams) -> RestResult {
     let channels = LedgerRequest::Channels {
         prefix: prefix.to_string(),
         user_count: attrs.user_count,
+        limit: None,
     };
     pass_json("ledger", rest_read(env, &app.id, channels).await?).await
 }
