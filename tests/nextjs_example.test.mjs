@@ -194,6 +194,7 @@ async function openAs(name) {
   page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
   users[name] = { context, page, errors, crashes };
   await page.goto(baseUrl);
+  assert.match(await page.getByTestId("about").textContent(), /A demo of pusher-edge/);
   await page.getByLabel("your name").fill(name);
   await page.getByRole("button", { name: "Join" }).click();
   await ready(page);
@@ -202,6 +203,13 @@ async function openAs(name) {
 
 let ada;
 let bob;
+
+test("the server-rendered page holds no Join form: a click can't come before React handles it", async () => {
+  const html = await (await fetch(baseUrl)).text();
+  assert.match(html, /<html/);
+  assert.doesNotMatch(html, />Join<\/button>/);
+  assert.doesNotMatch(html, /aria-label="sign in"/);
+});
 
 browserTest("two users open the page, sign in and see each other in the presence room", async () => {
   ada = await openAs("ada");

@@ -38,8 +38,15 @@ function NameForm({ onName }: { onName: (name: string) => void }) {
     document.cookie = `${COOKIE}=${encodeURIComponent(value)}; path=/; samesite=lax`;
     onName(value);
   };
+  // Rendered only in the browser (the page renders nothing until it has read the cookie), so
+  // the form is never on screen before React handles its submit.
   return (
     <form onSubmit={submit} aria-label="sign in">
+      <p data-testid="about">
+        A demo of pusher-edge: a public feed published by the server, a presence room, a private chat of client events
+        and notes to one signed-in user. Pick a name (it is kept in a cookie, no password) and open a second window with
+        another name to see both sides.
+      </p>
       <input
         aria-label="your name"
         placeholder="Your name (letters, digits, - and _)"
