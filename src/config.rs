@@ -34,9 +34,36 @@ pub struct App {
     pub webhooks: Vec<Webhook>,
     #[serde(default)]
     pub limits: Limits,
+    /// Secrets being rotated out: each still verifies REST signatures and channel and user
+    /// auth until its expiry, so the app's servers can move to `secret` without a gap.
+    /// Webhooks and the dashboard's calls are signed with `secret`, the newest.
+    #[serde(default)]
+    pub previous_secrets: Vec<PreviousSecret>,
 }
 
+/// A secret that stays valid until `expires_at` (Unix seconds) while the app moves off it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviousSecret {
+    pub secret: String,
+    pub expires_at: i64,
+}
+
+/// Secrets an app may keep in rotation besides its current one.
+pub const MAX_PREVIOUS_SECRETS: usize = 2;
+
 impl App {
+    /// The secrets that verify a signature at `now_secs`: the current one first, then those
+    /// being rotated out that have not expired.
+    pub fn secrets_at(&self, now_secs: i64) -> impl Iterator<Item = &str> {
+        std::iter::once(self.secret.as_str()).chain(
+            self.previous_secrets
+                .iter()
+                .filter(move |p| p.expires_at > now_secs)
+                .map(|p| p.secret.as_str()),
+        )
+    }
+
     /// An app as `PUSHER_APPS` reads one that gives only its credentials: enabled, every
     /// switch off, no webhooks, default limits.
     pub fn new(id: &str, key: &str, secret: &str) -> Self {
@@ -50,6 +77,7 @@ impl App {
             enable_user_authentication: false,
             webhooks: Vec::new(),
             limits: Limits::default(),
+            previous_secrets: Vec::new(),
         }
     }
 }
@@ -95,6 +123,7 @@ impl fmt::Debug for App {
             )
             .field("webhooks", &self.webhooks)
             .field("limits", &self.limits)
+            .field("previous_secrets", &self.previous_secrets.len())
             .finish()
     }
 }
@@ -137,17 +166,7 @@ impl Apps {
                 parse_apps_json(json)?
             }
             None => match (&raw.app_id, &raw.app_key, &raw.app_secret) {
-                (Some(id), Some(key), Some(secret)) => vec![App {
-                    id: id.clone(),
-                    key: key.clone(),
-                    secret: secret.clone(),
-                    enabled: true,
-                    enable_client_messages: false,
-                    enable_subscription_count: false,
-                    enable_user_authentication: false,
-                    webhooks: Vec::new(),
-                    limits: Limits::default(),
-                }],
+                (Some(id), Some(key), Some(secret)) => vec![App::new(id, key, secret)],
                 (None, None, None) => {
                     return Err(ConfigError(
                         "no apps configured: set PUSHER_APPS (a JSON array) or PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET"
@@ -227,6 +246,24 @@ fn validate(apps: &[App]) -> Result<(), ConfigError> {
                 "{name}: secret must be non-empty printable ASCII without ':' or spaces"
             )));
         }
+        if app.previous_secrets.len() > MAX_PREVIOUS_SECRETS {
+            return Err(ConfigError(format!(
+                "{name}: at most {MAX_PREVIOUS_SECRETS} previous_secrets"
+            )));
+        }
+        for (p, previous) in app.previous_secrets.iter().enumerate() {
+            if !valid_credential(&previous.secret) || previous.secret == app.secret {
+                return Err(ConfigError(format!(
+                    "{name}: previous_secrets[{p}].secret must be printable ASCII without ':' or \
+                     spaces, and not the current secret"
+                )));
+            }
+            if previous.expires_at <= 0 {
+                return Err(ConfigError(format!(
+                    "{name}: previous_secrets[{p}].expires_at must be a Unix time in seconds"
+                )));
+            }
+        }
         app.limits
             .validate()
             .map_err(|e| ConfigError(format!("{name}: {e}")))?;
@@ -274,6 +311,50 @@ mod tests {
         RawConfig {
             apps_json: Some(json.into()),
             ..RawConfig::default()
+        }
+    }
+
+    #[test]
+    fn previous_secrets_verify_until_they_expire_and_are_checked() {
+        let apps = Apps::from_raw(&raw_json(
+            r#"[{"id":"1","key":"k","secret":"new","previous_secrets":[{"secret":"retired-1","expires_at":1000}]}]"#,
+        ))
+        .unwrap();
+        let app = apps.by_id("1").unwrap();
+        assert_eq!(
+            app.secrets_at(999).collect::<Vec<_>>(),
+            ["new", "retired-1"]
+        );
+        assert_eq!(
+            app.secrets_at(1000).collect::<Vec<_>>(),
+            ["new"],
+            "expired at its second"
+        );
+        assert!(
+            !format!("{app:?}").contains("retired-1"),
+            "never in a log line"
+        );
+        for (bad, why) in [
+            (
+                r#"[{"secret":"new","expires_at":5}]"#,
+                "not the current secret",
+            ),
+            (r#"[{"secret":"a b","expires_at":5}]"#, "printable ASCII"),
+            (r#"[{"secret":"retired-1","expires_at":0}]"#, "Unix time"),
+            (
+                r#"[{"secret":"a","expires_at":5},{"secret":"b","expires_at":5},{"secret":"c","expires_at":5}]"#,
+                "at most 2",
+            ),
+            (
+                r#"[{"secret":"retired-1","expires_at":5,"note":"x"}]"#,
+                "known settings only",
+            ),
+        ] {
+            let json =
+                format!(r#"[{{"id":"1","key":"k","secret":"new","previous_secrets":{bad}}}]"#);
+            let error = Apps::from_raw(&raw_json(&json)).unwrap_err().to_string();
+            assert!(error.contains(why), "{error}");
+            assert!(!error.contains("retired-1"), "no secret echoed: {error}");
         }
     }
 

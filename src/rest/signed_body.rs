@@ -26,7 +26,14 @@ pub async fn read(
     if declared.is_some_and(|n| n > max_body as u64) {
         return Err(too_large());
     }
-    if let Err(e) = signed.verify_query(&app.secret, now_secs()) {
+    // The current secret, or one being rotated out (until its expiry); a refusal says what
+    // the current secret found wrong.
+    let now = now_secs();
+    let verified = app
+        .secrets_at(now)
+        .map(|secret| signed.verify_query(secret, now))
+        .reduce(|first, next| if first.is_ok() { first } else { next.or(first) });
+    if let Some(Err(e)) = verified {
         drain_small_body(req).await;
         return Err(RestError::unauthorized(e.to_string()));
     }

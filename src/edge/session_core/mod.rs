@@ -17,6 +17,7 @@ mod subscriptions;
 pub use protocol_version::protocol_problem;
 
 use crate::config::App;
+use crate::protocol::auth_token::{verify_token, TokenError};
 use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::client_message::{parse_client_message, ClientMessage};
 use crate::protocol::close_codes;
@@ -88,6 +89,27 @@ fn refuse(channel: &str, error_type: &str, message: &str, status: u16) -> Vec<Co
 }
 
 impl SessionCore {
+    /// Checks a channel or user auth token against the app's current secret, or a secret
+    /// being rotated out (until its expiry); a refusal says what the current secret found.
+    fn verify_auth(
+        &self,
+        token: Option<&str>,
+        string_to_sign: &str,
+        now_ms: f64,
+    ) -> Result<(), TokenError> {
+        let now_secs = (now_ms / 1000.0) as i64;
+        let mut first = None;
+        for secret in self.app.secrets_at(now_secs) {
+            match verify_token(&self.app.key, secret, token, string_to_sign) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        Err(first.unwrap_or(TokenError::Missing))
+    }
+
     pub fn new(socket_id: String, app: App, now_ms: f64) -> Self {
         let limits = &app.limits;
         SessionCore {

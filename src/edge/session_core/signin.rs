@@ -2,7 +2,7 @@
 //! joins for them, and the user directory shards for their watchlist.
 
 use super::{coded_error, Command, Member, SessionCore};
-use crate::protocol::auth_token::{user_string_to_sign, verify_token};
+use crate::protocol::auth_token::user_string_to_sign;
 use crate::protocol::channel_name::{ChannelKind, SERVER_TO_USER_PREFIX};
 use crate::protocol::close_codes;
 use crate::protocol::frames;
@@ -12,7 +12,7 @@ use crate::room::directory_shards;
 impl SessionCore {
     pub(super) fn signin(&mut self, auth: &str, user_data: &str, now_ms: f64) -> Vec<Command> {
         let string_to_sign = user_string_to_sign(&self.socket_id, user_data);
-        if let Err(e) = verify_token(&self.app.key, &self.app.secret, Some(auth), &string_to_sign) {
+        if let Err(e) = self.verify_auth(Some(auth), &string_to_sign, now_ms) {
             return vec![coded_error(close_codes::UNAUTHORIZED, &e.to_string())];
         }
         let user = match parse_user_data(user_data, &self.app.limits) {

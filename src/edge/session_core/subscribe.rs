@@ -2,7 +2,7 @@
 //! channel cap, private/presence auth) before the session opens the channel's room.
 
 use super::{error, refuse, Command, Member, Phase, SessionCore};
-use crate::protocol::auth_token::{channel_string_to_sign, verify_token};
+use crate::protocol::auth_token::channel_string_to_sign;
 use crate::protocol::channel_name::{validate_channel_name, ChannelKind};
 use crate::protocol::client_message::Subscribe;
 use crate::protocol::close_codes;
@@ -44,7 +44,7 @@ impl SessionCore {
 
         let mut member = Member::new(self.socket_id.clone());
         if kind.requires_auth() {
-            if let Err(refusal) = self.authorize_channel(&s, kind, &mut member) {
+            if let Err(refusal) = self.authorize_channel(&s, kind, &mut member, now_ms) {
                 return refusal;
             }
         }
@@ -78,6 +78,7 @@ impl SessionCore {
         s: &Subscribe,
         kind: ChannelKind,
         member: &mut Member,
+        now_ms: f64,
     ) -> Result<(), Vec<Command>> {
         let channel = &s.channel;
         // A private channel's auth may sign `channel_data` too: the common Next.js auth
@@ -93,13 +94,8 @@ impl SessionCore {
             ));
         }
         let string_to_sign = channel_string_to_sign(&self.socket_id, channel, channel_data);
-        verify_token(
-            &self.app.key,
-            &self.app.secret,
-            s.auth.as_deref(),
-            &string_to_sign,
-        )
-        .map_err(|e| refuse(channel, "AuthError", &e.to_string(), 401))?;
+        self.verify_auth(s.auth.as_deref(), &string_to_sign, now_ms)
+            .map_err(|e| refuse(channel, "AuthError", &e.to_string(), 401))?;
         self.liveness.authorize();
         if let Some(raw) = channel_data.filter(|_| kind.is_presence()) {
             let presence = parse_channel_data(raw, &self.app.limits)
