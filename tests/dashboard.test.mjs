@@ -18,6 +18,8 @@ import {
   eventually,
   sleep,
   objectFetch,
+  connectRaw,
+  subscribeRaw,
 } from "./support/harness.mjs";
 
 const DASHBOARD_TOKEN = "dashboard-token-for-the-tests";
@@ -430,6 +432,29 @@ test("an app has at most 8 consoles open; a closed one frees its place", async (
   }
   assert.ok(again, "a place freed by a closed console is taken again");
   for (const c of [...open, again]) await c.close();
+});
+
+test("past the first 100 occupied channels, a room shows a second subscriber from the console's opening", async () => {
+  // 120 occupied channels; the ones past the first 100 by name were told no console watched
+  // when they reported their occupancy, and a second subscriber sends no report of its own.
+  const names = Array.from({ length: 120 }, (_, i) => `many-${String(i).padStart(3, "0")}`);
+  const holders = [await connectRaw(worker, other), await connectRaw(worker, other)];
+  try {
+    for (const [i, name] of names.entries()) await subscribeRaw(holders[i % 2].sock, name);
+    const occupied = async () =>
+      (await (await dashboardGet(`/dashboard/api/apps/${other.id}/stats`, await session())).json()).occupied_channels;
+    for (let tries = 0; (await occupied()) < 120 && tries < 100; tries++) await sleep(100);
+    assert.ok((await occupied()) >= 120, "the 120 channels in the index");
+    const feed = await openConsole(await session(), other);
+    const late = await connectRaw(worker, other);
+    holders.push(late);
+    await subscribeRaw(late.sock, "many-110");
+    const shown = await line(feed.lines, { kind: "subscribed", channel: "many-110", socket_id: late.socketId });
+    assert.equal(shown.channel, "many-110");
+    await feed.close();
+  } finally {
+    for (const h of holders) h.sock.close();
+  }
 });
 
 test("a flood is cut and the console says how much it dropped", async () => {

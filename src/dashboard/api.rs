@@ -21,11 +21,17 @@ use crate::protocol::query::{percent_decode, QueryParams};
 use crate::protocol::rest_error::RestError;
 use crate::protocol::wire::internal_url;
 use crate::room::client as rooms;
+use futures_util::future::join_all;
 use worker::{console_error, Env, Method, Request};
 
 /// Rooms told at once that a console opened (the most a console's opening asks of the app;
-/// other rooms learn within a second of their next activity, from the ledger).
-const ROOMS_TOLD: usize = 100;
+/// other rooms learn within a second of their next report, from the ledger). A room not told
+/// misses the lines of events that send no report of their own, such as a second subscriber,
+/// until then; 1,000 covers the apps a console is for, within the Paid plan's 10,000
+/// subrequests.
+const ROOMS_TOLD: usize = 1000;
+/// Rooms told at the same time: the runtime lets 6 subrequests wait for their answer at once.
+const TOLD_AT_ONCE: usize = 6;
 /// Channels the page lists (its card gives the total).
 const LISTED_CHANNELS: u32 = 100;
 /// Connection shards told at once.
@@ -204,8 +210,8 @@ async fn console(req: Request, env: &Env, app: &App, session: &OperatorSession) 
     Ok(Answer::Done(response))
 }
 
-/// Gives the app's occupied rooms (the first [`ROOMS_TOLD`]) and connection shards the
-/// console's lease, one after another. Best effort: an object not told learns from its next
+/// Gives the app's occupied rooms (the first [`ROOMS_TOLD`], a few at a time) and connection
+/// shards the console's lease. Best effort: an object not told learns from its next
 /// ledger answer.
 async fn tell_objects(env: &Env, app: &App) {
     let until = (now_ms() + LEASE_MS) as u64;
@@ -218,9 +224,14 @@ async fn tell_objects(env: &Env, app: &App) {
             );
             Vec::new()
         });
-    for channel in &channels {
-        if let Err(e) = rooms::tell_console(env, &app.id, channel, until).await {
-            console_error!("dashboard: room of {channel} not told of the console: {e}");
+    for batch in channels.chunks(TOLD_AT_ONCE) {
+        let tells = batch
+            .iter()
+            .map(|channel| rooms::tell_console(env, &app.id, channel, until));
+        for (channel, told) in batch.iter().zip(join_all(tells).await) {
+            if let Err(e) = told {
+                console_error!("dashboard: room of {channel} not told of the console: {e}");
+            }
         }
     }
     let shards = ShardPlan::for_limits(&app.limits).shards.min(SHARDS_TOLD);
