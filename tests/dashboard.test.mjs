@@ -457,6 +457,32 @@ test("past the first 100 occupied channels, a room shows a second subscriber fro
   }
 });
 
+test("20 presence members joining in the seconds after the console opens each show", async () => {
+  const feed = await openConsole(await session(), other);
+  const members = [];
+  try {
+    await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const member = await pusherJs(
+          worker,
+          other,
+          sdkAuth(worker, { app: other, presence: { user_id: `crowd-${i}` } }),
+        );
+        members.push(member);
+        await subscribed(member, "presence-crowd");
+      }),
+    );
+    const joined = () =>
+      new Set(
+        feed.lines.filter((l) => l.kind === "subscribed" && l.channel === "presence-crowd").map((l) => l.user_id),
+      );
+    await eventually(() => joined().size === 20, `20 subscribed lines (have ${joined().size})`, 15_000);
+  } finally {
+    for (const member of members) member.disconnect();
+    await feed.close();
+  }
+});
+
 test("a flood is cut and the console says how much it dropped", async () => {
   const cookie = await session();
   const feed = await openConsole(cookie);
