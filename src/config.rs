@@ -53,6 +53,27 @@ pub struct PreviousSecret {
 pub const MAX_PREVIOUS_SECRETS: usize = 2;
 
 impl App {
+    /// Runs `check` with the current secret, then with each secret being rotated out that
+    /// has not expired at `now_secs`, until one passes; a refusal is the current secret's
+    /// (what the caller is told is what the secret it should use found wrong).
+    pub fn verify_with_secrets<E>(
+        &self,
+        now_secs: i64,
+        check: impl Fn(&str) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let refused = match check(&self.secret) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let previous = self.secrets_at(now_secs).skip(1);
+        for secret in previous {
+            if check(secret).is_ok() {
+                return Ok(());
+            }
+        }
+        Err(refused)
+    }
+
     /// The secrets that verify a signature at `now_secs`: the current one first, then those
     /// being rotated out that have not expired.
     pub fn secrets_at(&self, now_secs: i64) -> impl Iterator<Item = &str> {
@@ -329,6 +350,16 @@ mod tests {
             app.secrets_at(1000).collect::<Vec<_>>(),
             ["new"],
             "expired at its second"
+        );
+        let check = |secret: &str| match secret {
+            "retired-1" => Ok(()),
+            other => Err(other.to_string()),
+        };
+        assert_eq!(app.verify_with_secrets(999, check), Ok(()));
+        assert_eq!(
+            app.verify_with_secrets(1000, check),
+            Err("new".to_string()),
+            "the current secret's refusal"
         );
         assert!(
             !format!("{app:?}").contains("retired-1"),

@@ -26,14 +26,22 @@ pub async fn handle(mut req: Request, env: &Env, apps: &Apps) -> RestResult {
         path: &path,
         params: &params,
     };
-    let app = match signing_app(apps, &signed, app_id) {
-        Ok(app) => app,
+    let checked = match signing_app(apps, &signed, app_id) {
+        Ok(app) => signed_body::read(&mut req, &signed, app)
+            .await
+            .map(|body| (app, body)),
+        Err(refused) => Err(refused),
+    };
+    let (app, body) = match checked {
+        Ok(checked) => checked,
         Err(refused) => {
+            // Refused before its body was read (unknown key, bad signature): a small body is
+            // read now, so the caller's keep-alive connection survives the refusal. (A body
+            // already read, or too large, is left alone.)
             drain_small_body(&mut req).await;
             return Err(refused);
         }
     };
-    let body = signed_body::read(&mut req, &signed, app).await?;
     if !app.enabled {
         return Err(RestError::new(403, "Application disabled"));
     }

@@ -6,7 +6,6 @@
 
 use crate::config::App;
 use crate::glue::clock::now_secs;
-use crate::glue::http::drain_small_body;
 use crate::protocol::rest_error::RestError;
 use crate::protocol::rest_signature::SignedRequest;
 use futures_util::StreamExt;
@@ -26,17 +25,10 @@ pub async fn read(
     if declared.is_some_and(|n| n > max_body as u64) {
         return Err(too_large());
     }
-    // The current secret, or one being rotated out (until its expiry); a refusal says what
-    // the current secret found wrong.
+    // The current secret, or one being rotated out (until its expiry).
     let now = now_secs();
-    let verified = app
-        .secrets_at(now)
-        .map(|secret| signed.verify_query(secret, now))
-        .reduce(|first, next| if first.is_ok() { first } else { next.or(first) });
-    if let Some(Err(e)) = verified {
-        drain_small_body(req).await;
-        return Err(RestError::unauthorized(e.to_string()));
-    }
+    app.verify_with_secrets(now, |secret| signed.verify_query(secret, now))
+        .map_err(|e| RestError::unauthorized(e.to_string()))?;
     let method = req.method();
     let body = if method == Method::Get || method == Method::Head {
         Vec::new()

@@ -98,16 +98,9 @@ impl SessionCore {
         now_ms: f64,
     ) -> Result<(), TokenError> {
         let now_secs = (now_ms / 1000.0) as i64;
-        let mut first = None;
-        for secret in self.app.secrets_at(now_secs) {
-            match verify_token(&self.app.key, secret, token, string_to_sign) {
-                Ok(()) => return Ok(()),
-                Err(e) => {
-                    first.get_or_insert(e);
-                }
-            }
-        }
-        Err(first.unwrap_or(TokenError::Missing))
+        self.app.verify_with_secrets(now_secs, |secret| {
+            verify_token(&self.app.key, secret, token, string_to_sign)
+        })
     }
 
     pub fn new(socket_id: String, app: App, now_ms: f64) -> Self {
