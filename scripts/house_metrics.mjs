@@ -163,6 +163,12 @@ const RUNTIME_CRATES = ["worker", "wasm_bindgen", "wasm_bindgen_futures", "web_s
 const PURE = [
   "protocol/",
   "config.rs",
+  "apps/contract.rs",
+  "apps/record.rs",
+  "apps/settings.rs",
+  "apps/cache.rs",
+  "admin/route.rs",
+  "admin/token.rs",
   "edge/session_core/",
   "room/contract/",
   "ledger/contract.rs",

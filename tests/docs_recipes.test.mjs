@@ -304,8 +304,9 @@ async function dryRun(toml, what) {
     : [process.execPath, [wranglerJs, ...args]];
   const out = ok(await run(...command, { cwd: dir, env, timeoutMs: 60_000 }), `the dry run (${what})`);
   assert.match(out, /--dry-run: exiting now\./);
-  assert.equal(out.match(/Durable Object/g)?.length, 5, "the page says five Durable Objects");
+  assert.equal(out.match(/Durable Object/g)?.length, 6, "the page says six Durable Objects");
   assert.match(out, /env\.DASHBOARD_LOGINS .*Rate Limit/);
+  assert.match(out, /env\.ADMIN_CALLS .*Rate Limit/);
   assert.match(out, /env\.ASSETS/);
   const written = readdirSync(join(dir, "out"));
   assert.ok(written.includes("index.js") && written.some((f) => f.endsWith(".wasm")), written.join(", "));

@@ -1,12 +1,15 @@
 // The dashboard page: an app's counters and charts (refreshed every 5 s), its occupied
-// channels with an inspector, a test publish, and the live debug console. Plain DOM, no
-// framework; every value is put in with textContent, never as HTML.
+// channels with an inspector, a test publish, the live debug console, and the Apps section
+// (create, change, disable, rotate and delete the registry's apps). Plain DOM, no framework;
+// every value is put in with textContent, never as HTML.
 // biome-ignore lint/suspicious/noRedundantUseStrict: a classic script (page.html loads it without type=module), where it is not redundant
 "use strict";
 
 const api = (path) => `/dashboard/api/apps/${encodeURIComponent(state.app)}${path}`;
 const $ = (id) => document.getElementById(id);
-const state = { app: null, apps: [], socket: null, refresh: null };
+// `target`: the app the open Apps panel (settings, rotation, deletion) acts on; `editing`: its
+// settings as the settings form was filled from them. A secret is never kept here.
+const state = { app: null, apps: [], socket: null, refresh: null, target: null, editing: null };
 const MAX_LINES = 500;
 const CHART_DAYS = 62;
 
@@ -27,22 +30,43 @@ function number(n) {
 }
 
 async function start() {
-  const { apps } = await getJson("/dashboard/api/apps");
-  state.apps = apps;
   const select = $("app-select");
-  for (const app of apps) {
-    const option = document.createElement("option");
-    option.value = app.id;
-    option.textContent = `${app.id} (${app.key})${app.enabled ? "" : " – disabled"}`;
-    select.append(option);
-  }
   select.addEventListener("change", () => choose(select.value));
   $("console-toggle").addEventListener("click", () => (state.socket ? stopConsole() : startConsole()));
   $("console-clear").addEventListener("click", () => $("console-lines").replaceChildren());
   $("console-filter").addEventListener("input", applyFilter);
   $("channels-refresh").addEventListener("click", loadChannels);
   $("publish-form").addEventListener("submit", publish);
-  if (apps.length) choose(apps[0].id);
+  setUpApps();
+  await loadApps();
+}
+
+/**
+ * Lists the apps in the selector and in the Apps section (again after every change made
+ * there); the chosen app stays chosen while it exists.
+ */
+async function loadApps() {
+  const { apps } = await getJson("/dashboard/api/apps");
+  state.apps = apps;
+  $("app-select").replaceChildren(...apps.map(appOption));
+  $("apps-rows").replaceChildren(...apps.map(appRow));
+  if (state.target && !apps.some((a) => a.id === state.target)) closePanel();
+  const chosen = apps.find((a) => a.id === state.app);
+  if (chosen) {
+    $("app-select").value = chosen.id;
+    showSettings(chosen);
+  } else if (apps.length) {
+    choose(apps[0].id);
+  } else {
+    noApp();
+  }
+}
+
+function appOption(app) {
+  const option = document.createElement("option");
+  option.value = app.id;
+  option.textContent = `${app.id} (${app.key})${app.enabled ? "" : " – disabled"}`;
+  return option;
 }
 
 function choose(appId) {
@@ -50,7 +74,23 @@ function choose(appId) {
   $("console-lines").replaceChildren();
   $("inspector").hidden = true;
   state.app = appId;
-  const app = state.apps.find((a) => a.id === appId);
+  $("app-select").value = appId;
+  showSettings(state.apps.find((a) => a.id === appId));
+  state.inspected = null;
+  clearInterval(state.refresh);
+  refreshShown();
+  state.refresh = setInterval(refreshShown, 5000);
+}
+
+/** The last app was deleted: nothing to watch. */
+function noApp() {
+  stopConsole();
+  clearInterval(state.refresh);
+  state.app = null;
+  $("settings").textContent = "No apps: create one in the Apps section.";
+}
+
+function showSettings(app) {
   const flags = ["enable_client_messages", "enable_subscription_count", "enable_user_authentication"]
     .filter((f) => app[f])
     .map((f) => f.replace("enable_", ""));
@@ -59,10 +99,13 @@ function choose(appId) {
     `key ${app.key} · ${app.enabled ? "enabled" : "disabled"} · features: ${flags.join(", ") || "none"}` +
     ` · webhooks: ${hooks} · max connections ${app.limits.max_connections ?? "∞"}` +
     ` · max broadcasts/month ${app.limits.max_broadcasts_per_month ?? "∞"}`;
-  state.inspected = null;
-  clearInterval(state.refresh);
-  refresh();
-  state.refresh = setInterval(refresh, 5000);
+}
+
+/** A refresh that fails (the app was just deleted, the network is down) says so and waits for the next. */
+function refreshShown() {
+  refresh().catch((e) => {
+    $("updated").textContent = String(e);
+  });
 }
 
 /** Every 5 s: the cards and charts, the occupied channels, and the channel being inspected. */
@@ -310,6 +353,382 @@ function filterOne(item, filter) {
 function applyFilter() {
   const filter = $("console-filter").value;
   for (const item of $("console-lines").children) filterOne(item, filter);
+}
+
+// The Apps section: the registry's apps created, changed, disabled or enabled, rotated and
+// deleted through the operators' API (the dashboard's copy of /admin, with the session
+// cookie). Apps of the environment (PUSHER_APPS) are read-only there (403), so they get no
+// controls.
+
+const ADMIN_APPS = "/dashboard/api/admin/apps";
+const adminApp = (id, path = "") => `${ADMIN_APPS}/${encodeURIComponent(id)}${path}`;
+/** The settings the forms set; each input's name is the setting's. */
+const SWITCHES = ["enable_client_messages", "enable_subscription_count", "enable_user_authentication"];
+const LIMITS = ["max_connections", "max_client_events_per_second", "max_event_payload_bytes"];
+/** When a changed setting takes effect, by the `applies` of the API's answer. */
+const APPLIES = {
+  live: "at once, for connected clients too",
+  new_connections: "for new connections (connected clients keep the old value until they reconnect)",
+  reconnect: "once clients reconnect (it lays out the app's connection shards or rooms)",
+};
+const PANELS = ["app-editor", "app-rotate", "app-delete"];
+
+function setUpApps() {
+  $("apps-rows").addEventListener("click", onRowAction);
+  $("app-create-form").addEventListener("submit", createApp);
+  $("app-edit-form").addEventListener("submit", saveSettings);
+  $("rotate-form").addEventListener("submit", rotateSecret);
+  $("delete-form").addEventListener("submit", deleteApp);
+  $("delete-confirm").addEventListener("input", () => {
+    $("delete-submit").disabled = $("delete-confirm").value !== state.target;
+  });
+  for (const button of document.querySelectorAll("#apps button.cancel")) button.addEventListener("click", closePanel);
+  for (const button of document.querySelectorAll("#secret-panel button[data-copy]")) {
+    button.addEventListener("click", () => copyShown(button.dataset.copy));
+  }
+  $("secret-close").addEventListener("click", closeSecret);
+}
+
+function appRow(app) {
+  const row = document.createElement("tr");
+  row.dataset.appId = app.id;
+  row.dataset.source = app.source;
+  row.dataset.enabled = String(app.enabled);
+  const key = document.createElement("code");
+  key.textContent = app.key;
+  row.append(cell(app.id), cell(key), cell(app.source), cell(appStatus(app)), actionsCell(app));
+  return row;
+}
+
+function cell(content) {
+  const td = document.createElement("td");
+  td.append(content);
+  return td;
+}
+
+/** Enabled or not, and until when a rotated-out secret still works. */
+function appStatus(app) {
+  const now = Date.now() / 1000;
+  const expiries = (app.previous_secrets ?? []).map((p) => p.expires_at).filter((t) => t > now);
+  const status = app.enabled ? "enabled" : "disabled";
+  if (!expiries.length) return status;
+  return `${status} · old secret works until ${new Date(Math.max(...expiries) * 1000).toLocaleString()}`;
+}
+
+/** The row's buttons: none for an app the API may not change (anything not the registry's). */
+function actionsCell(app) {
+  if (app.source !== "registry") {
+    const note = cell("read-only: set in PUSHER_APPS");
+    note.className = "muted";
+    return note;
+  }
+  const td = document.createElement("td");
+  const actions = {
+    edit: "Settings",
+    toggle: app.enabled ? "Disable" : "Enable",
+    rotate: "Rotate secret",
+    delete: "Delete",
+  };
+  for (const [action, label] of Object.entries(actions)) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "plain";
+    button.dataset.action = action;
+    button.textContent = label;
+    td.append(button);
+  }
+  return td;
+}
+
+function onRowAction(event) {
+  const button = event.target.closest("button[data-action]");
+  if (!button) return;
+  const id = button.closest("tr").dataset.appId;
+  const actions = { edit: openEditor, toggle: toggleEnabled, rotate: openRotate, delete: openDelete };
+  actions[button.dataset.action](id, button);
+}
+
+function say(text) {
+  $("apps-status").textContent = text;
+  $("apps-status").hidden = false;
+}
+
+function clearMessages() {
+  for (const id of ["apps-status", "apps-error"]) {
+    $(id).textContent = "";
+    $(id).hidden = true;
+  }
+}
+
+/**
+ * Runs one change through the API: its button is off meanwhile (no double submit), and a
+ * refusal shows the API's `error` text in the section.
+ */
+async function act(button, work) {
+  clearMessages();
+  button.disabled = true;
+  try {
+    await work();
+  } catch (e) {
+    $("apps-error").textContent = e.message;
+    $("apps-error").hidden = false;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function sendJson(method, url, body) {
+  return getJson(url, { method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+}
+
+/** The form's submit button (also when it was submitted with Enter). */
+function submitter(event) {
+  return event.submitter ?? event.target.querySelector("[type=submit]");
+}
+
+/** A number input's value; empty is `null`, which resets the limit to its default (or none). */
+function limitValue(input) {
+  return input.value === "" ? null : Number(input.value);
+}
+
+function openPanel(panelId, id) {
+  closePanel();
+  state.target = id;
+  const panel = $(panelId);
+  for (const label of panel.querySelectorAll(".target-id")) label.textContent = id;
+  panel.hidden = false;
+}
+
+function closePanel() {
+  for (const id of PANELS) $(id).hidden = true;
+  state.target = null;
+  state.editing = null;
+}
+
+/** The creation body: only what the operator gave; the API generates the rest. */
+function creationBody(form) {
+  const body = {};
+  const id = form.elements.id.value.trim();
+  if (id) body.id = id;
+  for (const name of SWITCHES) if (form.elements[name].checked) body[name] = true;
+  const limits = {};
+  for (const name of LIMITS) {
+    const value = limitValue(form.elements[name]);
+    if (value !== null) limits[name] = value;
+  }
+  if (Object.keys(limits).length) body.limits = limits;
+  return body;
+}
+
+async function createApp(event) {
+  event.preventDefault();
+  const form = event.target;
+  await act(submitter(event), async () => {
+    const { app } = await sendJson("POST", ADMIN_APPS, creationBody(form));
+    form.reset();
+    // Shown before anything else can fail: the API gives this secret once.
+    showSecret(`App ${app.id} created`, app);
+    say(`App ${app.id} created.`);
+    await loadApps();
+  });
+}
+
+/** The settings form, filled from the app as the API reads it now (the list may be older). */
+async function openEditor(id, button) {
+  await act(button, async () => {
+    const { app } = await getJson(adminApp(id));
+    const form = $("app-edit-form");
+    for (const name of SWITCHES) form.elements[name].checked = app[name];
+    for (const name of LIMITS) form.elements[name].value = app.limits[name] ?? "";
+    $("edit-changes").replaceChildren();
+    openPanel("app-editor", id);
+    state.editing = app;
+  });
+}
+
+/** The merge patch of what the form changed, and nothing else. */
+function settingsPatch(form, app) {
+  const patch = {};
+  for (const name of SWITCHES) {
+    if (form.elements[name].checked !== app[name]) patch[name] = form.elements[name].checked;
+  }
+  const limits = {};
+  for (const name of LIMITS) {
+    const value = limitValue(form.elements[name]);
+    if (value !== (app.limits[name] ?? null)) limits[name] = value;
+  }
+  if (Object.keys(limits).length) patch.limits = limits;
+  return patch;
+}
+
+async function saveSettings(event) {
+  event.preventDefault();
+  const app = state.editing;
+  const patch = settingsPatch(event.target, app);
+  if (!Object.keys(patch).length) {
+    clearMessages();
+    say(`Nothing to save: app ${app.id} already has these settings.`);
+    return;
+  }
+  await act(submitter(event), async () => {
+    const answer = await sendJson("PATCH", adminApp(app.id), patch);
+    state.editing = answer.app;
+    await loadApps();
+    showChanges(answer.changes);
+    say(`App ${app.id} saved.`);
+  });
+}
+
+/** Each changed setting, with when it takes effect. */
+function showChanges(changes) {
+  const items = changes.map(({ setting, applies }) => {
+    const item = document.createElement("li");
+    item.dataset.setting = setting;
+    item.dataset.applies = applies;
+    item.textContent = `${setting}: applies ${APPLIES[applies] ?? applies}`;
+    return item;
+  });
+  if (!items.length) items.push(Object.assign(document.createElement("li"), { textContent: "Nothing changed." }));
+  $("edit-changes").replaceChildren(...items);
+}
+
+async function toggleEnabled(id, button) {
+  const enabled = !state.apps.find((a) => a.id === id).enabled;
+  await act(button, async () => {
+    await sendJson("PATCH", adminApp(id), { enabled });
+    await loadApps();
+    say(
+      enabled
+        ? `App ${id} enabled: its clients can connect again.`
+        : `App ${id} disabled: its clients were disconnected (4003) and its REST calls are refused.`,
+    );
+  });
+}
+
+function openRotate(id) {
+  clearMessages();
+  $("rotate-hours").value = "24";
+  openPanel("app-rotate", id);
+  $("rotate-hours").focus();
+}
+
+async function rotateSecret(event) {
+  event.preventDefault();
+  const id = state.target;
+  const seconds = Math.round(Number($("rotate-hours").value) * 3600);
+  await act(submitter(event), async () => {
+    const answer = await sendJson("POST", adminApp(id, "/rotate"), { previous_secret_expires_in_secs: seconds });
+    closePanel();
+    showSecret(`New secret of app ${id}`, answer.app, answer.previous_secret_expires_at);
+    say(`The secret of app ${id} was rotated.`);
+    await loadApps();
+  });
+}
+
+function openDelete(id) {
+  clearMessages();
+  $("delete-confirm").value = "";
+  $("delete-submit").disabled = true;
+  openPanel("app-delete", id);
+  $("delete-confirm").focus();
+}
+
+async function deleteApp(event) {
+  event.preventDefault();
+  const id = state.target;
+  // The typed confirmation, checked here too: the button's state alone is the page's to change.
+  if ($("delete-confirm").value !== id) return;
+  await act(submitter(event), async () => {
+    await getJson(adminApp(id), { method: "DELETE" });
+    closePanel();
+    await loadApps();
+    say(`App ${id} deleted: its clients were disconnected, and its id and key are never reused.`);
+  });
+}
+
+/**
+ * Shows what the API gives once (at creation or rotation): the secret, with the app's id and
+ * key and a ready `.env.local`. It lives in these elements only, never in storage or a URL,
+ * and closing the panel empties them. `expiresAt`: the rotated-out secret's end (Unix
+ * seconds; `null`: it already stopped; `undefined`: no rotation).
+ */
+function showSecret(title, app, expiresAt) {
+  $("secret-title").textContent = title;
+  $("secret-app-id").textContent = app.id;
+  $("secret-app-key").textContent = app.key;
+  $("secret-app-secret").textContent = app.secret;
+  $("env-local").textContent = envLocal(app);
+  showExpiry(expiresAt);
+  $("copy-result").textContent = "";
+  $("secret-panel").hidden = false;
+  $("secret-panel").scrollIntoView({ block: "nearest" });
+}
+
+function showExpiry(expiresAt) {
+  const line = $("secret-expiry");
+  line.hidden = expiresAt === undefined;
+  line.removeAttribute("data-expires-at");
+  if (expiresAt === null) {
+    line.textContent = "The previous secret stopped working at once.";
+  } else if (expiresAt !== undefined) {
+    const when = new Date(expiresAt * 1000);
+    line.dataset.expiresAt = String(expiresAt);
+    line.textContent =
+      `The previous secret keeps working until ${when.toLocaleString()} (${when.toISOString()}): ` +
+      "give the new one to every server that signs with the old one before then.";
+  }
+}
+
+function closeSecret() {
+  for (const id of ["secret-title", "secret-app-id", "secret-app-key", "secret-app-secret", "env-local"]) {
+    $(id).textContent = "";
+  }
+  showExpiry(undefined);
+  $("secret-expiry").textContent = "";
+  $("copy-result").textContent = "";
+  $("secret-panel").hidden = true;
+}
+
+/**
+ * `.env.local` for the Next.js example, with its recipe's names (examples/nextjs/.env.example,
+ * scripts/dev-setup.mjs), pointed at this Worker: the page's own host and port.
+ */
+function envLocal({ id, key, secret }) {
+  const tls = location.protocol === "https:";
+  const host = location.hostname;
+  const port = location.port || (tls ? "443" : "80");
+  // The recipe's TLS switches are only for a plain-http server such as `npm start`'s.
+  const plainHttp = (line) => (tls ? [] : [line]);
+  return [
+    `# pusher-edge app ${id}`,
+    `NEXT_PUBLIC_PUSHER_APP_KEY=${key}`,
+    `NEXT_PUBLIC_PUSHER_HOST=${host}`,
+    `NEXT_PUBLIC_PUSHER_PORT=${port}`,
+    ...plainHttp("NEXT_PUBLIC_PUSHER_FORCE_TLS=false"),
+    "NEXT_PUBLIC_PUSHER_APP_CLUSTER=mt1",
+    `PUSHER_APP_ID=${id}`,
+    `PUSHER_APP_KEY=${key}`,
+    `PUSHER_APP_SECRET=${secret}`,
+    `PUSHER_HOST=${host}`,
+    ...(tls && port === "443" ? [] : [`PUSHER_PORT=${port}`]),
+    ...plainHttp("PUSHER_USE_TLS=false"),
+    "",
+  ].join("\n");
+}
+
+/**
+ * Copies a shown value. The clipboard needs a secure context (https, or localhost); without
+ * it the value is selected for the operator to copy.
+ */
+async function copyShown(sourceId) {
+  const source = $(sourceId);
+  try {
+    await navigator.clipboard.writeText(source.textContent);
+    $("copy-result").textContent = `Copied the ${source.dataset.label}.`;
+  } catch {
+    window.getSelection().selectAllChildren(source);
+    $("copy-result").textContent = "The clipboard is not available here: the text is selected, copy it with Ctrl+C.";
+  }
 }
 
 start().catch((e) => {

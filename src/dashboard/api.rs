@@ -6,22 +6,24 @@ use super::login::OperatorSession;
 use super::operator_request::signed_pairs;
 use super::operator_sessions::client as sessions;
 use super::{Answer, AnswerResult};
-use crate::config::{App, Apps};
+use crate::admin;
+use crate::apps::client::first_page;
+use crate::apps::lookup::app_by_id;
+use crate::config::App;
 use crate::glue::clock::{now_ms, now_secs};
-use crate::glue::http::{bounded_body, json_response};
+use crate::glue::http::{bounded_body, json_response, RestResult};
 use crate::glue::internal_query::{host_of, request_query};
 use crate::glue::subrequest::request;
 use crate::ledger::client;
 use crate::ledger::console::LEASE_MS;
 use crate::ledger::contract::TOO_MANY_CONSOLES_STATUS;
 use crate::ledger::shard_plan::ShardPlan;
-use crate::protocol::json_writer::{raw_array, string_array, JsonObject};
-use crate::protocol::limits::Limits;
 use crate::protocol::query::{percent_decode, QueryParams};
 use crate::protocol::rest_error::RestError;
 use crate::protocol::wire::internal_url;
 use crate::room::client as rooms;
 use futures_util::future::join_all;
+use serde_json::Value;
 use worker::{console_error, Env, Method, Request};
 
 /// Rooms told at once that a console opened (the most a console's opening asks of the app;
@@ -42,7 +44,6 @@ const MAX_PUBLISH_BODY: u64 = 64 * 1024;
 pub async fn handle(
     req: Request,
     env: &Env,
-    apps: &Apps,
     endpoint: &str,
     session: &OperatorSession,
 ) -> AnswerResult {
@@ -50,7 +51,7 @@ pub async fn handle(
     let method = req.method();
     if parts.as_slice() == ["apps"] {
         return match method {
-            Method::Get => done(json_response(200, &apps_json(apps))),
+            Method::Get => done(json_response(200, &apps_json(env).await?)),
             _ => Err(RestError::method_not_allowed(
                 method.as_ref(),
                 &req.path(),
@@ -58,12 +59,18 @@ pub async fn handle(
             )),
         };
     }
+    if let ["admin", route @ ..] = parts.as_slice() {
+        // App management: the operators' API itself, with the session for a token.
+        let sub_path = format!("/{}", route.join("/"));
+        return done(Ok(manage_apps(req, env, &sub_path).await?));
+    }
     let ["apps", id, route @ ..] = parts.as_slice() else {
         return Err(RestError::not_found("No such dashboard endpoint"));
     };
-    let Some(app) = apps.by_id(&percent_decode(id)) else {
+    let Some(app) = app_by_id(env, &percent_decode(id)).await? else {
         return Err(RestError::not_found("No such app"));
     };
+    let app = &*app;
     let query = QueryParams::parse(&request_query(&req));
     let rest = |path: &str| operator_call(app, Method::Get, path, &query, None);
     match (&method, route) {
@@ -96,64 +103,38 @@ pub async fn handle(
     }
 }
 
+/// `/dashboard/api/admin/...`: the operators' API's calls, answered as `/admin` answers them.
+async fn manage_apps(req: Request, env: &Env, sub_path: &str) -> RestResult {
+    let method = req.inner().method();
+    let query = request_query(&req);
+    let body = match method.as_str() {
+        "POST" | "PATCH" => bounded_body(req, admin::MAX_BODY_BYTES).await?,
+        _ => String::new(),
+    };
+    let call = admin::route::registry_call(&method, sub_path, &query, || body)?;
+    admin::operate(env, &call).await
+}
+
 fn done(response: worker::Result<worker::Response>) -> AnswerResult {
     Ok(Answer::Done(response?))
 }
 
-/// The apps as an operator may see them: never a secret, and webhook URLs by host only
-/// (their path or query may carry a token).
-fn apps_json(apps: &Apps) -> String {
-    let list = apps.iter().map(|app| {
-        let webhooks = app.webhooks.iter().map(|hook| {
-            JsonObject::new()
-                .string("host", host_of(&hook.url))
-                .raw(
-                    "event_types",
-                    &string_array(hook.event_types.iter().map(String::as_str)),
-                )
-                .finish()
-        });
-        JsonObject::new()
-            .string("id", &app.id)
-            .string("key", &app.key)
-            .value("enabled", app.enabled)
-            .value("enable_client_messages", app.enable_client_messages)
-            .value("enable_subscription_count", app.enable_subscription_count)
-            .value("enable_user_authentication", app.enable_user_authentication)
-            .raw("webhooks", &raw_array(webhooks))
-            .raw("limits", &limits_json(&app.limits))
-            .finish()
-    });
-    JsonObject::new().raw("apps", &raw_array(list)).finish()
-}
-
-/// The limits an operator looks for first (`null`: no limit). Written by hand: deriving
-/// `Serialize` for every limit costs the bundle more.
-fn limits_json(limits: &Limits) -> String {
-    let optional = |limit: Option<u64>| limit.map_or("null".to_string(), |n| n.to_string());
-    JsonObject::new()
-        .raw("max_connections", &optional(limits.max_connections))
-        .raw(
-            "max_broadcasts_per_month",
-            &optional(limits.max_broadcasts_per_month),
-        )
-        .value("max_event_payload_bytes", limits.max_event_payload_bytes)
-        .value(
-            "max_client_events_per_second",
-            limits.max_client_events_per_second,
-        )
-        .value(
-            "max_channels_per_connection",
-            limits.max_channels_per_connection,
-        )
-        .value("max_presence_members", limits.max_presence_members)
-        .value("channel_split_threshold", limits.channel_split_threshold)
-        .value("connection_shards", limits.connection_shards)
-        .value(
-            "webhook_retry_window_secs",
-            limits.webhook_retry_window_secs,
-        )
-        .finish()
+/// The apps as an operator may see them: as the operators' API lists them (never a secret),
+/// with webhook URLs by host only (their path or query may carry a token).
+async fn apps_json(env: &Env) -> Result<String, RestError> {
+    let mut apps = first_page(env).await?;
+    for app in &mut apps {
+        if let Some(Value::Array(hooks)) = app.get_mut("webhooks") {
+            for hook in hooks {
+                let host = hook["url"].as_str().map(|url| host_of(url).to_string());
+                if let (Some(host), Value::Object(fields)) = (host, hook) {
+                    fields.remove("url");
+                    fields.insert("host".into(), Value::String(host));
+                }
+            }
+        }
+    }
+    Ok(serde_json::json!({ "apps": apps }).to_string())
 }
 
 /// A REST call signed with the app's secret in the Worker, for the REST API to answer.

@@ -11,15 +11,6 @@ use crate::protocol::auth_token::{constant_time_eq, hmac_sha256_hex, verify_hmac
 pub const COOKIE: &str = "pusher_edge_dashboard";
 /// How long a login lasts.
 pub const SESSION_SECS: i64 = 12 * 3600;
-/// A token shorter than this does not turn the dashboard on (it would be guessable).
-pub const MIN_TOKEN_LEN: usize = 16;
-
-/// The token that opens the dashboard and `/admin`: `DASHBOARD_TOKEN` only (`METRICS_TOKEN`
-/// reads `/metrics` and nothing else); `None` (off) when it is unset or too short.
-pub fn dashboard_token(dashboard: Option<String>) -> Option<String> {
-    dashboard.filter(|t| t.len() >= MIN_TOKEN_LEN)
-}
-
 fn signed_text(expires_secs: i64, nonce: &str) -> String {
     format!("dashboard-session:{expires_secs}:{nonce}")
 }
@@ -117,14 +108,6 @@ mod tests {
     const TOKEN: &str = "a-dashboard-token-long-enough";
 
     const NONCE: &str = "0123456789abcdef0123456789abcdef";
-
-    #[test]
-    fn only_a_long_enough_dashboard_token_opens_the_dashboard() {
-        assert_eq!(dashboard_token(Some(TOKEN.into())).as_deref(), Some(TOKEN));
-        assert_eq!(dashboard_token(Some(String::new())), None);
-        assert_eq!(dashboard_token(None), None);
-        assert_eq!(dashboard_token(Some("short".into())), None);
-    }
 
     #[test]
     fn a_session_lives_twelve_hours_under_its_token_only() {

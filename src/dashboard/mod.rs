@@ -11,15 +11,15 @@ mod login;
 mod operator_request;
 mod operator_sessions;
 
-use crate::config::Apps;
+use crate::admin::token::operators_token;
 use crate::glue::clock::now_secs;
 use crate::glue::http::{bounded_body, drain_small_body, RestResult};
 use crate::glue::subrequest::request;
 use crate::ledger::client::close_consoles;
 use crate::protocol::rest_error::RestError;
 use login::{
-    clear_cookie, cookie_value, dashboard_token, form_has_token, live_session, same_origin,
-    session_value, set_cookie, OperatorSession,
+    clear_cookie, cookie_value, form_has_token, live_session, same_origin, session_value,
+    set_cookie, OperatorSession,
 };
 use operator_sessions::client as sessions;
 use worker::{console_error, Env, Method, Request, Response};
@@ -60,9 +60,9 @@ pub enum Answer {
 
 pub type AnswerResult = Result<Answer, RestError>;
 
-pub async fn handle(req: Request, env: &Env, apps: &Apps) -> AnswerResult {
+pub async fn handle(req: Request, env: &Env) -> AnswerResult {
     let secret = env.var("DASHBOARD_TOKEN").ok().map(|v| v.to_string());
-    let Some(token) = dashboard_token(secret) else {
+    let Some(token) = operators_token(secret) else {
         return Err(RestError::not_found(
             "The dashboard is off: set the DASHBOARD_TOKEN secret (16 characters or more)",
         ));
@@ -114,7 +114,7 @@ pub async fn handle(req: Request, env: &Env, apps: &Apps) -> AnswerResult {
                 .strip_prefix("/dashboard/api/")
                 .unwrap_or_default()
                 .to_string();
-            return api::handle(req, env, apps, &endpoint, &session).await;
+            return api::handle(req, env, &endpoint, &session).await;
         }
         (method, path) => Err(match allowed_methods(path) {
             Some(allow) => RestError::method_not_allowed(method.as_ref(), path, allow),
@@ -162,6 +162,7 @@ pub fn allowed_methods(path: &str) -> Option<&'static str> {
     match path {
         "/dashboard" | "/dashboard/" | SCRIPT => Some("GET, HEAD"),
         "/dashboard/login" | "/dashboard/logout" => Some("POST"),
+        _ if path.starts_with("/dashboard/api/admin/") => Some("GET, POST, PATCH, DELETE"),
         _ if path.starts_with("/dashboard/api/") => Some("GET, POST"),
         _ => None,
     }

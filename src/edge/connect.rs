@@ -3,7 +3,8 @@
 
 use super::session;
 use super::session_core::protocol_problem;
-use crate::config::Apps;
+use crate::apps::lookup::found_by_key;
+use crate::config::App;
 use crate::glue::http::RestResult;
 use crate::glue::internal_query::{query_value, request_query};
 use crate::ledger::client::hold_connection;
@@ -12,7 +13,7 @@ use crate::protocol::rest_error::RestError;
 use crate::protocol::socket_id::new_socket_id;
 use worker::{Env, Request};
 
-pub async fn client_connection(req: Request, env: Env, apps: &Apps, key: &str) -> RestResult {
+pub async fn client_connection(req: Request, env: Env, key: &str) -> RestResult {
     let is_upgrade = req
         .headers()
         .get("Upgrade")?
@@ -34,12 +35,13 @@ pub async fn client_connection(req: Request, env: Env, apps: &Apps, key: &str) -
             "Path not found: use /app/{key}",
         )?);
     }
-    let Some(app) = apps.by_key(key) else {
+    let Some(found) = found_by_key(&env, key).await? else {
         return Ok(session::refuse(
             close_codes::APP_DOES_NOT_EXIST,
             &format!("Application does not exist: no app has key {key}"),
         )?);
     };
+    let app = &found.app;
     if !app.enabled {
         return Ok(session::refuse(
             close_codes::APP_DISABLED,
@@ -53,9 +55,9 @@ pub async fn client_connection(req: Request, env: Env, apps: &Apps, key: &str) -
     };
     Ok(session::start(
         env,
-        app.id.clone(),
         socket_id,
         place,
-        app.clone(),
+        App::clone(app),
+        found.rev,
     )?)
 }

@@ -3,6 +3,8 @@
 
 use super::relay::{client_frames, ClientFrame, RelayCounter, RelayStop};
 use super::session_core::{Command, OpenChannel, SessionCore};
+use crate::apps::lookup::learn;
+use crate::apps::record::StoredRecord;
 use crate::config::App;
 use crate::glue::clock::now_ms;
 use crate::ledger::client::{wake_shard, Place};
@@ -40,6 +42,9 @@ struct Session {
     in_flight: usize,
     /// The frames every relay of the session forwarded, counted in JavaScript.
     relayed: RelayCounter,
+    /// The registry revision of the app's record the session runs with (0: an environment
+    /// app's); the connection shard's records apply only when newer.
+    app_rev: u64,
 }
 
 impl Session {
@@ -70,15 +75,16 @@ pub fn refuse(code: u16, message: &str) -> Result<Response> {
     Response::from_websocket(pair.client)
 }
 
-/// Accepts a client connection for `app` and starts its session; `place` is its socket to
-/// the app's connection ledger.
+/// Accepts a client connection for `app` (at registry revision `app_rev`) and starts its
+/// session; `place` is its socket to the app's connection ledger.
 pub fn start(
     env: Env,
-    app_id: String,
     socket_id: String,
     place: Place,
     app: App,
+    app_rev: u64,
 ) -> Result<Response> {
+    let app_id = app.id.clone();
     let pair = WebSocketPair::new()?;
     let client = pair.server;
     client.accept()?;
@@ -107,6 +113,7 @@ pub fn start(
             queued: VecDeque::new(),
             in_flight: 0,
             relayed,
+            app_rev,
         })
     });
     session.borrow().renew_relay_cap();
@@ -156,8 +163,13 @@ async fn hold_place(session: Shared) {
     if let Ok(mut events) = place.events() {
         if place.accept().is_ok() {
             while let Some(event) = events.next().await {
-                if !matches!(event, Ok(WebsocketEvent::Message(_))) {
-                    break;
+                match event {
+                    Ok(WebsocketEvent::Message(message)) => {
+                        if let Some(record) = message.text() {
+                            app_changed(&session, &record);
+                        }
+                    }
+                    _ => break,
                 }
             }
         }
@@ -180,6 +192,27 @@ async fn hold_place(session: Shared) {
             }],
         );
     }
+}
+
+/// The operators changed the app: its registry record, sent by the connection shard. Older
+/// records than one already applied (two changes told out of order) are ignored.
+fn app_changed(session: &Shared, record: &str) {
+    let Some(record) = StoredRecord::parse(record) else {
+        return;
+    };
+    let cmds = {
+        let mut s = session.borrow_mut();
+        if record.rev <= s.app_rev {
+            return;
+        }
+        s.app_rev = record.rev;
+        // New connections in this isolate see the change at once too.
+        let (key, id) = (s.core.app().key.clone(), s.core.app().id.clone());
+        learn(&key, &id, record.app.as_ref(), record.rev);
+        s.core.on_app_changed(record.app.as_ref())
+    };
+    session.borrow().renew_relay_cap();
+    execute(session, cmds);
 }
 
 fn release_place(session: &Shared) {

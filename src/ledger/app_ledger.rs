@@ -5,13 +5,12 @@
 //! answer before a subscriber hears `subscription_succeeded`), so `GET /channels` is current.
 
 use super::console::{self, ConsoleRate, LEASE_MS};
-use super::contract::{LedgerCall, LedgerRequest, TOO_MANY_CONSOLES_STATUS};
+use super::contract::{LedgerCall, LedgerRequest, TOO_MANY_CONSOLES_STATUS, UNKNOWN_APP_STATUS};
 use super::report::{Counts, Report, ReportAnswer};
 use super::stats::{Stats, Usage};
+use crate::apps::lookup::app_by_id;
 use crate::config::App;
 use crate::glue::clock::now_ms;
-use crate::glue::config_env::load_apps;
-use crate::glue::internal_error::InternalError;
 use crate::glue::internal_query::{read_request, refusal};
 use crate::glue::sql::int;
 use crate::protocol::json_writer::{raw_array, JsonObject};
@@ -163,9 +162,8 @@ impl DurableObject for AppLedger {
             Ok(call) => call,
             Err(refused) => return refusal(&refused),
         };
-        let apps = load_apps(&self.env).map_err(|e| InternalError::Config(e.to_string()))?;
-        let Some(app) = apps.by_id(&app_id) else {
-            return Response::error(format!("unknown app {app_id:?}"), 404);
+        let Some(app) = app_by_id(&self.env, &app_id).await? else {
+            return Response::error(format!("unknown app {app_id:?}"), UNKNOWN_APP_STATUS);
         };
         let sql = self.sql();
         if rest_call {
@@ -176,11 +174,11 @@ impl DurableObject for AppLedger {
                 },
                 ..Report::default()
             };
-            self.apply(&sql, app, &report)?;
+            self.apply(&sql, &app, &report)?;
         }
         match request {
             LedgerRequest::Report(report) => {
-                let mut answer = self.apply(&sql, app, &report)?;
+                let mut answer = self.apply(&sql, &app, &report)?;
                 answer.console_until_ms = self.console(&report);
                 Response::from_json(&answer)
             }
@@ -192,7 +190,7 @@ impl DurableObject for AppLedger {
                 }
                 Response::ok("{}")
             }
-            LedgerRequest::Stats => Response::from_json(&self.stats(&sql, app)?),
+            LedgerRequest::Stats => Response::from_json(&self.stats(&sql, &app)?),
             LedgerRequest::Channels {
                 prefix,
                 user_count,

@@ -3,7 +3,7 @@
 
 use super::contract::{
     ledger_name, shard_name, LedgerCall, LedgerRequest, ShardCall, ShardRequest,
-    CONNECTIONS_BINDING, FULL_STATUS, LEDGER_BINDING,
+    CONNECTIONS_BINDING, FULL_STATUS, LEDGER_BINDING, UNKNOWN_APP_STATUS,
 };
 use super::report::{Report, ReportAnswer};
 use super::shard_plan::ShardPlan;
@@ -12,7 +12,8 @@ use crate::glue::subrequest::send;
 use crate::protocol::close_codes;
 use crate::protocol::json_read::from_text;
 use crate::protocol::wire::InternalRequest;
-use worker::{Env, Response, Result, Stub};
+use futures_util::future::join_all;
+use worker::{console_warn, Env, Response, Result, Stub};
 
 /// The stub of an app's ledger.
 fn ledger_stub(env: &Env, app_id: &str) -> Result<Stub> {
@@ -43,6 +44,10 @@ async fn call_shard(env: &Env, call: &ShardCall) -> Result<Response> {
 pub async fn send_report(env: &Env, app_id: &str, report: &Report) -> Result<ReportAnswer> {
     let call = LedgerCall::new(app_id, LedgerRequest::Report(report.clone()));
     let mut response = call_ledger(env, &call).await?;
+    if response.status_code() == UNKNOWN_APP_STATUS {
+        // The app was deleted: its counts have nowhere to go, and trying again cannot help.
+        return Ok(ReportAnswer::default());
+    }
     if response.status_code() != 200 {
         let why = response.text().await.unwrap_or_default();
         return Err(InternalError::status("ledger", response.status_code(), why).into());
@@ -86,6 +91,41 @@ pub async fn wake_shard(env: &Env, app_id: &str, shard: u32) -> Result<()> {
         request: ShardRequest::Wake,
     };
     call_shard(env, &call).await.map(|_| ())
+}
+
+/// Tells the sessions holding places in shards `0..shards` of the app that it changed
+/// (`record`: the registry's stored record); returns how many shards heard it (one that did
+/// not is logged, and its sessions keep the old settings until they reconnect).
+pub async fn tell_app_changed(env: &Env, app_id: &str, shards: u32, record: &str) -> u32 {
+    let calls = (0..shards).map(|index| ShardCall {
+        app_id: app_id.to_string(),
+        index,
+        request: ShardRequest::AppChanged {
+            record: record.to_string(),
+        },
+    });
+    let sent = calls.map(|call| async move {
+        match call_shard(env, &call).await {
+            Ok(response) if response.status_code() == 200 => true,
+            Ok(response) => {
+                console_warn!(
+                    "app change not heard by shard {}: HTTP {}",
+                    call.index,
+                    response.status_code()
+                );
+                false
+            }
+            Err(e) => {
+                console_warn!("app change not heard by shard {}: {e}", call.index);
+                false
+            }
+        }
+    });
+    join_all(sent)
+        .await
+        .into_iter()
+        .filter(|told| *told)
+        .count() as u32
 }
 
 /// Why a connection could not take a place in the app's connection shards.

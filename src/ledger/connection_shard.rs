@@ -7,6 +7,7 @@ use super::console;
 use super::contract::{parse_shard_name, ShardCall, ShardRequest, FULL_STATUS};
 use super::report::{Feed, ShardCount, REPORT_INTERVAL_MS, RETRY_INTERVAL_MS};
 use super::reporter::Reporter;
+use crate::apps::record::StoredRecord;
 use crate::glue::internal_query::{read_request, refusal};
 use serde::{Deserialize, Serialize};
 use std::cell::{RefCell, RefMut};
@@ -21,6 +22,8 @@ const RECENTLY_CLOSED: usize = 1024;
 
 /// Storage key of the shard's (app id, index).
 const HOLDER_KEY: &str = "holder";
+/// Storage key of the newest app record the operators' API told the shard.
+const APP_RECORD_KEY: &str = "app_record";
 
 /// What each socket's attachment records, so a woken shard knows who it is.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -46,6 +49,8 @@ struct Memory {
     holder: Option<(String, u32)>,
     /// `HOLDER_KEY` was written by this instance.
     holder_saved: bool,
+    /// The newest app record told (its revision and text), read from storage once.
+    app_record: Option<Option<(u64, String)>>,
 }
 
 #[durable_object]
@@ -96,6 +101,15 @@ impl DurableObject for ConnectionShard {
             ShardRequest::Console { until_ms } => {
                 self.memory.borrow_mut().holder = Some((app_id, index));
                 self.console_lease(until_ms as f64).await;
+                Response::ok("")
+            }
+            ShardRequest::AppChanged { record } => {
+                self.keep_app_record(&record).await?;
+                // Every socket here is a session's place: each applies the record if it is
+                // newer than the one it runs with.
+                for ws in self.state.get_websockets() {
+                    let _ = ws.send_with_str(&record);
+                }
                 Response::ok("")
             }
         }
@@ -152,6 +166,11 @@ impl ConnectionShard {
             index,
             socket_id: socket_id.clone(),
         })?;
+        // A session may have looked its app up in a cache older than the last change it
+        // would otherwise never hear of: it gets the newest record told here at once.
+        if let Some((_, record)) = self.app_record().await {
+            let _ = pair.server.send_with_str(&record);
+        }
         if !self.memory.borrow().holder_saved {
             // Kept so that a shard woken by its alarm with no sockets left can still report 0
             // (the name says the same; the key stays for one release, for a rollback).
@@ -172,6 +191,35 @@ impl ConnectionShard {
         self.connection_line(&socket_id, true).await;
         self.schedule_report().await;
         Response::from_websocket(pair.client)
+    }
+
+    /// The newest app record told to this shard, if any.
+    async fn app_record(&self) -> Option<(u64, String)> {
+        if self.memory.borrow().app_record.is_none() {
+            let stored: Option<(u64, String)> = self
+                .state
+                .storage()
+                .get(APP_RECORD_KEY)
+                .await
+                .ok()
+                .flatten();
+            self.memory.borrow_mut().app_record = Some(stored);
+        }
+        self.memory.borrow().app_record.clone().flatten()
+    }
+
+    /// Keeps `record` when it is newer than the one kept.
+    async fn keep_app_record(&self, record: &str) -> Result<()> {
+        let Some(rev) = StoredRecord::parse(record).map(|r| r.rev) else {
+            return Ok(());
+        };
+        if self.app_record().await.is_some_and(|(kept, _)| kept >= rev) {
+            return Ok(());
+        }
+        let kept = (rev, record.to_string());
+        self.state.storage().put(APP_RECORD_KEY, &kept).await?;
+        self.memory.borrow_mut().app_record = Some(Some(kept));
+        Ok(())
     }
 
     /// Live sockets: the listed ones, less those seen closing.

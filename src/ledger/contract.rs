@@ -60,7 +60,12 @@ pub mod shard_path {
     pub const WAKE: &str = "/wake";
     /// A debug console opened for the app (app, index, until).
     pub const CONSOLE: &str = "/console";
+    /// The operators changed the app (app, index; body: the registry's record).
+    pub const APP_CHANGED: &str = "/app-changed";
 }
+
+/// Status of the ledger's answer for an app that does not exist (deleted by the operators).
+pub const UNKNOWN_APP_STATUS: u16 = 404;
 
 /// Status of the ledger's refusal of one more console (`console::MAX_CONSOLES` are open).
 pub const TOO_MANY_CONSOLES_STATUS: u16 = 429;
@@ -234,6 +239,9 @@ pub enum ShardRequest {
     Wake,
     /// A debug console opened for the app: the shard sends it lines until `until_ms`.
     Console { until_ms: u64 },
+    /// The operators changed the app: the shard sends `record` (the registry's stored
+    /// record, as is) to every session holding a place, which applies it at once.
+    AppChanged { record: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,6 +249,7 @@ pub enum ShardRoute {
     Connect,
     Wake,
     Console,
+    AppChanged,
 }
 
 impl InternalRequest for ShardCall {
@@ -249,15 +258,24 @@ impl InternalRequest for ShardCall {
         (Some(Verb::Get), shard_path::CONNECT, ShardRoute::Connect),
         (Some(Verb::Get), shard_path::WAKE, ShardRoute::Wake),
         (Some(Verb::Get), shard_path::CONSOLE, ShardRoute::Console),
+        (
+            Some(Verb::Post),
+            shard_path::APP_CHANGED,
+            ShardRoute::AppChanged,
+        ),
     ];
 
-    fn takes_body(_route: ShardRoute) -> bool {
-        false
+    fn takes_body(route: ShardRoute) -> bool {
+        route == ShardRoute::AppChanged
     }
 
     fn encode(&self) -> WireRequest {
         let wire = |path| {
-            WireRequest::new(Verb::Get, path)
+            let verb = match path {
+                shard_path::APP_CHANGED => Verb::Post,
+                _ => Verb::Get,
+            };
+            WireRequest::new(verb, path)
                 .param(shard_param::APP, &self.app_id)
                 .param(shard_param::INDEX, self.index)
         };
@@ -270,13 +288,16 @@ impl InternalRequest for ShardCall {
             ShardRequest::Console { until_ms } => {
                 wire(shard_path::CONSOLE).param(shard_param::UNTIL, until_ms)
             }
+            ShardRequest::AppChanged { record } => {
+                wire(shard_path::APP_CHANGED).body(record.as_str())
+            }
         }
     }
 
     fn decode(
         route: ShardRoute,
         query: &QueryParams,
-        _body: Option<String>,
+        body: Option<String>,
     ) -> Result<ShardCall, WireError> {
         let request = match route {
             ShardRoute::Connect => ShardRequest::Connect {
@@ -286,6 +307,9 @@ impl InternalRequest for ShardCall {
             ShardRoute::Wake => ShardRequest::Wake,
             ShardRoute::Console => ShardRequest::Console {
                 until_ms: required(number(query, shard_param::UNTIL), shard_param::UNTIL)?,
+            },
+            ShardRoute::AppChanged => ShardRequest::AppChanged {
+                record: body.unwrap_or_default(),
             },
         };
         Ok(ShardCall {
@@ -387,6 +411,9 @@ mod tests {
             }),
             call(ShardRequest::Wake),
             call(ShardRequest::Console { until_ms: 60_000 }),
+            call(ShardRequest::AppChanged {
+                record: r#"{"rev":3,"app":null}"#.into(),
+            }),
         ]
     }
 
@@ -426,6 +453,7 @@ mod tests {
                 "https://connections/connect?v=1&app=1&index=3&cap=1000&socket=12.34",
                 "https://connections/wake?v=1&app=1&index=3",
                 "https://connections/console?v=1&app=1&index=3&until=60000",
+                "https://connections/app-changed?v=1&app=1&index=3",
             ]
         );
         let report = every_ledger_call()[0].encode();

@@ -5,7 +5,8 @@ mod channels;
 mod events;
 mod signed_body;
 
-use crate::config::{App, Apps};
+use crate::apps::lookup::app_by_key;
+use crate::config::App;
 use crate::glue::http::{drain_small_body, json_response, RestResult};
 use crate::glue::internal_error::InternalError;
 use crate::glue::internal_query::request_query;
@@ -14,9 +15,10 @@ use crate::ledger::contract::LedgerRequest;
 use crate::protocol::query::{percent_decode, QueryParams};
 use crate::protocol::rest_error::RestError;
 use crate::protocol::rest_signature::SignedRequest;
+use std::rc::Rc;
 use worker::{Env, Method, Request, Response};
 
-pub async fn handle(mut req: Request, env: &Env, apps: &Apps) -> RestResult {
+pub async fn handle(mut req: Request, env: &Env) -> RestResult {
     let path = req.path();
     let (app_id, endpoint) = split_path(&path);
     let params = QueryParams::parse(&request_query(&req));
@@ -26,8 +28,8 @@ pub async fn handle(mut req: Request, env: &Env, apps: &Apps) -> RestResult {
         path: &path,
         params: &params,
     };
-    let checked = match signing_app(apps, &signed, app_id) {
-        Ok(app) => signed_body::read(&mut req, &signed, app)
+    let checked = match signing_app(env, &signed, app_id).await {
+        Ok(app) => signed_body::read(&mut req, &signed, &app)
             .await
             .map(|body| (app, body)),
         Err(refused) => Err(refused),
@@ -50,19 +52,19 @@ pub async fn handle(mut req: Request, env: &Env, apps: &Apps) -> RestResult {
         return Err(RestError::not_found(format!("No route for {path}")));
     }
     match (method, parts.as_slice()) {
-        (Method::Post, ["events"]) => events::trigger(env, app, &body).await,
-        (Method::Post, ["batch_events"]) => events::batch(env, app, &body).await,
-        (Method::Get, ["channels"]) => channels::list(env, app, &params).await,
+        (Method::Post, ["events"]) => events::trigger(env, &app, &body).await,
+        (Method::Post, ["batch_events"]) => events::batch(env, &app, &body).await,
+        (Method::Get, ["channels"]) => channels::list(env, &app, &params).await,
         (Method::Get, ["channels", name]) => {
-            channels::show(env, app, &percent_decode(name), &params).await
+            channels::show(env, &app, &percent_decode(name), &params).await
         }
         (Method::Get, ["channels", name, "users"]) => {
-            channels::users(env, app, &percent_decode(name)).await
+            channels::users(env, &app, &percent_decode(name)).await
         }
         (Method::Post, ["users", user_id, "terminate_connections"]) => {
-            events::terminate_user(env, app, &percent_decode(user_id)).await
+            events::terminate_user(env, &app, &percent_decode(user_id)).await
         }
-        (Method::Get, ["stats"]) => stats(env, app).await,
+        (Method::Get, ["stats"]) => stats(env, &app).await,
         (method, _) => Err(match allowed_method(&parts) {
             Some(allow) => RestError::method_not_allowed(method.as_ref(), &path, allow),
             None => RestError::not_found(format!("Unknown REST endpoint: {path}")),
@@ -86,15 +88,15 @@ fn split_path(path: &str) -> (Option<&str>, &str) {
 /// The app whose key signed the request. Some hosted services tell users to put the key where
 /// an SDK wants the app id, so a path naming the app by its key (`/apps/{key}/...`) is that
 /// app; the signature still decides.
-fn signing_app<'a>(
-    apps: &'a Apps,
-    signed: &SignedRequest,
+async fn signing_app(
+    env: &Env,
+    signed: &SignedRequest<'_>,
     app_id: Option<&str>,
-) -> Result<&'a App, RestError> {
+) -> Result<Rc<App>, RestError> {
     let auth_key = signed
         .auth_key()
         .map_err(|e| RestError::unauthorized(e.to_string()))?;
-    match (apps.by_key(auth_key), app_id) {
+    match (app_by_key(env, auth_key).await?, app_id) {
         (Some(app), Some(id)) if app.id != id && app.key != id => Err(RestError::unauthorized(
             format!("auth_key {auth_key} does not belong to app {id}"),
         )),

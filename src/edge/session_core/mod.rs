@@ -5,6 +5,7 @@
 //! messages are handled in `subscribe`, `client_event` and `signin`, and the side concerns
 //! are small types of their own: `liveness`, `budget`, `rate_window`, `subscriptions`.
 
+mod app_change;
 mod budget;
 mod client_event;
 mod liveness;
@@ -117,6 +118,10 @@ impl SessionCore {
             subscribes: RateWindow::new(60_000.0, limits.max_subscribes_per_minute, now_ms),
             app,
         }
+    }
+
+    pub fn app(&self) -> &App {
+        &self.app
     }
 
     pub fn limits(&self) -> &Limits {

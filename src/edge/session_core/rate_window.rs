@@ -19,6 +19,11 @@ impl RateWindow {
         }
     }
 
+    /// A new limit, from the next action on (the window's count so far stays).
+    pub(super) fn set_max(&mut self, max: u32) {
+        self.max = max;
+    }
+
     /// Counts one action (refused ones too); false past `max` in the current window.
     pub(super) fn allow(&mut self, now_ms: f64) -> bool {
         if now_ms - self.started_ms >= self.length_ms {

@@ -4,9 +4,9 @@
 
 use super::state::MissWebhook;
 use super::{ChannelRoom, IDENTITY_KEY, MISS_HOOKED_KEY};
+use crate::apps::lookup::app_by_id;
 use crate::config::App;
 use crate::glue::clock::now_ms;
-use crate::glue::config_env::load_apps;
 use crate::ledger::console;
 use crate::ledger::reporter::Reporter;
 use crate::protocol::channel_name::ChannelKind;
@@ -15,11 +15,12 @@ use crate::room::roster::Roster;
 use crate::room::webhook_outbox::{
     departure_of, member_subject, Outbox, BATCH_WINDOW_MS, CHANNEL_SUBJECT,
 };
+use std::rc::Rc;
 use worker::console_error;
 
 impl ChannelRoom {
     /// The app's settings, if it has webhooks (user channels have none, as on Pusher).
-    pub(super) fn app_with_hooks(&self) -> Option<App> {
+    pub(super) async fn app_with_hooks(&self) -> Option<Rc<App>> {
         let (app_id, channel) = {
             let memory = self.memory.borrow();
             memory.identity.app_and_channel()?
@@ -27,10 +28,13 @@ impl ChannelRoom {
         if ChannelKind::of(&channel) == ChannelKind::ServerToUser {
             return None;
         }
-        let apps = load_apps(&self.env).ok()?;
-        apps.by_id(&app_id)
-            .filter(|app| !app.webhooks.is_empty())
-            .cloned()
+        match app_by_id(&self.env, &app_id).await {
+            Ok(app) => app.filter(|app| !app.webhooks.is_empty()),
+            Err(e) => {
+                console_error!("room: could not look the app up: {e}");
+                None
+            }
+        }
     }
 
     pub(super) fn outbox(&self) -> Option<Outbox> {
@@ -69,7 +73,7 @@ impl ChannelRoom {
 
     /// Queues a webhook for the app's URLs that want it; sent within the batch window.
     pub(super) async fn hook(&self, event: WebhookEvent) {
-        let Some(app) = self.app_with_hooks() else {
+        let Some(app) = self.app_with_hooks().await else {
             return;
         };
         let Some(channel) = self.channel_name() else {
@@ -104,7 +108,7 @@ impl ChannelRoom {
     /// waiting out the grace period, that is cancelled and nothing is sent (a reload);
     /// otherwise its arrival webhook is queued.
     pub(super) async fn hook_arrival(&self, subject: &str, event: WebhookEvent) {
-        if self.app_with_hooks().is_none() {
+        if self.app_with_hooks().await.is_none() {
             return;
         }
         let Some(outbox) = self.outbox() else { return };
@@ -119,7 +123,7 @@ impl ChannelRoom {
     /// Something left: its departure webhook (`channel_vacated`, `member_removed`) is queued
     /// after the grace period.
     pub(super) async fn hook_departure(&self, subject: &str) {
-        if self.app_with_hooks().is_none() {
+        if self.app_with_hooks().await.is_none() {
             return;
         }
         let Some(channel) = self.channel_name() else {
@@ -145,7 +149,7 @@ impl ChannelRoom {
         if !self.memory.borrow_mut().hooks.first_reconcile() {
             return;
         }
-        if self.app_with_hooks().is_none() || self.channel_name().is_none() {
+        if self.app_with_hooks().await.is_none() || self.channel_name().is_none() {
             return;
         }
         let Some(outbox) = self.outbox() else { return };
@@ -189,7 +193,7 @@ impl ChannelRoom {
             };
             self.learn(Some(&app_id), &channel);
         }
-        let Some(app) = self.app_with_hooks() else {
+        let Some(app) = self.app_with_hooks().await else {
             return;
         };
         let Some(channel) = self.channel_name() else {
@@ -232,7 +236,7 @@ impl ChannelRoom {
     /// streak, however many subscribers find the cache empty). Apps without webhooks keep
     /// no record of it.
     pub(super) async fn first_miss(&self) -> bool {
-        if self.app_with_hooks().is_none() {
+        if self.app_with_hooks().await.is_none() {
             return false;
         }
         let known = self.memory.borrow().cache.miss();

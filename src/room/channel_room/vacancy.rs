@@ -46,7 +46,7 @@ impl ChannelRoom {
             self.arm(expires_at_ms).await;
             return;
         }
-        if self.app_with_hooks().is_some() {
+        if self.app_with_hooks().await.is_some() {
             let idle = self.outbox().map(|outbox| outbox.is_idle());
             if !matches!(idle, Some(Ok(true))) {
                 return;

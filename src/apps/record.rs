@@ -1,0 +1,113 @@
+//! An app as the registry stores it, and as the operators' API shows it.
+//!
+//! A stored record is read leniently: fields this version does not know are ignored, so an
+//! old isolate (a rollback, or the old version during a deploy) reads what a newer one wrote.
+
+use crate::config::App;
+use crate::protocol::json_read::from_text;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// One app's record at a revision of the catalog; `app: None` is an app deleted at `rev` (kept
+/// so an older copy pushed late cannot bring it back).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredRecord {
+    pub rev: u64,
+    #[serde(default)]
+    pub app: Option<App>,
+}
+
+impl StoredRecord {
+    pub fn to_json(&self) -> String {
+        // Serializing plain strings, numbers and vectors cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads a stored record, ignoring unknown fields; `None` when it is not one at all.
+    pub fn parse(text: &str) -> Option<StoredRecord> {
+        from_text(text).ok()
+    }
+}
+
+/// Where an app comes from: the environment (`PUSHER_APPS`, read-only in the API) or the
+/// registry (managed through the API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Environment,
+    Registry,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Environment => "environment",
+            Source::Registry => "registry",
+        }
+    }
+}
+
+/// How the operators' API shows an app: every setting, where it comes from, the expiry of each
+/// secret being rotated out but never that secret, and the current secret only when
+/// `with_secret` (at creation and rotation, the one time it is shown).
+pub fn app_view(app: &App, source: Source, with_secret: bool) -> Value {
+    let mut view = match serde_json::to_value(app) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    if !with_secret {
+        view.remove("secret");
+    }
+    let expiries: Vec<Value> = app
+        .previous_secrets
+        .iter()
+        .map(|p| serde_json::json!({ "expires_at": p.expires_at }))
+        .collect();
+    view.insert("previous_secrets".into(), Value::Array(expiries));
+    view.insert("source".into(), Value::String(source.as_str().into()));
+    Value::Object(view)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PreviousSecret;
+
+    #[test]
+    fn records_round_trip_and_read_newer_fields() {
+        let record = StoredRecord {
+            rev: 3,
+            app: Some(App::new("1", "k", "s")),
+        };
+        assert_eq!(StoredRecord::parse(&record.to_json()), Some(record));
+        let newer = r#"{"rev":4,"app":{"id":"1","key":"k","secret":"s","colour":"red",
+            "limits":{"max_rooms":1}},"origin":"api"}"#;
+        let read = StoredRecord::parse(newer).unwrap();
+        assert_eq!(read.app, Some(App::new("1", "k", "s")));
+        assert_eq!(
+            StoredRecord::parse(r#"{"rev":5}"#).unwrap().app,
+            None,
+            "a deletion"
+        );
+        assert_eq!(StoredRecord::parse("nope"), None);
+        let deleted = StoredRecord { rev: 2, app: None };
+        assert_eq!(StoredRecord::parse(&deleted.to_json()), Some(deleted));
+    }
+
+    #[test]
+    fn the_view_shows_a_secret_only_when_asked() {
+        let mut app = App::new("1", "k", "current-secret");
+        app.previous_secrets.push(PreviousSecret {
+            secret: "old-secret".into(),
+            expires_at: 99,
+        });
+        let view = app_view(&app, Source::Registry, false);
+        let text = view.to_string();
+        assert!(!text.contains("current-secret") && !text.contains("old-secret"));
+        assert_eq!(view["previous_secrets"][0]["expires_at"], 99);
+        assert_eq!(view["source"], "registry");
+        assert_eq!(view["limits"]["max_connections"], Value::Null);
+        let shown = app_view(&app, Source::Environment, true);
+        assert_eq!(shown["secret"], "current-secret");
+        assert!(!shown.to_string().contains("old-secret"));
+    }
+}

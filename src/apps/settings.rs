@@ -1,0 +1,313 @@
+//! What the operators' API may change in an app, checked strictly, and when each change
+//! takes effect.
+
+use crate::config::{parse_strict, validate_app, App, StrictError};
+use crate::protocol::rest_error::RestError;
+use serde_json::{Map, Value};
+
+/// When a changed setting takes effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applies {
+    /// At once for everything connected: checked per frame, per call or per event.
+    Live,
+    /// For connections made after the change: the connection read it when it started
+    /// (timeouts sent in the handshake, its budgets, its frame limit).
+    NewConnections,
+    /// It lays out objects (shards, leaves): connections and rooms keep the old layout until
+    /// they reconnect or restart.
+    Reconnect,
+}
+
+impl Applies {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Applies::Live => "live",
+            Applies::NewConnections => "new_connections",
+            Applies::Reconnect => "reconnect",
+        }
+    }
+}
+
+/// Settings a connection reads when it starts.
+const NEW_CONNECTIONS: [&str; 9] = [
+    "enable_user_authentication",
+    "limits.user_authentication_timeout_secs",
+    "limits.activity_timeout_secs",
+    "limits.pong_timeout_secs",
+    "limits.max_client_frame_bytes",
+    "limits.max_upgrades_in_flight",
+    "limits.session_subrequest_budget",
+    "limits.session_cpu_budget_ms",
+    "limits.session_cpu_micros_per_frame",
+];
+
+/// Settings that lay out objects.
+const RECONNECT: [&str; 4] = [
+    "limits.max_connections",
+    "limits.connection_shards",
+    "limits.user_directory_shards",
+    "limits.channel_split_threshold",
+];
+
+/// When a change to `setting` (`enabled`, `limits.max_connections`) takes effect.
+pub fn applies(setting: &str) -> Applies {
+    if NEW_CONNECTIONS.contains(&setting) {
+        Applies::NewConnections
+    } else if RECONNECT.contains(&setting) {
+        Applies::Reconnect
+    } else {
+        Applies::Live
+    }
+}
+
+/// Fields the merge patch may not name: credentials change by creation or rotation only.
+const FIXED: [&str; 4] = ["id", "key", "secret", "previous_secrets"];
+
+/// The settings that differ between `old` and `new`, each with when it takes effect, in a
+/// stable order (limits are named one by one).
+pub fn changed_settings(old: &App, new: &App) -> Vec<(String, Applies)> {
+    let (old, new) = (flatten(old), flatten(new));
+    let mut changed: Vec<(String, Applies)> = new
+        .iter()
+        .filter(|(name, value)| old.get(*name) != Some(value) && !FIXED.contains(&name.as_str()))
+        .map(|(name, _)| (name.clone(), applies(name)))
+        .collect();
+    changed.sort_by(|a, b| a.0.cmp(&b.0));
+    changed
+}
+
+/// Top-level settings by name, and each limit as `limits.{name}`.
+fn flatten(app: &App) -> Map<String, Value> {
+    let mut flat = Map::new();
+    if let Ok(Value::Object(map)) = serde_json::to_value(app) {
+        for (name, value) in map {
+            match (name.as_str(), value) {
+                ("limits", Value::Object(limits)) => {
+                    for (limit, value) in limits {
+                        flat.insert(format!("limits.{limit}"), value);
+                    }
+                }
+                (_, value) => {
+                    flat.insert(name, value);
+                }
+            }
+        }
+    }
+    flat
+}
+
+/// The app a live connection runs with after a change: `changed`'s live settings and
+/// credentials, and what the connection read when it started (`held`) for the rest.
+pub fn for_live_connection(held: &App, changed: &App) -> App {
+    let held_flat = flatten(held);
+    let mut next = match serde_json::to_value(changed) {
+        Ok(Value::Object(map)) => map,
+        _ => return changed.clone(),
+    };
+    for setting in NEW_CONNECTIONS.iter().chain(RECONNECT.iter()) {
+        let Some(value) = held_flat.get(*setting) else {
+            continue;
+        };
+        match setting.strip_prefix("limits.") {
+            Some(limit) => {
+                if let Some(Value::Object(limits)) = next.get_mut("limits") {
+                    limits.insert(limit.to_string(), value.clone());
+                }
+            }
+            None => {
+                next.insert(setting.to_string(), value.clone());
+            }
+        }
+    }
+    serde_json::from_value(Value::Object(next)).unwrap_or_else(|_| changed.clone())
+}
+
+/// Applies an operator's JSON merge patch (RFC 7386: a field replaces, `null` resets to the
+/// default, `limits` merges limit by limit) to `app`, checked as strictly as `PUSHER_APPS`.
+pub fn apply_patch(app: &App, patch: &str) -> Result<App, RestError> {
+    let patch = object_body(patch)?;
+    if let Some(fixed) = FIXED.iter().find(|f| patch.contains_key(**f)) {
+        return Err(RestError::bad_request(format!(
+            "{fixed} cannot be changed here: the key and id are fixed, and a secret changes by \
+             POST /admin/apps/{{id}}/rotate"
+        )));
+    }
+    let mut merged = serde_json::to_value(app).unwrap_or(Value::Null);
+    merge(&mut merged, Value::Object(patch));
+    checked_app(&merged)
+}
+
+/// An app from an operator's creation body: the settings it gives, and the generated id, key
+/// and secret for those it leaves out.
+pub fn new_app(body: &str, generated: App) -> Result<App, RestError> {
+    let mut given = object_body(body)?;
+    if given.contains_key("previous_secrets") {
+        return Err(RestError::bad_request(
+            "previous_secrets cannot be given: rotate the app's secret instead",
+        ));
+    }
+    for (field, value) in [
+        ("id", generated.id),
+        ("key", generated.key),
+        ("secret", generated.secret),
+    ] {
+        given.entry(field).or_insert(Value::String(value));
+    }
+    checked_app(&Value::Object(given))
+}
+
+/// A request body that must be a JSON object (an empty body is `{}`).
+pub fn object_body(body: &str) -> Result<Map<String, Value>, RestError> {
+    if body.trim().is_empty() {
+        return Ok(Map::new());
+    }
+    match parse_strict::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(RestError::bad_request("The body must be a JSON object")),
+        Err(e) => Err(RestError::bad_request(format!("The body {e}"))),
+    }
+}
+
+fn checked_app(value: &Value) -> Result<App, RestError> {
+    let app: App = parse_strict(&value.to_string()).map_err(|e| match e {
+        StrictError::Unknown(path) => RestError::bad_request(format!("Unknown setting {path:?}")),
+        // Positions would point into the merged app, not into the operator's body.
+        _ => RestError::bad_request(
+            "A setting has a value of the wrong type (booleans for switches, whole numbers for \
+             limits, a list of {\"url\", \"event_types\"} for webhooks)",
+        ),
+    })?;
+    validate_app(&app).map_err(RestError::bad_request)?;
+    Ok(app)
+}
+
+/// RFC 7386 JSON merge patch.
+fn merge(target: &mut Value, patch: Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch;
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    if let Value::Object(fields) = target {
+        for (name, value) in patch {
+            if value.is_null() {
+                fields.remove(&name);
+            } else {
+                merge(fields.entry(name).or_insert(Value::Null), value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app() -> App {
+        App::new("1", "k", "s")
+    }
+
+    #[test]
+    fn a_patch_merges_limits_and_null_resets() {
+        let patched = apply_patch(
+            &app(),
+            r#"{"enabled":false,"limits":{"max_connections":50,"activity_timeout_secs":60}}"#,
+        )
+        .unwrap();
+        assert!(!patched.enabled);
+        assert_eq!(patched.limits.max_connections, Some(50));
+        assert_eq!(patched.limits.max_event_payload_bytes, 10 * 1024, "kept");
+        let reset = apply_patch(&patched, r#"{"limits":{"max_connections":null}}"#).unwrap();
+        assert_eq!(reset.limits.max_connections, None);
+        assert_eq!(reset.limits.activity_timeout_secs, 60);
+        assert_eq!(
+            changed_settings(&app(), &patched),
+            vec![
+                ("enabled".to_string(), Applies::Live),
+                (
+                    "limits.activity_timeout_secs".into(),
+                    Applies::NewConnections
+                ),
+                ("limits.max_connections".into(), Applies::Reconnect),
+            ]
+        );
+        assert!(changed_settings(&patched, &patched).is_empty());
+    }
+
+    #[test]
+    fn a_patch_is_strict() {
+        for (patch, why) in [
+            (r#"{"enabeld":true}"#, "Unknown setting \"enabeld\""),
+            (
+                r#"{"limits":{"max_conections":1}}"#,
+                "\"limits.max_conections\"",
+            ),
+            (r#"{"secret":"x"}"#, "rotate"),
+            (r#"{"key":"x"}"#, "fixed"),
+            (r#"{"enabled":"yes"}"#, "wrong type"),
+            (
+                r#"{"limits":{"max_channels_per_trigger":0}}"#,
+                "max_channels_per_trigger",
+            ),
+            (r#"{"webhooks":[{"url":"ftp://x"}]}"#, "webhooks[0]"),
+            ("[1]", "JSON object"),
+            ("{", "not valid JSON"),
+        ] {
+            let refused = apply_patch(&app(), patch).unwrap_err();
+            assert_eq!(refused.status, 400);
+            assert!(
+                refused.message.contains(why),
+                "{patch}: {}",
+                refused.message
+            );
+        }
+    }
+
+    #[test]
+    fn creation_fills_what_is_not_given() {
+        let generated = App::new("1000001", "genkey", "gensecret");
+        let made = new_app("", generated.clone()).unwrap();
+        assert_eq!(made, generated);
+        let given = new_app(
+            r#"{"id":"my-app","enable_client_messages":true}"#,
+            generated.clone(),
+        )
+        .unwrap();
+        assert_eq!(
+            (given.id.as_str(), given.key.as_str()),
+            ("my-app", "genkey")
+        );
+        assert!(given.enable_client_messages);
+        for (body, why) in [
+            (r#"{"id":"a b"}"#, "id must be"),
+            (r#"{"previous_secrets":[]}"#, "rotate"),
+            (r#"{"colour":1}"#, "Unknown setting"),
+        ] {
+            let refused = new_app(body, generated.clone()).unwrap_err();
+            assert!(refused.message.contains(why), "{body}: {}", refused.message);
+        }
+    }
+
+    #[test]
+    fn a_live_connection_takes_live_settings_only() {
+        let held = app();
+        let changed = apply_patch(
+            &held,
+            r#"{"enable_client_messages":true,"enable_user_authentication":true,
+                "limits":{"max_client_events_per_second":2,"activity_timeout_secs":5,
+                "max_connections":3}}"#,
+        )
+        .unwrap();
+        let live = for_live_connection(&held, &changed);
+        assert!(live.enable_client_messages);
+        assert_eq!(live.limits.max_client_events_per_second, 2);
+        assert!(!live.enable_user_authentication, "read at connect");
+        assert_eq!(
+            live.limits.activity_timeout_secs, 120,
+            "sent in the handshake"
+        );
+        assert_eq!(live.limits.max_connections, None, "a layout");
+    }
+}
