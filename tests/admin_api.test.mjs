@@ -67,6 +67,23 @@ function declaredBody(path, length) {
   });
 }
 
+/** A webhook receiver on 127.0.0.1: each request's body and signature, in `received`. */
+async function hookReceiver() {
+  const received = [];
+  const receiver = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => {
+      body += c;
+    });
+    req.on("end", () => {
+      received.push({ body, signature: req.headers["x-pusher-signature"] });
+      res.end();
+    });
+  });
+  await new Promise((r) => receiver.listen(0, "127.0.0.1", r));
+  return { receiver, received, url: `http://127.0.0.1:${receiver.address().port}/hooks` };
+}
+
 /** An app as the SDKs and pusher-js take it, from a creation or rotation answer. */
 const credentials = ({ id, key, secret }) => ({ id, key, secret });
 
@@ -276,22 +293,11 @@ test("a switch changed live applies to connected sessions without reconnecting a
 });
 
 test("rotate: the new secret is shown once; the old one signs REST, channel and user auth until the overlap ends; webhooks use the new one", async () => {
-  const received = [];
-  const receiver = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (c) => {
-      body += c;
-    });
-    req.on("end", () => {
-      received.push({ body, signature: req.headers["x-pusher-signature"] });
-      res.end();
-    });
-  });
-  await new Promise((r) => receiver.listen(0, "127.0.0.1", r));
+  const { receiver, received, url } = await hookReceiver();
   try {
     const original = credentials(
       await create({
-        webhooks: [{ url: `http://127.0.0.1:${receiver.address().port}/hooks`, event_types: ["channel_occupied"] }],
+        webhooks: [{ url, event_types: ["channel_occupied"] }],
       }),
     );
     const rotated = await admin("POST", `/apps/${original.id}/rotate`, { previous_secret_expires_in_secs: 4 });
@@ -399,24 +405,12 @@ test("calls are rate-limited per address before the token is read (429)", async 
 });
 
 test("rooms apply a change live: a webhook added and subscription counts switched on, with nobody reconnecting", async () => {
-  const received = [];
-  const receiver = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (c) => {
-      body += c;
-    });
-    req.on("end", () => {
-      received.push(JSON.parse(body));
-      res.end();
-    });
-  });
-  await new Promise((r) => receiver.listen(0, "127.0.0.1", r));
+  const { receiver, received, url } = await hookReceiver();
   try {
     const app = credentials(await create());
     const first = await connectRaw(worker, app);
     const second = await connectRaw(worker, app);
     await subscribeRaw(first.sock, "before-hooks");
-    const url = `http://127.0.0.1:${receiver.address().port}/hooks`;
     const patched = await admin("PATCH", `/apps/${app.id}`, {
       webhooks: [{ url, event_types: ["channel_occupied"] }],
       enable_subscription_count: true,
@@ -427,7 +421,10 @@ test("rooms apply a change live: a webhook added and subscription counts switche
     );
     await subscribeRaw(first.sock, "after-hooks");
     await eventually(
-      () => received.some((b) => b.events.some((e) => e.name === "channel_occupied" && e.channel === "after-hooks")),
+      () =>
+        received.some((r) =>
+          JSON.parse(r.body).events.some((e) => e.name === "channel_occupied" && e.channel === "after-hooks"),
+        ),
       "channel_occupied for a channel occupied after the change",
     );
     await subscribeRaw(second.sock, "after-hooks");

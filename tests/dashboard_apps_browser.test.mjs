@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker, makeApp, serverSdk, pusherJs, connectRaw } from "./support/harness.mjs";
-import { launchChromium } from "./support/browser.mjs";
+import { launchChromium, watchProblems } from "./support/browser.mjs";
 
 const DASHBOARD_TOKEN = "dashboard-token-for-the-apps-section";
 const envApp = makeApp({ id: "env-app" });
@@ -90,13 +90,7 @@ test("an operator creates, edits, disables, rotates and deletes an app in the da
     permissions: ["clipboard-read", "clipboard-write"],
   });
   const page = await context.newPage();
-  const problems = [];
-  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  page.on("console", (m) => m.type() === "error" && problems.push(`console: ${m.text()}`));
-  page.on(
-    "response",
-    (r) => r.status() >= 400 && problems.push(`${r.request().method()} ${new URL(r.url()).pathname}: ${r.status()}`),
-  );
+  const problems = watchProblems(page);
   const urls = [];
   page.on("request", (r) => urls.push(r.url()));
   page.on("framenavigated", (frame) => urls.push(frame.url()));

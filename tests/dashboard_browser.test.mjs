@@ -10,7 +10,7 @@ import { resolve, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { mkdirSync } from "node:fs";
 import { startWorker, makeApp, serverSdk, sdkAuth, pusherJs, subscribed, nextEvent } from "./support/harness.mjs";
-import { launchChromium } from "./support/browser.mjs";
+import { launchChromium, watchProblems } from "./support/browser.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const DASHBOARD_TOKEN = "dashboard-token-for-the-browser";
@@ -30,13 +30,7 @@ after(async () => {
 
 test("an operator logs in, watches the console fill with live activity, reads the charts, inspects a channel and publishes", async () => {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-  const problems = [];
-  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  page.on("console", (m) => m.type() === "error" && problems.push(`console: ${m.text()}`));
-  page.on(
-    "response",
-    (r) => r.status() >= 400 && problems.push(`${r.request().method()} ${new URL(r.url()).pathname}: ${r.status()}`),
-  );
+  const problems = watchProblems(page);
   const base = `http://127.0.0.1:${worker.port}`;
   const shots = process.env.DASHBOARD_SCREENSHOTS ? resolve(root, process.env.DASHBOARD_SCREENSHOTS) : null;
   if (shots) mkdirSync(shots, { recursive: true });

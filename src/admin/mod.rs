@@ -19,6 +19,7 @@ use crate::apps::contract::RegistryRequest;
 use crate::apps::lookup::forget;
 use crate::glue::http::{bounded_body, drain_small_body, RestResult};
 use crate::glue::internal_query::request_query;
+use crate::glue::rate_limit::within_limit;
 use crate::protocol::json_read::from_text;
 use crate::protocol::rest_error::RestError;
 use token::{bearer_matches, operators_token};
@@ -38,16 +39,7 @@ pub async fn handle(mut req: Request, env: &Env) -> RestResult {
         ));
     };
     // Every call counts, before the token is compared: guessing it is as slow as the limit.
-    let address = req
-        .headers()
-        .get("CF-Connecting-IP")?
-        .unwrap_or_else(|| "unknown".into());
-    if !env
-        .rate_limiter(ADMIN_LIMITER)?
-        .limit(address)
-        .await?
-        .success
-    {
+    if !within_limit(env, ADMIN_LIMITER, &req).await? {
         drain_small_body(&mut req).await;
         return Err(RestError::new(
             429,

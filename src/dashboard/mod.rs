@@ -14,6 +14,7 @@ mod operator_sessions;
 use crate::admin::token::operators_token;
 use crate::glue::clock::now_secs;
 use crate::glue::http::{bounded_body, drain_small_body, RestResult};
+use crate::glue::rate_limit::within_limit;
 use crate::glue::subrequest::request;
 use crate::ledger::client::close_consoles;
 use crate::protocol::rest_error::RestError;
@@ -205,16 +206,7 @@ fn see_dashboard() -> RestResult {
 async fn login(mut req: Request, env: &Env, token: &str, secure: bool) -> RestResult {
     // Every attempt counts, before the token is read: past the limit even the right token is
     // refused, so a guesser learns nothing more.
-    let address = req
-        .headers()
-        .get("CF-Connecting-IP")?
-        .unwrap_or_else(|| "unknown".into());
-    if !env
-        .rate_limiter(LOGIN_LIMITER)?
-        .limit(address)
-        .await?
-        .success
-    {
+    if !within_limit(env, LOGIN_LIMITER, &req).await? {
         drain_small_body(&mut req).await;
         return Err(RestError::new(
             429,

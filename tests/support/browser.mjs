@@ -27,3 +27,18 @@ export async function launchChromium() {
     ],
   });
 }
+
+/**
+ * Collects what goes wrong on `page`: uncaught errors, console errors and HTTP answers of 400 or
+ * more, as lines; a test asserts the list is empty (or holds only what it caused on purpose).
+ */
+export function watchProblems(page) {
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => m.type() === "error" && problems.push(`console: ${m.text()}`));
+  page.on(
+    "response",
+    (r) => r.status() >= 400 && problems.push(`${r.request().method()} ${new URL(r.url()).pathname}: ${r.status()}`),
+  );
+  return problems;
+}
