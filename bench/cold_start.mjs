@@ -64,10 +64,16 @@ for (let i = 0; i < runs; i++) {
 const heading = runContext();
 const gz = gzipSync(wasm).length + gzipSync(js).length;
 console.log(`### Cold start (${heading})\n`);
-console.log(`Bundle \`${buildDir}/\`: ${wasm.length} bytes of Wasm, ${gz} bytes gzipped (each file on its own, with index.js).\n`);
+console.log(
+  `Bundle \`${buildDir}/\`: ${wasm.length} bytes of Wasm, ${gz} bytes gzipped (each file on its own, with index.js).\n`,
+);
 console.log("| what | median of", runs, "|\n|---|---|");
 console.log(`| V8 compiles the Wasm (\`WebAssembly.compile\`) | ${median(compileMs).toFixed(1)} ms |`);
 console.log(`| first request, \`GET /up\` (the isolate starts) | ${median(firstMs.up).toFixed(1)} ms |`);
-console.log(`| then a REST call (reads the configuration, the ledger starts) | ${median(firstMs.rest).toFixed(1)} ms |`);
+console.log(
+  `| then a REST call (reads the configuration, the ledger starts) | ${median(firstMs.rest).toFixed(1)} ms |`,
+);
 console.log(`| then an unknown key (one registry index object starts) | ${median(firstMs.lookup).toFixed(1)} ms |`);
-console.log(`| then a connection to \`connection_established\` (a shard starts) | ${median(firstMs.connect).toFixed(1)} ms |`);
+console.log(
+  `| then a connection to \`connection_established\` (a shard starts) | ${median(firstMs.connect).toFixed(1)} ms |`,
+);

@@ -457,6 +457,38 @@ test("past the first 100 occupied channels, a room shows a second subscriber fro
   }
 });
 
+test("past the first 1,000 occupied channels, the page's call tells the rest: a second subscriber there shows", async () => {
+  // "aaa-" sorts first: 1,010 channels, of which the last 10 by name are past the first page
+  // the console's opening tells (1,000 rooms); the page then asks for the next page.
+  const names = Array.from({ length: 1010 }, (_, i) => `aaa-${String(i).padStart(4, "0")}`);
+  const holders = await Promise.all(Array.from({ length: 11 }, () => connectRaw(worker, other)));
+  try {
+    await Promise.all(
+      holders.map(async ({ sock }, h) => {
+        for (const name of names.filter((_, i) => i % 11 === h)) await subscribeRaw(sock, name);
+      }),
+    );
+    const occupied = async () =>
+      (await (await dashboardGet(`/dashboard/api/apps/${other.id}/stats`, await session())).json()).occupied_channels;
+    for (let tries = 0; (await occupied()) < 1010 && tries < 100; tries++) await sleep(100);
+    const cookie = await session();
+    const feed = await openConsole(cookie, other);
+    const next = await fetch(`${base()}/dashboard/api/apps/${other.id}/console-rooms?from=1000`, {
+      method: "POST",
+      headers: { Cookie: cookie, Origin: base() },
+    });
+    assert.equal(next.status, 200);
+    assert.deepEqual(await next.json(), { next: null }, "one page past the first");
+    const late = await connectRaw(worker, other);
+    holders.push(late);
+    await subscribeRaw(late.sock, "aaa-1005");
+    await line(feed.lines, { kind: "subscribed", channel: "aaa-1005", socket_id: late.socketId });
+    await feed.close();
+  } finally {
+    for (const h of holders) h.sock.close();
+  }
+});
+
 test("20 presence members joining in the seconds after the console opens each show", async () => {
   const feed = await openConsole(await session(), other);
   const members = [];

@@ -285,10 +285,24 @@ function startConsole() {
   socket.addEventListener("open", () => {
     $("console-state").textContent = "live";
     $("console-state").className = "live";
+    tellRooms(socket, 1000);
   });
   socket.addEventListener("close", () => {
     if (state.socket === socket) stopConsole();
   });
+}
+
+// Opening the console told the app's first 1,000 occupied rooms; the rest are told a page at a
+// time, so that every room writes its lines while this console is open.
+async function tellRooms(socket, from) {
+  let next = from;
+  while (next !== null && state.socket === socket) {
+    try {
+      ({ next } = await getJson(`${api("/console-rooms")}?from=${next}`, { method: "POST" }));
+    } catch {
+      return;
+    }
+  }
 }
 
 function stopConsole() {

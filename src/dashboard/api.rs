@@ -26,11 +26,11 @@ use futures_util::future::join_all;
 use serde_json::Value;
 use worker::{console_error, Env, Method, Request};
 
-/// Rooms told at once that a console opened (the most a console's opening asks of the app;
-/// other rooms learn within a second of their next report, from the ledger). A room not told
-/// misses the lines of events that send no report of their own, such as a second subscriber,
-/// until then; 1,000 covers the apps a console is for, within the Paid plan's 10,000
-/// subrequests.
+/// Rooms one request tells that a console opened: the console's opening tells the first page
+/// (by name), and the page asks for the next ones (`console-rooms?from=`) until every occupied
+/// room was told, each request within the Paid plan's 10,000 subrequests. A room not told
+/// yet misses the lines of events that send no report of their own (a second subscriber)
+/// until its next report's answer gives it the lease.
 const ROOMS_TOLD: usize = 1000;
 /// Rooms told at the same time: the runtime lets 6 subrequests wait for their answer at once.
 const TOLD_AT_ONCE: usize = 6;
@@ -78,6 +78,7 @@ pub async fn handle(
             done(json_response(200, &client::stats_json(env, &app.id).await?))
         }
         (Method::Get, ["console"]) => console(req, env, app, session).await,
+        (Method::Post, ["console-rooms"]) => console_rooms(env, app, &query).await,
         (Method::Get, ["channel-list"]) => {
             // The list the page refreshes on its timer: the first `LISTED_CHANNELS` by name,
             // with presence user counts, from the ledger's index (not counted as REST calls).
@@ -191,12 +192,23 @@ async fn console(req: Request, env: &Env, app: &App, session: &OperatorSession) 
     Ok(Answer::Done(response))
 }
 
-/// Gives the app's occupied rooms (the first [`ROOMS_TOLD`], a few at a time) and connection
-/// shards the console's lease. Best effort: an object not told learns from its next
-/// ledger answer.
+/// Gives the app's first page of occupied rooms and its connection shards the console's
+/// lease. Best effort: an object not told learns from its next ledger answer.
 async fn tell_objects(env: &Env, app: &App) {
     let until = (now_ms() + LEASE_MS) as u64;
-    let channels = client::occupied_channels(env, &app.id, ROOMS_TOLD)
+    tell_rooms(env, app, 0, until).await;
+    let shards = ShardPlan::for_limits(&app.limits).shards.min(SHARDS_TOLD);
+    for index in 0..shards {
+        if let Err(e) = client::tell_shard_console(env, &app.id, index, until).await {
+            console_error!("dashboard: shard {index} not told of the console: {e}");
+        }
+    }
+}
+
+/// Tells the occupied rooms `from..from + ROOMS_TOLD` (by name) that a console watches until
+/// `until`, a few at a time; the offset of the next page, if there may be one.
+async fn tell_rooms(env: &Env, app: &App, from: usize, until: u64) -> Option<usize> {
+    let channels = client::occupied_channels(env, &app.id, from, ROOMS_TOLD)
         .await
         .unwrap_or_else(|e| {
             console_error!(
@@ -215,10 +227,18 @@ async fn tell_objects(env: &Env, app: &App) {
             }
         }
     }
-    let shards = ShardPlan::for_limits(&app.limits).shards.min(SHARDS_TOLD);
-    for index in 0..shards {
-        if let Err(e) = client::tell_shard_console(env, &app.id, index, until).await {
-            console_error!("dashboard: shard {index} not told of the console: {e}");
-        }
-    }
+    (channels.len() == ROOMS_TOLD).then_some(from + ROOMS_TOLD)
+}
+
+/// `POST console-rooms?from=N`: the page's console, open, asks for the rooms past the first
+/// page to be told (`{"next": offset}` until `null`).
+async fn console_rooms(env: &Env, app: &App, query: &QueryParams) -> AnswerResult {
+    let from = query
+        .get("from")
+        .and_then(|f| f.parse::<usize>().ok())
+        .unwrap_or(0);
+    let until = (now_ms() + LEASE_MS) as u64;
+    let next = tell_rooms(env, app, from, until).await;
+    let body = serde_json::json!({ "next": next }).to_string();
+    done(json_response(200, &body))
 }

@@ -195,7 +195,8 @@ impl DurableObject for AppLedger {
                 prefix,
                 user_count,
                 limit,
-            } => Response::ok(self.channels(&sql, &prefix, user_count, limit)?),
+                offset,
+            } => Response::ok(self.channels(&sql, &prefix, user_count, limit, offset)?),
         }
     }
 
@@ -471,14 +472,16 @@ impl AppLedger {
         prefix: &str,
         user_count: bool,
         limit: Option<u32>,
+        offset: Option<u32>,
     ) -> Result<String> {
         // SQLite reads a negative LIMIT as none.
         let limit = limit.map_or(-1.0, f64::from);
+        let offset = offset.map_or(0.0, f64::from);
         let rows: Vec<ChannelRow> = sql
             .exec(
                 "SELECT name, user_count FROM channels
-                 WHERE substr(name, 1, length(?)) = ? ORDER BY name LIMIT ?",
-                vec![prefix.into(), prefix.into(), limit.into()],
+                 WHERE substr(name, 1, length(?)) = ? ORDER BY name LIMIT ? OFFSET ?",
+                vec![prefix.into(), prefix.into(), limit.into(), offset.into()],
             )?
             .to_array()?;
         let channels: serde_json::Map<String, serde_json::Value> = rows

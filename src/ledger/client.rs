@@ -228,6 +228,7 @@ pub async fn channel_list(env: &Env, app_id: &str, limit: u32) -> Result<String>
         prefix: String::new(),
         user_count: true,
         limit: Some(limit),
+        offset: None,
     };
     call_ledger(env, &LedgerCall::new(app_id, channels))
         .await?
@@ -236,11 +237,17 @@ pub async fn channel_list(env: &Env, app_id: &str, limit: u32) -> Result<String>
 }
 
 /// The app's occupied channels (at most `limit`, by name), without counting a REST call.
-pub async fn occupied_channels(env: &Env, app_id: &str, limit: usize) -> Result<Vec<String>> {
+pub async fn occupied_channels(
+    env: &Env,
+    app_id: &str,
+    offset: usize,
+    limit: usize,
+) -> Result<Vec<String>> {
     let channels = LedgerRequest::Channels {
         prefix: String::new(),
         user_count: false,
         limit: Some(u32::try_from(limit).unwrap_or(u32::MAX)),
+        offset: Some(u32::try_from(offset).unwrap_or(u32::MAX)).filter(|o| *o > 0),
     };
     let mut response = call_ledger(env, &LedgerCall::new(app_id, channels)).await?;
     // `{"channels":{name:{},...}}`, read as a `Value` (the bundle has its parser already).

@@ -25,6 +25,8 @@ pub mod ledger_param {
     pub const USER_COUNT: &str = "user_count";
     /// `GET /channels`: at most this many channels, by name (absent: all).
     pub const LIMIT: &str = "limit";
+    /// Channels skipped first, by name (the dashboard tells rooms a page at a time).
+    pub const OFFSET: &str = "offset";
     /// The operator session (its login's nonce) a console belongs to.
     pub const SESSION: &str = "session";
 }
@@ -108,12 +110,13 @@ pub enum LedgerRequest {
     Report(Report),
     /// The app's counters (`GET /apps/{id}/stats`'s JSON).
     Stats,
-    /// The occupied channels under `prefix`, by name, at most `limit` of them, with presence
-    /// user counts if asked.
+    /// The occupied channels under `prefix`, by name, past the first `offset`, at most
+    /// `limit` of them, with presence user counts if asked.
     Channels {
         prefix: String,
         user_count: bool,
         limit: Option<u32>,
+        offset: Option<u32>,
     },
     /// A debug console's WebSocket (an upgrade), for the operator session `session`.
     Console { session: Option<String> },
@@ -176,10 +179,12 @@ impl InternalRequest for LedgerCall {
                 prefix,
                 user_count,
                 limit,
+                offset,
             } => wire(Verb::Get, ledger_path::CHANNELS)
                 .param_opt(ledger_param::PREFIX, Some(prefix).filter(|p| !p.is_empty()))
                 .flag(ledger_param::USER_COUNT, *user_count)
-                .param_opt(ledger_param::LIMIT, *limit),
+                .param_opt(ledger_param::LIMIT, *limit)
+                .param_opt(ledger_param::OFFSET, *offset),
             LedgerRequest::Console { session } => wire(Verb::Get, ledger_path::CONSOLE)
                 .param_opt(ledger_param::SESSION, session.as_ref())
                 .upgrade(),
@@ -206,6 +211,7 @@ impl InternalRequest for LedgerCall {
                 prefix: text(query, ledger_param::PREFIX).unwrap_or_default(),
                 user_count: query.get(ledger_param::USER_COUNT).is_some(),
                 limit: number(query, ledger_param::LIMIT),
+                offset: number(query, ledger_param::OFFSET),
             },
             LedgerRoute::Console => LedgerRequest::Console {
                 session: text(query, ledger_param::SESSION),
@@ -371,6 +377,7 @@ mod tests {
                         prefix: "presence-".into(),
                         user_count: true,
                         limit: Some(100),
+                        offset: Some(1000),
                     },
                 )
             },
@@ -380,6 +387,7 @@ mod tests {
                     prefix: String::new(),
                     user_count: false,
                     limit: None,
+                    offset: None,
                 },
             ),
             LedgerCall::new("1", LedgerRequest::Console { session: None }),
@@ -445,7 +453,7 @@ mod tests {
                 "https://ledger/report?v=1&app=1",
                 "https://ledger/stats?v=1&app=1",
                 "https://ledger/stats?v=1&app=1&rest=1",
-                "https://ledger/channels?v=1&app=app%201&rest=1&prefix=presence-&user_count=1&limit=100",
+                "https://ledger/channels?v=1&app=app%201&rest=1&prefix=presence-&user_count=1&limit=100&offset=1000",
                 "https://ledger/channels?v=1&app=1",
                 "https://ledger/console?v=1&app=1",
                 "https://ledger/console?v=1&app=1&session=ab12",

@@ -33,6 +33,7 @@ pub async fn list(env: &Env, app: &App, params: &QueryParams) -> RestResult {
         prefix: prefix.to_string(),
         user_count: attrs.user_count,
         limit: None,
+        offset: None,
     };
     pass_json("ledger", rest_read(env, &app.id, channels).await?).await
 }
