@@ -1,7 +1,8 @@
 //! The app registry's wire contract, pure data. The registry is one Durable Object class with
 //! three roles, told apart by the object's name:
 //! - the **catalog** (one object): the truth about every app the operators' API manages, the
-//!   only writer, on the path of `/admin` calls only;
+//!   only writer, on the path of operators' calls only (`/admin`, the dashboard's app list and
+//!   Apps section, `/metrics`), never on a client's or an SDK's;
 //! - the **indexes** (`by-key:{n}` and `by-id:{n}`, [`INDEX_SHARDS`] of each): copies of the
 //!   records, spread by a hash of the key or id, held in memory, that the Worker and the other
 //!   objects read on a cache miss. No single object is on every isolate's refresh path, and
