@@ -4,9 +4,11 @@
 //! for a single app, `PUSHER_APP_ID` / `PUSHER_APP_KEY` / `PUSHER_APP_SECRET`. Invalid
 //! configuration is an error that names the problem but never echoes a secret.
 
+use crate::protocol::json_read::from_text;
 use crate::protocol::limits::Limits;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::fmt;
 use std::rc::Rc;
 
@@ -216,7 +218,7 @@ impl Apps {
 }
 
 fn parse_apps_json(json: &str) -> Result<Vec<App>, ConfigError> {
-    parse_strict(json).map_err(|e| {
+    parse_strict(json, &Value::Array(vec![app_shape()])).map_err(|e| {
         let shape = "does not match the expected shape (an array of {\"id\",\"key\",\"secret\"} objects with known settings only)";
         ConfigError(match e {
             StrictError::Syntax { line, column } => {
@@ -263,9 +265,11 @@ impl fmt::Display for StrictError {
     }
 }
 
-/// Parses configuration text, refusing any field the type does not know (where a stored record
-/// is parsed leniently with the same types).
-pub fn parse_strict<T: DeserializeOwned>(text: &str) -> Result<T, StrictError> {
+/// Parses configuration text, refusing any field that `shape` (a JSON value with every field the
+/// type has: [`app_shape`]) does not have, where a stored record is parsed leniently with the
+/// same types. (A check against the serialized shape, rather than a wrapping deserializer,
+/// keeps one copy of each type's parser in the bundle.)
+pub fn parse_strict<T: DeserializeOwned>(text: &str, shape: &Value) -> Result<T, StrictError> {
     let located = |e: serde_json::Error| match e.classify() {
         serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
             StrictError::Syntax {
@@ -278,16 +282,53 @@ pub fn parse_strict<T: DeserializeOwned>(text: &str) -> Result<T, StrictError> {
             column: e.column(),
         },
     };
-    let mut unknown = None;
-    let mut reader = serde_json::Deserializer::from_slice(text.as_bytes());
-    let value = serde_ignored::deserialize(&mut reader, |path| {
-        unknown.get_or_insert_with(|| path.to_string());
-    })
-    .map_err(located)?;
-    reader.end().map_err(located)?;
-    match unknown {
-        Some(path) => Err(StrictError::Unknown(path)),
-        None => Ok(value),
+    let value: Value = from_text(text).map_err(located)?;
+    if let Some(path) = unknown_field(&value, shape) {
+        return Err(StrictError::Unknown(path));
+    }
+    from_text(text).map_err(located)
+}
+
+/// Every field an app may have, as JSON: an app with one webhook and one previous secret, so
+/// the shape of their elements shows too.
+pub fn app_shape() -> Value {
+    let mut app = App::new("", "", "");
+    app.webhooks.push(Webhook {
+        url: String::new(),
+        event_types: Vec::new(),
+    });
+    app.previous_secrets.push(PreviousSecret {
+        secret: String::new(),
+        expires_at: 0,
+    });
+    serde_json::to_value(app).unwrap_or(Value::Null)
+}
+
+/// The path (`0.limits.max_conections`) of the first field of `given` that `shape` does not
+/// have; an array's elements are checked against the shape's first element.
+pub fn unknown_field(given: &Value, shape: &Value) -> Option<String> {
+    let nested = |name: String, inner: Option<String>| match inner {
+        Some(rest) => format!("{name}.{rest}"),
+        None => name,
+    };
+    match (given, shape) {
+        (Value::Object(fields), Value::Object(known)) => {
+            fields
+                .iter()
+                .find_map(|(name, value)| match known.get(name) {
+                    None => Some(name.clone()),
+                    Some(known) => {
+                        unknown_field(value, known).map(|rest| nested(name.clone(), Some(rest)))
+                    }
+                })
+        }
+        (Value::Array(items), Value::Array(known)) => {
+            let element = known.first()?;
+            items.iter().enumerate().find_map(|(i, item)| {
+                unknown_field(item, element).map(|rest| nested(i.to_string(), Some(rest)))
+            })
+        }
+        _ => None,
     }
 }
 
@@ -480,7 +521,7 @@ mod tests {
             "a stored record is read leniently"
         );
         assert_eq!(
-            parse_strict::<App>(r#"{"id":"1","key":"k","secret":"s"} x"#),
+            parse_strict::<App>(r#"{"id":"1","key":"k","secret":"s"} x"#, &app_shape()),
             Err(StrictError::Syntax {
                 line: 1,
                 column: 35

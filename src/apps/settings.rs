@@ -1,7 +1,7 @@
 //! What the operators' API may change in an app, checked strictly, and when each change
 //! takes effect.
 
-use crate::config::{parse_strict, validate_app, App, StrictError};
+use crate::config::{app_shape, parse_strict, validate_app, App, StrictError};
 use crate::protocol::rest_error::RestError;
 use serde_json::{Map, Value};
 
@@ -161,7 +161,7 @@ pub fn object_body(body: &str) -> Result<Map<String, Value>, RestError> {
     if body.trim().is_empty() {
         return Ok(Map::new());
     }
-    match parse_strict::<Value>(body) {
+    match parse_strict::<Value>(body, &Value::Null) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(RestError::bad_request("The body must be a JSON object")),
         Err(e) => Err(RestError::bad_request(format!("The body {e}"))),
@@ -169,7 +169,7 @@ pub fn object_body(body: &str) -> Result<Map<String, Value>, RestError> {
 }
 
 fn checked_app(value: &Value) -> Result<App, RestError> {
-    let app: App = parse_strict(&value.to_string()).map_err(|e| match e {
+    let app: App = parse_strict(&value.to_string(), &app_shape()).map_err(|e| match e {
         StrictError::Unknown(path) => RestError::bad_request(format!("Unknown setting {path:?}")),
         // Positions would point into the merged app, not into the operator's body.
         _ => RestError::bad_request(
