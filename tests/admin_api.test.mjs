@@ -503,3 +503,22 @@ test("thousands of apps: each is found by key and by id, and the list pages thro
     await many.stop();
   }
 });
+
+test("an environment app's sessions ignore registry records for its id (the environment wins)", async () => {
+  // A record the registry could hold for the same id (an app deleted there, or shadowed).
+  const deleted = JSON.stringify({ rev: 1_000_000_000, app: null });
+  for (let index = 0; index < 8; index++) {
+    const path = `/app-changed?v=1&app=${envApp.id}&index=${index}`;
+    const told = await objectFetch(worker, "CONNECTIONS", `${envApp.id}#connections#${index}`, path, {
+      method: "POST",
+      body: deleted,
+    });
+    assert.equal(told.status, 200);
+  }
+  const { sock } = await connectRaw(worker, envApp);
+  assert.equal((await subscribeRaw(sock, "env-still-here")).event, "pusher_internal:subscription_succeeded");
+  await serverSdk(worker, envApp).trigger("env-still-here", "e", { ok: true });
+  await sock.waitFor((f) => f.event === "e", "the event");
+  assert.ok(!sock.isClosed(), "not closed by a registry record");
+  sock.close();
+});

@@ -271,14 +271,20 @@ impl Catalog<'_> {
             rev,
             app: app.cloned(),
         };
-        // A new app has no sessions to tell.
+        // A new app has no sessions to tell. Sessions keep the shard layout they connected
+        // with, so every shard any layout of the app used is told (a high-water mark).
+        let told_before = number(
+            &self.sql,
+            "SELECT tell_shards AS a FROM apps WHERE id = ?",
+            vec![id.into()],
+        )? as u32;
         let shards = [old, app]
             .into_iter()
             .flatten()
             .map(|a| ShardPlan::for_limits(&a.limits).shards)
             .max()
             .filter(|_| old.is_some())
-            .unwrap_or(0);
+            .map_or(0, |shards| shards.max(told_before));
         self.sql.exec(
             "INSERT INTO apps (id, key, rev, record, live, tell_shards) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT(id) DO UPDATE SET rev = ?3, record = ?4, live = ?5, tell_shards = ?6",

@@ -72,7 +72,18 @@ impl AppCache {
         }
     }
 
+    /// Keeps `app` as the answer for `name` from `now_ms`; an older revision of an app than the
+    /// one held (a late copy) only renews the one held.
     pub fn store(&mut self, name: &str, app: Option<Found>, now_ms: f64) {
+        let newer_held = match (self.entries.get(name).and_then(|e| e.app.as_ref()), &app) {
+            (Some(held), Some(new)) => held.rev > new.rev,
+            _ => false,
+        };
+        let app = if newer_held {
+            self.entries.get(name).and_then(|e| e.app.clone())
+        } else {
+            app
+        };
         if self.entries.len() >= CAPACITY && !self.entries.contains_key(name) {
             self.entries
                 .retain(|_, e| now_ms - e.fetched_ms < SERVE_STALE_MS && e.app.is_some());
@@ -140,6 +151,22 @@ mod tests {
         assert_eq!(cache.get("k", 10_000.0), Cached::Missing, "never older");
         cache.store("k", app(), 10_000.0);
         assert_eq!(cache.get("k", 10_001.0), Cached::Fresh(app()));
+    }
+
+    #[test]
+    fn a_late_older_revision_does_not_replace_a_newer_one() {
+        let mut cache = AppCache::default();
+        let at = |rev| {
+            Some(Found {
+                app: Rc::new(App::new("1", "k", "s")),
+                rev,
+            })
+        };
+        cache.store("k", at(7), 0.0);
+        cache.store("k", at(6), 1.0);
+        assert_eq!(cache.get("k", 2.0), Cached::Fresh(at(7)));
+        cache.store("k", at(8), 3.0);
+        assert_eq!(cache.get("k", 4.0), Cached::Fresh(at(8)));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::glue::subrequest::send;
 use crate::protocol::json_read::from_text;
 use crate::protocol::wire::InternalRequest;
 use serde_json::Value;
-use worker::{Env, Response, Result};
+use worker::{console_error, Env, Response, Result};
 
 async fn call(env: &Env, object: &str, request: &RegistryRequest) -> Result<Response> {
     let stub = env
@@ -64,14 +64,22 @@ pub async fn catalog(env: &Env, request: &RegistryRequest) -> Result<Response> {
 
 /// The first [`MAX_LIST_LIMIT`] apps (the environment's, then the registry's by id) as the
 /// operators' API shows them: no secrets.
+/// Without the catalog (none, or it failed), the environment's apps.
 pub async fn first_page(env: &Env) -> Result<Vec<Value>> {
-    if !has_registry(env) {
-        let apps = load_apps(env).map_err(|e| InternalError::Config(e.to_string()))?;
-        return Ok(apps
-            .iter()
-            .map(|app| app_view(app, Source::Environment, false))
-            .collect());
+    if has_registry(env) {
+        match registry_first_page(env).await {
+            Ok(apps) => return Ok(apps),
+            Err(e) => console_error!("app registry: the catalog's list failed: {e}"),
+        }
     }
+    let apps = load_apps(env).map_err(|e| InternalError::Config(e.to_string()))?;
+    Ok(apps
+        .iter()
+        .map(|app| app_view(app, Source::Environment, false))
+        .collect())
+}
+
+async fn registry_first_page(env: &Env) -> Result<Vec<Value>> {
     let list = RegistryRequest::List {
         after: None,
         limit: MAX_LIST_LIMIT,

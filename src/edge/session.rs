@@ -202,7 +202,9 @@ fn app_changed(session: &Shared, record: &str) {
     };
     let cmds = {
         let mut s = session.borrow_mut();
-        if record.rev <= s.app_rev {
+        // Revision 0 is an environment app's: the registry's records (of an app with the same
+        // id, deleted or shadowed) are not about it, since the environment wins.
+        if s.app_rev == 0 || record.rev <= s.app_rev {
             return;
         }
         s.app_rev = record.rev;

@@ -18,21 +18,41 @@ use crate::room::webhook_outbox::{
 use std::rc::Rc;
 use worker::console_error;
 
+/// Whether the room's app has webhooks, as far as the room can tell.
+pub(super) enum HooksApp {
+    Hooked(Rc<App>),
+    NoHooks,
+    /// The app could not be looked up (the registry failed): the room keeps what it queued and
+    /// tries again later, rather than taking it for an app without webhooks.
+    Unknown,
+}
+
+/// How soon a room tries again after its app could not be looked up.
+pub(super) const LOOKUP_RETRY_MS: f64 = 5_000.0;
+
 impl ChannelRoom {
     /// The app's settings, if it has webhooks (user channels have none, as on Pusher).
     pub(super) async fn app_with_hooks(&self) -> Option<Rc<App>> {
-        let (app_id, channel) = {
-            let memory = self.memory.borrow();
-            memory.identity.app_and_channel()?
+        match self.hooks_app().await {
+            HooksApp::Hooked(app) => Some(app),
+            HooksApp::NoHooks | HooksApp::Unknown => None,
+        }
+    }
+
+    pub(super) async fn hooks_app(&self) -> HooksApp {
+        let identity = self.memory.borrow().identity.app_and_channel();
+        let Some((app_id, channel)) = identity else {
+            return HooksApp::NoHooks;
         };
         if ChannelKind::of(&channel) == ChannelKind::ServerToUser {
-            return None;
+            return HooksApp::NoHooks;
         }
         match app_by_id(&self.env, &app_id).await {
-            Ok(app) => app.filter(|app| !app.webhooks.is_empty()),
+            Ok(Some(app)) if !app.webhooks.is_empty() => HooksApp::Hooked(app),
+            Ok(_) => HooksApp::NoHooks,
             Err(e) => {
                 console_error!("room: could not look the app up: {e}");
-                None
+                HooksApp::Unknown
             }
         }
     }
@@ -193,8 +213,14 @@ impl ChannelRoom {
             };
             self.learn(Some(&app_id), &channel);
         }
-        let Some(app) = self.app_with_hooks().await else {
-            return;
+        let app = match self.hooks_app().await {
+            HooksApp::Hooked(app) => app,
+            HooksApp::NoHooks => return,
+            HooksApp::Unknown => {
+                // What is queued stays; delivery tries again.
+                self.arm(now_ms() + LOOKUP_RETRY_MS).await;
+                return;
+            }
         };
         let Some(channel) = self.channel_name() else {
             return;

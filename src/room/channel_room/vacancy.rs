@@ -2,8 +2,10 @@
 //! event and nothing scheduled deletes its storage (keys, SQLite tables, alarm), so channels
 //! that come and go do not pile up Durable Object storage.
 
+use super::hooks::{HooksApp, LOOKUP_RETRY_MS};
 use super::state::{CachedEvent, LoadOnce};
 use super::ChannelRoom;
+use crate::glue::clock::now_ms;
 use crate::glue::sql::number;
 use crate::protocol::json_writer::JsonObject;
 use worker::{console_error, Response, Result};
@@ -46,11 +48,19 @@ impl ChannelRoom {
             self.arm(expires_at_ms).await;
             return;
         }
-        if self.app_with_hooks().await.is_some() {
-            let idle = self.outbox().map(|outbox| outbox.is_idle());
-            if !matches!(idle, Some(Ok(true))) {
+        match self.hooks_app().await {
+            HooksApp::Hooked(_) => {
+                let idle = self.outbox().map(|outbox| outbox.is_idle());
+                if !matches!(idle, Some(Ok(true))) {
+                    return;
+                }
+            }
+            HooksApp::Unknown => {
+                // Its outbox may hold webhooks: nothing is reclaimed until the app is known.
+                self.arm(now_ms() + LOOKUP_RETRY_MS).await;
                 return;
             }
+            HooksApp::NoHooks => {}
         }
         match self.census().await {
             Ok(Census {
