@@ -270,7 +270,16 @@ impl fmt::Display for StrictError {
 /// same types. (A check against the serialized shape, rather than a wrapping deserializer,
 /// keeps one copy of each type's parser in the bundle.)
 pub fn parse_strict<T: DeserializeOwned>(text: &str, shape: &Value) -> Result<T, StrictError> {
-    let located = |e: serde_json::Error| match e.classify() {
+    let value: Value = from_text(text).map_err(located)?;
+    if let Some(path) = unknown_field(&value, shape) {
+        return Err(StrictError::Unknown(path));
+    }
+    from_text(text).map_err(located)
+}
+
+/// A parse error as a [`StrictError`]: where, and what kind, never the value.
+pub fn located(e: serde_json::Error) -> StrictError {
+    match e.classify() {
         serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
             StrictError::Syntax {
                 line: e.line(),
@@ -281,12 +290,7 @@ pub fn parse_strict<T: DeserializeOwned>(text: &str, shape: &Value) -> Result<T,
             line: e.line(),
             column: e.column(),
         },
-    };
-    let value: Value = from_text(text).map_err(located)?;
-    if let Some(path) = unknown_field(&value, shape) {
-        return Err(StrictError::Unknown(path));
     }
-    from_text(text).map_err(located)
 }
 
 /// Every field an app may have, as JSON: an app with one webhook and one previous secret, so

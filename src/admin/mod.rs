@@ -28,7 +28,7 @@ use worker::{Env, Request, Response};
 /// The Rate Limiting binding that bounds calls per client address (wrangler.toml).
 const ADMIN_LIMITER: &str = "ADMIN_CALLS";
 /// The largest request body the API reads (an app with many webhooks fits many times over).
-pub const MAX_BODY_BYTES: u64 = 64 * 1024;
+const MAX_BODY_BYTES: u64 = 64 * 1024;
 
 pub async fn handle(mut req: Request, env: &Env) -> RestResult {
     let secret = env.var("DASHBOARD_TOKEN").ok().map(|v| v.to_string());
@@ -56,10 +56,17 @@ pub async fn handle(mut req: Request, env: &Env) -> RestResult {
         refused.headers().set("WWW-Authenticate", "Bearer")?;
         return Ok(refused);
     }
-    let method = req.inner().method();
     let path = req.path();
-    let query = request_query(&req);
     let sub_path = path.strip_prefix(route::PREFIX).unwrap_or_default();
+    operate_request(req, env, sub_path).await
+}
+
+/// Runs the API call a request makes on `sub_path` (the path after `/admin`, or after the
+/// dashboard's `/dashboard/api/admin`): its method, query and body, once the caller has
+/// checked who is asking.
+pub async fn operate_request(req: Request, env: &Env, sub_path: &str) -> RestResult {
+    let method = req.inner().method();
+    let query = request_query(&req);
     let body = match method.as_str() {
         "POST" | "PATCH" => bounded_body(req, MAX_BODY_BYTES).await?,
         _ => String::new(),

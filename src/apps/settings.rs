@@ -1,7 +1,8 @@
 //! What the operators' API may change in an app, checked strictly, and when each change
 //! takes effect.
 
-use crate::config::{app_shape, parse_strict, validate_app, App, StrictError};
+use crate::config::{app_shape, located, unknown_field, validate_app, App};
+use crate::protocol::json_read::from_text;
 use crate::protocol::rest_error::RestError;
 use serde_json::{Map, Value};
 
@@ -161,7 +162,7 @@ pub fn object_body(body: &str) -> Result<Map<String, Value>, RestError> {
     if body.trim().is_empty() {
         return Ok(Map::new());
     }
-    match parse_strict::<Value>(body, &Value::Null) {
+    match from_text::<Value>(body).map_err(located) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(RestError::bad_request("The body must be a JSON object")),
         Err(e) => Err(RestError::bad_request(format!("The body {e}"))),
@@ -169,13 +170,16 @@ pub fn object_body(body: &str) -> Result<Map<String, Value>, RestError> {
 }
 
 fn checked_app(value: &Value) -> Result<App, RestError> {
-    let app: App = parse_strict(&value.to_string(), &app_shape()).map_err(|e| match e {
-        StrictError::Unknown(path) => RestError::bad_request(format!("Unknown setting {path:?}")),
-        // Positions would point into the merged app, not into the operator's body.
-        _ => RestError::bad_request(
+    // Checked as the value it already is; parsed from text by the parser stored records use.
+    if let Some(path) = unknown_field(value, &app_shape()) {
+        return Err(RestError::bad_request(format!("Unknown setting {path:?}")));
+    }
+    let app: App = from_text(&value.to_string()).map_err(|_| {
+        // A position would point into the merged app, not into the operator's body.
+        RestError::bad_request(
             "A setting has a value of the wrong type (booleans for switches, whole numbers for \
              limits, a list of {\"url\", \"event_types\"} for webhooks)",
-        ),
+        )
     })?;
     validate_app(&app).map_err(RestError::bad_request)?;
     Ok(app)

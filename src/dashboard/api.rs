@@ -11,7 +11,7 @@ use crate::apps::client::first_page;
 use crate::apps::lookup::app_by_id;
 use crate::config::App;
 use crate::glue::clock::{now_ms, now_secs};
-use crate::glue::http::{bounded_body, json_response, RestResult};
+use crate::glue::http::{bounded_body, json_response};
 use crate::glue::internal_query::{host_of, request_query};
 use crate::glue::subrequest::request;
 use crate::ledger::client;
@@ -62,7 +62,7 @@ pub async fn handle(
     if let ["admin", route @ ..] = parts.as_slice() {
         // App management: the operators' API itself, with the session for a token.
         let sub_path = format!("/{}", route.join("/"));
-        return done(Ok(manage_apps(req, env, &sub_path).await?));
+        return done(Ok(admin::operate_request(req, env, &sub_path).await?));
     }
     let ["apps", id, route @ ..] = parts.as_slice() else {
         return Err(RestError::not_found("No such dashboard endpoint"));
@@ -102,18 +102,6 @@ pub async fn handle(
         }
         _ => Err(RestError::not_found("No such dashboard endpoint")),
     }
-}
-
-/// `/dashboard/api/admin/...`: the operators' API's calls, answered as `/admin` answers them.
-async fn manage_apps(req: Request, env: &Env, sub_path: &str) -> RestResult {
-    let method = req.inner().method();
-    let query = request_query(&req);
-    let body = match method.as_str() {
-        "POST" | "PATCH" => bounded_body(req, admin::MAX_BODY_BYTES).await?,
-        _ => String::new(),
-    };
-    let call = admin::route::registry_call(&method, sub_path, &query, || body)?;
-    admin::operate(env, &call).await
 }
 
 fn done(response: worker::Result<worker::Response>) -> AnswerResult {
