@@ -228,6 +228,21 @@ test("the API refuses without a live session, with a forged one, and from anothe
     body: JSON.stringify({ name: "e", channel: "a", data: "x" }),
   });
   assert.equal(publish.status, 403);
+  // App management with the operator's cookie from another site: refused for every write.
+  for (const [method, path] of [
+    ["POST", "/dashboard/api/admin/apps"],
+    ["PATCH", `/dashboard/api/admin/apps/${watched.id}`],
+    ["DELETE", `/dashboard/api/admin/apps/${watched.id}`],
+    ["POST", `/dashboard/api/admin/apps/${watched.id}/rotate`],
+  ]) {
+    const forged = await fetch(`${base()}${path}`, {
+      method,
+      headers: { Cookie: cookie, Origin: "https://evil.example", "Content-Type": "application/json" },
+      body: "{}",
+    });
+    assert.equal(forged.status, 403, `${method} ${path}`);
+    await forged.text();
+  }
   const ws = new WebSocket(`ws://127.0.0.1:${worker.port}/dashboard/api/apps/${watched.id}/console`, {
     headers: { Cookie: cookie, Origin: "https://evil.example" },
   });
