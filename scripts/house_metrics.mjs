@@ -181,6 +181,8 @@ const PURE = [
   "room/directory_shards.rs",
   "room/watchlist.rs",
   "room/count_throttle.rs",
+  "room/replay_log.rs",
+  "room/presence_book.rs",
   "room/channel_room/identity.rs",
   "dashboard/operator_request.rs",
   "dashboard/login.rs",

@@ -18,8 +18,9 @@ import {
 
 let worker;
 const limited = makeApp({ limits: { max_presence_members: 2 } });
+const graceful = makeApp({ limits: { presence_grace_secs: 3 } });
 before(async () => {
-  worker = await startWorker({ apps: [makeApp(), limited] });
+  worker = await startWorker({ apps: [makeApp(), limited, graceful] });
 });
 after(async () => {
   await worker?.stop();
@@ -172,4 +173,50 @@ test("channel_data is validated and covered by the signature", async () => {
   assert.equal(forged.event, "pusher:subscription_error");
   assert.match(sock.frames.filter((f) => f.event === "pusher:error").at(-1).data.message, /^Invalid signature/);
   sock.close();
+});
+
+test("with presence_grace_secs, a member whose connection drops uncleanly and comes back in time is never removed", async () => {
+  const sdk = serverSdk(worker, graceful);
+  const join = async (userId) => {
+    const c = await connectRaw(worker, graceful);
+    const channel_data = JSON.stringify({ user_id: userId });
+    const { auth } = sdk.authorizeChannel(c.socketId, "presence-grace", { user_id: userId });
+    await subscribeRaw(c.sock, "presence-grace", { auth, channel_data });
+    return c;
+  };
+  const stay = await join("stay");
+  const drop = await join("drop");
+  const from = stay.sock.frames.length;
+  const memberEvents = () =>
+    stay.sock.frames
+      .slice(from)
+      .filter((f) => f.event?.startsWith("pusher_internal:member_"))
+      .map((f) => [f.event, JSON.parse(f.data).user_id]);
+  // No close frame: the connection is lost, not closed (as a network drop is).
+  drop.sock.ws.terminate();
+  await sleep(1_000);
+  const back = await join("drop");
+  await sleep(3_500);
+  assert.deepEqual(memberEvents(), [], "back within the grace: no member_removed, no member_added");
+  assert.equal(
+    (await (await sdk.get({ path: "/channels/presence-grace", params: { info: "user_count" } })).json()).user_count,
+    2,
+  );
+  // Lost again, for good: removed once the grace is over, not before.
+  back.sock.ws.terminate();
+  await sleep(1_500);
+  assert.deepEqual(memberEvents(), [], "still within the grace");
+  const removed = await stay.sock.waitFrom(from, (f) => f.event === "pusher_internal:member_removed", "removal");
+  assert.equal(JSON.parse(removed.data).user_id, "drop");
+  // A clean close (pusher-js disconnect()) is no drop: removed at once.
+  const clean = await join("clean");
+  const before = stay.sock.frames.length;
+  clean.sock.close();
+  const gone = await stay.sock.waitFrom(before, (f) => f.event === "pusher_internal:member_removed", "clean removal");
+  assert.equal(JSON.parse(gone.data).user_id, "clean");
+  assert.deepEqual(
+    memberEvents().map(([event, id]) => `${event.slice("pusher_internal:".length)} ${id}`),
+    ["member_removed drop", "member_added clean", "member_removed clean"],
+  );
+  stay.sock.close();
 });

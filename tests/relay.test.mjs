@@ -108,13 +108,13 @@ test("the client's frames: text within the limit, binary as -1, too long as its 
   const ws = new FakeSocket();
   const texts = [];
   const others = [];
-  let closed = 0;
+  const closes = [];
   listen_client(
     ws,
     5,
     (text) => texts.push(text),
     (length) => others.push(length),
-    () => closed++,
+    (code) => closes.push(code),
   );
   ws.emit("message", { data: "hello" });
   ws.emit("message", { data: "héllo" });
@@ -122,7 +122,19 @@ test("the client's frames: text within the limit, binary as -1, too long as its 
   ws.emit("message", { data: new Uint8Array([1]) });
   assert.deepEqual(texts, ["hello", "héllo"], "UTF-16 length at the limit passes (Rust checks bytes)");
   assert.deepEqual(others, [7, -1]);
-  ws.emit("close", {});
+  ws.emit("close", { code: 1005 });
   ws.emit("error", {});
-  assert.equal(closed, 2, "each end event is passed on; the session's channel closes once");
+  assert.deepEqual(closes, [1005], "the close code, once: a later error is the same end");
+  const dropped = new FakeSocket();
+  const codes = [];
+  listen_client(
+    dropped,
+    5,
+    () => {},
+    () => {},
+    (code) => codes.push(code),
+  );
+  dropped.emit("error", {});
+  dropped.emit("close", {});
+  assert.deepEqual(codes, [1006], "a failure first: lost, without a close frame");
 });

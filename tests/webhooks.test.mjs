@@ -389,27 +389,49 @@ test("several URLs each get the event types they asked for; presence events are 
   ]);
 });
 
-test("a room restarted without its sockets still reports the members and occupancy it lost", async () => {
+test("a room reset is invisible to receivers; a member whose client leaves during it is removed once, after the window", async () => {
   const sdk = serverSdk(worker, resetApp);
-  const c = await connectRaw(worker, resetApp);
-  const channelData = JSON.stringify({ user_id: "gone-user" });
-  const { auth } = sdk.authorizeChannel(c.socketId, "presence-reset", { user_id: "gone-user" });
-  await subscribeRaw(c.sock, "presence-reset", { auth, channel_data: channelData });
-  await arrived(reset, (ev) => ev.some((e) => e.name === "member_added"), "member_added");
-  // The room loses its sockets (as in a deploy); its session ends the raw client with 4200,
-  // and this client never comes back.
-  await worker.mf.unsafeEvictDurableObject(worker.workerName, "ChannelRoom", {
-    name: `${resetApp.id}:presence-reset`,
-    webSockets: "close",
-  });
-  assert.equal((await c.sock.closed()).code, 4200);
-  await arrived(reset, (ev) => ev.some((e) => e.name === "channel_vacated"), "vacated after the reset");
-  assert.deepEqual(reset.events().map(withoutId), [
-    { name: "channel_occupied", channel: "presence-reset" },
-    { name: "member_added", channel: "presence-reset", user_id: "gone-user" },
+  const join = async (userId) => {
+    const c = await connectRaw(worker, resetApp);
+    const channelData = JSON.stringify({ user_id: userId });
+    const { auth } = sdk.authorizeChannel(c.socketId, "presence-reset", { user_id: userId });
+    await subscribeRaw(c.sock, "presence-reset", { auth, channel_data: channelData });
+    return c;
+  };
+  const stay = await join("stay-user");
+  const gone = await join("gone-user");
+  await arrived(reset, (ev) => ev.filter((e) => e.name === "member_added").length === 2, "two member_added");
+  const before = reset.events().length;
+  const evict = () =>
+    worker.mf.unsafeEvictDurableObject(worker.workerName, "ChannelRoom", {
+      name: `${resetApp.id}:presence-reset`,
+      webSockets: "close",
+    });
+  // A reset both sessions come back from: receivers hear nothing, even after the window.
+  const from = stay.sock.frames.length;
+  await evict();
+  await sleep(14_000);
+  assert.equal(reset.events().length, before, "no webhook for a reset the members came back from");
+  // A reset the gone user's client does not wait for: removed once, when the window ends.
+  // (The room hibernated meanwhile: woken first, as only a running object can be reset.)
+  await sdk.get({ path: "/channels/presence-reset" });
+  await evict();
+  gone.sock.close();
+  await arrived(reset, (ev) => ev.some((e) => e.name === "member_removed"), "member_removed", 20_000);
+  await stay.sock.waitFrom(from, (f) => f.event === "pusher_internal:member_removed", "member_removed frame");
+  await sleep(4_000);
+  assert.deepEqual(reset.events().slice(before).map(withoutId), [
     { name: "member_removed", channel: "presence-reset", user_id: "gone-user" },
-    { name: "channel_vacated", channel: "presence-reset" },
   ]);
+  assert.deepEqual(
+    stay.sock.frames
+      .slice(from)
+      .map((f) => [f.event, f.event === "pusher_internal:member_removed" && JSON.parse(f.data).user_id]),
+    [["pusher_internal:member_removed", "gone-user"]],
+    "the member who stayed saw one member_removed, nothing else",
+  );
+  stay.sock.close();
+  await arrived(reset, (ev) => ev.some((e) => e.name === "channel_vacated"), "vacated at last");
 });
 
 test("a full outbox drops its oldest webhooks, counts them as dropped and failed, and delivers the rest in order", async () => {

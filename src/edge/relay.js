@@ -39,6 +39,8 @@ export function relay_frames(from, to, counter, on_close) {
       }
     }
   });
+  // The session needs only the code: 4009 (terminated) ends the client; any other close it
+  // did not ask for is the room's object going away (a reset), which the session rejoins.
   from.addEventListener("close", (event) => finish(event.code));
   from.addEventListener("error", () => finish(1011));
   from.accept();
@@ -58,6 +60,14 @@ export function listen_client(ws, max_units, on_text, on_other, on_close) {
       on_text(data);
     }
   });
-  ws.addEventListener("close", () => on_close());
-  ws.addEventListener("error", () => on_close());
+  // Called once: the close code, or 1006 (no close frame) when the socket failed first.
+  let open = true;
+  const closed = (code) => {
+    if (open) {
+      open = false;
+      on_close(code);
+    }
+  };
+  ws.addEventListener("close", (event) => closed(event.code ?? 1006));
+  ws.addEventListener("error", () => closed(1006));
 }

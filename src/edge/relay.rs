@@ -115,10 +115,12 @@ pub enum ClientFrame {
     Binary,
     /// A text frame of at least this many bytes, over the limit; its text stays in JavaScript.
     TooLarge(usize),
+    /// The client's socket closed with this code (1006 on an error: no close frame).
+    Closed(u16),
 }
 
-/// Listens to the client's (already accepted) socket: every frame in order, then the end of the stream when the
-/// client closes. Text frames longer than `max_bytes` UTF-16 units are not copied into Wasm.
+/// Listens to the client's (already accepted) socket: every frame in order, then its close
+/// code and the end of the stream when the client closes. Text frames longer than `max_bytes` UTF-16 units are not copied into Wasm.
 pub fn client_frames(ws: &WebSocket, max_bytes: usize) -> mpsc::UnboundedReceiver<ClientFrame> {
     let (sender, frames) = mpsc::unbounded::<ClientFrame>();
     let texts = sender.clone();
@@ -136,7 +138,11 @@ pub fn client_frames(ws: &WebSocket, max_bytes: usize) -> mpsc::UnboundedReceive
         let _ = others.unbounded_send(frame);
     })
     .into_js_value();
-    let on_close = Closure::<dyn FnMut()>::new(move || sender.close_channel()).into_js_value();
+    let on_close = Closure::<dyn FnMut(u16)>::new(move |code: u16| {
+        let _ = sender.unbounded_send(ClientFrame::Closed(code));
+        sender.close_channel();
+    })
+    .into_js_value();
     let max_units = u32::try_from(max_bytes).unwrap_or(u32::MAX);
     if listen_client(js(ws), max_units, &on_text, &on_other, &on_close).is_err() {
         // Nothing will arrive: the receiver ends at once and the session closes.

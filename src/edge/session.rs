@@ -7,11 +7,10 @@ use crate::apps::lookup::learn;
 use crate::apps::record::StoredRecord;
 use crate::config::App;
 use crate::glue::clock::now_ms;
-use crate::ledger::client::{wake_shard, Place};
+use crate::ledger::client::{hold_connection, wake_shard, Place};
 use crate::protocol::{close_codes, frames};
 use crate::room::client::{self as rooms, Joined};
-use crate::room::contract::RoomRefusal;
-use crate::room::directory_shards;
+use crate::room::contract::{RoomRefusal, CLIENT_LOST_CLOSE, REJOIN_DEADLINE_MS};
 use futures_util::StreamExt;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -129,6 +128,8 @@ async fn run(session: Shared) {
         (s.client.clone(), s.core.limits().max_client_frame_bytes)
     };
     let mut frames = client_frames(&client, max_bytes);
+    // A client gone without a close frame (1006: its connection dropped) is lost, not closed.
+    let mut lost = true;
     while let Some(frame) = frames.next().await {
         let now = now_ms();
         let cmds = {
@@ -139,6 +140,10 @@ async fn run(session: Shared) {
                 ClientFrame::Text(text) => s.core.on_text(&text, now),
                 ClientFrame::TooLarge(bytes) => s.core.on_too_large(bytes, now),
                 ClientFrame::Binary => s.core.on_binary(now),
+                ClientFrame::Closed(code) => {
+                    lost = code == 1006;
+                    break;
+                }
             });
             if worker::signal::is_near_cpu_limit() {
                 cmds.extend(s.core.on_cpu_limit_signal());
@@ -151,31 +156,35 @@ async fn run(session: Shared) {
             break;
         }
     }
-    let cmds = session.borrow_mut().core.on_client_closed();
+    let cmds = session.borrow_mut().core.on_client_closed(lost);
     execute(&session, cmds);
     release_place(&session);
 }
 
-/// Keeps the connection's ledger socket open. Should the ledger end it first (its shard
-/// restarted), the client reconnects at once so it is counted again.
+/// Keeps the connection's place in the ledger: its socket to a connection shard, which also
+/// brings the app's live changes. Should the shard end it (its object reset), the place is
+/// taken again, quietly, within the rejoin deadline; only if that fails does the client
+/// reconnect (4200), so it is counted again.
 async fn hold_place(session: Shared) {
-    let place = session.borrow().place.clone();
-    if let Ok(mut events) = place.events() {
-        if place.accept().is_ok() {
-            while let Some(event) = events.next().await {
-                match event {
-                    Ok(WebsocketEvent::Message(message)) => {
-                        if let Some(record) = message.text() {
-                            app_changed(&session, &record);
-                        }
-                    }
-                    _ => break,
-                }
-            }
+    let mut tries = 0u32;
+    let mut since = None;
+    loop {
+        let place = session.borrow().place.clone();
+        if listen_to_place(&session, &place).await {
+            tries = 0;
+            since = None;
+        }
+        if session.borrow().core.is_closed() {
+            return;
+        }
+        let started = *since.get_or_insert_with(now_ms);
+        tries += 1;
+        if !retake_place(&session, tries, started).await {
+            break;
         }
     }
     if !session.borrow().core.is_closed() {
-        // The shard restarted: its new instance must report its true count.
+        // The shard's new instance must report its true count, even if no one comes back.
         let (env, app_id, shard) = {
             let s = session.borrow();
             (s.env.clone(), s.app_id.clone(), s.place_shard)
@@ -191,6 +200,72 @@ async fn hold_place(session: Shared) {
                 reason: "Connection ledger restarted; please reconnect".into(),
             }],
         );
+    }
+}
+
+/// Reads the shard's messages (the app's changes) until its socket ends; true if it was
+/// open (so a later loss is a new one).
+async fn listen_to_place(session: &Shared, place: &WebSocket) -> bool {
+    let Ok(mut events) = place.events() else {
+        return false;
+    };
+    if place.accept().is_err() {
+        return false;
+    }
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(WebsocketEvent::Message(message)) => {
+                if let Some(record) = message.text() {
+                    app_changed(session, &record);
+                }
+            }
+            _ => break,
+        }
+    }
+    true
+}
+
+/// Takes the connection's place again (after the jitter or back-off of try `tries`); false
+/// when it cannot be had before the rejoin deadline (or the session ended meanwhile).
+async fn retake_place(session: &Shared, tries: u32, since_ms: f64) -> bool {
+    let wait = {
+        let mut s = session.borrow_mut();
+        s.core.place_retry_delay(tries)
+    };
+    Delay::from(Duration::from_millis(u64::from(wait))).await;
+    if session.borrow().core.is_closed() || now_ms() - since_ms > REJOIN_DEADLINE_MS {
+        return false;
+    }
+    count_subrequest(session);
+    let (env, app, socket_id) = {
+        let s = session.borrow();
+        (
+            s.env.clone(),
+            s.core.app().clone(),
+            s.core.socket_id().to_string(),
+        )
+    };
+    match hold_connection(&env, &app, &socket_id).await {
+        Ok(place) => {
+            let mut s = session.borrow_mut();
+            if s.core.is_closed() {
+                let _ = place.socket.close(Some(1000), Some("session ended"));
+                return false;
+            }
+            s.place = place.socket;
+            s.place_shard = place.shard;
+            true
+        }
+        Err(refused) => {
+            worker::console_warn!(
+                "could not take the connection's place again: {}",
+                refused.message
+            );
+            // A full app (its connection quota) will not make room for a retry.
+            refused.code != close_codes::OVER_CONNECTION_QUOTA
+                && now_ms() - since_ms < REJOIN_DEADLINE_MS
+                && Box::pin(retake_place(session, tries + 1, since_ms)).await
+        }
     }
 }
 
@@ -250,16 +325,10 @@ fn execute(session: &Shared, cmds: Vec<Command>) {
             }
             Command::OpenChannel(open) => {
                 let open = *open;
-                let mut s = session.borrow_mut();
-                if s.in_flight < s.core.limits().max_upgrades_in_flight {
-                    s.in_flight += 1;
-                    spawn_local(open_channel(session.clone(), open));
-                } else if open.join.channel.starts_with('#') {
-                    // The user channel (and directory) first: until it is open, only the
-                    // room's memory of a terminate keeps the connection from escaping it.
-                    s.queued.push_front(open);
+                if open.delay_ms > 0 {
+                    spawn_local(open_later(session.clone(), open));
                 } else {
-                    s.queued.push_back(open);
+                    admit(session, open);
                 }
             }
             Command::SendToChannel { channel, frame } => {
@@ -267,25 +336,69 @@ fn execute(session: &Shared, cmds: Vec<Command>) {
                     let _ = open.ws.send_with_str(frame);
                 }
             }
-            Command::CloseChannel { channel } => {
+            Command::CloseChannel { channel, lost } => {
                 let removed = session.borrow_mut().channels.remove(&channel);
                 if let Some(open) = removed {
                     // Nothing more of this channel reaches the client, even frames the room
                     // sent before it sees the close.
                     open.relay.stop();
-                    let _ = open.ws.close(Some(1000), Some("unsubscribed"));
+                    let _ = match lost {
+                        true => open.ws.close(Some(CLIENT_LOST_CLOSE), Some("client lost")),
+                        false => open.ws.close(Some(1000), Some("unsubscribed")),
+                    };
                 }
+            }
+            Command::WakeRoom { channel } => {
+                let (env, app_id) = {
+                    let s = session.borrow();
+                    (s.env.clone(), s.app_id.clone())
+                };
+                spawn_local(async move {
+                    if let Err(e) = rooms::wake(&env, &app_id, &channel).await {
+                        worker::console_warn!("could not wake the room of {channel}: {e}");
+                    }
+                });
             }
             Command::CloseClient { code, reason } => {
                 // Like Pusher: the error as a frame, then the close with the same code.
                 let client = session.borrow().client.clone();
                 let _ = client.send_with_str(frames::error(Some(code), &reason, None));
                 let _ = client.close(Some(code), Some(frames::close_reason(&reason)));
-                let more = session.borrow_mut().core.on_client_closed();
+                // A client told to come back (41xx, 42xx) is expected back: its presence
+                // members may wait for it (the app's grace period).
+                let lost = code >= close_codes::OVER_CAPACITY;
+                let more = session.borrow_mut().core.on_client_closed(lost);
                 execute(session, more);
                 release_place(session);
             }
         }
+    }
+}
+
+/// Starts an upgrade, or queues it while 6 are in flight.
+fn admit(session: &Shared, open: OpenChannel) {
+    let mut s = session.borrow_mut();
+    if s.in_flight < s.core.limits().max_upgrades_in_flight {
+        s.in_flight += 1;
+        spawn_local(open_channel(session.clone(), open));
+    } else if open.join.channel.starts_with('#') {
+        // The user channel (and directory) first: until it is open, only the room's memory
+        // of a terminate keeps the connection from escaping it.
+        s.queued.push_front(open);
+    } else {
+        s.queued.push_back(open);
+    }
+}
+
+/// A rejoin after its jitter or back-off, if still wanted then.
+async fn open_later(session: Shared, open: OpenChannel) {
+    Delay::from(Duration::from_millis(u64::from(open.delay_ms))).await;
+    let wanted = session
+        .borrow()
+        .core
+        .wants(&open.join.channel, open.attempt);
+    if wanted {
+        admit(&session, open);
     }
 }
 
@@ -318,31 +431,34 @@ async fn open_channel(session: Shared, open: OpenChannel) {
     let channel = open.join.channel.clone();
     let result = connect_room(&session, &env, &app_id, &open).await;
     upgrade_done(&session);
-    let ws = match result {
-        Ok(ws) => ws,
+    let room = match result {
+        Ok(room) => room,
         Err(refusal) => {
             let cmds = session.borrow_mut().core.on_channel_failed(
                 &channel,
                 open.attempt,
                 refusal.status,
                 &refusal.why,
+                now_ms(),
             );
             execute(&session, cmds);
             return;
         }
     };
-    if !session
-        .borrow_mut()
-        .core
-        .on_channel_opened(&channel, open.attempt)
-    {
+    let ws = room.socket;
+    let opened =
+        session
+            .borrow_mut()
+            .core
+            .on_channel_opened(&channel, open.attempt, room.epoch, room.leaf);
+    let Some(held) = opened else {
         // Unwanted by now. A socket must be accepted before its close is sent: closing an
         // unaccepted one sends nothing, and the room would keep a phantom subscriber until
         // the socket is collected.
         let _ = ws.accept();
         let _ = ws.close(Some(1000), Some("unsubscribed"));
         return;
-    }
+    };
     let (stop, closed) = relay(&session, &ws);
     session.borrow_mut().channels.insert(
         channel.clone(),
@@ -352,6 +468,8 @@ async fn open_channel(session: Shared, open: OpenChannel) {
             relay: stop,
         },
     );
+    // The client events held while the channel rejoined go up now, in order.
+    execute(&session, held);
     let code = closed.await.unwrap_or(1006);
 
     let cmds = {
@@ -359,24 +477,9 @@ async fn open_channel(session: Shared, open: OpenChannel) {
         if s.channels.get(&channel).map(|o| o.attempt) == Some(open.attempt) {
             s.channels.remove(&channel);
         }
-        s.core.on_channel_closed(&channel, open.attempt, code)
+        s.core
+            .on_channel_closed(&channel, open.attempt, code, now_ms())
     };
-    let lost_room = cmds.iter().any(|c| {
-        matches!(c, Command::CloseClient { code, .. } if *code == close_codes::RECONNECT_IMMEDIATELY)
-    });
-    if lost_room && !directory_shards::is_directory_channel(&channel) {
-        // The room restarted without its sockets: wake the new instance so it tells the
-        // ledger its occupancy and reconciles what webhook receivers were told (members and
-        // occupancy it no longer has), even if no client comes back to it.
-        let (env, app_id) = {
-            let s = session.borrow();
-            (s.env.clone(), s.app_id.clone())
-        };
-        count_subrequest(&session);
-        if let Err(e) = rooms::wake(&env, &app_id, &channel).await {
-            worker::console_warn!("could not wake the room of {channel}: {e}");
-        }
-    }
     execute(&session, cmds);
 }
 
@@ -401,27 +504,38 @@ fn relays_reached_cap(session: &Shared) {
     session.borrow().renew_relay_cap();
 }
 
+/// A room's accepted upgrade: its socket, its instance's epoch, and the leaf of a split
+/// channel it is in.
+struct RoomSocket {
+    socket: WebSocket,
+    epoch: u64,
+    leaf: Option<u32>,
+}
+
 /// Opens the internal socket; on failure, the room's refusal.
 async fn connect_room(
     session: &Shared,
     env: &Env,
     app_id: &str,
     open: &OpenChannel,
-) -> std::result::Result<WebSocket, RoomRefusal> {
+) -> std::result::Result<RoomSocket, RoomRefusal> {
     let mut join = open.join.clone();
     join.app_id = app_id.to_string();
-    match rooms::subscribe(env, &join).await? {
-        Joined::Socket(ws) => Ok(ws),
+    let joined = match rooms::subscribe(env, &join).await? {
         // A big channel's room sends new subscribers to one of its leaves: one more upgrade.
         Joined::GoToLeaf(leaf) => {
             count_subrequest(session);
             join.leaf = Some(leaf);
-            match rooms::subscribe(env, &join).await? {
-                Joined::Socket(ws) => Ok(ws),
-                Joined::GoToLeaf(_) => {
-                    Err(RoomRefusal::new(500, "a leaf room sent the subscriber on"))
-                }
-            }
+            rooms::subscribe(env, &join).await?
         }
+        joined => joined,
+    };
+    match joined {
+        Joined::Socket { socket, epoch } => Ok(RoomSocket {
+            socket,
+            epoch,
+            leaf: join.leaf,
+        }),
+        Joined::GoToLeaf(_) => Err(RoomRefusal::new(500, "a leaf room sent the subscriber on")),
     }
 }

@@ -86,6 +86,11 @@ pub struct Limits {
     /// session holds one socket on its user's shard, plus one on each other shard that its
     /// watchlist's users live on; each shard holds at most 32,768 sockets.
     pub user_directory_shards: u32,
+    /// Seconds a presence member whose connection dropped without a clean close (a network
+    /// loss noticed at the pong timeout, a reconnect the server asked for) stays a member:
+    /// back within it, the others see neither `member_removed` nor `member_added`. 0 (as on
+    /// Pusher): removed at once.
+    pub presence_grace_secs: u32,
 }
 
 impl Default for Limits {
@@ -121,6 +126,7 @@ impl Default for Limits {
             webhook_outbox_max_bytes: 10 * 1024 * 1024,
             channel_split_threshold: 16_000,
             user_directory_shards: 8,
+            presence_grace_secs: 0,
         }
     }
 }
@@ -184,6 +190,9 @@ impl Limits {
         }
         if self.connection_shards > 1024 {
             return Err("limits.connection_shards must be at most 1024".into());
+        }
+        if self.presence_grace_secs > 3600 {
+            return Err("limits.presence_grace_secs must be at most 3600".into());
         }
         if self.user_directory_shards > 1024 {
             return Err("limits.user_directory_shards must be at most 1024".into());

@@ -3,8 +3,9 @@
 //! through the contract's typed requests only, never the objects' code.
 
 use super::contract::{
-    directory_shard_name, leaf_room_name, room_name, DirectoryRequest, Join, RoomAddress, RoomCall,
-    RoomRefusal, RoomRequest, CHANNELS_BINDING, DIRECTORY_BINDING, GO_TO_LEAF_STATUS, LEAF_HEADER,
+    directory_shard_name, epoch_from_header, leaf_room_name, room_name, DirectoryRequest, Join,
+    RoomAddress, RoomCall, RoomRefusal, RoomRequest, CHANNELS_BINDING, DIRECTORY_BINDING,
+    EPOCH_HEADER, GO_TO_LEAF_STATUS, LEAF_HEADER,
 };
 use super::directory_shards;
 use crate::glue::subrequest::send;
@@ -62,9 +63,10 @@ pub async fn tell_console(env: &Env, app_id: &str, channel: &str, until_ms: u64)
     .map(|_| ())
 }
 
-/// A room's answer to a subscribe: the socket, or (a big channel's root) the leaf to go to.
+/// A room's answer to a subscribe: the socket with the room instance's epoch, or (a big
+/// channel's root) the leaf to go to.
 pub enum Joined {
-    Socket(WebSocket),
+    Socket { socket: WebSocket, epoch: u64 },
     GoToLeaf(u32),
 }
 
@@ -84,9 +86,11 @@ pub async fn subscribe(env: &Env, join: &Join) -> std::result::Result<Joined, Ro
     let mut response = answer.map_err(unreachable)?;
     let status = response.status_code();
     if status == 101 {
+        let epoch = response.headers().get(EPOCH_HEADER).ok().flatten();
+        let epoch = epoch_from_header(epoch.as_deref());
         return response
             .websocket()
-            .map(Joined::Socket)
+            .map(|socket| Joined::Socket { socket, epoch })
             .ok_or_else(|| RoomRefusal::new(status, "the room upgrade carried no WebSocket"));
     }
     if status == GO_TO_LEAF_STATUS {

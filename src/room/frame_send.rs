@@ -14,7 +14,8 @@ extern "C" {
     fn send_frame(ws: &JsValue, frame: &JsValue) -> Result<(), JsValue>;
 }
 
-/// A frame ready to be sent to many sockets.
+/// A frame ready to be sent to many sockets (a clone is the same JavaScript string).
+#[derive(Clone)]
 pub struct Frame(JsValue);
 
 impl Frame {

@@ -12,6 +12,8 @@ pub(crate) mod count_throttle;
 mod directory_index;
 pub mod directory_shards;
 mod frame_send;
+mod presence_book;
+mod replay_log;
 pub(crate) mod roster;
 mod sockets;
 mod user_directory;

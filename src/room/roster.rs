@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 /// Distinct users of a presence channel, each with the `user_info` of one of their sockets
 /// and how many sockets (tabs) they have.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Roster<'a> {
     users: BTreeMap<&'a str, (Option<&'a str>, usize)>,
 }
@@ -29,6 +29,11 @@ impl<'a> Roster<'a> {
                 .or_insert((member.user_info.as_deref(), 0));
             entry.1 += 1;
         }
+    }
+
+    /// A member without a live socket (absent, see `presence_book`), unless they have one.
+    pub fn add_absent(&mut self, user_id: &'a str, info: Option<&'a str>) {
+        self.users.entry(user_id).or_insert((info, 0));
     }
 
     pub fn contains(&self, user_id: &str) -> bool {

@@ -32,7 +32,10 @@ impl DurableObject for UserDirectory {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         match read_request::<DirectoryRequest>(&mut req).await? {
-            Ok(DirectoryRequest::SignIn(join)) => self.sign_in(join.member),
+            Ok(DirectoryRequest::SignIn(join)) => {
+                let rejoin = join.rejoin.is_some();
+                self.sign_in(join.member, rejoin)
+            }
             Err(refused) => refusal(&refused),
         }
     }
@@ -60,13 +63,20 @@ impl UserDirectory {
         f(index)
     }
 
-    fn sign_in(&self, member: Member) -> Result<Response> {
+    /// A session's socket; `rejoin`: its session is back after this shard reset, and its
+    /// watchers already know its user is online, as it knows its watchlist's state: nothing
+    /// is sent for it. (Changes while it was away are not replayed: the shard keeps no
+    /// memory of them.)
+    fn sign_in(&self, member: Member, rejoin: bool) -> Result<Response> {
         // Rebuild the index (after a wake) before the new socket is among the accepted ones.
         self.with_index(|_| ());
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
         pair.server.serialize_attachment(&member)?;
         let joined = self.with_index(|index| index.join(member, pair.server.clone()));
+        if rejoin {
+            return Response::from_websocket(pair.client);
+        }
         if let Some(frame) = joined.initial {
             pair.server.send_with_str(frame)?;
         }

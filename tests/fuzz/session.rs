@@ -116,6 +116,8 @@ struct Run {
     now: f64,
     opened: Vec<(String, u64)>,
     sockets: BTreeMap<String, (u64, bool)>,
+    /// Each channel's member user id as first opened: a rejoin must carry the same.
+    members: BTreeMap<String, Option<String>>,
     user: Option<String>,
     closed: bool,
     longest_input: usize,
@@ -185,6 +187,7 @@ impl Run {
             now: 0.0,
             opened: Vec::new(),
             sockets: BTreeMap::new(),
+            members: BTreeMap::new(),
             user: None,
             closed: false,
             longest_input: 0,
@@ -238,9 +241,14 @@ impl Run {
                     return Ok(());
                 };
                 let expected = self.sockets.get(&channel) == Some(&(attempt, false));
-                let kept = self.core.on_channel_opened(&channel, attempt);
-                prop_assert_eq!(kept, expected, "opened {} #{}", channel, attempt);
-                if kept {
+                let kept = self.core.on_channel_opened(&channel, attempt, 1, None);
+                prop_assert_eq!(kept.is_some(), expected, "opened {} #{}", channel, attempt);
+                if let Some(held) = kept {
+                    // Only the client events held while the channel rejoined go up.
+                    for cmd in &held {
+                        let up = matches!(cmd, Command::SendToChannel { channel: c, .. } if *c == channel);
+                        prop_assert!(up, "{:?}", cmd);
+                    }
                     self.sockets.insert(channel, (attempt, true));
                 }
                 Ok(())
@@ -250,9 +258,13 @@ impl Run {
                     return Ok(());
                 };
                 let expected = self.sockets.get(&channel) == Some(&(attempt, false));
-                let cmds =
-                    self.core
-                        .on_channel_failed(&channel, attempt, *status, "room unavailable");
+                let cmds = self.core.on_channel_failed(
+                    &channel,
+                    attempt,
+                    *status,
+                    "room unavailable",
+                    0.0,
+                );
                 prop_assert_eq!(
                     !cmds.is_empty(),
                     expected,
@@ -270,7 +282,7 @@ impl Run {
                     return Ok(());
                 };
                 let expected = !self.closed && self.sockets.get(&channel) == Some(&(attempt, true));
-                let cmds = self.core.on_channel_closed(&channel, attempt, *code);
+                let cmds = self.core.on_channel_closed(&channel, attempt, *code, 0.0);
                 prop_assert_eq!(
                     !cmds.is_empty(),
                     expected,
@@ -278,6 +290,12 @@ impl Run {
                     channel,
                     attempt
                 );
+                let rejoined = cmds
+                    .iter()
+                    .any(|c| matches!(c, Command::OpenChannel(o) if o.join.channel == channel));
+                if rejoined {
+                    self.sockets.remove(&channel);
+                }
                 self.check(cmds, None, false)
             }
         }
@@ -337,7 +355,18 @@ impl Run {
                     );
                     prop_assert_eq!(&o.join.member.socket_id, SID);
                     prop_assert_eq!(o.join.max_members, self.app.limits.max_presence_members);
+                    if o.join.rejoin.is_some() {
+                        // A rejoin: a channel the session held, with the member it verified.
+                        prop_assert!(frame.is_none(), "a rejoin answers no client frame");
+                        prop_assert_eq!(self.members.get(channel), Some(&o.join.member.user_id));
+                        self.sockets.insert(channel.clone(), (o.attempt, false));
+                        self.opened.push((channel.clone(), o.attempt));
+                        continue;
+                    }
+                    prop_assert_eq!(o.delay_ms, 0);
                     self.check_open(channel, &o.join.member.user_id, frame, &signed_in)?;
+                    self.members
+                        .insert(channel.clone(), o.join.member.user_id.clone());
                     let counted = self.app.enable_subscription_count
                         && !ChannelKind::of(channel).is_presence()
                         && !channel.starts_with('#');
@@ -377,9 +406,13 @@ impl Run {
                     );
                     self.reach.client_event_up += 1;
                 }
-                Command::CloseChannel { channel } => {
+                Command::CloseChannel { channel, lost } => {
+                    prop_assert!(!lost, "an unsubscribe is a clean close");
                     prop_assert_eq!(self.sockets.get(channel).map(|s| s.1), Some(true));
                     self.sockets.remove(channel);
+                }
+                Command::WakeRoom { channel } => {
+                    return Err(TestCaseError::fail(format!("woke {channel} while open")));
                 }
                 Command::CloseClient { code, .. } => {
                     prop_assert!(CLOSE_CODES.contains(code), "close code {}", code);
@@ -422,14 +455,23 @@ impl Run {
             // As the glue does: the close is followed by on_client_closed.
             let mut closes: Vec<String> = self
                 .core
-                .on_client_closed()
+                .on_client_closed(false)
                 .into_iter()
                 .map(|c| match c {
-                    Command::CloseChannel { channel } => Ok(channel),
+                    Command::CloseChannel { channel, .. } => Ok(channel),
+                    Command::WakeRoom { channel } => Ok(format!("wake {channel}")),
                     other => Err(TestCaseError::fail(format!("on close: {other:?}"))),
                 })
                 .collect::<Result<_, _>>()?;
             closes.sort();
+            // Rooms being rejoined are woken, not closed: their sockets are being opened.
+            let (woken, closes): (Vec<String>, Vec<String>) =
+                closes.into_iter().partition(|c| c.starts_with("wake "));
+            for wake in woken {
+                let channel = &wake["wake ".len()..];
+                prop_assert!(!is_directory_channel(channel), "{}", wake);
+                prop_assert_eq!(self.sockets.get(channel).map(|s| s.1), Some(false));
+            }
             let open: Vec<String> = self
                 .sockets
                 .iter()

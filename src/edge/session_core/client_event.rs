@@ -34,7 +34,8 @@ impl SessionCore {
                 "Client event refused: not subscribed to channel {channel}"
             ))];
         };
-        if !matches!(sub.phase, Phase::Open(_)) || self.is_session_channel(channel) {
+        let rejoining = self.is_rejoining(channel);
+        if !(matches!(sub.phase, Phase::Open(_)) || rejoining) || self.is_session_channel(channel) {
             return vec![error(&format!(
                 "Client event refused: not subscribed to channel {channel}"
             ))];
@@ -59,7 +60,17 @@ impl SessionCore {
                 &format!("Client event rejected due to rate limit ({max_rate} per second)"),
             )];
         }
-        let frame = frames::client_event(event, channel, data, sub.presence_user_id.as_deref());
+        let frame = frames::client_event(event, channel, data, sub.presence_user_id());
+        if rejoining {
+            // The room's socket is being reopened: sent up once it is back.
+            if self.hold_client_event(channel, frame) {
+                return Vec::new();
+            }
+            return vec![coded_error(
+                close_codes::CLIENT_EVENT_REJECTED,
+                &format!("Client event rejected: channel {channel} is reconnecting, try again"),
+            )];
+        }
         vec![Command::SendToChannel {
             channel: channel.to_string(),
             frame,

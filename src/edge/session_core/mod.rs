@@ -11,6 +11,7 @@ mod client_event;
 mod liveness;
 mod protocol_version;
 mod rate_window;
+mod rejoin;
 mod signin;
 mod subscribe;
 mod subscriptions;
@@ -29,6 +30,7 @@ use crate::room::directory_shards::is_directory_channel;
 use budget::Budget;
 use liveness::{Check, Liveness};
 use rate_window::RateWindow;
+use rejoin::Jitter;
 use subscriptions::{Phase, Subscriptions};
 
 /// What the glue must do, in order.
@@ -41,16 +43,22 @@ pub enum Command {
     OpenChannel(Box<OpenChannel>),
     /// Send a frame up the channel's internal socket (a client event).
     SendToChannel { channel: String, frame: String },
-    /// Close the channel's internal socket (unsubscribe).
-    CloseChannel { channel: String },
+    /// Close the channel's internal socket: an unsubscribe, or the client went away
+    /// (`lost`: without a clean close, see `room::contract::CLIENT_LOST_CLOSE`).
+    CloseChannel { channel: String, lost: bool },
     /// Close the client connection with this code; every channel socket closes with it.
     CloseClient { code: u16, reason: String },
+    /// Wake the channel's room, which the session was rejoining when its client left: its new
+    /// instance then reports its occupancy and settles its webhooks even if nobody comes back.
+    WakeRoom { channel: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenChannel {
     /// Tells a late answer to an abandoned attempt from the current one.
     pub attempt: u64,
+    /// Wait this long first (a rejoin's jitter or back-off).
+    pub delay_ms: u32,
     pub join: Join,
 }
 
@@ -68,6 +76,7 @@ pub struct SessionCore {
     budget: Budget,
     client_events: RateWindow,
     subscribes: RateWindow,
+    jitter: Jitter,
 }
 
 fn error(message: &str) -> Command {
@@ -106,6 +115,7 @@ impl SessionCore {
 
     pub fn new(socket_id: String, app: App, now_ms: f64) -> Self {
         let limits = &app.limits;
+        let jitter = Jitter::seeded(&socket_id);
         SessionCore {
             socket_id,
             subscriptions: Subscriptions::default(),
@@ -116,12 +126,17 @@ impl SessionCore {
             budget: Budget::new(limits),
             client_events: RateWindow::new(1000.0, limits.max_client_events_per_second, now_ms),
             subscribes: RateWindow::new(60_000.0, limits.max_subscribes_per_minute, now_ms),
+            jitter,
             app,
         }
     }
 
     pub fn app(&self) -> &App {
         &self.app
+    }
+
+    pub fn socket_id(&self) -> &str {
+        &self.socket_id
     }
 
     pub fn limits(&self) -> &Limits {
@@ -290,18 +305,14 @@ impl SessionCore {
         if !self.budget.take_subrequest() {
             return self.end_for_budget("subrequest");
         }
-        let presence_user_id = if kind.is_presence() {
-            member.user_id.clone()
-        } else {
-            None
-        };
         let attempt = self
             .subscriptions
-            .start(channel.clone(), kind, presence_user_id);
+            .start(channel.clone(), kind, member.clone());
         member.attempt = attempt;
         let limits = &self.app.limits;
         vec![Command::OpenChannel(Box::new(OpenChannel {
             attempt,
+            delay_ms: 0,
             join: Join {
                 app_id: String::new(),
                 channel,
@@ -309,6 +320,7 @@ impl SessionCore {
                 max_members: limits.max_presence_members,
                 split_at: limits.channel_split_threshold,
                 leaf: None,
+                rejoin: None,
             },
         }))]
     }
@@ -318,10 +330,26 @@ impl SessionCore {
         is_directory_channel(name) || Some(name) == self.user_channel().as_deref()
     }
 
-    /// The room accepted the internal socket. Returns whether to keep it: `false` when the
-    /// client unsubscribed (or left) meanwhile, and the glue must close it.
-    pub fn on_channel_opened(&mut self, channel: &str, attempt: u64) -> bool {
-        self.subscriptions.opened(channel, attempt)
+    /// The room accepted the internal socket (its instance's `epoch`, in `leaf` of a split
+    /// channel). `None` when the client unsubscribed (or left) meanwhile, and the glue must
+    /// close it; otherwise what to send once it is listed: the client events held while
+    /// the channel rejoined.
+    pub fn on_channel_opened(
+        &mut self,
+        channel: &str,
+        attempt: u64,
+        epoch: u64,
+        leaf: Option<u32>,
+    ) -> Option<Vec<Command>> {
+        let held = self.subscriptions.opened(channel, attempt, epoch, leaf)?;
+        Some(
+            held.into_iter()
+                .map(|frame| Command::SendToChannel {
+                    channel: channel.to_string(),
+                    frame,
+                })
+                .collect(),
+        )
     }
 
     /// The room could not be reached or refused the socket (`status` is its HTTP answer).
@@ -331,9 +359,13 @@ impl SessionCore {
         attempt: u64,
         status: u16,
         why: &str,
+        now_ms: f64,
     ) -> Vec<Command> {
-        if self.subscriptions.phase(channel) != Some(Phase::Opening(attempt)) {
+        if self.closed || self.subscriptions.phase(channel) != Some(Phase::Opening(attempt)) {
             return Vec::new();
+        }
+        if self.is_rejoining(channel) {
+            return self.rejoin_failed(channel, status, now_ms);
         }
         self.subscriptions.remove(channel);
         if is_directory_channel(channel) {
@@ -365,19 +397,22 @@ impl SessionCore {
     }
 
     /// An internal socket ended with `code`. If the session did not close it, the room
-    /// dropped it: a restart or deploy (close the client with 4200 so pusher-js reconnects
-    /// and resubscribes) or the app terminating the user's connections (close with that code).
-    pub fn on_channel_closed(&mut self, channel: &str, attempt: u64, code: u16) -> Vec<Command> {
+    /// dropped it: the app terminating the user's connections (close the client with that
+    /// code), or anything else, a reset or deploy of the object: rejoin it, quietly.
+    pub fn on_channel_closed(
+        &mut self,
+        channel: &str,
+        attempt: u64,
+        code: u16,
+        now_ms: f64,
+    ) -> Vec<Command> {
         if self.closed || self.subscriptions.phase(channel) != Some(Phase::Open(attempt)) {
             return Vec::new();
         }
         if code == close_codes::UNAUTHORIZED {
             return vec![self.terminated()];
         }
-        vec![Command::CloseClient {
-            code: close_codes::RECONNECT_IMMEDIATELY,
-            reason: format!("Lost the connection to channel {channel}; please reconnect"),
-        }]
+        self.rejoin(channel, now_ms)
     }
 
     fn terminated(&self) -> Command {
@@ -388,12 +423,18 @@ impl SessionCore {
     }
 
     /// The client connection is gone (or being closed): close every channel socket.
-    pub fn on_client_closed(&mut self) -> Vec<Command> {
+    /// `lost`: it went without a clean close (a presence room may keep its members for the
+    /// app's grace period).
+    pub fn on_client_closed(&mut self, lost: bool) -> Vec<Command> {
         self.closed = true;
-        self.subscriptions
-            .take_open()
+        let (open, rejoining) = self.subscriptions.take_all();
+        let woken = rejoining
             .into_iter()
-            .map(|channel| Command::CloseChannel { channel })
+            .filter(|channel| !is_directory_channel(channel))
+            .map(|channel| Command::WakeRoom { channel });
+        open.into_iter()
+            .map(|channel| Command::CloseChannel { channel, lost })
+            .chain(woken)
             .collect()
     }
 }

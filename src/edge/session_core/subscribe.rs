@@ -49,6 +49,9 @@ impl SessionCore {
             }
         }
         member.count_subscriptions = self.app.enable_subscription_count && !kind.is_presence();
+        if kind.is_presence() {
+            member.presence_grace_ms = u64::from(self.app.limits.presence_grace_secs) * 1000;
+        }
         self.open(s.channel, kind, member)
     }
 
@@ -150,6 +153,7 @@ impl SessionCore {
                 self.subscriptions.remove(channel);
                 vec![Command::CloseChannel {
                     channel: channel.to_string(),
+                    lost: false,
                 }]
             }
             // The socket is still being opened; it is closed as soon as it arrives.

@@ -2,6 +2,7 @@
 //! numbered attempt so a late answer to an abandoned attempt is told from the current one.
 
 use crate::protocol::channel_name::ChannelKind;
+use crate::room::contract::Member;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,8 +15,34 @@ pub(super) enum Phase {
 pub(super) struct Subscription {
     pub(super) phase: Phase,
     pub(super) kind: ChannelKind,
+    /// The member record the room gets (verified presence data, the watchlist of a
+    /// directory socket), kept to rejoin with.
+    pub(super) member: Member,
+    /// The room's epoch, from its answer to the upgrade (0: not known).
+    pub(super) epoch: u64,
+    /// The leaf of a split channel the socket is in.
+    pub(super) leaf: Option<u32>,
+    /// Set while the session rejoins the room after its socket closed: since when.
+    pub(super) rejoining: Option<Rejoining>,
+}
+
+/// A rejoin in progress.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Rejoining {
+    pub(super) since_ms: f64,
+    pub(super) tries: u32,
+    /// Client events sent meanwhile, sent up once the socket is back.
+    pub(super) held: Vec<String>,
+}
+
+impl Subscription {
     /// The member id on a presence channel, added to client events.
-    pub(super) presence_user_id: Option<String>,
+    pub(super) fn presence_user_id(&self) -> Option<&str> {
+        match self.kind.is_presence() {
+            true => self.member.user_id.as_deref(),
+            false => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -41,35 +68,62 @@ impl Subscriptions {
         self.by_channel.keys().map(String::as_str)
     }
 
-    /// Starts opening `channel` (replacing any earlier attempt); returns the new attempt.
-    pub(super) fn start(
-        &mut self,
-        channel: String,
-        kind: ChannelKind,
-        presence_user_id: Option<String>,
-    ) -> u64 {
+    pub(super) fn get_mut(&mut self, channel: &str) -> Option<&mut Subscription> {
+        self.by_channel.get_mut(channel)
+    }
+
+    fn take_attempt(&mut self) -> u64 {
         let attempt = self.next_attempt;
         self.next_attempt += 1;
-        let phase = Phase::Opening(attempt);
-        self.by_channel.insert(
-            channel,
-            Subscription {
-                phase,
-                kind,
-                presence_user_id,
-            },
-        );
         attempt
     }
 
+    /// Starts opening `channel` (replacing any earlier attempt); returns the new attempt.
+    pub(super) fn start(&mut self, channel: String, kind: ChannelKind, member: Member) -> u64 {
+        let attempt = self.take_attempt();
+        let subscription = Subscription {
+            phase: Phase::Opening(attempt),
+            kind,
+            member,
+            epoch: 0,
+            leaf: None,
+            rejoining: None,
+        };
+        self.by_channel.insert(channel, subscription);
+        attempt
+    }
+
+    /// Starts opening `channel` again under a new attempt (a rejoin, or its next try):
+    /// returns it, with the subscription, or `None` if the channel is not subscribed.
+    pub(super) fn restart(&mut self, channel: &str, now_ms: f64) -> Option<(u64, &Subscription)> {
+        let attempt = self.take_attempt();
+        let sub = self.by_channel.get_mut(channel)?;
+        sub.phase = Phase::Opening(attempt);
+        let rejoining = sub.rejoining.get_or_insert_with(|| Rejoining {
+            since_ms: now_ms,
+            ..Rejoining::default()
+        });
+        rejoining.tries += 1;
+        Some((attempt, sub))
+    }
+
     /// The room accepted `attempt`'s socket: true (and now open) if it is still the wanted one.
-    pub(super) fn opened(&mut self, channel: &str, attempt: u64) -> bool {
+    /// A rejoin is over: the client events held meanwhile are returned, to send up.
+    pub(super) fn opened(
+        &mut self,
+        channel: &str,
+        attempt: u64,
+        epoch: u64,
+        leaf: Option<u32>,
+    ) -> Option<Vec<String>> {
         match self.by_channel.get_mut(channel) {
             Some(sub) if sub.phase == Phase::Opening(attempt) => {
                 sub.phase = Phase::Open(attempt);
-                true
+                sub.epoch = epoch;
+                sub.leaf = leaf;
+                Some(sub.rejoining.take().map(|r| r.held).unwrap_or_default())
             }
-            _ => false,
+            _ => None,
         }
     }
 
@@ -77,13 +131,19 @@ impl Subscriptions {
         self.by_channel.remove(channel);
     }
 
-    /// Forgets every channel; returns those whose socket is open (and must be closed).
-    pub(super) fn take_open(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.by_channel)
-            .into_iter()
-            .filter(|(_, sub)| matches!(sub.phase, Phase::Open(_)))
-            .map(|(channel, _)| channel)
-            .collect()
+    /// Forgets every channel; returns those whose socket is open (and must be closed), and
+    /// those being rejoined (whose new room instance may never hear from the session).
+    pub(super) fn take_all(&mut self) -> (Vec<String>, Vec<String>) {
+        let mut open = Vec::new();
+        let mut rejoining = Vec::new();
+        for (channel, sub) in std::mem::take(&mut self.by_channel) {
+            match sub.phase {
+                Phase::Open(_) => open.push(channel),
+                Phase::Opening(_) if sub.rejoining.is_some() => rejoining.push(channel),
+                Phase::Opening(_) => {}
+            }
+        }
+        (open, rejoining)
     }
 }
 
@@ -94,36 +154,86 @@ mod tests {
     #[test]
     fn attempts_are_numbered_and_only_the_current_one_opens() {
         let mut subs = Subscriptions::default();
-        let first = subs.start("a".into(), ChannelKind::Public, None);
-        let second = subs.start("a".into(), ChannelKind::Public, None);
+        let first = subs.start("a".into(), ChannelKind::Public, Member::new("1.1"));
+        let second = subs.start("a".into(), ChannelKind::Public, Member::new("1.1"));
         assert_ne!(first, second);
-        assert!(!subs.opened("a", first));
+        assert!(subs.opened("a", first, 5, None).is_none());
         assert_eq!(subs.phase("a"), Some(Phase::Opening(second)));
-        assert!(subs.opened("a", second));
+        assert_eq!(subs.opened("a", second, 5, Some(2)), Some(Vec::new()));
         assert_eq!(subs.phase("a"), Some(Phase::Open(second)));
-        assert!(!subs.opened("a", second), "already open");
-        assert!(!subs.opened("b", second), "never started");
+        assert_eq!(
+            (subs.get("a").unwrap().epoch, subs.get("a").unwrap().leaf),
+            (5, Some(2))
+        );
+        assert!(subs.opened("a", second, 5, None).is_none(), "already open");
+        assert!(subs.opened("b", second, 5, None).is_none(), "never started");
     }
 
     #[test]
-    fn take_open_forgets_everything_and_names_the_open_sockets() {
+    fn take_all_forgets_everything_and_names_the_open_and_rejoining_sockets() {
         let mut subs = Subscriptions::default();
-        let a = subs.start("a".into(), ChannelKind::Public, None);
-        subs.start("b".into(), ChannelKind::Public, None);
-        subs.opened("a", a);
+        let a = subs.start("a".into(), ChannelKind::Public, Member::new("1.1"));
+        subs.start("b".into(), ChannelKind::Public, Member::new("1.1"));
+        subs.opened("a", a, 0, None);
         assert_eq!(subs.channels().collect::<Vec<_>>(), ["a", "b"]);
-        assert_eq!(subs.take_open(), ["a"]);
+        let c = subs.start("c".into(), ChannelKind::Public, Member::new("1.1"));
+        subs.opened("c", c, 0, None);
+        subs.restart("c", 0.0);
+        assert_eq!(
+            subs.take_all(),
+            (vec!["a".to_string()], vec!["c".to_string()])
+        );
         assert!(!subs.contains("a") && !subs.contains("b"));
     }
 
     #[test]
     fn a_presence_member_id_is_kept_for_client_events() {
         let mut subs = Subscriptions::default();
-        subs.start("presence-p".into(), ChannelKind::Presence, Some("7".into()));
+        let mut member = Member::new("1.1");
+        member.user_id = Some("7".into());
+        subs.start("presence-p".into(), ChannelKind::Presence, member.clone());
         let sub = subs.get("presence-p").unwrap();
-        assert_eq!(sub.presence_user_id.as_deref(), Some("7"));
+        assert_eq!(sub.presence_user_id(), Some("7"));
         assert_eq!(sub.kind, ChannelKind::Presence);
+        subs.start(
+            "#server-to-user-7".into(),
+            ChannelKind::ServerToUser,
+            member,
+        );
+        assert_eq!(
+            subs.get("#server-to-user-7").unwrap().presence_user_id(),
+            None
+        );
         subs.remove("presence-p");
         assert!(subs.get("presence-p").is_none());
+    }
+
+    #[test]
+    fn a_rejoin_keeps_its_start_counts_its_tries_and_hands_back_held_events() {
+        let mut subs = Subscriptions::default();
+        let first = subs.start("a".into(), ChannelKind::Private, Member::new("1.1"));
+        subs.opened("a", first, 7, None);
+        let (second, _) = subs.restart("a", 100.0).unwrap();
+        let (third, sub) = subs.restart("a", 200.0).unwrap();
+        assert!(second > first && third > second);
+        let rejoining = sub.rejoining.as_ref().unwrap();
+        assert_eq!((rejoining.since_ms, rejoining.tries), (100.0, 2));
+        subs.get_mut("a")
+            .unwrap()
+            .rejoining
+            .as_mut()
+            .unwrap()
+            .held
+            .push("e".into());
+        assert!(
+            subs.opened("a", second, 8, None).is_none(),
+            "an abandoned try"
+        );
+        assert_eq!(
+            subs.opened("a", third, 8, None),
+            Some(vec!["e".to_string()])
+        );
+        assert!(subs.get("a").unwrap().rejoining.is_none());
+        assert!(subs.restart("b", 0.0).is_none());
     }
 }

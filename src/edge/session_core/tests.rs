@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::protocol::auth_token::sign_token;
+use crate::room::contract::Rejoin;
 use crate::room::directory_shards;
 use serde_json::{json, Value};
 
@@ -87,7 +88,9 @@ fn open_ok(s: &mut SessionCore, frame: &str) -> OpenChannel {
     match cmds.as_slice() {
         [Command::OpenChannel(o)] => {
             assert_eq!(o.join.member.socket_id, SID);
-            assert!(s.on_channel_opened(&o.join.channel, o.attempt));
+            assert!(s
+                .on_channel_opened(&o.join.channel, o.attempt, 1, None)
+                .is_some());
             (**o).clone()
         }
         other => panic!("expected OpenChannel, got {other:?}"),
@@ -164,11 +167,14 @@ fn public_subscribe_double_subscribe_and_unsubscribe() {
     assert_eq!(
         s.on_text(unsub, 0.0),
         vec![Command::CloseChannel {
-            channel: "my-channel".into()
+            channel: "my-channel".into(),
+            lost: false,
         }]
     );
     // The close we caused is not a lost connection.
-    assert!(s.on_channel_closed("my-channel", attempt, 1000).is_empty());
+    assert!(s
+        .on_channel_closed("my-channel", attempt, 1000, 0.0)
+        .is_empty());
     let out = sent(&s.on_text(unsub, 0.0));
     assert_eq!(
         message(&out[0]),
@@ -317,21 +323,21 @@ fn unsubscribe_while_opening_discards_the_late_socket() {
         .is_empty());
     // Subscribing again starts a new attempt; the first one's socket is not kept.
     let second = opens(&s.on_text(&subscribe_frame("c", None, None), 0.0)).remove(0);
-    assert!(!s.on_channel_opened("c", first.attempt));
-    assert!(s.on_channel_opened("c", second.attempt));
+    assert!(s.on_channel_opened("c", first.attempt, 1, None).is_none());
+    assert!(s.on_channel_opened("c", second.attempt, 1, None).is_some());
 }
 
 #[test]
 fn failed_open_is_reported_and_can_be_retried() {
     let mut s = session();
     let o = opens(&s.on_text(&subscribe_frame("c", None, None), 0.0)).remove(0);
-    let out = sent(&s.on_channel_failed("c", o.attempt, 500, "room unavailable"));
+    let out = sent(&s.on_channel_failed("c", o.attempt, 500, "room unavailable", 0.0));
     assert_eq!(out[1]["event"], "pusher:subscription_error");
     assert_eq!(out[1]["data"]["status"], 500);
     open(&mut s, "c");
     // A refusal by the room itself (member limit) is passed on as such.
     let o = opens(&s.on_text(&subscribe_frame("d", None, None), 0.0)).remove(0);
-    let out = sent(&s.on_channel_failed("d", o.attempt, 403, "Presence channel is full"));
+    let out = sent(&s.on_channel_failed("d", o.attempt, 403, "Presence channel is full", 0.0));
     assert_eq!(
         out[1]["data"],
         json!({"type":"LimitReached","error":"Presence channel is full","status":4100})
@@ -339,28 +345,34 @@ fn failed_open_is_reported_and_can_be_retried() {
 }
 
 #[test]
-fn a_dropped_room_socket_closes_the_client_with_4200_and_terminate_with_4009() {
+fn a_dropped_room_socket_is_rejoined_quietly_and_terminate_closes_with_4009() {
     let mut s = session();
     let a = open(&mut s, "c");
     let d = open(&mut s, "d");
+    let rejoin = opens(&s.on_channel_closed("c", a, 1006, 0.0)).remove(0);
+    assert_eq!(
+        rejoin.join.rejoin,
+        Some(Rejoin { epoch: 1 }),
+        "the epoch it knew"
+    );
+    assert!(rejoin.delay_ms < 1_000 && rejoin.attempt > a);
+    assert!(s.on_channel_opened("c", rejoin.attempt, 2, None).is_some());
     assert!(matches!(
-        &s.on_channel_closed("c", a, 1006)[..],
-        [Command::CloseClient { code: 4200, .. }]
-    ));
-    assert!(matches!(
-        &s.on_channel_closed("d", d, close_codes::UNAUTHORIZED)[..],
+        &s.on_channel_closed("d", d, close_codes::UNAUTHORIZED, 0.0)[..],
         [Command::CloseClient { code: 4009, .. }]
     ));
-    let mut closes = s.on_client_closed();
+    let mut closes = s.on_client_closed(false);
     closes.sort_by_key(|c| format!("{c:?}"));
     assert_eq!(
         closes,
         vec![
             Command::CloseChannel {
-                channel: "c".into()
+                channel: "c".into(),
+                lost: false,
             },
             Command::CloseChannel {
-                channel: "d".into()
+                channel: "d".into(),
+                lost: false,
             }
         ]
     );
@@ -485,7 +497,9 @@ fn signin_joins_the_user_channel_and_directory() {
     }
     // The directory sockets are the session's own: no client unsubscribes them (the
     // unsubscribe is ignored, as for the user channel).
-    assert!(s.on_channel_opened(&o[1].join.channel, o[1].attempt));
+    assert!(s
+        .on_channel_opened(&o[1].join.channel, o[1].attempt, 1, None)
+        .is_some());
     let unsub = json!({"event":"pusher:unsubscribe","data":{"channel":o[1].join.channel}});
     assert!(s.on_text(&unsub.to_string(), 0.0).is_empty());
     assert!(s.wants(&o[1].join.channel, o[1].attempt) || s.is_session_channel(&o[1].join.channel));
@@ -493,7 +507,9 @@ fn signin_joins_the_user_channel_and_directory() {
     // pusher-js then subscribes to its user channel: acknowledged once the room is open.
     let own = subscribe_frame("#server-to-user-42", Some(""), None);
     assert!(s.on_text(&own, 0.0).is_empty());
-    assert!(s.on_channel_opened("#server-to-user-42", o[0].attempt));
+    assert!(s
+        .on_channel_opened("#server-to-user-42", o[0].attempt, 1, None)
+        .is_some());
     let out = sent(&s.on_text(&own, 0.0));
     assert_eq!(out[0]["event"], "pusher_internal:subscription_succeeded");
     // Someone else's user channel is refused.
@@ -621,7 +637,7 @@ fn the_relays_cap_is_the_frames_left_before_the_cpu_budget_is_spent() {
         &s.on_relayed(1)[..],
         [Command::CloseClient { code: 4200, .. }]
     ));
-    s.on_client_closed();
+    s.on_client_closed(false);
     assert_eq!(
         s.relayed_frames_left(),
         None,
@@ -649,7 +665,9 @@ fn the_own_user_channel_cannot_be_unsubscribed_and_its_loss_ends_the_connection(
     let cmds = s.on_text(&signin_frame(r#"{"id":"42"}"#, SECRET), 5.0);
     let user = opens(&cmds).remove(0);
     assert_eq!(user.join.member.signed_in_ms, Some(5));
-    assert!(s.on_channel_opened("#server-to-user-42", user.attempt));
+    assert!(s
+        .on_channel_opened("#server-to-user-42", user.attempt, 1, None)
+        .is_some());
     let unsubscribe = r##"{"event":"pusher:unsubscribe","data":{"channel":"#server-to-user-42"}}"##;
     assert!(
         s.on_text(unsubscribe, 0.0).is_empty(),
@@ -661,14 +679,14 @@ fn the_own_user_channel_cannot_be_unsubscribed_and_its_loss_ends_the_connection(
     let mut s = session();
     let user = opens(&s.on_text(&signin_frame(r#"{"id":"42"}"#, SECRET), 0.0)).remove(0);
     assert!(matches!(
-        &s.on_channel_failed(&user.join.channel, user.attempt, TERMINATED_STATUS, "")[..],
+        &s.on_channel_failed(&user.join.channel, user.attempt, TERMINATED_STATUS, "", 0.0)[..],
         [Command::CloseClient { code: 4009, .. }]
     ));
     // Any other failure: the client reconnects and signs in again.
     let mut s = session();
     let user = opens(&s.on_text(&signin_frame(r#"{"id":"42"}"#, SECRET), 0.0)).remove(0);
     assert!(matches!(
-        &s.on_channel_failed(&user.join.channel, user.attempt, 500, "down")[..],
+        &s.on_channel_failed(&user.join.channel, user.attempt, 500, "down", 0.0)[..],
         [Command::CloseClient { code: 4200, .. }]
     ));
 }
@@ -685,7 +703,7 @@ fn queued_upgrades_no_longer_wanted_are_skipped() {
     assert!(!s.wants("c", o.attempt));
     let again = opens(&s.on_text(&subscribe_frame("c", None, None), 0.0)).remove(0);
     assert!(!s.wants("c", o.attempt) && s.wants("c", again.attempt));
-    s.on_client_closed();
+    s.on_client_closed(false);
     assert!(!s.wants("c", again.attempt));
 }
 
@@ -773,4 +791,122 @@ fn frames_too_large_by_length_get_an_error() {
         "Message too large: 50000 bytes or more, the maximum is 12288 bytes"
     );
     assert!(!s.is_closed());
+}
+
+#[test]
+fn a_rejoin_carries_what_the_session_verified_and_where_it_was() {
+    let mut s = session();
+    let cd = r#"{"user_id":"u1","user_info":{"n":1}}"#;
+    let pauth = sign_token(KEY, SECRET, &format!("{SID}:presence-p:{cd}"));
+    let cmds = s.on_text(&subscribe_frame("presence-p", Some(&pauth), Some(cd)), 0.0);
+    let first = opens(&cmds).remove(0);
+    assert!(s
+        .on_channel_opened("presence-p", first.attempt, 77, Some(3))
+        .is_some());
+    let rejoin = opens(&s.on_channel_closed("presence-p", first.attempt, 1006, 10.0)).remove(0);
+    assert_eq!(rejoin.join.rejoin, Some(Rejoin { epoch: 77 }));
+    assert_eq!(rejoin.join.leaf, Some(3), "the same leaf");
+    assert_eq!(rejoin.join.member.user_id.as_deref(), Some("u1"));
+    assert_eq!(rejoin.join.member.user_info.as_deref(), Some(r#"{"n":1}"#));
+    assert_eq!(rejoin.join.member.attempt, rejoin.attempt);
+    assert!(s.wants("presence-p", rejoin.attempt));
+    // Nothing reaches the client on the way.
+    assert!(sent(
+        &s.on_channel_opened("presence-p", rejoin.attempt, 78, Some(3))
+            .unwrap()
+    )
+    .is_empty());
+}
+
+#[test]
+fn a_rejoin_is_tried_again_until_its_deadline_then_the_client_reconnects() {
+    let mut s = session();
+    let a = open(&mut s, "c");
+    let mut attempt = opens(&s.on_channel_closed("c", a, 1006, 0.0))[0].attempt;
+    let mut now = 0.0;
+    let mut tries = 1;
+    loop {
+        now += 1_000.0;
+        let cmds = s.on_channel_failed("c", attempt, 0, "reset", now);
+        match cmds.as_slice() {
+            [Command::OpenChannel(o)] => {
+                assert!(o.delay_ms <= 2_000, "backs off, capped");
+                attempt = o.attempt;
+                tries += 1;
+            }
+            [Command::CloseClient { code: 4200, .. }] => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(tries, 8, "tried until 8 s had passed");
+    // A room's own refusal stands: the client reconnects at once.
+    let mut s = session();
+    let a = open(&mut s, "c");
+    let attempt = opens(&s.on_channel_closed("c", a, 1011, 0.0))[0].attempt;
+    assert!(matches!(
+        &s.on_channel_failed("c", attempt, 403, "full", 10.0)[..],
+        [Command::CloseClient { code: 4200, .. }]
+    ));
+    // A terminate that came meanwhile closes it as terminated.
+    let mut s = session();
+    let a = open(&mut s, "c");
+    let attempt = opens(&s.on_channel_closed("c", a, 1006, 0.0))[0].attempt;
+    assert!(matches!(
+        &s.on_channel_failed("c", attempt, TERMINATED_STATUS, "", 10.0)[..],
+        [Command::CloseClient { code: 4009, .. }]
+    ));
+}
+
+#[test]
+fn client_events_during_a_rejoin_are_held_then_sent_or_refused_past_the_cap() {
+    let mut s = session();
+    let auth = sign_token(KEY, SECRET, &format!("{SID}:private-a"));
+    let first = open_ok(&mut s, &subscribe_frame("private-a", Some(&auth), None));
+    let rejoin = opens(&s.on_channel_closed("private-a", first.attempt, 1006, 0.0)).remove(0);
+    let ev = |n: usize| format!(r#"{{"event":"client-n","channel":"private-a","data":{n}}}"#);
+    // Spread out: the per-second rate limit is not what is tested here.
+    for n in 0..10 {
+        assert!(s.on_text(&ev(n), n as f64 * 200.0).is_empty(), "held");
+    }
+    let refused = sent(&s.on_text(&ev(10), 2_200.0));
+    assert_eq!(refused[0]["data"]["code"], 4301);
+    assert!(message(&refused[0]).contains("reconnecting"));
+    let held = s
+        .on_channel_opened("private-a", rejoin.attempt, 2, None)
+        .unwrap();
+    let frames: Vec<&str> = held
+        .iter()
+        .map(|c| match c {
+            Command::SendToChannel { channel, frame } if channel == "private-a" => frame.as_str(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(frames.len(), 10);
+    assert!(frames[0].contains(r#""data":0"#) && frames[9].contains(r#""data":9"#));
+    // Back to normal.
+    assert!(matches!(
+        &s.on_text(&ev(11), 5_000.0)[..],
+        [Command::SendToChannel { .. }]
+    ));
+}
+
+#[test]
+fn an_unsubscribe_during_a_rejoin_leaves_its_socket_unwanted() {
+    let mut s = session();
+    let a = open(&mut s, "c");
+    let rejoin = opens(&s.on_channel_closed("c", a, 1006, 0.0)).remove(0);
+    let unsub = r#"{"event":"pusher:unsubscribe","data":{"channel":"c"}}"#;
+    assert!(s.on_text(unsub, 0.0).is_empty());
+    assert!(!s.wants("c", rejoin.attempt));
+    assert!(s.on_channel_opened("c", rejoin.attempt, 2, None).is_none());
+    // A client that went without a clean close: its sockets close as lost.
+    let mut s = session();
+    open(&mut s, "d");
+    assert_eq!(
+        s.on_client_closed(true),
+        vec![Command::CloseChannel {
+            channel: "d".into(),
+            lost: true
+        }]
+    );
 }

@@ -14,16 +14,18 @@ use crate::room::webhook_outbox::{member_subject, CHANNEL_SUBJECT};
 use worker::WebSocket;
 
 impl ChannelRoom {
-    pub(super) async fn leave(&self, ws: &WebSocket) {
+    /// A socket closed; `lost`: not by its session's clean close (its client dropped, or the
+    /// session itself is gone).
+    pub(super) async fn leave(&self, ws: &WebSocket, lost: bool) {
         let left = self.with_subscribers(|subs| sockets::remove(subs, ws));
         if let Some(member) = left {
-            self.departed(member).await;
+            self.departed(member, lost).await;
         }
     }
 
-    /// A member's socket is gone from the list: member_removed on the user's last socket,
-    /// departure webhooks, counts.
-    async fn departed(&self, member: Member) {
+    /// A member's socket is gone from the list: member_removed on the user's last socket
+    /// (or, when it was lost, after the app's grace period), departure webhooks, counts.
+    async fn departed(&self, member: Member, lost: bool) {
         self.learn(Some(&member.app_id), &member.channel);
         let Some(channel) = self.channel_name() else {
             return;
@@ -35,10 +37,14 @@ impl ChannelRoom {
         }
         if let Some(user_id) = member.user_id.as_deref() {
             if ChannelKind::of(&channel).is_presence() {
-                self.presence_departure(&channel, user_id).await;
+                let grace_ms = match lost {
+                    true => member.presence_grace_ms as f64,
+                    false => 0.0,
+                };
+                self.presence_departure(&channel, user_id, grace_ms).await;
             }
         }
-        if self.subscriber_count() == 0 {
+        if self.subscriber_count() == 0 && self.absent_members() == 0 {
             let leaf = self.memory.borrow().identity.leaf();
             match leaf {
                 Some(leaf) => self.tell_root(leaf, 0).await,
@@ -55,19 +61,31 @@ impl ChannelRoom {
         self.report_occupancy().await;
     }
 
-    /// A presence user's socket left: if it was their last, they leave the channel.
-    async fn presence_departure(&self, channel: &str, user_id: &str) {
+    /// A presence user's socket left: if it was their last, they leave the channel, at once
+    /// or, with a grace period, when it ends unless they come back first (the webhook then
+    /// waits for the longer of the grace and its usual delay).
+    async fn presence_departure(&self, channel: &str, user_id: &str, grace_ms: f64) {
         let still_here = self.with_subscribers(|subs| {
             subs.iter()
                 .any(|(m, _)| m.user_id.as_deref() == Some(user_id))
         });
-        if !still_here {
-            // The channel index first: a smaller user count is already there for anyone
-            // told of the departure.
-            self.report_occupancy().await;
-            self.broadcast(&frames::member_removed(channel, user_id), None);
-            self.hook_departure(&member_subject(user_id)).await;
+        if still_here {
+            return;
         }
+        if grace_ms > 0.0 {
+            let leaving = now_ms() + grace_ms;
+            self.book_absence(user_id, leaving);
+            self.arm(leaving).await;
+            self.hook_departure_after(&member_subject(user_id), grace_ms)
+                .await;
+            return;
+        }
+        self.book_removal(user_id);
+        // The channel index first: a smaller user count is already there for anyone told of
+        // the departure.
+        self.report_occupancy().await;
+        self.broadcast(&frames::member_removed(channel, user_id), None);
+        self.hook_departure(&member_subject(user_id)).await;
     }
 
     /// Closes every socket (terminate_connections on a user channel); the sessions close
@@ -87,7 +105,7 @@ impl ChannelRoom {
         });
         let count = closed.len();
         for member in closed {
-            self.departed(member).await;
+            self.departed(member, false).await;
         }
         count
     }

@@ -11,6 +11,7 @@ use crate::ledger::console;
 use crate::ledger::reporter::Reporter;
 use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::webhook::WebhookEvent;
+use crate::room::contract::REJOIN_WINDOW_MS;
 use crate::room::roster::Roster;
 use crate::room::webhook_outbox::{
     departure_of, member_subject, Outbox, BATCH_WINDOW_MS, CHANNEL_SUBJECT,
@@ -55,6 +56,12 @@ impl ChannelRoom {
                 HooksApp::Unknown
             }
         }
+    }
+
+    /// The outbox, if the app has webhooks.
+    pub(super) async fn outbox_if_hooked(&self) -> Option<Outbox> {
+        self.app_with_hooks().await?;
+        self.outbox()
     }
 
     pub(super) fn outbox(&self) -> Option<Outbox> {
@@ -125,14 +132,17 @@ impl ChannelRoom {
     }
 
     /// Something arrived (the channel is occupied, a user joined): if its departure is still
-    /// waiting out the grace period, that is cancelled and nothing is sent (a reload);
-    /// otherwise its arrival webhook is queued.
+    /// waiting out the grace period, that is cancelled and nothing is sent (a reload, a
+    /// rejoin after a reset); if receivers still hold it present (an absent member coming
+    /// back), nothing is sent either; otherwise its arrival webhook is queued.
     pub(super) async fn hook_arrival(&self, subject: &str, event: WebhookEvent) {
         if self.app_with_hooks().await.is_none() {
             return;
         }
         let Some(outbox) = self.outbox() else { return };
-        if !outbox.cancel(subject).unwrap_or(false) {
+        let known = outbox.cancel(subject).unwrap_or(false)
+            || outbox.is_announced(subject).unwrap_or(false);
+        if !known {
             self.hook(event).await;
         }
         if let Err(e) = outbox.announce(subject) {
@@ -143,6 +153,11 @@ impl ChannelRoom {
     /// Something left: its departure webhook (`channel_vacated`, `member_removed`) is queued
     /// after the grace period.
     pub(super) async fn hook_departure(&self, subject: &str) {
+        self.hook_departure_after(subject, 0.0).await;
+    }
+
+    /// A departure webhook queued after `wait_ms`, or the grace period if longer.
+    pub(super) async fn hook_departure_after(&self, subject: &str, wait_ms: f64) {
         if self.app_with_hooks().await.is_none() {
             return;
         }
@@ -151,7 +166,7 @@ impl ChannelRoom {
         };
         let Some(outbox) = self.outbox() else { return };
         let queued = outbox
-            .delay(subject, &channel, &departure_of(subject), now_ms())
+            .delay(subject, &channel, &departure_of(subject), now_ms(), wait_ms)
             .and_then(|due| outbox.unannounce(subject).map(|()| due));
         match queued {
             Ok(due) => {
@@ -164,7 +179,8 @@ impl ChannelRoom {
 
     /// Once per object instance: receivers were told about arrivals that the live sockets no
     /// longer show when the room was restarted and lost its sockets (a deploy), so their
-    /// departures are queued now (and cancelled, as for a reload, if they come back in time).
+    /// departures are queued now, due when the sessions' rejoin window ends (and cancelled,
+    /// as for a reload, by those that come back).
     pub(super) async fn reconcile_hooks(&self) {
         if !self.memory.borrow_mut().hooks.first_reconcile() {
             return;
@@ -193,7 +209,7 @@ impl ChannelRoom {
             .collect();
         gone.sort_by_key(|s| s == CHANNEL_SUBJECT);
         for subject in gone {
-            self.hook_departure(&subject).await;
+            self.hook_departure_after(&subject, REJOIN_WINDOW_MS).await;
         }
     }
 

@@ -6,7 +6,6 @@ use super::ChannelRoom;
 use crate::glue::clock::now_ms;
 use crate::protocol::channel_info::{info_json, users_json, ChannelState, InfoAttrs};
 use crate::room::contract::SUBSCRIBERS_HEADER;
-use crate::room::roster::Roster;
 use worker::{Response, Result};
 
 impl ChannelRoom {
@@ -22,9 +21,7 @@ impl ChannelRoom {
 
     /// `/users`: a presence channel's user ids.
     pub(super) fn users(&self) -> Result<Response> {
-        let body = self.with_subscribers(|subs| {
-            users_json(Roster::from_members(subs.iter().map(|(m, _)| m)).user_ids())
-        });
+        let body = self.with_roster(|roster| users_json(roster.user_ids()));
         Response::ok(body)
     }
 
@@ -36,14 +33,11 @@ impl ChannelRoom {
         attrs: InfoAttrs,
         leaf_subscribers: u64,
     ) -> ChannelState {
-        let (subscription_count, user_count) = self.with_subscribers(|subs| {
-            let users = if attrs.user_count {
-                Roster::from_members(subs.iter().map(|(m, _)| m)).count()
-            } else {
-                0
-            };
-            (subs.len() as u64, users as u64)
-        });
+        let subscription_count = self.subscriber_count() as u64;
+        let user_count = match attrs.user_count {
+            true => self.with_roster(|roster| roster.count()) as u64,
+            false => 0,
+        };
         let cache = if attrs.cache {
             let cached = self.cached_event().await;
             cached.map(|event| cache_attribute(&event, now_ms()))

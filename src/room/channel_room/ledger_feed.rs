@@ -7,7 +7,6 @@ use crate::ledger::report::{Counts, Occupancy};
 use crate::ledger::reporter::Reporter;
 use crate::protocol::channel_name::ChannelKind;
 use crate::room::contract::Member;
-use crate::room::roster::Roster;
 
 impl ChannelRoom {
     /// Adds to the counts for the ledger; they are reported within a second.
@@ -30,12 +29,18 @@ impl ChannelRoom {
         if kind == ChannelKind::ServerToUser || self.is_leaf() {
             return None;
         }
-        let users = self.with_subscribers(|subs| {
-            Roster::from_members(subs.iter().map(|(m, _)| m).chain(joining)).count() as u64
+        // Absent presence members are still members (see `presence_book`).
+        let users = self.with_roster(|roster| {
+            let mut users = roster.clone();
+            if let Some(joining) = joining {
+                users.add(joining);
+            }
+            users.count() as u64
         });
+        let absent = self.absent_members();
         Some(Occupancy {
             channel,
-            occupied: joining.is_some() || self.total_subscribers() > 0,
+            occupied: joining.is_some() || self.total_subscribers() > 0 || absent > 0,
             user_count: kind.is_presence().then_some(users),
         })
     }

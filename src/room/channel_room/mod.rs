@@ -15,8 +15,11 @@ mod departure;
 mod hooks;
 mod identity;
 mod info;
+mod instance;
 mod ledger_feed;
+mod presence;
 mod publish;
+mod rejoin;
 mod routes;
 mod split;
 mod state;
@@ -26,6 +29,7 @@ mod vacancy;
 
 use crate::ledger::reporter::Reporter;
 use hooks::client_event_hook;
+use instance::Instance;
 use state::{LoadOnce, Memory};
 
 use super::contract::{Member, RoomCall, RoomRequest};
@@ -95,6 +99,8 @@ impl DurableObject for ChannelRoom {
         if let WebSocketIncomingMessage::String(frame) = message {
             let sender = member_of(&ws);
             let outgoing = Frame::new(&frame);
+            let sender_id = sender.as_ref().map(|m| m.socket_id.as_str());
+            self.record(&outgoing, frame.len(), sender_id);
             let delivered = self.with_subscribers(|subs| {
                 let mut delivered = 0;
                 for (_, other) in subs.iter().filter(|(m, s)| !is_same(m, s, &ws, &sender)) {
@@ -126,24 +132,27 @@ impl DurableObject for ChannelRoom {
     async fn websocket_close(
         &self,
         ws: WebSocket,
-        _code: usize,
+        code: usize,
         _reason: String,
         _was_clean: bool,
     ) -> Result<()> {
-        self.leave(&ws).await;
+        // Sessions close cleanly with 1000; anything else is a client lost (see
+        // `contract::CLIENT_LOST_CLOSE`) or a session gone without a word.
+        self.leave(&ws, code != 1000).await;
         // Complete the closing handshake; the socket may already be fully closed.
         let _ = ws.close(Some(1000), Some("closed"));
         Ok(())
     }
 
     async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
-        self.leave(&ws).await;
+        self.leave(&ws, true).await;
         Ok(())
     }
 
     async fn alarm(&self) -> Result<Response> {
         let now = now_ms();
         self.memory.borrow_mut().alarm.clear();
+        self.sweep_absent().await;
         self.send_count_if_due(now).await;
         let report_due = std::mem::take(&mut self.memory.borrow_mut().feed.scheduled);
         if report_due {
@@ -163,6 +172,8 @@ impl ChannelRoom {
             if let Some((first, _)) = loaded.first() {
                 memory.identity.learn_from_socket(first);
             }
+            let adopted = loaded.first().map(|(m, _)| m.epoch);
+            memory.instance = Some(Instance::begin(adopted, now_ms()));
             memory.subscribers = LoadOnce::Loaded(loaded);
         }
         f(memory.subscribers.get_or_load(Vec::new))
@@ -172,9 +183,28 @@ impl ChannelRoom {
         self.with_subscribers(|subs| subs.len())
     }
 
+    /// This instance's epoch (it begins when the sockets are first read).
+    fn epoch(&self) -> u64 {
+        self.with_subscribers(|_| ());
+        self.memory
+            .borrow()
+            .instance
+            .as_ref()
+            .map_or(0, |i| i.epoch)
+    }
+
+    /// Logs a frame sent to every subscriber but `exclude`, for sessions that rejoin.
+    fn record(&self, frame: &Frame, bytes: usize, exclude: Option<&str>) {
+        self.with_subscribers(|_| ());
+        if let Some(instance) = self.memory.borrow_mut().instance.as_mut() {
+            instance.record(frame, bytes, exclude, now_ms());
+        }
+    }
+
     /// Sends `frame` to every subscriber but `exclude`; returns how many it reached.
-    fn broadcast(&self, frame: &str, exclude: Option<&str>) -> usize {
-        let frame = Frame::new(frame);
+    fn broadcast(&self, text: &str, exclude: Option<&str>) -> usize {
+        let frame = Frame::new(text);
+        self.record(&frame, text.len(), exclude);
         self.with_subscribers(|subs| {
             // A socket that fails to send is closing: it stays listed until its close event,
             // whose `leave` sends the departure frames and webhooks.

@@ -24,6 +24,8 @@ impl ChannelRoom {
             // A subscribe does this itself, once it knows the join is not refused.
             self.reconcile_hooks().await;
         }
+        // A presence room's absent members (after a reset) leave when the window ends.
+        self.arm_for_absent().await;
         if !std::mem::replace(&mut self.memory.borrow_mut().announced_to_ledger, true) {
             // A new instance (after a restart, perhaps without its sockets) tells the ledger
             // its occupancy, so the channel index heals.
@@ -34,7 +36,7 @@ impl ChannelRoom {
     /// The answer to one call, by its request.
     pub(super) async fn answer(&self, call: RoomCall) -> Result<Response> {
         match call.request {
-            RoomRequest::Subscribe(join) => self.subscribe(join).await,
+            RoomRequest::Subscribe(join) => self.subscribe(*join).await,
             RoomRequest::Publish {
                 frame,
                 exclude,

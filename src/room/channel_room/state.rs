@@ -2,9 +2,11 @@
 //! parts of it this instance has read yet (from the hibernated sockets, storage or the leaves).
 
 use super::identity::Identity;
+use super::instance::Instance;
 use crate::ledger::report::Feed;
 use crate::room::contract::Member;
 use crate::room::count_throttle::CountThrottle;
+use crate::room::presence_book::PresenceBook;
 use serde::{Deserialize, Serialize};
 use worker::WebSocket;
 
@@ -207,6 +209,12 @@ pub(super) struct Memory {
     /// The live subscribers. A cache of the sockets: rebuilt from the hibernated sockets'
     /// attachments on first use after the object wakes.
     pub(super) subscribers: LoadOnce<Vec<(Member, WebSocket)>>,
+    /// This instance (its epoch and replay log), begun when the subscribers are loaded.
+    pub(super) instance: Option<Instance>,
+    /// Presence channels: the members as stored, absent ones included (read on first use).
+    pub(super) book: LoadOnce<PresenceBook>,
+    /// The book's table exists (created with its first row, once per instance).
+    pub(super) book_table: bool,
     /// Cache channels: the last event and the miss streak.
     pub(super) cache: CacheMemory,
     pub(super) counts: CountThrottle,

@@ -8,7 +8,8 @@ use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::frames;
 use crate::protocol::webhook::WebhookEvent;
 use crate::room::contract::{
-    Join, Member, GO_TO_LEAF_STATUS, LEAF_HEADER, PRESENCE_FULL_STATUS, TERMINATED_STATUS,
+    Join, Member, EPOCH_HEADER, GO_TO_LEAF_STATUS, LEAF_HEADER, PRESENCE_FULL_STATUS,
+    TERMINATED_STATUS,
 };
 use crate::room::roster::Roster;
 use crate::room::webhook_outbox::{member_subject, CHANNEL_SUBJECT};
@@ -26,6 +27,9 @@ struct PresenceJoin {
 
 impl ChannelRoom {
     pub(super) async fn subscribe(&self, join: Join) -> Result<Response> {
+        if let Some(rejoin) = join.rejoin {
+            return self.rejoin(join, rejoin).await;
+        }
         let Join {
             app_id,
             channel,
@@ -33,6 +37,7 @@ impl ChannelRoom {
             max_members,
             split_at,
             leaf,
+            rejoin: _,
         } = join;
         member.channel = channel.clone();
         member.app_id = app_id.clone();
@@ -53,9 +58,7 @@ impl ChannelRoom {
         // Load the hibernated sockets before accepting a new one, so it is not counted twice.
         self.with_subscribers(|_| ());
         let presence = if kind.is_presence() {
-            let roster = self.with_subscribers(|subs| {
-                presence_join(subs.iter().map(|(m, _)| m), &member, max_members)
-            });
+            let roster = self.with_roster(|roster| presence_join(roster, &member, max_members));
             let Some(presence) = roster else {
                 return Response::error(
                     format!("Presence channel {channel} is full ({max_members} members)"),
@@ -71,6 +74,10 @@ impl ChannelRoom {
         // others hear member_added: a `GET /channels` after either lists it. Told before the
         // socket is accepted, so nothing about this subscriber goes out before the index has it.
         self.report_occupancy_with(Some(&member)).await;
+        if let Some(p) = &presence {
+            self.book_arrival(&p.user_id, member.user_info.as_deref());
+        }
+        member.epoch = self.epoch();
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
         pair.server.serialize_attachment(&member)?;
@@ -92,7 +99,11 @@ impl ChannelRoom {
         if let Some(added) = added {
             self.announce_member(&added, &pair.server, &socket_id);
         }
-        Response::from_websocket(pair.client)
+        let response = Response::from_websocket(pair.client)?;
+        response
+            .headers()
+            .set(EPOCH_HEADER, &self.epoch().to_string())?;
+        Ok(response)
     }
 
     /// Full: the subscriber goes to a leaf room, which this room fans publishes out to.
@@ -174,7 +185,7 @@ impl ChannelRoom {
 
 /// A user channel's join from a connection that signed in (`signed_in_ms`) no later than the
 /// app terminated the user's connections (`terminated_at_ms`): its upgrade was on its way.
-fn signed_in_before(signed_in_ms: Option<u64>, terminated_at_ms: Option<f64>) -> bool {
+pub(super) fn signed_in_before(signed_in_ms: Option<u64>, terminated_at_ms: Option<f64>) -> bool {
     matches!((signed_in_ms, terminated_at_ms), (Some(signed_in), Some(at)) if signed_in as f64 <= at)
 }
 
@@ -191,24 +202,30 @@ fn goes_to_leaf(
     leaf.is_none() && split_at > 0 && splittable && subscribers() >= split_at
 }
 
-/// A presence join as the roster of `members` sees it, or `None` when the user is new and
-/// the channel already has `max_members` users.
+/// A presence join as `roster` (live and absent members) sees it, or `None` when the user is
+/// new and the channel already has `max_members` users. An absent member coming back is not
+/// new: the others never saw them leave.
 fn presence_join<'a>(
-    members: impl IntoIterator<Item = &'a Member>,
+    roster: &Roster<'a>,
     joining: &'a Member,
     max_members: usize,
 ) -> Option<PresenceJoin> {
     let user_id = joining.user_id.clone().unwrap_or_default();
-    let mut roster = Roster::from_members(members);
     let is_new = !roster.contains(&user_id);
     if is_new && roster.count() >= max_members {
         return None;
     }
-    roster.add(joining);
+    let data = if is_new {
+        let mut with_them = roster.clone();
+        with_them.add(joining);
+        with_them.subscription_data()
+    } else {
+        roster.subscription_data()
+    };
     Some(PresenceJoin {
         is_new,
         user_id,
-        data: roster.subscription_data(),
+        data,
     })
 }
 
@@ -259,7 +276,8 @@ mod tests {
     fn presence_joins_are_new_users_or_more_tabs_of_one() {
         let members = [user("1.1", "a"), user("1.2", "b")];
         let joining = user("2.1", "c");
-        let join = presence_join(&members, &joining, 3).unwrap();
+        let roster = Roster::from_members(&members);
+        let join = presence_join(&roster, &joining, 3).unwrap();
         assert!(join.is_new);
         assert_eq!(join.user_id, "c");
         assert_eq!(
@@ -267,13 +285,20 @@ mod tests {
             Roster::from_members(members.iter().chain([&joining])).subscription_data()
         );
 
-        assert_eq!(presence_join(&members, &joining, 2), None, "full");
+        assert_eq!(presence_join(&roster, &joining, 2), None, "full");
         let another_tab = user("2.2", "a");
-        let join = presence_join(&members, &another_tab, 2).unwrap();
+        let join = presence_join(&roster, &another_tab, 2).unwrap();
         assert!(!join.is_new, "a known user joins a full channel");
         assert_eq!(
             join.data,
             Roster::from_members(&members).subscription_data()
         );
+
+        let mut with_absent = Roster::from_members(&members);
+        with_absent.add_absent("c", Some(r#"{"n":1}"#));
+        let join = presence_join(&with_absent, &joining, 3).unwrap();
+        assert!(!join.is_new, "an absent member coming back");
+        assert!(join.data.contains(r#""c":{"n":1}"#), "{}", join.data);
+        assert_eq!(presence_join(&with_absent, &user("3.1", "d"), 3), None);
     }
 }

@@ -26,7 +26,7 @@ impl ChannelRoom {
     /// Deletes the room's storage if nothing in it is needed any more. Runs at the end of the
     /// alarm, which follows every departure (the ledger report) and every webhook.
     pub(super) async fn reclaim_if_vacant(&self) {
-        if self.subscriber_count() > 0 {
+        if self.subscriber_count() > 0 || self.absent_members() > 0 {
             return;
         }
         if !self.is_leaf() {
@@ -78,6 +78,8 @@ impl ChannelRoom {
         }
         let mut memory = self.memory.borrow_mut();
         memory.hooks.forget_schema();
+        memory.book_table = false;
+        memory.book = LoadOnce::NotLoaded;
         memory.identity.set_saved(false);
         memory.cache.forget();
         memory.leaf_counts = LoadOnce::NotLoaded;

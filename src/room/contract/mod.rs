@@ -3,8 +3,13 @@
 //! `Member` attachment, the `Join`, the typed requests (`request`), paths, query parameters,
 //! statuses, headers and Durable Object names. Reaching an object is `room::client`'s job.
 
+mod rejoin;
 mod request;
 
+pub use rejoin::{
+    epoch_from_header, new_epoch, Rejoin, CLIENT_LOST_CLOSE, EPOCH_HEADER, REJOIN_DEADLINE_MS,
+    REJOIN_JITTER_MS, REJOIN_WINDOW_MS,
+};
 pub use request::{DirectoryRequest, RoomAddress, RoomCall, RoomRequest};
 
 use serde::{Deserialize, Serialize};
@@ -48,6 +53,18 @@ pub struct Member {
     /// refuse a late join from a connection that a terminate already covered.
     #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
     pub signed_in_ms: Option<u64>,
+    /// Set by the room: the epoch of the instance that accepted the socket, so an instance
+    /// woken from hibernation keeps it (see `rejoin`).
+    #[serde(rename = "e", default, skip_serializing_if = "is_zero")]
+    pub epoch: u64,
+    /// Presence channels: how long the member stays (absent) after their connection drops
+    /// without a clean close (`limits.presence_grace_ms`; 0: leaves at once).
+    #[serde(rename = "g", default, skip_serializing_if = "is_zero")]
+    pub presence_grace_ms: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Member {
@@ -68,6 +85,8 @@ impl Member {
             leaf: None,
             watchlist: Vec::new(),
             signed_in_ms: None,
+            epoch: 0,
+            presence_grace_ms: 0,
         }
     }
 }
@@ -88,6 +107,9 @@ pub struct Join {
     /// Set by the session when the channel's room sent it to one of its leaves.
     #[serde(default)]
     pub leaf: Option<u32>,
+    /// Set when the session rejoins the room it was in after its socket closed under it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejoin: Option<Rejoin>,
 }
 
 impl Join {
@@ -329,6 +351,8 @@ mod tests {
             leaf: Some(2),
             watchlist: vec!["8".into()],
             signed_in_ms: Some(1_700_000_000_000),
+            epoch: 42,
+            presence_grace_ms: 30_000,
         };
         let json = serde_json::to_string(&full).unwrap();
         assert_eq!(serde_json::from_str::<Member>(&json).unwrap(), full);
@@ -339,6 +363,7 @@ mod tests {
             max_members: 100,
             split_at: 50,
             leaf: None,
+            rejoin: Some(Rejoin { epoch: 7 }),
         };
         assert_eq!(Join::from_query_value(&join.to_query_value()), Some(join));
         assert_eq!(Join::from_query_value("nope"), None);

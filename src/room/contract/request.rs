@@ -49,7 +49,7 @@ pub struct RoomCall {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RoomRequest {
     /// The upgrade that makes a session's socket a subscriber (the join names the room).
-    Subscribe(Join),
+    Subscribe(Box<Join>),
     /// A REST publish, or a root room's publish passed to a leaf.
     Publish {
         /// The `pusher:event`-shaped frame, serialised once by the sender.
@@ -109,7 +109,7 @@ impl RoomCall {
                 leaf: join.leaf,
             },
             rest_call: false,
-            request: RoomRequest::Subscribe(join),
+            request: RoomRequest::Subscribe(Box::new(join)),
         }
     }
 
@@ -327,6 +327,7 @@ mod tests {
             max_members: 100,
             split_at: 50,
             leaf: Some(2),
+            rejoin: None,
         }
     }
 

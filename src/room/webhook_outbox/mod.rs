@@ -255,9 +255,17 @@ impl Outbox {
         Ok(stale)
     }
 
-    /// Holds `event` for the grace period under `key`; returns when it falls due.
-    pub fn delay(&self, key: &str, channel: &str, event: &WebhookEvent, now: f64) -> Result<f64> {
-        let due = now + GRACE_MS;
+    /// Holds `event` under `key` for `wait_ms` (at least the grace period); returns when it
+    /// falls due.
+    pub fn delay(
+        &self,
+        key: &str,
+        channel: &str,
+        event: &WebhookEvent,
+        now: f64,
+        wait_ms: f64,
+    ) -> Result<f64> {
+        let due = now + wait_ms.max(GRACE_MS);
         self.sql.exec(
             "INSERT OR REPLACE INTO hook_pending (key, event, created_ms, due_ms) VALUES (?, ?, ?, ?)",
             vec![
@@ -289,6 +297,16 @@ impl Outbox {
             vec![subject.into()],
         )?;
         Ok(())
+    }
+
+    /// Whether receivers were told `subject` is present (and not yet that it left).
+    pub fn is_announced(&self, subject: &str) -> Result<bool> {
+        let found = number(
+            &self.sql,
+            "SELECT EXISTS (SELECT 1 FROM hook_announced WHERE subject = ?) AS a",
+            vec![subject.into()],
+        )?;
+        Ok(found != 0.0)
     }
 
     /// Records that `subject`'s departure is on its way.

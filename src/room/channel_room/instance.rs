@@ -1,0 +1,54 @@
+//! This instance of the room: its epoch, when it started, and the log of what it sent all its
+//! subscribers since (see `contract::rejoin` and `replay_log`).
+
+use crate::room::contract::{new_epoch, REJOIN_WINDOW_MS};
+use crate::room::frame_send::Frame;
+use crate::room::replay_log::{ReplayLog, REPLAY_LOG_MAX_BYTES};
+use worker::WebSocket;
+
+pub(super) struct Instance {
+    pub(super) epoch: u64,
+    /// When the instance first read its sockets (its first request or socket event).
+    pub(super) started_ms: f64,
+    log: ReplayLog<Frame>,
+}
+
+impl Instance {
+    /// The instance's start: with hibernated sockets (`adopted`: their epoch), it is the same
+    /// room woken up and keeps their epoch, and its sessions were never away; without, it is
+    /// new (a first subscriber, or a reset that closed every socket) and logs what it sends
+    /// for the sessions that come back.
+    pub(super) fn begin(adopted: Option<u64>, now_ms: f64) -> Instance {
+        match adopted.filter(|&epoch| epoch != 0) {
+            Some(epoch) => Instance {
+                epoch,
+                started_ms: now_ms,
+                log: ReplayLog::off(),
+            },
+            None => Instance {
+                epoch: new_epoch(js_sys::Math::random()),
+                started_ms: now_ms,
+                log: ReplayLog::recording(now_ms + REJOIN_WINDOW_MS, REPLAY_LOG_MAX_BYTES),
+            },
+        }
+    }
+
+    /// A frame sent to every subscriber but `exclude`.
+    pub(super) fn record(&mut self, frame: &Frame, bytes: usize, exclude: Option<&str>, now: f64) {
+        if self.log.is_recording(now) {
+            self.log.record(frame.clone(), bytes, exclude, now);
+        } else if self.log.bytes() > 0 {
+            // Frees the log.
+            self.log.record(frame.clone(), 0, None, now);
+        }
+    }
+
+    /// Sends the rejoining socket `socket_id` what it missed; returns how many frames it lost.
+    pub(super) fn replay_to(&mut self, ws: &WebSocket, socket_id: &str, now: f64) -> u64 {
+        let replay = self.log.replay_for(socket_id, now);
+        for frame in replay.frames {
+            frame.send_to(ws);
+        }
+        replay.lost
+    }
+}

@@ -1,0 +1,80 @@
+//! A session rejoining after its socket closed under it (see `contract::rejoin`): the socket
+//! is accepted with nothing a first join sends; a new instance first sends it what it sent
+//! everyone before the session got back.
+
+use super::subscribe::signed_in_before;
+use super::ChannelRoom;
+use crate::ledger::reporter::Reporter;
+use crate::protocol::webhook::WebhookEvent;
+use crate::room::contract::{Join, Rejoin, EPOCH_HEADER, TERMINATED_STATUS};
+use crate::room::webhook_outbox::{member_subject, CHANNEL_SUBJECT};
+use worker::{console_warn, Response, Result, WebSocketPair};
+
+impl ChannelRoom {
+    pub(super) async fn rejoin(&self, join: Join, rejoin: Rejoin) -> Result<Response> {
+        let Join {
+            app_id,
+            channel,
+            mut member,
+            leaf,
+            ..
+        } = join;
+        member.channel = channel.clone();
+        member.app_id = app_id.clone();
+        member.leaf = leaf;
+        self.learn(Some(&app_id), &channel);
+        if leaf.is_some() {
+            self.memory.borrow_mut().identity.learn_leaf(leaf);
+        }
+        let terminated_at = self.memory.borrow().terminated_at_ms;
+        if signed_in_before(member.signed_in_ms, terminated_at) {
+            return Response::error("terminated by the app", TERMINATED_STATUS);
+        }
+        // Departures a reset left unsent are queued (due when the window ends) before the
+        // returns below cancel theirs.
+        self.reconcile_hooks().await;
+        let epoch = self.epoch();
+        if self.subscriber_count() == 0 && !self.is_leaf() {
+            self.hook_arrival(CHANNEL_SUBJECT, WebhookEvent::ChannelOccupied)
+                .await;
+        }
+        if let Some(user_id) = member.user_id.clone().filter(|_| self.is_presence_room()) {
+            // Back in the book; the others never saw them leave.
+            self.book_arrival(&user_id, member.user_info.as_deref());
+            let event = WebhookEvent::MemberAdded {
+                user_id: user_id.clone(),
+            };
+            self.hook_arrival(&member_subject(&user_id), event).await;
+        }
+        member.epoch = epoch;
+        let pair = WebSocketPair::new()?;
+        self.state.accept_web_socket(&pair.server);
+        pair.server.serialize_attachment(&member)?;
+        // One synchronous step: what the session missed, then the listing, so nothing sent
+        // meanwhile is skipped or sent twice.
+        let lost = match rejoin.epoch == epoch {
+            // The same instance: the socket closed while the room lived on. What it sent in
+            // between is not known per socket: lost.
+            true => 0,
+            false => self.replay_to(&pair.server, &member.socket_id),
+        };
+        self.with_subscribers(|subs| subs.push((member, pair.server.clone())));
+        if lost > 0 {
+            console_warn!("room: a rejoin lost {lost} frames past the replay log's cap");
+        }
+        self.schedule_report().await;
+        let response = Response::from_websocket(pair.client)?;
+        response.headers().set(EPOCH_HEADER, &epoch.to_string())?;
+        Ok(response)
+    }
+
+    /// Sends a rejoining socket what this instance sent everyone; returns the frames it lost.
+    fn replay_to(&self, ws: &worker::WebSocket, socket_id: &str) -> u64 {
+        let now = crate::glue::clock::now_ms();
+        let mut memory = self.memory.borrow_mut();
+        match memory.instance.as_mut() {
+            Some(instance) => instance.replay_to(ws, socket_id, now),
+            None => 0,
+        }
+    }
+}

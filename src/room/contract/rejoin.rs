@@ -1,0 +1,80 @@
+//! Rejoining a room after its object reset: what a session and a room agree on so the client
+//! sees nothing of it.
+//!
+//! A room instance has an *epoch*, a random number drawn when the instance starts without
+//! hibernated sockets (an instance woken from hibernation keeps its sockets' epoch, kept in
+//! their attachments). The room's answer to an upgrade carries it in [`EPOCH_HEADER`]. When
+//! the session's socket closes under it (anything but a terminate), it upgrades again with a
+//! [`Rejoin`] naming the epoch it knew. The room then sends nothing a first join sends (no
+//! `subscription_succeeded`, no cached event, no `member_added`, no count) and, if its epoch
+//! differs (a new instance), first replays what this instance sent to all its subscribers
+//! since it started: the session missed exactly that. Everything happens in one synchronous
+//! step, so nothing is sent twice or skipped between the replay and the socket's listing.
+//!
+//! Versions: a session of the release before sends no `rejoin` (a first join, as before), and
+//! a room of the release before ignores it (the client then sees one more
+//! `subscription_succeeded`, which pusher-js takes as a no-op) and sends no epoch (the
+//! session then knows none, and asks for the whole replay next time).
+
+use serde::{Deserialize, Serialize};
+
+/// Response header of a room's (or directory shard's) accepted upgrade: its epoch.
+pub const EPOCH_HEADER: &str = "x-room-epoch";
+
+/// How long after a room instance starts (its first request) it waits for the sessions of
+/// the instance before to rejoin: presence members missing by then are removed (with
+/// `member_removed` and their webhook), and the departures webhook receivers were promised
+/// fall due. Sessions give up rejoining well before ([`REJOIN_DEADLINE_MS`]).
+pub const REJOIN_WINDOW_MS: f64 = 10_000.0;
+
+/// How long a session keeps trying to rejoin a room after its socket closed, before it closes
+/// its client with 4200 (pusher-js reconnects and subscribes afresh).
+pub const REJOIN_DEADLINE_MS: f64 = 8_000.0;
+
+/// A session spreads its rejoins over this long (uniformly), so a reset's thousands of
+/// sessions do not reach the new instance in the same millisecond.
+pub const REJOIN_JITTER_MS: f64 = 1_000.0;
+
+/// The close code a session gives a room socket when its client went away without a clean
+/// close (no close frame: a network drop noticed by the pong timeout or a reset socket): a
+/// presence room may then keep the member for the app's grace period. Internal only: it is
+/// never sent to a client.
+pub const CLIENT_LOST_CLOSE: u16 = 4500;
+
+/// A join's rejoin: the room's epoch the session last knew (0: none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejoin {
+    #[serde(rename = "e", default)]
+    pub epoch: u64,
+}
+
+/// The epoch in an upgrade's answer (0: the room sent none, a room of the release before).
+pub fn epoch_from_header(value: Option<&str>) -> u64 {
+    value.and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// A new epoch from a random number in [0, 1): 53 random bits, never 0.
+pub fn new_epoch(random: f64) -> u64 {
+    let bits = (random.clamp(0.0, 1.0) * 9_007_199_254_740_992.0) as u64;
+    bits.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epochs_are_never_zero_and_travel_as_decimal() {
+        assert_eq!(new_epoch(0.0), 1);
+        assert!(new_epoch(0.5) > 1 << 50);
+        assert!(new_epoch(0.999_999) < 1 << 53);
+        let epoch = new_epoch(0.123);
+        assert_eq!(epoch_from_header(Some(&epoch.to_string())), epoch);
+        assert_eq!(epoch_from_header(None), 0);
+        assert_eq!(epoch_from_header(Some("x")), 0);
+    }
+
+    // The window outlasts the sessions' tries, and the jitter leaves time for retries.
+    const _: () = assert!(REJOIN_DEADLINE_MS < REJOIN_WINDOW_MS);
+    const _: () = assert!(REJOIN_JITTER_MS < REJOIN_DEADLINE_MS / 4.0);
+}
