@@ -49,8 +49,7 @@ test("the hash matches the worker's (fixed FNV-1a vectors)", () => {
   assert.equal(shardOf("foobar", 2 ** 32 - 1), 0xbf9cf968);
 });
 
-test("a session holds its sockets on its user's shard and on its watched users' shards only", async () => {
-  // Closing every socket of one shard drops exactly the sessions that have one there.
+test("a session holds its sockets on its user's shard and on its watched users' shards; a shard reset is rejoined quietly", async () => {
   const ann = homedOn(1, "placed-ann-");
   const ben = homedOn(2, "placed-ben-");
   const annWatcher = homedOn(0, "placed-v-"); // sockets on shards 0 and 1
@@ -74,13 +73,23 @@ test("a session holds its sockets on its user's shard and on its watched users' 
     await connect("ann", ann);
     await connect("ben", ben);
     await eventually(() => v.online.includes(ann) && w.online.includes(ben), "everyone in place");
+    const seen = [v.online.length, v.offline.length, w.online.length, w.offline.length];
+    // Shard 2 resets: the sessions with a socket there (ben's home, his watcher's) rejoin it
+    // without a word to their clients, and nobody hears online or offline for it.
     await worker.mf.unsafeEvictDurableObject(worker.workerName, "UserDirectory", {
       name: `${app.id}#directory#2`,
       webSockets: "close",
     });
-    await eventually(() => drops.ben > 0 && drops.benWatcher > 0, "shard 2's sessions dropped");
+    await sleep(2_000);
+    assert.deepEqual(drops, { annWatcher: 0, benWatcher: 0, ann: 0, ben: 0 }, "nobody reconnected");
+    assert.deepEqual([v.online.length, v.offline.length, w.online.length, w.offline.length], seen);
+    // Both are back on shard 2's new instance: ben leaving reaches his watcher from there.
+    const benOffline = w.count(w.offline, ben); // 1: the initial state, before he signed in
+    clients.ben.client.disconnect();
+    await eventually(() => w.count(w.offline, ben) > benOffline, "ben offline for his watcher, through the new shard");
     await sleep(300);
-    assert.deepEqual([drops.ann, drops.annWatcher], [0, 0], "sessions without a socket on shard 2 stay");
+    assert.equal(w.count(w.offline, ben), benOffline + 1, "once");
+    assert.deepEqual([v.online.length, v.offline.length], seen.slice(0, 2), "ann's watcher heard nothing");
   } finally {
     for (const c of open) c.disconnect();
   }

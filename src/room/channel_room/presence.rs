@@ -189,10 +189,11 @@ impl ChannelRoom {
             return;
         }
         let due = self.with_book(|book| book.take_due(now_ms()));
-        if due.is_empty() {
-            return;
-        }
-        let Some(channel) = self.channel_name() else {
+        let channel = self.channel_name();
+        let (false, Some(channel)) = (due.is_empty(), channel) else {
+            // The alarm may have run for something else (a report): the next absent member's
+            // time still needs it.
+            self.arm_for_absent().await;
             return;
         };
         for user_id in &due {

@@ -333,6 +333,54 @@ mod tests {
         }
     }
 
+    /// A rolling update runs sessions and rooms of two releases side by side: each must read
+    /// the other's join.
+    #[test]
+    fn joins_of_the_release_before_and_after_read_both_ways() {
+        // A session of the release before: no rejoin, members without epoch or grace.
+        let before = r#"{"app_id":"1","channel":"presence-a","member":{"s":"1.2","n":3,"u":"7"},
+            "max_members":100,"split_at":0,"leaf":null}"#;
+        let join = Join::from_query_value(before).unwrap();
+        assert_eq!(join.rejoin, None, "a first join");
+        assert_eq!((join.member.epoch, join.member.presence_grace_ms), (0, 0));
+        // A room of the release before reads this release's rejoin as a first join: the
+        // shape it knew, with the new fields ignored.
+        #[derive(Deserialize)]
+        struct MemberBefore {
+            s: String,
+            n: u64,
+            u: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct JoinBefore {
+            channel: String,
+            member: MemberBefore,
+            max_members: usize,
+        }
+        let mut member = Member::new("1.2");
+        member.user_id = Some("7".into());
+        member.epoch = 9;
+        member.presence_grace_ms = 5_000;
+        let now = Join {
+            app_id: "1".into(),
+            channel: "presence-a".into(),
+            member,
+            max_members: 100,
+            split_at: 0,
+            leaf: None,
+            rejoin: Some(Rejoin { epoch: 9 }),
+        };
+        let read: JoinBefore = serde_json::from_str(&now.to_query_value()).unwrap();
+        assert_eq!(
+            (read.channel.as_str(), read.max_members),
+            ("presence-a", 100)
+        );
+        assert_eq!((read.member.s.as_str(), read.member.n), ("1.2", 0));
+        assert_eq!(read.member.u.as_deref(), Some("7"));
+        // ... and answers with no epoch: the session then knows none (and asks for it all).
+        assert_eq!(epoch_from_header(None), 0);
+    }
+
     #[test]
     fn attachments_are_compact_and_round_trip() {
         let plain = Member::new("1.2");
