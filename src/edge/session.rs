@@ -10,7 +10,7 @@ use crate::glue::clock::now_ms;
 use crate::ledger::client::{hold_connection, wake_shard, Place};
 use crate::protocol::{close_codes, frames};
 use crate::room::client::{self as rooms, Joined};
-use crate::room::contract::{RoomRefusal, CLIENT_LOST_CLOSE, REJOIN_DEADLINE_MS};
+use crate::room::contract::{rejoin_deadline_ms, RoomRefusal, CLIENT_LOST_CLOSE};
 use futures_util::StreamExt;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -36,6 +36,9 @@ struct Session {
     /// The connection's place in the app's connection ledger, held while the session lives.
     place: WebSocket,
     place_shard: u32,
+    /// The places the shard held when this one was taken: its sessions spread their return
+    /// over that many should it reset.
+    place_shard_size: u64,
     /// Upgrades waiting for a slot: Workers let only 6 wait for response headers at once.
     queued: VecDeque<OpenChannel>,
     in_flight: usize,
@@ -109,6 +112,7 @@ pub fn start(
             channels: HashMap::new(),
             place: place.socket,
             place_shard: place.shard,
+            place_shard_size: place.size,
             queued: VecDeque::new(),
             in_flight: 0,
             relayed,
@@ -179,7 +183,8 @@ async fn hold_place(session: Shared) {
         }
         let started = *since.get_or_insert_with(now_ms);
         tries += 1;
-        if !retake_place(&session, tries, started).await {
+        let size = session.borrow().place_shard_size;
+        if !retake_place(&session, tries, started, rejoin_deadline_ms(size)).await {
             break;
         }
     }
@@ -226,14 +231,15 @@ async fn listen_to_place(session: &Shared, place: &WebSocket) -> bool {
 }
 
 /// Takes the connection's place again (after the jitter or back-off of try `tries`); false
-/// when it cannot be had before the rejoin deadline (or the session ended meanwhile).
-async fn retake_place(session: &Shared, tries: u32, since_ms: f64) -> bool {
+/// when it cannot be had before `deadline_ms` from `since_ms` (or the session ended).
+async fn retake_place(session: &Shared, tries: u32, since_ms: f64, deadline_ms: f64) -> bool {
     let wait = {
         let mut s = session.borrow_mut();
-        s.core.place_retry_delay(tries)
+        let size = s.place_shard_size;
+        s.core.place_retry_delay(tries, size)
     };
     Delay::from(Duration::from_millis(u64::from(wait))).await;
-    if session.borrow().core.is_closed() || now_ms() - since_ms > REJOIN_DEADLINE_MS {
+    if session.borrow().core.is_closed() || now_ms() - since_ms > deadline_ms {
         return false;
     }
     count_subrequest(session);
@@ -254,6 +260,9 @@ async fn retake_place(session: &Shared, tries: u32, since_ms: f64) -> bool {
             }
             s.place = place.socket;
             s.place_shard = place.shard;
+            if place.size > 0 {
+                s.place_shard_size = place.size;
+            }
             true
         }
         Err(refused) => {
@@ -263,8 +272,8 @@ async fn retake_place(session: &Shared, tries: u32, since_ms: f64) -> bool {
             );
             // A full app (its connection quota) will not make room for a retry.
             refused.code != close_codes::OVER_CONNECTION_QUOTA
-                && now_ms() - since_ms < REJOIN_DEADLINE_MS
-                && Box::pin(retake_place(session, tries + 1, since_ms)).await
+                && now_ms() - since_ms < deadline_ms
+                && Box::pin(retake_place(session, tries + 1, since_ms, deadline_ms)).await
         }
     }
 }
@@ -446,11 +455,13 @@ async fn open_channel(session: Shared, open: OpenChannel) {
         }
     };
     let ws = room.socket;
-    let opened =
-        session
-            .borrow_mut()
-            .core
-            .on_channel_opened(&channel, open.attempt, room.epoch, room.leaf);
+    let opened = session.borrow_mut().core.on_channel_opened(
+        &channel,
+        open.attempt,
+        room.epoch,
+        room.size,
+        room.leaf,
+    );
     let Some(held) = opened else {
         // Unwanted by now. A socket must be accepted before its close is sent: closing an
         // unaccepted one sends nothing, and the room would keep a phantom subscriber until
@@ -509,6 +520,7 @@ fn relays_reached_cap(session: &Shared) {
 struct RoomSocket {
     socket: WebSocket,
     epoch: u64,
+    size: u64,
     leaf: Option<u32>,
 }
 
@@ -531,9 +543,14 @@ async fn connect_room(
         joined => joined,
     };
     match joined {
-        Joined::Socket { socket, epoch } => Ok(RoomSocket {
+        Joined::Socket {
             socket,
             epoch,
+            size,
+        } => Ok(RoomSocket {
+            socket,
+            epoch,
+            size,
             leaf: join.leaf,
         }),
         Joined::GoToLeaf(_) => Err(RoomRefusal::new(500, "a leaf room sent the subscriber on")),

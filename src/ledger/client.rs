@@ -3,7 +3,7 @@
 
 use super::contract::{
     ledger_name, shard_name, LedgerCall, LedgerRequest, ShardCall, ShardRequest,
-    CONNECTIONS_BINDING, FULL_STATUS, LEDGER_BINDING, UNKNOWN_APP_STATUS,
+    CONNECTIONS_BINDING, FULL_STATUS, LEDGER_BINDING, SHARD_SIZE_HEADER, UNKNOWN_APP_STATUS,
 };
 use super::report::{Report, ReportAnswer};
 use super::shard_plan::ShardPlan;
@@ -80,6 +80,8 @@ pub async fn stats_json(env: &Env, app_id: &str) -> Result<String> {
 pub struct Place {
     pub socket: worker::WebSocket,
     pub shard: u32,
+    /// The places the shard holds, this one included (0: not told).
+    pub size: u64,
 }
 
 /// Wakes a connection shard whose socket a session lost (the shard restarted), so that the
@@ -167,16 +169,19 @@ pub async fn hold_connection(
         let response = call_shard(env, &connect).await.map_err(unreachable)?;
         match response.status_code() {
             101 => {
+                let size = response.headers().get(SHARD_SIZE_HEADER).ok().flatten();
+                let size = size.and_then(|s| s.parse().ok()).unwrap_or(0);
                 return response
                     .websocket()
                     .map(|socket| Place {
                         socket,
                         shard: index,
+                        size,
                     })
                     .ok_or_else(|| ConnectionRefused {
                         code: close_codes::OVER_CAPACITY,
                         message: "Connection ledger sent no socket, try again later".into(),
-                    })
+                    });
             }
             FULL_STATUS => continue,
             status => {

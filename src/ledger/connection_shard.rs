@@ -4,7 +4,7 @@
 //! goodbye (its socket closes). Counts reach the ledger in batches, at most once a second.
 
 use super::console;
-use super::contract::{parse_shard_name, ShardCall, ShardRequest, FULL_STATUS};
+use super::contract::{parse_shard_name, ShardCall, ShardRequest, FULL_STATUS, SHARD_SIZE_HEADER};
 use super::report::{Feed, ShardCount, REPORT_INTERVAL_MS, RETRY_INTERVAL_MS};
 use super::reporter::Reporter;
 use crate::apps::record::StoredRecord;
@@ -190,7 +190,11 @@ impl ConnectionShard {
         }
         self.connection_line(&socket_id, true).await;
         self.schedule_report().await;
-        Response::from_websocket(pair.client)
+        let response = Response::from_websocket(pair.client)?;
+        // Its sessions spread their return over its size should it reset.
+        let size = self.live_count().to_string();
+        response.headers().set(SHARD_SIZE_HEADER, &size)?;
+        Ok(response)
     }
 
     /// The newest app record told to this shard, if any.

@@ -75,6 +75,10 @@ pub const TOO_MANY_CONSOLES_STATUS: u16 = 429;
 /// Status of a connection shard's refusal when it is full.
 pub const FULL_STATUS: u16 = 429;
 
+/// Response header of a connection shard's accepted place: the places it holds, so its
+/// sessions spread their return over its size should it reset.
+pub const SHARD_SIZE_HEADER: &str = "x-shard-size";
+
 /// The Durable Object name of an app's ledger: the app id itself.
 pub fn ledger_name(app_id: &str) -> String {
     app_id.to_string()

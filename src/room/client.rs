@@ -3,9 +3,9 @@
 //! through the contract's typed requests only, never the objects' code.
 
 use super::contract::{
-    directory_shard_name, epoch_from_header, leaf_room_name, room_name, DirectoryRequest, Join,
+    directory_shard_name, leaf_room_name, number_from_header, room_name, DirectoryRequest, Join,
     RoomAddress, RoomCall, RoomRefusal, RoomRequest, CHANNELS_BINDING, DIRECTORY_BINDING,
-    EPOCH_HEADER, GO_TO_LEAF_STATUS, LEAF_HEADER,
+    EPOCH_HEADER, GO_TO_LEAF_STATUS, LEAF_HEADER, SIZE_HEADER,
 };
 use super::directory_shards;
 use crate::glue::subrequest::send;
@@ -63,10 +63,14 @@ pub async fn tell_console(env: &Env, app_id: &str, channel: &str, until_ms: u64)
     .map(|_| ())
 }
 
-/// A room's answer to a subscribe: the socket with the room instance's epoch, or (a big
-/// channel's root) the leaf to go to.
+/// A room's answer to a subscribe: the socket with the room instance's epoch and its
+/// subscribers (0: not told), or (a big channel's root) the leaf to go to.
 pub enum Joined {
-    Socket { socket: WebSocket, epoch: u64 },
+    Socket {
+        socket: WebSocket,
+        epoch: u64,
+        size: u64,
+    },
     GoToLeaf(u32),
 }
 
@@ -86,11 +90,16 @@ pub async fn subscribe(env: &Env, join: &Join) -> std::result::Result<Joined, Ro
     let mut response = answer.map_err(unreachable)?;
     let status = response.status_code();
     if status == 101 {
-        let epoch = response.headers().get(EPOCH_HEADER).ok().flatten();
-        let epoch = epoch_from_header(epoch.as_deref());
+        let header = |name| response.headers().get(name).ok().flatten();
+        let epoch = number_from_header(header(EPOCH_HEADER).as_deref());
+        let size = number_from_header(header(SIZE_HEADER).as_deref());
         return response
             .websocket()
-            .map(|socket| Joined::Socket { socket, epoch })
+            .map(|socket| Joined::Socket {
+                socket,
+                epoch,
+                size,
+            })
             .ok_or_else(|| RoomRefusal::new(status, "the room upgrade carried no WebSocket"));
     }
     if status == GO_TO_LEAF_STATUS {

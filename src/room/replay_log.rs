@@ -58,6 +58,14 @@ impl<F> ReplayLog<F> {
         now_ms < self.until_ms
     }
 
+    /// Records until `until_ms` at least, if it is still recording at `now_ms` (a log that
+    /// stopped has lost what came since, and stays stopped).
+    pub fn extend(&mut self, until_ms: f64, now_ms: f64) {
+        if self.is_recording(now_ms) {
+            self.until_ms = self.until_ms.max(until_ms);
+        }
+    }
+
     /// Records a frame sent to all subscribers (but `exclude`) at `now_ms`.
     pub fn record(&mut self, frame: F, bytes: usize, exclude: Option<&str>, now_ms: f64) {
         if !self.is_recording(now_ms) {
@@ -159,5 +167,14 @@ mod tests {
         let mut off: ReplayLog<String> = ReplayLog::off();
         off.record("a".to_string(), 1, None, 0.0);
         assert!(off.replay_for("1.1", 0.0).frames.is_empty());
+        off.extend(1e9, 0.0);
+        assert!(!off.is_recording(1.0), "a log that is off stays off");
+        let mut big: ReplayLog<String> = ReplayLog::recording(100.0, 1_000);
+        big.extend(500.0, 50.0);
+        big.extend(200.0, 60.0);
+        assert!(
+            big.is_recording(499.0) && !big.is_recording(500.0),
+            "extended, never shortened"
+        );
     }
 }

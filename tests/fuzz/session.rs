@@ -241,7 +241,7 @@ impl Run {
                     return Ok(());
                 };
                 let expected = self.sockets.get(&channel) == Some(&(attempt, false));
-                let kept = self.core.on_channel_opened(&channel, attempt, 1, None);
+                let kept = self.core.on_channel_opened(&channel, attempt, 1, 0, None);
                 prop_assert_eq!(kept.is_some(), expected, "opened {} #{}", channel, attempt);
                 if let Some(held) = kept {
                     // Only the client events held while the channel rejoined go up.

@@ -330,8 +330,8 @@ impl SessionCore {
         is_directory_channel(name) || Some(name) == self.user_channel().as_deref()
     }
 
-    /// The room accepted the internal socket (its instance's `epoch`, in `leaf` of a split
-    /// channel). `None` when the client unsubscribed (or left) meanwhile, and the glue must
+    /// The room accepted the internal socket (its instance's `epoch`, its `size` in
+    /// subscribers, in `leaf` of a split channel). `None` when the client unsubscribed (or left) meanwhile, and the glue must
     /// close it; otherwise what to send once it is listed: the client events held while
     /// the channel rejoined.
     pub fn on_channel_opened(
@@ -339,9 +339,11 @@ impl SessionCore {
         channel: &str,
         attempt: u64,
         epoch: u64,
+        size: u64,
         leaf: Option<u32>,
     ) -> Option<Vec<Command>> {
-        let held = self.subscriptions.opened(channel, attempt, epoch, leaf)?;
+        let room = subscriptions::RoomSeen { epoch, size, leaf };
+        let held = self.subscriptions.opened(channel, attempt, room)?;
         Some(
             held.into_iter()
                 .map(|frame| Command::SendToChannel {

@@ -1,12 +1,12 @@
 //! Rejoining a room whose socket closed under the session (its object reset, see
 //! `room::contract::rejoin`): the client sees nothing, unless the room cannot be reached
-//! again within `REJOIN_DEADLINE_MS`; then the client is closed with 4200 and pusher-js
+//! again within its deadline (8 s, longer for a big room); then the client is closed with 4200 and pusher-js
 //! reconnects and subscribes afresh.
 
 use super::{Command, OpenChannel, Phase, SessionCore};
 use crate::protocol::close_codes;
 use crate::room::contract::{
-    Join, Rejoin, REJOIN_DEADLINE_MS, REJOIN_JITTER_MS, TERMINATED_STATUS,
+    rejoin_deadline_ms, rejoin_spread_ms, Join, Rejoin, TERMINATED_STATUS,
 };
 
 /// Client events held per channel while it rejoins; past this, they are refused.
@@ -36,11 +36,12 @@ impl Jitter {
     }
 }
 
-/// How long before try `tries` (1: the first): the first spread over the jitter window, the
-/// next ones backing off (250 ms doubling, at most 2 s), each with some jitter too.
-pub(super) fn delay_before(tries: u32, random: f64) -> u32 {
+/// How long before try `tries` (1: the first): the first spread over `spread_ms` (the jitter,
+/// longer for a big room), the next ones backing off (250 ms doubling, at most 2 s), each with
+/// some jitter too.
+pub(super) fn delay_before(tries: u32, random: f64, spread_ms: f64) -> u32 {
     if tries <= 1 {
-        return (random * REJOIN_JITTER_MS) as u32;
+        return (random * spread_ms) as u32;
     }
     let backoff = (250u32 << (tries - 2).min(3)).min(2_000);
     backoff / 2 + (random * f64::from(backoff / 2)) as u32
@@ -69,17 +70,21 @@ impl SessionCore {
         let mut member = sub.member.clone();
         member.attempt = attempt;
         let tries = sub.rejoining.as_ref().map_or(1, |r| r.tries);
+        let spread = rejoin_spread_ms(sub.room.size);
         vec![Command::OpenChannel(Box::new(OpenChannel {
             attempt,
-            delay_ms: delay_before(tries, random),
+            delay_ms: delay_before(tries, random, spread),
             join: Join {
                 app_id: String::new(),
                 channel: channel.to_string(),
                 member,
                 max_members,
                 split_at,
-                leaf: sub.leaf,
-                rejoin: Some(Rejoin { epoch: sub.epoch }),
+                leaf: sub.room.leaf,
+                rejoin: Some(Rejoin {
+                    epoch: sub.room.epoch,
+                    size: sub.room.size,
+                }),
             },
         }))]
     }
@@ -92,12 +97,12 @@ impl SessionCore {
         status: u16,
         now_ms: f64,
     ) -> Vec<Command> {
-        let since = self
-            .subscriptions
-            .get(channel)
+        let sub = self.subscriptions.get(channel);
+        let since = sub
             .and_then(|sub| sub.rejoining.as_ref())
             .map_or(now_ms, |r| r.since_ms);
-        if worth_retrying(status) && now_ms - since < REJOIN_DEADLINE_MS {
+        let deadline = rejoin_deadline_ms(sub.map_or(0, |sub| sub.room.size));
+        if worth_retrying(status) && now_ms - since < deadline {
             return self.rejoin(channel, now_ms);
         }
         // Given up: the client's reconnect subscribes afresh.
@@ -112,10 +117,11 @@ impl SessionCore {
     }
 
     /// How long to wait before try `tries` to take the connection's place in the ledger
-    /// again (its shard reset): the same jitter and back-off as a room's rejoin.
-    pub fn place_retry_delay(&mut self, tries: u32) -> u32 {
+    /// again (its shard, holding `shard_size` places, reset): spread and backed off as a
+    /// room's rejoin.
+    pub fn place_retry_delay(&mut self, tries: u32, shard_size: u64) -> u32 {
         let random = self.jitter.next();
-        delay_before(tries, random)
+        delay_before(tries, random, rejoin_spread_ms(shard_size))
     }
 
     /// Whether `channel` is being rejoined: its client events are held meanwhile.
@@ -145,6 +151,7 @@ impl SessionCore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::room::contract::REJOIN_JITTER_MS;
 
     #[test]
     fn jitter_is_uniform_enough_and_differs_per_session() {
@@ -159,15 +166,21 @@ mod tests {
 
     #[test]
     fn the_first_try_is_spread_and_the_next_back_off() {
-        assert_eq!(delay_before(1, 0.0), 0);
-        assert_eq!(delay_before(1, 0.999), 999);
-        assert_eq!((delay_before(2, 0.0), delay_before(2, 0.999)), (125, 249));
-        assert_eq!(delay_before(3, 0.0), 250);
-        assert_eq!(delay_before(5, 0.0), 1_000);
-        assert_eq!(delay_before(40, 0.999), 1_999, "capped at 2 s");
-        let worst: u32 = (1..=6).map(|t| delay_before(t, 0.999)).sum();
+        assert_eq!(delay_before(1, 0.0, REJOIN_JITTER_MS), 0);
+        assert_eq!(delay_before(1, 0.999, REJOIN_JITTER_MS), 999);
+        assert_eq!(
+            (delay_before(2, 0.0, 0.0), delay_before(2, 0.999, 0.0)),
+            (125, 249)
+        );
+        assert_eq!(delay_before(3, 0.0, 0.0), 250);
+        assert_eq!(delay_before(5, 0.0, 0.0), 1_000);
+        assert_eq!(delay_before(40, 0.999, 0.0), 1_999, "capped at 2 s");
+        let worst: u32 = (1..=6)
+            .map(|t| delay_before(t, 0.999, REJOIN_JITTER_MS))
+            .sum();
+        assert_eq!(delay_before(1, 0.5, 6_250.0), 3_125, "a big room's spread");
         assert!(
-            f64::from(worst) < REJOIN_DEADLINE_MS,
+            f64::from(worst) < rejoin_deadline_ms(0),
             "six tries fit the deadline"
         );
     }

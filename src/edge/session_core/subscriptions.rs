@@ -18,12 +18,21 @@ pub(super) struct Subscription {
     /// The member record the room gets (verified presence data, the watchlist of a
     /// directory socket), kept to rejoin with.
     pub(super) member: Member,
-    /// The room's epoch, from its answer to the upgrade (0: not known).
-    pub(super) epoch: u64,
-    /// The leaf of a split channel the socket is in.
-    pub(super) leaf: Option<u32>,
+    /// The room as its answer to the upgrade described it.
+    pub(super) room: RoomSeen,
     /// Set while the session rejoins the room after its socket closed: since when.
     pub(super) rejoining: Option<Rejoining>,
+}
+
+/// What the session knows of the room its socket is in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoomSeen {
+    /// The instance's epoch (0: not known).
+    pub epoch: u64,
+    /// Its subscribers, when the session joined (0: not known).
+    pub size: u64,
+    /// The leaf of a split channel.
+    pub leaf: Option<u32>,
 }
 
 /// A rejoin in progress.
@@ -85,8 +94,7 @@ impl Subscriptions {
             phase: Phase::Opening(attempt),
             kind,
             member,
-            epoch: 0,
-            leaf: None,
+            room: RoomSeen::default(),
             rejoining: None,
         };
         self.by_channel.insert(channel, subscription);
@@ -113,14 +121,18 @@ impl Subscriptions {
         &mut self,
         channel: &str,
         attempt: u64,
-        epoch: u64,
-        leaf: Option<u32>,
+        room: RoomSeen,
     ) -> Option<Vec<String>> {
         match self.by_channel.get_mut(channel) {
             Some(sub) if sub.phase == Phase::Opening(attempt) => {
                 sub.phase = Phase::Open(attempt);
-                sub.epoch = epoch;
-                sub.leaf = leaf;
+                // A room of the release before tells no size: the last one known stays.
+                let size = if room.size == 0 {
+                    sub.room.size
+                } else {
+                    room.size
+                };
+                sub.room = RoomSeen { size, ..room };
                 Some(sub.rejoining.take().map(|r| r.held).unwrap_or_default())
             }
             _ => None,
@@ -151,22 +163,41 @@ impl Subscriptions {
 mod tests {
     use super::*;
 
+    fn seen(epoch: u64, leaf: Option<u32>) -> RoomSeen {
+        RoomSeen {
+            epoch,
+            size: 10,
+            leaf,
+        }
+    }
+
     #[test]
     fn attempts_are_numbered_and_only_the_current_one_opens() {
         let mut subs = Subscriptions::default();
         let first = subs.start("a".into(), ChannelKind::Public, Member::new("1.1"));
         let second = subs.start("a".into(), ChannelKind::Public, Member::new("1.1"));
         assert_ne!(first, second);
-        assert!(subs.opened("a", first, 5, None).is_none());
+        assert!(subs.opened("a", first, seen(5, None)).is_none());
         assert_eq!(subs.phase("a"), Some(Phase::Opening(second)));
-        assert_eq!(subs.opened("a", second, 5, Some(2)), Some(Vec::new()));
+        assert_eq!(subs.opened("a", second, seen(5, Some(2))), Some(Vec::new()));
         assert_eq!(subs.phase("a"), Some(Phase::Open(second)));
-        assert_eq!(
-            (subs.get("a").unwrap().epoch, subs.get("a").unwrap().leaf),
-            (5, Some(2))
+        assert_eq!(subs.get("a").unwrap().room, seen(5, Some(2)));
+        // A room that tells no size (the release before) leaves the last one known.
+        let (third, _) = subs.restart("a", 0.0).unwrap();
+        let untold = RoomSeen {
+            size: 0,
+            ..seen(6, None)
+        };
+        subs.opened("a", third, untold);
+        assert_eq!(subs.get("a").unwrap().room, seen(6, None));
+        assert!(
+            subs.opened("a", second, seen(5, None)).is_none(),
+            "already open"
         );
-        assert!(subs.opened("a", second, 5, None).is_none(), "already open");
-        assert!(subs.opened("b", second, 5, None).is_none(), "never started");
+        assert!(
+            subs.opened("b", second, seen(5, None)).is_none(),
+            "never started"
+        );
     }
 
     #[test]
@@ -174,10 +205,10 @@ mod tests {
         let mut subs = Subscriptions::default();
         let a = subs.start("a".into(), ChannelKind::Public, Member::new("1.1"));
         subs.start("b".into(), ChannelKind::Public, Member::new("1.1"));
-        subs.opened("a", a, 0, None);
+        subs.opened("a", a, seen(0, None));
         assert_eq!(subs.channels().collect::<Vec<_>>(), ["a", "b"]);
         let c = subs.start("c".into(), ChannelKind::Public, Member::new("1.1"));
-        subs.opened("c", c, 0, None);
+        subs.opened("c", c, seen(0, None));
         subs.restart("c", 0.0);
         assert_eq!(
             subs.take_all(),
@@ -212,7 +243,7 @@ mod tests {
     fn a_rejoin_keeps_its_start_counts_its_tries_and_hands_back_held_events() {
         let mut subs = Subscriptions::default();
         let first = subs.start("a".into(), ChannelKind::Private, Member::new("1.1"));
-        subs.opened("a", first, 7, None);
+        subs.opened("a", first, seen(7, None));
         let (second, _) = subs.restart("a", 100.0).unwrap();
         let (third, sub) = subs.restart("a", 200.0).unwrap();
         assert!(second > first && third > second);
@@ -226,11 +257,11 @@ mod tests {
             .held
             .push("e".into());
         assert!(
-            subs.opened("a", second, 8, None).is_none(),
+            subs.opened("a", second, seen(8, None)).is_none(),
             "an abandoned try"
         );
         assert_eq!(
-            subs.opened("a", third, 8, None),
+            subs.opened("a", third, seen(8, None)),
             Some(vec!["e".to_string()])
         );
         assert!(subs.get("a").unwrap().rejoining.is_none());

@@ -89,7 +89,7 @@ fn open_ok(s: &mut SessionCore, frame: &str) -> OpenChannel {
         [Command::OpenChannel(o)] => {
             assert_eq!(o.join.member.socket_id, SID);
             assert!(s
-                .on_channel_opened(&o.join.channel, o.attempt, 1, None)
+                .on_channel_opened(&o.join.channel, o.attempt, 1, 0, None)
                 .is_some());
             (**o).clone()
         }
@@ -323,8 +323,12 @@ fn unsubscribe_while_opening_discards_the_late_socket() {
         .is_empty());
     // Subscribing again starts a new attempt; the first one's socket is not kept.
     let second = opens(&s.on_text(&subscribe_frame("c", None, None), 0.0)).remove(0);
-    assert!(s.on_channel_opened("c", first.attempt, 1, None).is_none());
-    assert!(s.on_channel_opened("c", second.attempt, 1, None).is_some());
+    assert!(s
+        .on_channel_opened("c", first.attempt, 1, 0, None)
+        .is_none());
+    assert!(s
+        .on_channel_opened("c", second.attempt, 1, 0, None)
+        .is_some());
 }
 
 #[test]
@@ -352,11 +356,13 @@ fn a_dropped_room_socket_is_rejoined_quietly_and_terminate_closes_with_4009() {
     let rejoin = opens(&s.on_channel_closed("c", a, 1006, 0.0)).remove(0);
     assert_eq!(
         rejoin.join.rejoin,
-        Some(Rejoin { epoch: 1 }),
+        Some(Rejoin { epoch: 1, size: 0 }),
         "the epoch it knew"
     );
     assert!(rejoin.delay_ms < 1_000 && rejoin.attempt > a);
-    assert!(s.on_channel_opened("c", rejoin.attempt, 2, None).is_some());
+    assert!(s
+        .on_channel_opened("c", rejoin.attempt, 2, 0, None)
+        .is_some());
     assert!(matches!(
         &s.on_channel_closed("d", d, close_codes::UNAUTHORIZED, 0.0)[..],
         [Command::CloseClient { code: 4009, .. }]
@@ -498,7 +504,7 @@ fn signin_joins_the_user_channel_and_directory() {
     // The directory sockets are the session's own: no client unsubscribes them (the
     // unsubscribe is ignored, as for the user channel).
     assert!(s
-        .on_channel_opened(&o[1].join.channel, o[1].attempt, 1, None)
+        .on_channel_opened(&o[1].join.channel, o[1].attempt, 1, 0, None)
         .is_some());
     let unsub = json!({"event":"pusher:unsubscribe","data":{"channel":o[1].join.channel}});
     assert!(s.on_text(&unsub.to_string(), 0.0).is_empty());
@@ -508,7 +514,7 @@ fn signin_joins_the_user_channel_and_directory() {
     let own = subscribe_frame("#server-to-user-42", Some(""), None);
     assert!(s.on_text(&own, 0.0).is_empty());
     assert!(s
-        .on_channel_opened("#server-to-user-42", o[0].attempt, 1, None)
+        .on_channel_opened("#server-to-user-42", o[0].attempt, 1, 0, None)
         .is_some());
     let out = sent(&s.on_text(&own, 0.0));
     assert_eq!(out[0]["event"], "pusher_internal:subscription_succeeded");
@@ -666,7 +672,7 @@ fn the_own_user_channel_cannot_be_unsubscribed_and_its_loss_ends_the_connection(
     let user = opens(&cmds).remove(0);
     assert_eq!(user.join.member.signed_in_ms, Some(5));
     assert!(s
-        .on_channel_opened("#server-to-user-42", user.attempt, 1, None)
+        .on_channel_opened("#server-to-user-42", user.attempt, 1, 0, None)
         .is_some());
     let unsubscribe = r##"{"event":"pusher:unsubscribe","data":{"channel":"#server-to-user-42"}}"##;
     assert!(
@@ -801,10 +807,10 @@ fn a_rejoin_carries_what_the_session_verified_and_where_it_was() {
     let cmds = s.on_text(&subscribe_frame("presence-p", Some(&pauth), Some(cd)), 0.0);
     let first = opens(&cmds).remove(0);
     assert!(s
-        .on_channel_opened("presence-p", first.attempt, 77, Some(3))
+        .on_channel_opened("presence-p", first.attempt, 77, 0, Some(3))
         .is_some());
     let rejoin = opens(&s.on_channel_closed("presence-p", first.attempt, 1006, 10.0)).remove(0);
-    assert_eq!(rejoin.join.rejoin, Some(Rejoin { epoch: 77 }));
+    assert_eq!(rejoin.join.rejoin, Some(Rejoin { epoch: 77, size: 0 }));
     assert_eq!(rejoin.join.leaf, Some(3), "the same leaf");
     assert_eq!(rejoin.join.member.user_id.as_deref(), Some("u1"));
     assert_eq!(rejoin.join.member.user_info.as_deref(), Some(r#"{"n":1}"#));
@@ -812,7 +818,7 @@ fn a_rejoin_carries_what_the_session_verified_and_where_it_was() {
     assert!(s.wants("presence-p", rejoin.attempt));
     // Nothing reaches the client on the way.
     assert!(sent(
-        &s.on_channel_opened("presence-p", rejoin.attempt, 78, Some(3))
+        &s.on_channel_opened("presence-p", rejoin.attempt, 78, 0, Some(3))
             .unwrap()
     )
     .is_empty());
@@ -872,7 +878,7 @@ fn client_events_during_a_rejoin_are_held_then_sent_or_refused_past_the_cap() {
     assert_eq!(refused[0]["data"]["code"], 4301);
     assert!(message(&refused[0]).contains("reconnecting"));
     let held = s
-        .on_channel_opened("private-a", rejoin.attempt, 2, None)
+        .on_channel_opened("private-a", rejoin.attempt, 2, 0, None)
         .unwrap();
     let frames: Vec<&str> = held
         .iter()
@@ -898,7 +904,9 @@ fn an_unsubscribe_during_a_rejoin_leaves_its_socket_unwanted() {
     let unsub = r#"{"event":"pusher:unsubscribe","data":{"channel":"c"}}"#;
     assert!(s.on_text(unsub, 0.0).is_empty());
     assert!(!s.wants("c", rejoin.attempt));
-    assert!(s.on_channel_opened("c", rejoin.attempt, 2, None).is_none());
+    assert!(s
+        .on_channel_opened("c", rejoin.attempt, 2, 0, None)
+        .is_none());
     // A client that went without a clean close: its sockets close as lost.
     let mut s = session();
     open(&mut s, "d");

@@ -11,7 +11,6 @@ use crate::ledger::console;
 use crate::ledger::reporter::Reporter;
 use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::webhook::WebhookEvent;
-use crate::room::contract::REJOIN_WINDOW_MS;
 use crate::room::roster::Roster;
 use crate::room::webhook_outbox::{
     departure_of, member_subject, Outbox, BATCH_WINDOW_MS, CHANNEL_SUBJECT,
@@ -208,8 +207,9 @@ impl ChannelRoom {
             .filter(|s| !live.contains(s))
             .collect();
         gone.sort_by_key(|s| s == CHANNEL_SUBJECT);
+        let wait = self.window_end_ms() - now_ms();
         for subject in gone {
-            self.hook_departure_after(&subject, REJOIN_WINDOW_MS).await;
+            self.hook_departure_after(&subject, wait).await;
         }
     }
 

@@ -1,7 +1,7 @@
 //! This instance of the room: its epoch, when it started, and the log of what it sent all its
 //! subscribers since (see `contract::rejoin` and `replay_log`).
 
-use crate::room::contract::{new_epoch, REJOIN_WINDOW_MS};
+use crate::room::contract::{new_epoch, rejoin_window_ms, REJOIN_WINDOW_MS};
 use crate::room::frame_send::Frame;
 use crate::room::replay_log::{ReplayLog, REPLAY_LOG_MAX_BYTES};
 use worker::WebSocket;
@@ -10,6 +10,9 @@ pub(super) struct Instance {
     pub(super) epoch: u64,
     /// When the instance first read its sockets (its first request or socket event).
     pub(super) started_ms: f64,
+    /// How long after its start it waits for the sessions of the instance before: longer for
+    /// a big room, whose sessions spread their rejoins longer (their joins say its size).
+    pub(super) window_ms: f64,
     log: ReplayLog<Frame>,
 }
 
@@ -23,14 +26,27 @@ impl Instance {
             Some(epoch) => Instance {
                 epoch,
                 started_ms: now_ms,
+                window_ms: REJOIN_WINDOW_MS,
                 log: ReplayLog::off(),
             },
             None => Instance {
                 epoch: new_epoch(js_sys::Math::random()),
                 started_ms: now_ms,
+                window_ms: REJOIN_WINDOW_MS,
                 log: ReplayLog::recording(now_ms + REJOIN_WINDOW_MS, REPLAY_LOG_MAX_BYTES),
             },
         }
+    }
+
+    /// A rejoin said the room had `size` subscribers: wait for its sessions long enough.
+    pub(super) fn widen(&mut self, size: u64, now_ms: f64) {
+        self.window_ms = self.window_ms.max(rejoin_window_ms(size));
+        self.log.extend(self.started_ms + self.window_ms, now_ms);
+    }
+
+    /// When the window ends.
+    pub(super) fn window_end_ms(&self) -> f64 {
+        self.started_ms + self.window_ms
     }
 
     /// A frame sent to every subscriber but `exclude`.

@@ -32,7 +32,7 @@ use hooks::client_event_hook;
 use instance::Instance;
 use state::{LoadOnce, Memory};
 
-use super::contract::{Member, RoomCall, RoomRequest};
+use super::contract::{Member, RoomCall, RoomRequest, REJOIN_WINDOW_MS};
 use super::frame_send::Frame;
 use super::sockets::{self, is_same, member_of};
 use crate::glue::clock::now_ms;
@@ -191,6 +191,26 @@ impl ChannelRoom {
             .instance
             .as_ref()
             .map_or(0, |i| i.epoch)
+    }
+
+    /// A rejoin said the room had `size` subscribers: this instance waits long enough for them.
+    fn widen_window(&self, size: u64) {
+        self.with_subscribers(|_| ());
+        if let Some(instance) = self.memory.borrow_mut().instance.as_mut() {
+            instance.widen(size, now_ms());
+        }
+    }
+
+    /// When this instance stops waiting for the sessions of the one before.
+    fn window_end_ms(&self) -> f64 {
+        self.with_subscribers(|_| ());
+        let end = self
+            .memory
+            .borrow()
+            .instance
+            .as_ref()
+            .map(Instance::window_end_ms);
+        end.unwrap_or_else(|| now_ms() + REJOIN_WINDOW_MS)
     }
 
     /// Logs a frame sent to every subscriber but `exclude`, for sessions that rejoin.

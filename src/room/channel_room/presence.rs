@@ -6,7 +6,6 @@ use crate::glue::clock::now_ms;
 use crate::glue::sql::number;
 use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::frames;
-use crate::room::contract::REJOIN_WINDOW_MS;
 use crate::room::presence_book::{Arrival, BookEntry, PresenceBook};
 use crate::room::roster::Roster;
 use crate::room::webhook_outbox::CHANNEL_SUBJECT;
@@ -55,8 +54,7 @@ impl ChannelRoom {
         }));
         let live: BTreeSet<String> = self
             .with_subscribers(|subs| subs.iter().filter_map(|(m, _)| m.user_id.clone()).collect());
-        let started = self.memory.borrow().instance.as_ref().map(|i| i.started_ms);
-        let leaving = started.unwrap_or_else(now_ms) + REJOIN_WINDOW_MS;
+        let leaving = self.window_end_ms();
         for id in book.mark_absent(|id| live.contains(id), leaving) {
             self.write_member(&id, book.get(&id));
         }

@@ -6,7 +6,7 @@ use super::subscribe::signed_in_before;
 use super::ChannelRoom;
 use crate::ledger::reporter::Reporter;
 use crate::protocol::webhook::WebhookEvent;
-use crate::room::contract::{Join, Rejoin, EPOCH_HEADER, TERMINATED_STATUS};
+use crate::room::contract::{Join, Rejoin, TERMINATED_STATUS};
 use crate::room::webhook_outbox::{member_subject, CHANNEL_SUBJECT};
 use worker::{console_warn, Response, Result, WebSocketPair};
 
@@ -63,9 +63,7 @@ impl ChannelRoom {
             console_warn!("room: a rejoin lost {lost} frames past the replay log's cap");
         }
         self.schedule_report().await;
-        let response = Response::from_websocket(pair.client)?;
-        response.headers().set(EPOCH_HEADER, &epoch.to_string())?;
-        Ok(response)
+        self.websocket_answer(pair.client)
     }
 
     /// Sends a rejoining socket what this instance sent everyone; returns the frames it lost.

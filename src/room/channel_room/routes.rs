@@ -24,6 +24,11 @@ impl ChannelRoom {
             // A subscribe does this itself, once it knows the join is not refused.
             self.reconcile_hooks().await;
         }
+        if let RoomRequest::Subscribe(join) = &call.request {
+            if let Some(rejoin) = join.rejoin {
+                self.widen_window(rejoin.size);
+            }
+        }
         // A presence room's absent members (after a reset) leave when the window ends.
         self.arm_for_absent().await;
         if !std::mem::replace(&mut self.memory.borrow_mut().announced_to_ledger, true) {

@@ -8,7 +8,7 @@ use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::frames;
 use crate::protocol::webhook::WebhookEvent;
 use crate::room::contract::{
-    Join, Member, EPOCH_HEADER, GO_TO_LEAF_STATUS, LEAF_HEADER, PRESENCE_FULL_STATUS,
+    Join, Member, EPOCH_HEADER, GO_TO_LEAF_STATUS, LEAF_HEADER, PRESENCE_FULL_STATUS, SIZE_HEADER,
     TERMINATED_STATUS,
 };
 use crate::room::roster::Roster;
@@ -99,10 +99,15 @@ impl ChannelRoom {
         if let Some(added) = added {
             self.announce_member(&added, &pair.server, &socket_id);
         }
-        let response = Response::from_websocket(pair.client)?;
-        response
-            .headers()
-            .set(EPOCH_HEADER, &self.epoch().to_string())?;
+        self.websocket_answer(pair.client)
+    }
+
+    /// The answer to an accepted upgrade: the socket, this instance's epoch and its size.
+    pub(super) fn websocket_answer(&self, client: WebSocket) -> Result<Response> {
+        let response = Response::from_websocket(client)?;
+        let headers = response.headers();
+        headers.set(EPOCH_HEADER, &self.epoch().to_string())?;
+        headers.set(SIZE_HEADER, &self.subscriber_count().to_string())?;
         Ok(response)
     }
 

@@ -6,9 +6,11 @@
 mod rejoin;
 mod request;
 
+#[cfg(test)]
+pub use rejoin::REJOIN_JITTER_MS;
 pub use rejoin::{
-    epoch_from_header, new_epoch, Rejoin, CLIENT_LOST_CLOSE, EPOCH_HEADER, REJOIN_DEADLINE_MS,
-    REJOIN_JITTER_MS, REJOIN_WINDOW_MS,
+    new_epoch, number_from_header, rejoin_deadline_ms, rejoin_spread_ms, rejoin_window_ms, Rejoin,
+    CLIENT_LOST_CLOSE, EPOCH_HEADER, REJOIN_WINDOW_MS, SIZE_HEADER,
 };
 pub use request::{DirectoryRequest, RoomAddress, RoomCall, RoomRequest};
 
@@ -368,7 +370,7 @@ mod tests {
             max_members: 100,
             split_at: 0,
             leaf: None,
-            rejoin: Some(Rejoin { epoch: 9 }),
+            rejoin: Some(Rejoin { epoch: 9, size: 2 }),
         };
         let read: JoinBefore = serde_json::from_str(&now.to_query_value()).unwrap();
         assert_eq!(
@@ -378,7 +380,7 @@ mod tests {
         assert_eq!((read.member.s.as_str(), read.member.n), ("1.2", 0));
         assert_eq!(read.member.u.as_deref(), Some("7"));
         // ... and answers with no epoch: the session then knows none (and asks for it all).
-        assert_eq!(epoch_from_header(None), 0);
+        assert_eq!(number_from_header(None), 0);
     }
 
     #[test]
@@ -411,7 +413,7 @@ mod tests {
             max_members: 100,
             split_at: 50,
             leaf: None,
-            rejoin: Some(Rejoin { epoch: 7 }),
+            rejoin: Some(Rejoin { epoch: 7, size: 3 }),
         };
         assert_eq!(Join::from_query_value(&join.to_query_value()), Some(join));
         assert_eq!(Join::from_query_value("nope"), None);
