@@ -1,6 +1,6 @@
 // What a Durable Object reset costs clients now that it should be invisible (each session
-// rejoins the new instance within REJOIN_JITTER_MS, 1 s; a new room replays what it sent before
-// the session got back). A reset is Miniflare's `unsafeEvictDurableObject` with `webSockets:
+// rejoins the new instance, spread over 1 s or, for a big room, over its size at 800 a second;
+// a new room replays what it sent before the session got back). A reset is Miniflare's `unsafeEvictDurableObject` with `webSockets:
 // "close"`: the instance's sockets close and its next request starts a new one, as in a deploy.
 // Each part has its own worker and prints Markdown:
 // 1. everything reset under load: pusher-js clients on every channel kind, some signed in, a
@@ -278,7 +278,7 @@ async function bigRooms() {
   console.log(
     "N raw protocol-7 subscribers on one public channel, subscribed one at a time; its ChannelRoom reset with " +
       "its sockets closed, then its subscription_count polled every 50 ms until all N were back (times from the " +
-      "reset). Rejoins are spread over 1 s (REJOIN_JITTER_MS): ~1 s is the ideal. The rate: rejoins the new " +
+      "reset). Rejoins are spread over 1 s, or a big room's size at 800 a second (rejoin_spread_ms). The rate: rejoins the new " +
       "instance took from the first poll that saw any to the one that saw all (soft limit ~1,000/s). A rejoin " +
       "is silent: no socket should close, no frame arrive.\n",
   );

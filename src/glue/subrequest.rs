@@ -54,3 +54,19 @@ pub fn request(
             )
         })
 }
+
+/// Whether a request to a Durable Object that threw `error` certainly never ran, so sending it
+/// again cannot do it twice: the runtime refused it as `overloaded`, or marks it `retryable`
+/// without the object having been reset under it (`durableObjectReset`: it may have run).
+pub fn safe_to_retry(error: &Error) -> bool {
+    let Error::UnknownJsError { original, .. } = error else {
+        return false;
+    };
+    let flag = |name: &str| {
+        js_sys::Reflect::get(original, &JsValue::from_str(name))
+            .ok()
+            .and_then(|value| value.as_bool())
+            .unwrap_or(false)
+    };
+    flag("overloaded") || (flag("retryable") && !flag("durableObjectReset"))
+}

@@ -5,6 +5,7 @@ use crate::config::App;
 use crate::glue::clock::now_ms;
 use crate::glue::http::{json_response, RestResult};
 use crate::glue::internal_error::InternalError;
+use crate::glue::subrequest::safe_to_retry;
 use crate::ledger::report::QUOTA_RECHECK_MS;
 use crate::protocol::channel_name::{validate_channel_name, ChannelKind, SERVER_TO_USER_PREFIX};
 use crate::protocol::frames;
@@ -17,7 +18,11 @@ use crate::room::contract::{RoomAddress, RoomCall, RoomRequest, OVER_QUOTA_STATU
 use futures_util::future::join_all;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use worker::{console_error, Env};
+use std::time::Duration;
+use worker::{console_error, Delay, Env};
+
+/// How long a publish the runtime refused before it ran waits before its one retry.
+const RETRY_AFTER_MS: u64 = 100;
 
 /// The REST answer once the app's monthly broadcasts reach `limits.max_broadcasts_per_month`.
 pub const OVER_QUOTA_MESSAGE: &str =
@@ -201,7 +206,14 @@ async fn publish(
         rest_call,
         ..RoomCall::new(RoomAddress::channel(&app.id, channel), publish)
     };
-    let mut response = client::call(env, &call).await?;
+    let mut response = match client::call(env, &call).await {
+        // Refused before it ran (an overloaded or restarting object): once more, a moment later.
+        Err(e) if safe_to_retry(&e) => {
+            Delay::from(Duration::from_millis(RETRY_AFTER_MS)).await;
+            client::call(env, &call).await?
+        }
+        answer => answer?,
+    };
     let status = response.status_code();
     let body = response.text().await.unwrap_or_default();
     match status {
