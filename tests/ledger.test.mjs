@@ -91,6 +91,7 @@ test("counters are exact after a known sequence of publishes, deliveries, client
     connections_opened: 3,
     webhooks_failed: 0,
     webhooks_dropped: 0,
+    replay_lost: 0,
     peak_connections: 3,
   };
   assert.deepEqual(s.total, expected);
@@ -174,6 +175,7 @@ test("metrics: Prometheus text behind the deployment token", async () => {
   assert.match(text, /^# HELP pusher_edge_broadcasts_total /m);
   assert.match(text, /^# TYPE pusher_edge_connections gauge$/m);
   assert.match(text, /^# TYPE pusher_edge_webhooks_dropped_total counter$/m);
+  assert.match(text, /^# TYPE pusher_edge_replay_lost_total counter$/m);
   for (const app of apps)
     assert.match(text, new RegExp(`^pusher_edge_broadcasts_total\\{app_id="${app.id}"\\} \\d+$`, "m"));
   assert.ok(!text.includes(counted.secret), "no secret in metrics");

@@ -44,7 +44,8 @@ const SCHEMA: [&str; 5] = [
         connections_opened INTEGER NOT NULL DEFAULT 0,
         webhooks_failed INTEGER NOT NULL DEFAULT 0,
         peak_connections INTEGER NOT NULL DEFAULT 0,
-        webhooks_dropped INTEGER NOT NULL DEFAULT 0)",
+        webhooks_dropped INTEGER NOT NULL DEFAULT 0,
+        replay_lost INTEGER NOT NULL DEFAULT 0)",
     "CREATE TABLE IF NOT EXISTS channels (name TEXT PRIMARY KEY, user_count INTEGER)",
     "CREATE TABLE IF NOT EXISTS shards (idx INTEGER PRIMARY KEY, connections INTEGER NOT NULL)",
     // The sequence number of the last occupancy report applied per channel (also for vacated
@@ -58,8 +59,9 @@ const SCHEMA: [&str; 5] = [
 const SEQ_KEPT_MS: f64 = 600_000.0;
 
 const ADD_USAGE: &str = "INSERT INTO usage (period, broadcasts, messages_delivered, client_events,
-        rest_calls, connections_opened, webhooks_failed, peak_connections, webhooks_dropped)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        rest_calls, connections_opened, webhooks_failed, peak_connections, webhooks_dropped,
+        replay_lost)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT(period) DO UPDATE SET
         broadcasts = broadcasts + excluded.broadcasts,
         messages_delivered = messages_delivered + excluded.messages_delivered,
@@ -68,6 +70,7 @@ const ADD_USAGE: &str = "INSERT INTO usage (period, broadcasts, messages_deliver
         connections_opened = connections_opened + excluded.connections_opened,
         webhooks_failed = webhooks_failed + excluded.webhooks_failed,
         webhooks_dropped = webhooks_dropped + excluded.webhooks_dropped,
+        replay_lost = replay_lost + excluded.replay_lost,
         peak_connections = MAX(peak_connections, excluded.peak_connections)";
 
 /// The name of the period holding all-time totals.
@@ -85,6 +88,8 @@ struct UsageRow {
     peak_connections: f64,
     #[serde(default)]
     webhooks_dropped: f64,
+    #[serde(default)]
+    replay_lost: f64,
 }
 
 impl UsageRow {
@@ -98,6 +103,7 @@ impl UsageRow {
                 connections_opened: self.connections_opened as u64,
                 webhooks_failed: self.webhooks_failed as u64,
                 webhooks_dropped: self.webhooks_dropped as u64,
+                replay_lost: self.replay_lost as u64,
             },
             peak_connections: self.peak_connections as u64,
         }
@@ -115,20 +121,22 @@ struct ChannelRow {
     user_count: Option<f64>,
 }
 
-/// A ledger created before `webhooks_dropped` was counted gets its column.
+/// A ledger created before `webhooks_dropped` or `replay_lost` were counted gets their columns.
 fn add_dropped_column(sql: &SqlStorage) -> Result<()> {
-    let has: Number = sql
-        .exec(
-            "SELECT COUNT(*) AS n FROM sqlite_master
-             WHERE type = 'table' AND name = 'usage' AND sql LIKE '%webhooks_dropped%'",
-            None,
-        )?
-        .one()?;
-    if has.n == 0.0 {
-        sql.exec(
-            "ALTER TABLE usage ADD COLUMN webhooks_dropped INTEGER NOT NULL DEFAULT 0",
-            None,
-        )?;
+    for column in ["webhooks_dropped", "replay_lost"] {
+        let has: Number = sql
+            .exec(
+                "SELECT COUNT(*) AS n FROM sqlite_master
+                 WHERE type = 'table' AND name = 'usage' AND sql LIKE ?",
+                vec![format!("%{column}%").into()],
+            )?
+            .one()?;
+        if has.n == 0.0 {
+            sql.exec(
+                &format!("ALTER TABLE usage ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0"),
+                None,
+            )?;
+        }
     }
     Ok(())
 }
@@ -324,6 +332,7 @@ impl AppLedger {
                         int(c.webhooks_failed),
                         int(peak),
                         int(c.webhooks_dropped),
+                        int(c.replay_lost),
                     ],
                 )?;
             }

@@ -30,6 +30,9 @@ pub struct Counts {
     /// Webhooks dropped (oldest first) because a receiver's outbox was full; also counted in
     /// `webhooks_failed`.
     pub webhooks_dropped: u64,
+    /// Frames sessions rejoining a reset room never got: its new instance's replay log was
+    /// past its cap (or its window) when they came back.
+    pub replay_lost: u64,
 }
 
 impl Counts {
@@ -41,6 +44,7 @@ impl Counts {
         self.connections_opened += other.connections_opened;
         self.webhooks_failed += other.webhooks_failed;
         self.webhooks_dropped += other.webhooks_dropped;
+        self.replay_lost += other.replay_lost;
     }
 
     pub fn is_zero(&self) -> bool {

@@ -32,6 +32,8 @@ struct FlatUsage {
     webhooks_failed: u64,
     #[serde(default)]
     webhooks_dropped: u64,
+    #[serde(default)]
+    replay_lost: u64,
     peak_connections: u64,
 }
 
@@ -46,6 +48,7 @@ impl From<FlatUsage> for Usage {
                 connections_opened: flat.connections_opened,
                 webhooks_failed: flat.webhooks_failed,
                 webhooks_dropped: flat.webhooks_dropped,
+                replay_lost: flat.replay_lost,
             },
             peak_connections: flat.peak_connections,
         }
@@ -63,6 +66,7 @@ impl From<Usage> for FlatUsage {
             connections_opened: c.connections_opened,
             webhooks_failed: c.webhooks_failed,
             webhooks_dropped: c.webhooks_dropped,
+            replay_lost: c.replay_lost,
             peak_connections: usage.peak_connections,
         }
     }
@@ -87,7 +91,7 @@ pub struct Stats {
 }
 
 /// Prometheus metric names, types and help, in output order.
-const METRICS: [(&str, &str, &str); 10] = [
+const METRICS: [(&str, &str, &str); 11] = [
     (
         "pusher_edge_broadcasts_total",
         "counter",
@@ -124,6 +128,11 @@ const METRICS: [(&str, &str, &str); 10] = [
         "Webhooks dropped, oldest first, because a receiver's outbox was full.",
     ),
     (
+        "pusher_edge_replay_lost_total",
+        "counter",
+        "Frames sessions rejoining a reset room never got (its replay log was full).",
+    ),
+    (
         "pusher_edge_connections",
         "gauge",
         "Live client connections.",
@@ -150,6 +159,7 @@ fn metric_value(stats: &Stats, name: &str, month: &str) -> u64 {
         "pusher_edge_connections_opened_total" => total.connections_opened,
         "pusher_edge_webhooks_failed_total" => total.webhooks_failed,
         "pusher_edge_webhooks_dropped_total" => total.webhooks_dropped,
+        "pusher_edge_replay_lost_total" => total.replay_lost,
         "pusher_edge_connections" => stats.connections,
         "pusher_edge_occupied_channels" => stats.occupied_channels,
         _ => stats.months.get(month).map_or(0, |u| u.counts.broadcasts),
@@ -205,13 +215,14 @@ mod tests {
                 connections_opened: 5,
                 webhooks_failed: 6,
                 webhooks_dropped: 7,
+                replay_lost: 9,
             },
             peak_connections: 8,
         };
         let json = serde_json::to_string(&usage).unwrap();
         assert_eq!(
             json,
-            r#"{"broadcasts":1,"messages_delivered":2,"client_events":3,"rest_calls":4,"connections_opened":5,"webhooks_failed":6,"webhooks_dropped":7,"peak_connections":8}"#
+            r#"{"broadcasts":1,"messages_delivered":2,"client_events":3,"rest_calls":4,"connections_opened":5,"webhooks_failed":6,"webhooks_dropped":7,"replay_lost":9,"peak_connections":8}"#
         );
         assert_eq!(serde_json::from_str::<Usage>(&json).unwrap(), usage);
         // Counts default to 0; the peak is required.
@@ -230,6 +241,7 @@ mod tests {
         };
         stats.total.counts.broadcasts = 12;
         stats.total.counts.webhooks_dropped = 4;
+        stats.total.counts.replay_lost = 3;
         stats.months.insert(
             "2026-11".into(),
             Usage {
@@ -245,6 +257,7 @@ mod tests {
         assert!(text.contains("pusher_edge_broadcasts_total{app_id=\"app-1\"} 12\n"));
         assert!(text.contains("pusher_edge_connections{app_id=\"app-1\"} 5\n"));
         assert!(text.contains("pusher_edge_webhooks_dropped_total{app_id=\"app-1\"} 4\n"));
+        assert!(text.contains("pusher_edge_replay_lost_total{app_id=\"app-1\"} 3\n"));
         assert!(text.contains("pusher_edge_month_broadcasts{app_id=\"app-1\"} 7\n"));
     }
 }

@@ -61,6 +61,7 @@ impl ChannelRoom {
         self.with_subscribers(|subs| subs.push((member, pair.server.clone())));
         if lost > 0 {
             console_warn!("room: a rejoin lost {lost} frames past the replay log's cap");
+            self.count(|c| c.replay_lost += lost).await;
         }
         self.schedule_report().await;
         self.websocket_answer(pair.client)
