@@ -9,7 +9,6 @@
 // measures the same reset as it was before (every client reconnected).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import http from "node:http";
 import { isDeepStrictEqual } from "node:util";
 import {
   startWorker,
@@ -22,43 +21,14 @@ import {
   eventually,
   sleep,
 } from "./support/harness.mjs";
+import { receiver, arrived as arrivedAll } from "./support/webhook_receiver.mjs";
+
+/** Waits until `predicate` holds of `r`'s events, each once. */
+const arrived = (r, predicate, what, timeoutMs) => arrivedAll(r, predicate, what, timeoutMs, r.uniqueEvents);
 
 const RATE = 50; // the publisher's events per second
 const PINGS = new Set(["pusher:ping", "pusher:pong"]);
 const MEMBERSHIP = new Set(["channel_occupied", "channel_vacated", "member_added", "member_removed"]);
-
-/** An HTTP webhook receiver, as in webhooks.test.mjs: records every request, answers 200. */
-async function receiver() {
-  const r = { requests: [] };
-  r.server = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (chunk) => (body += chunk));
-    req.on("end", () => {
-      r.requests.push({ body, at: Date.now() });
-      res.writeHead(200);
-      res.end("ok");
-    });
-  });
-  await new Promise((resolve) => r.server.listen(0, "127.0.0.1", resolve));
-  r.url = () => `http://127.0.0.1:${r.server.address().port}/pusher/webhooks`;
-  /** Each event once, in arrival order (delivery is at-least-once: de-duplicated by id). */
-  r.events = () => [...new Map(r.requests.flatMap((q) => JSON.parse(q.body).events).map((e) => [e.id, e])).values()];
-  r.stop = () =>
-    new Promise((resolve) => {
-      r.server.closeAllConnections();
-      r.server.close(resolve);
-    });
-  return r;
-}
-
-/** Waits until `predicate(events)` holds. */
-async function arrived(r, predicate, what, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate(r.events())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}; got ${JSON.stringify(r.events())}`);
-    await sleep(50);
-  }
-}
 
 /**
  * Waits until `r` has had no new webhook on `channels` for a second (arrivals are batched and
@@ -66,7 +36,7 @@ async function arrived(r, predicate, what, timeoutMs = 20_000) {
  */
 async function quiet(r, channels, timeoutMs = 15_000) {
   const deadline = Date.now() + timeoutMs;
-  const ids = () => r.events().filter((e) => channels.includes(e.channel));
+  const ids = () => r.uniqueEvents().filter((e) => channels.includes(e.channel));
   let count = -1;
   let since = Date.now();
   for (;;) {
@@ -81,7 +51,7 @@ async function quiet(r, channels, timeoutMs = 15_000) {
 /** The webhooks on `channels` that `r` got since `before` (ids), as name, channel, user_id. */
 const hooksSince = (r, before, channels) =>
   r
-    .events()
+    .uniqueEvents()
     .filter((e) => !before.has(e.id) && channels.includes(e.channel))
     .map((e) => ({ name: e.name, channel: e.channel, user_id: e.user_id }));
 
@@ -304,6 +274,23 @@ async function until(read, expected, what, timeoutMs = 10_000) {
   }
 }
 
+/**
+ * After a reset of `channels` (public, private, presence, cache, in that order) that every
+ * client of `ws` subscribed to: the rosters, the counts and the channel list are whole, and
+ * receivers heard of no arrival or departure since `hooksBefore`.
+ */
+async function assertWhole(ws, channels, hooksBefore) {
+  const [publicChannel, privateChannel, presence, cache] = channels;
+  for (const w of ws) assert.equal(w.client.channel(presence).members.count, ws.length, w.name);
+  assert.equal(await channelInfo(app, presence, "user_count"), ws.length);
+  for (const c of [publicChannel, privateChannel, cache]) {
+    assert.equal(await channelInfo(app, c, "subscription_count"), ws.length, c);
+  }
+  assert.deepEqual((await listed(app)).filter((c) => channels.includes(c)).sort(), [...channels].sort());
+  const membership = hooksSince(hooks, hooksBefore, channels).filter((e) => MEMBERSHIP.has(e.name));
+  assert.deepEqual(membership, [], "no occupancy or membership webhook");
+}
+
 test("a reset of every object is invisible to pusher-js on public, private, presence and cache channels", async (t) => {
   const channels = ["reset-news", "private-reset-desk", "presence-reset-lobby", "cache-reset-weather"];
   // Cached before anyone subscribes: each subscriber gets it once, with its subscription.
@@ -330,14 +317,7 @@ test("a reset of every object is invisible to pusher-js on public, private, pres
     for (const w of ws) assertUnseen(w, r.start, ["tick"]);
     assert.equal(resubscribed, 0, "a second pusher:subscription_succeeded");
     assertDelivery(t, subs, pub, [r]);
-    for (const w of ws) assert.equal(w.client.channel("presence-reset-lobby").members.count, 4, w.name);
-    assert.equal(await channelInfo(app, "presence-reset-lobby", "user_count"), 4);
-    for (const c of ["reset-news", "private-reset-desk", "cache-reset-weather"]) {
-      assert.equal(await channelInfo(app, c, "subscription_count"), 4, c);
-    }
-    assert.deepEqual((await listed(app)).filter((c) => channels.includes(c)).sort(), [...channels].sort());
-    const membership = hooksSince(hooks, hooksBefore, channels).filter((e) => MEMBERSHIP.has(e.name));
-    assert.deepEqual(membership, [], "no occupancy or membership webhook");
+    await assertWhole(ws, channels, hooksBefore);
   } finally {
     for (const w of ws) w.client.disconnect();
   }
@@ -529,14 +509,7 @@ test("two resets a second apart: the same guarantees", async (t) => {
     });
     const late = [...pub.accepted.values()].filter((at) => at >= second.done + 10_000);
     assert.ok(late.length > 0, "events were published 10 s after the second reset");
-    for (const w of ws) assert.equal(w.client.channel("presence-twice").members.count, 4, w.name);
-    assert.equal(await channelInfo(app, "presence-twice", "user_count"), 4);
-    for (const c of ["twice-news", "private-twice", "cache-twice"]) {
-      assert.equal(await channelInfo(app, c, "subscription_count"), 4, c);
-    }
-    assert.deepEqual((await listed(app)).filter((c) => channels.includes(c)).sort(), [...channels].sort());
-    const membership = hooksSince(hooks, hooksBefore, channels).filter((e) => MEMBERSHIP.has(e.name));
-    assert.deepEqual(membership, [], "no occupancy or membership webhook");
+    await assertWhole(ws, channels, hooksBefore);
   } finally {
     for (const w of ws) w.client.disconnect();
   }

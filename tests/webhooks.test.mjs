@@ -5,7 +5,6 @@
 // the rest delivered in order; a backlog sent in batches, in order).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import http from "node:http";
 import {
   startWorker,
   makeApp,
@@ -18,48 +17,7 @@ import {
   sleep,
   eventually,
 } from "./support/harness.mjs";
-
-/**
- * An HTTP receiver that records every request and answers 200, or 500 while `failing`; with
- * `delayMs`, it answers that much later (a slow receiver).
- */
-async function receiver() {
-  const r = { requests: [], failing: false, delayMs: 0, server: null, port: 0 };
-  const handler = (req, res) => {
-    let body = "";
-    req.on("data", (chunk) => (body += chunk));
-    req.on("end", async () => {
-      const failed = r.failing;
-      r.requests.push({ headers: req.headers, body, failed, at: Date.now() });
-      if (r.delayMs) await sleep(r.delayMs);
-      res.writeHead(failed ? 500 : 200);
-      res.end(failed ? "receiver error" : "ok");
-    });
-  };
-  r.start = () =>
-    new Promise((resolve) => {
-      r.server = http.createServer(handler);
-      r.server.listen(r.port, "127.0.0.1", () => {
-        r.port = r.server.address().port;
-        resolve();
-      });
-    });
-  r.stop = () => new Promise((resolve) => r.server.close(resolve));
-  /** Events of the requests answered 200, in arrival order. */
-  r.events = () => r.requests.filter((q) => !q.failed).flatMap((q) => JSON.parse(q.body).events);
-  r.url = () => `http://127.0.0.1:${r.port}/pusher/webhooks`;
-  await r.start();
-  return r;
-}
-
-/** Waits until `predicate(events)` holds. */
-async function arrived(r, predicate, what, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate(r.events())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}; got ${JSON.stringify(r.events())}`);
-    await sleep(50);
-  }
-}
+import { receiver, arrived } from "./support/webhook_receiver.mjs";
 
 const withoutId = ({ id, ...rest }) => {
   assert.equal(typeof id, "string", "every event has a stable id");

@@ -90,7 +90,7 @@ impl<F> ReplayLog<F> {
     }
 
     /// Frees the log once its window is over.
-    fn stop(&mut self) {
+    pub fn stop(&mut self) {
         if !self.entries.is_empty() {
             self.entries = VecDeque::new();
             self.bytes = 0;
@@ -115,7 +115,8 @@ impl<F> ReplayLog<F> {
         }
     }
 
-    pub fn bytes(&self) -> usize {
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
         self.bytes
     }
 }

@@ -51,11 +51,10 @@ impl Instance {
 
     /// A frame sent to every subscriber but `exclude`.
     pub(super) fn record(&mut self, frame: &Frame, bytes: usize, exclude: Option<&str>, now: f64) {
-        if self.log.is_recording(now) {
-            self.log.record(frame.clone(), bytes, exclude, now);
-        } else if self.log.bytes() > 0 {
-            // Frees the log.
-            self.log.record(frame.clone(), 0, None, now);
+        // No copy of the frame once the window is over (most of a room's life).
+        match self.log.is_recording(now) {
+            true => self.log.record(frame.clone(), bytes, exclude, now),
+            false => self.log.stop(),
         }
     }
 

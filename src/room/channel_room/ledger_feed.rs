@@ -30,18 +30,19 @@ impl ChannelRoom {
             return None;
         }
         // Absent presence members are still members (see `presence_book`).
-        let users = self.with_roster(|roster| {
-            let mut users = roster.clone();
-            if let Some(joining) = joining {
-                users.add(joining);
-            }
-            users.count() as u64
+        let users = kind.is_presence().then(|| {
+            self.with_roster(|roster| {
+                let joining_is_new = joining
+                    .and_then(|m| m.user_id.as_deref())
+                    .is_some_and(|id| !roster.contains(id));
+                (roster.count() + usize::from(joining_is_new)) as u64
+            })
         });
         let absent = self.absent_members();
         Some(Occupancy {
             channel,
             occupied: joining.is_some() || self.total_subscribers() > 0 || absent > 0,
-            user_count: kind.is_presence().then_some(users),
+            user_count: users,
         })
     }
 

@@ -2,7 +2,6 @@
 //! is accepted with nothing a first join sends; a new instance first sends it what it sent
 //! everyone before the session got back.
 
-use super::subscribe::signed_in_before;
 use super::ChannelRoom;
 use crate::ledger::reporter::Reporter;
 use crate::protocol::webhook::WebhookEvent;
@@ -12,24 +11,9 @@ use worker::{console_warn, Response, Result, WebSocketPair};
 
 impl ChannelRoom {
     pub(super) async fn rejoin(&self, join: Join, rejoin: Rejoin) -> Result<Response> {
-        let Join {
-            app_id,
-            channel,
-            mut member,
-            leaf,
-            ..
-        } = join;
-        member.channel = channel.clone();
-        member.app_id = app_id.clone();
-        member.leaf = leaf;
-        self.learn(Some(&app_id), &channel);
-        if leaf.is_some() {
-            self.memory.borrow_mut().identity.learn_leaf(leaf);
-        }
-        let terminated_at = self.memory.borrow().terminated_at_ms;
-        if signed_in_before(member.signed_in_ms, terminated_at) {
+        let Some(mut member) = self.joining_member(&join) else {
             return Response::error("terminated by the app", TERMINATED_STATUS);
-        }
+        };
         // Departures a reset left unsent are queued (due when the window ends) before the
         // returns below cancel theirs.
         self.reconcile_hooks().await;

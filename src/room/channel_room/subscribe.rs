@@ -30,27 +30,17 @@ impl ChannelRoom {
         if let Some(rejoin) = join.rejoin {
             return self.rejoin(join, rejoin).await;
         }
+        let Some(mut member) = self.joining_member(&join) else {
+            return Response::error("terminated by the app", TERMINATED_STATUS);
+        };
         let Join {
-            app_id,
             channel,
-            mut member,
             max_members,
             split_at,
             leaf,
-            rejoin: _,
+            ..
         } = join;
-        member.channel = channel.clone();
-        member.app_id = app_id.clone();
-        member.leaf = leaf;
         let kind = ChannelKind::of(&channel);
-        self.learn(Some(&app_id), &channel);
-        if leaf.is_some() {
-            self.memory.borrow_mut().identity.learn_leaf(leaf);
-        }
-        let terminated_at = self.memory.borrow().terminated_at_ms;
-        if signed_in_before(member.signed_in_ms, terminated_at) {
-            return Response::error("terminated by the app", TERMINATED_STATUS);
-        }
         self.reconcile_hooks().await;
         if goes_to_leaf(kind, leaf, split_at, || self.subscriber_count()) {
             return self.send_to_leaf(split_at).await;
@@ -100,6 +90,25 @@ impl ChannelRoom {
             self.announce_member(&added, &pair.server, &socket_id);
         }
         self.websocket_answer(pair.client)
+    }
+
+    /// What every join does first: the room learns who it is from it, and the member record
+    /// where it lives (a woken room reads it back from the socket's attachment). `None`: a
+    /// user channel's join from a connection signed in before the app terminated the user.
+    pub(super) fn joining_member(&self, join: &Join) -> Option<Member> {
+        self.learn(Some(&join.app_id), &join.channel);
+        if join.leaf.is_some() {
+            self.memory.borrow_mut().identity.learn_leaf(join.leaf);
+        }
+        let terminated_at = self.memory.borrow().terminated_at_ms;
+        if signed_in_before(join.member.signed_in_ms, terminated_at) {
+            return None;
+        }
+        let mut member = join.member.clone();
+        member.channel = join.channel.clone();
+        member.app_id = join.app_id.clone();
+        member.leaf = join.leaf;
+        Some(member)
     }
 
     /// The answer to an accepted upgrade: the socket, this instance's epoch and its size.
@@ -190,7 +199,7 @@ impl ChannelRoom {
 
 /// A user channel's join from a connection that signed in (`signed_in_ms`) no later than the
 /// app terminated the user's connections (`terminated_at_ms`): its upgrade was on its way.
-pub(super) fn signed_in_before(signed_in_ms: Option<u64>, terminated_at_ms: Option<f64>) -> bool {
+fn signed_in_before(signed_in_ms: Option<u64>, terminated_at_ms: Option<f64>) -> bool {
     matches!((signed_in_ms, terminated_at_ms), (Some(signed_in), Some(at)) if signed_in as f64 <= at)
 }
 
