@@ -6,6 +6,8 @@
 
 use crate::protocol::json_read::from_text;
 use crate::protocol::limits::Limits;
+use crate::protocol::origin::{pattern_problem, MAX_ALLOWED_ORIGINS};
+use crate::protocol::rate_tier::{tier_problem, STANDARD_TIER};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -36,6 +38,15 @@ pub struct App {
     /// Where the app's webhooks go, each URL with the event types it wants.
     #[serde(default)]
     pub webhooks: Vec<Webhook>,
+    /// Origins whose pages may connect (`protocol::origin`); empty: any origin.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Connections without an `Origin` header (server-side clients) are refused too.
+    #[serde(default)]
+    pub require_origin: bool,
+    /// Which of the deployment's rate limits apply (`protocol::rate_tier`).
+    #[serde(default = "standard_tier")]
+    pub rate_limit_tier: String,
     #[serde(default)]
     pub limits: Limits,
     /// Secrets being rotated out: each still verifies REST signatures and channel and user
@@ -100,6 +111,9 @@ impl App {
             enable_subscription_count: false,
             enable_user_authentication: false,
             webhooks: Vec::new(),
+            allowed_origins: Vec::new(),
+            require_origin: false,
+            rate_limit_tier: standard_tier(),
             limits: Limits::default(),
             previous_secrets: Vec::new(),
         }
@@ -128,6 +142,10 @@ pub const WEBHOOK_EVENT_TYPES: [&str; 7] = [
 
 fn enabled_by_default() -> bool {
     true
+}
+
+fn standard_tier() -> String {
+    STANDARD_TIER.to_string()
 }
 
 // Hand-written so a secret can never reach a log line through `{:?}`.
@@ -404,6 +422,15 @@ pub fn validate_app(app: &App) -> Result<(), String> {
         }
     }
     app.limits.validate()?;
+    if app.allowed_origins.len() > MAX_ALLOWED_ORIGINS {
+        return Err(format!("at most {MAX_ALLOWED_ORIGINS} allowed_origins"));
+    }
+    if let Some(problem) = app.allowed_origins.iter().find_map(|p| pattern_problem(p)) {
+        return Err(format!("allowed_origins: {problem}"));
+    }
+    if let Some(problem) = tier_problem(&app.rate_limit_tier) {
+        return Err(format!("rate_limit_tier: {problem}"));
+    }
     for (w, hook) in app.webhooks.iter().enumerate() {
         validate_webhook(hook).map_err(|e| format!("webhooks[{w}] {e}"))?;
     }

@@ -32,6 +32,6 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    router::route(req, env).await
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    router::route(req, env, ctx).await
 }

@@ -12,17 +12,27 @@ use crate::protocol::close_codes;
 use crate::protocol::json_writer::JsonObject;
 use crate::protocol::rest_error::RestError;
 use crate::rest;
-use worker::{console_error, Env, Request, Response, Result};
+use worker::{console_error, Context, Env, Request, Response, Result};
 
 /// The methods the Worker routes. workers-rs reads a method it does not know (PROPFIND,
 /// PURGE, ...) as GET, so the raw method is checked before routing.
 const ROUTED_METHODS: [&str; 6] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
 
-pub async fn route(req: Request, env: Env) -> Result<Response> {
-    respond(dispatch(req, env).await)
+pub async fn route(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    let path = req.path();
+    let response = respond(dispatch(req, env, &ctx).await)?;
+    if is_dashboard(&path) {
+        // Its API's answers too (its own, the REST calls it signs, its refusals).
+        dashboard::never_cached(&response);
+    }
+    Ok(response)
 }
 
-async fn dispatch(mut req: Request, env: Env) -> RestResult {
+fn is_dashboard(path: &str) -> bool {
+    path == "/dashboard" || path.starts_with("/dashboard/")
+}
+
+async fn dispatch(mut req: Request, env: Env, ctx: &Context) -> RestResult {
     let mut path = req.path();
     let method = req.inner().method();
     if !ROUTED_METHODS.contains(&method.as_str()) {
@@ -42,12 +52,12 @@ async fn dispatch(mut req: Request, env: Env) -> RestResult {
         InternalError::Config(e.to_string())
     })?;
     if let Some(key) = path.strip_prefix("/app/") {
-        return client_connection(req, env, key).await;
+        return client_connection(req, env, ctx, key).await;
     }
     if path == admin::route::PREFIX || path.starts_with("/admin/") {
         return admin::handle(req, &env).await;
     }
-    if path == "/dashboard" || path.starts_with("/dashboard/") {
+    if is_dashboard(&path) {
         match dashboard::handle(req, &env).await? {
             Answer::Done(response) => return Ok(response),
             // A REST call the dashboard signed for the operator goes on like any SDK's.
@@ -58,7 +68,7 @@ async fn dispatch(mut req: Request, env: Env) -> RestResult {
         }
     }
     if path.starts_with("/apps/") || path.starts_with("/users/") {
-        return rest::handle(req, &env).await;
+        return rest::handle(req, &env, ctx).await;
     }
     if path == "/metrics" {
         return metrics::handle(&req, &env).await;

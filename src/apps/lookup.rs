@@ -45,6 +45,20 @@ pub async fn app_by_id(env: &Env, id: &str) -> Result<Option<Rc<App>>> {
     Ok(lookup(env, IndexKind::Id, id).await?.map(|found| found.app))
 }
 
+/// The app this isolate already knows by `name` (the environment's, or the registry's held
+/// in its cache), without any request: for checks that must run before a lookup could.
+pub fn known(env: &Env, kind: IndexKind, name: &str) -> Option<Rc<App>> {
+    let apps = load_apps(env).ok()?;
+    let from_env = match kind {
+        IndexKind::Key => apps.by_key(name),
+        IndexKind::Id => apps.by_id(name),
+    };
+    match from_env {
+        Some(app) => Some(app.clone()),
+        None => with_cache(kind, |cache| cache.peek(name)),
+    }
+}
+
 async fn lookup(env: &Env, kind: IndexKind, name: &str) -> Result<Option<Found>> {
     let apps = load_apps(env).map_err(|e| InternalError::Config(e.to_string()))?;
     let from_env = match kind {

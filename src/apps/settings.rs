@@ -30,8 +30,10 @@ impl Applies {
 }
 
 /// Settings a connection reads when it starts.
-const NEW_CONNECTIONS: [&str; 9] = [
+const NEW_CONNECTIONS: [&str; 11] = [
     "enable_user_authentication",
+    "allowed_origins",
+    "require_origin",
     "limits.user_authentication_timeout_secs",
     "limits.activity_timeout_secs",
     "limits.pong_timeout_secs",

@@ -52,6 +52,14 @@ const SECURITY_HEADERS: [(&str, &str); 5] = [
     ("X-Content-Type-Options", "nosniff"),
 ];
 
+/// Marks any dashboard answer as never cached nor sniffed (a WebSocket's answer, whose headers
+/// are the runtime's, is left as it is).
+pub fn never_cached(response: &Response) {
+    for (name, value) in [SECURITY_HEADERS[0], SECURITY_HEADERS[4]] {
+        let _ = response.headers().set(name, value);
+    }
+}
+
 /// What the dashboard answers: a response, or a REST call it signed for the operator, which
 /// the router hands to the REST API like any other.
 pub enum Answer {

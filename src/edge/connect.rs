@@ -1,19 +1,27 @@
-//! `GET /app/{key}`: a pusher-js connection. Checks the upgrade, the protocol version and the
-//! app, takes a place in the app's connection ledger, then starts the session.
+//! `GET /app/{key}`: a pusher-js connection. Checks the upgrade, the protocol version, the
+//! rate limit (before the app is looked up), the app and the page's origin, takes a place in
+//! the app's connection ledger, then starts the session. Nothing before the place is taken
+//! asks a Durable Object (but a lookup of an app this isolate has not seen yet).
 
 use super::session;
 use super::session_core::protocol_problem;
+use crate::apps::contract::IndexKind;
 use crate::apps::lookup::found_by_key;
 use crate::config::App;
 use crate::glue::http::RestResult;
 use crate::glue::internal_query::{query_value, request_query};
+use crate::glue::rate_limit::client_address;
 use crate::ledger::client::hold_connection;
+use crate::ledger::door::{count_refusal, over_rate_limit};
+use crate::ledger::refusal_tally::Refusal;
 use crate::protocol::close_codes;
+use crate::protocol::origin::origin_allowed;
+use crate::protocol::rate_tier::Limited;
 use crate::protocol::rest_error::RestError;
 use crate::protocol::socket_id::new_socket_id;
-use worker::{Env, Request};
+use worker::{Context, Env, Request};
 
-pub async fn client_connection(req: Request, env: Env, key: &str) -> RestResult {
+pub async fn client_connection(req: Request, env: Env, ctx: &Context, key: &str) -> RestResult {
     let is_upgrade = req
         .headers()
         .get("Upgrade")?
@@ -35,6 +43,22 @@ pub async fn client_connection(req: Request, env: Env, key: &str) -> RestResult 
             "Path not found: use /app/{key}",
         )?);
     }
+    let named = (IndexKind::Key, key);
+    if over_rate_limit(
+        &env,
+        ctx,
+        Limited::Connections,
+        named,
+        &client_address(&req),
+    )
+    .await
+    {
+        // pusher-js retries a refused upgrade after 15 s, then 30 s, then every 60 s.
+        return Err(RestError::new(
+            429,
+            "Too many connection attempts from this address: wait and retry",
+        ));
+    }
     let Some(found) = found_by_key(&env, key).await? else {
         return Ok(session::refuse(
             close_codes::APP_DOES_NOT_EXIST,
@@ -46,6 +70,14 @@ pub async fn client_connection(req: Request, env: Env, key: &str) -> RestResult 
         return Ok(session::refuse(
             close_codes::APP_DISABLED,
             "Application disabled",
+        )?);
+    }
+    let origin = req.headers().get("Origin")?;
+    if !page_allowed(app, origin.as_deref()) {
+        count_refusal(&env, ctx, &app.id, Refusal::OriginRefused);
+        return Ok(session::refuse(
+            close_codes::UNAUTHORIZED,
+            "Origin not allowed",
         )?);
     }
     let socket_id = new_socket_id().map_err(|e| RestError::internal(e.to_string()))?;
@@ -60,4 +92,13 @@ pub async fn client_connection(req: Request, env: Env, key: &str) -> RestResult 
         App::clone(app),
         found.rev,
     )?)
+}
+
+/// Whether a page of `origin` may connect to `app` (no `Origin`: a server-side client, allowed
+/// unless the app requires one).
+fn page_allowed(app: &App, origin: Option<&str>) -> bool {
+    match origin {
+        Some(origin) => origin_allowed(&app.allowed_origins, origin),
+        None => !app.require_origin,
+    }
 }

@@ -45,7 +45,10 @@ const SCHEMA: [&str; 5] = [
         webhooks_failed INTEGER NOT NULL DEFAULT 0,
         peak_connections INTEGER NOT NULL DEFAULT 0,
         webhooks_dropped INTEGER NOT NULL DEFAULT 0,
-        replay_lost INTEGER NOT NULL DEFAULT 0)",
+        replay_lost INTEGER NOT NULL DEFAULT 0,
+        connections_rate_limited INTEGER NOT NULL DEFAULT 0,
+        rest_rate_limited INTEGER NOT NULL DEFAULT 0,
+        origins_refused INTEGER NOT NULL DEFAULT 0)",
     "CREATE TABLE IF NOT EXISTS channels (name TEXT PRIMARY KEY, user_count INTEGER)",
     "CREATE TABLE IF NOT EXISTS shards (idx INTEGER PRIMARY KEY, connections INTEGER NOT NULL)",
     // The sequence number of the last occupancy report applied per channel (also for vacated
@@ -60,8 +63,8 @@ const SEQ_KEPT_MS: f64 = 600_000.0;
 
 const ADD_USAGE: &str = "INSERT INTO usage (period, broadcasts, messages_delivered, client_events,
         rest_calls, connections_opened, webhooks_failed, peak_connections, webhooks_dropped,
-        replay_lost)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        replay_lost, connections_rate_limited, rest_rate_limited, origins_refused)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT(period) DO UPDATE SET
         broadcasts = broadcasts + excluded.broadcasts,
         messages_delivered = messages_delivered + excluded.messages_delivered,
@@ -71,6 +74,9 @@ const ADD_USAGE: &str = "INSERT INTO usage (period, broadcasts, messages_deliver
         webhooks_failed = webhooks_failed + excluded.webhooks_failed,
         webhooks_dropped = webhooks_dropped + excluded.webhooks_dropped,
         replay_lost = replay_lost + excluded.replay_lost,
+        connections_rate_limited = connections_rate_limited + excluded.connections_rate_limited,
+        rest_rate_limited = rest_rate_limited + excluded.rest_rate_limited,
+        origins_refused = origins_refused + excluded.origins_refused,
         peak_connections = MAX(peak_connections, excluded.peak_connections)";
 
 /// The name of the period holding all-time totals.
@@ -90,6 +96,12 @@ struct UsageRow {
     webhooks_dropped: f64,
     #[serde(default)]
     replay_lost: f64,
+    #[serde(default)]
+    connections_rate_limited: f64,
+    #[serde(default)]
+    rest_rate_limited: f64,
+    #[serde(default)]
+    origins_refused: f64,
 }
 
 impl UsageRow {
@@ -104,6 +116,9 @@ impl UsageRow {
                 webhooks_failed: self.webhooks_failed as u64,
                 webhooks_dropped: self.webhooks_dropped as u64,
                 replay_lost: self.replay_lost as u64,
+                connections_rate_limited: self.connections_rate_limited as u64,
+                rest_rate_limited: self.rest_rate_limited as u64,
+                origins_refused: self.origins_refused as u64,
             },
             peak_connections: self.peak_connections as u64,
         }
@@ -121,9 +136,15 @@ struct ChannelRow {
     user_count: Option<f64>,
 }
 
-/// A ledger created before `webhooks_dropped` or `replay_lost` were counted gets their columns.
+/// A ledger created before a counter was counted gets its column.
 fn add_dropped_column(sql: &SqlStorage) -> Result<()> {
-    for column in ["webhooks_dropped", "replay_lost"] {
+    for column in [
+        "webhooks_dropped",
+        "replay_lost",
+        "connections_rate_limited",
+        "rest_rate_limited",
+        "origins_refused",
+    ] {
         let has: Number = sql
             .exec(
                 "SELECT COUNT(*) AS n FROM sqlite_master
@@ -333,6 +354,9 @@ impl AppLedger {
                         int(peak),
                         int(c.webhooks_dropped),
                         int(c.replay_lost),
+                        int(c.connections_rate_limited),
+                        int(c.rest_rate_limited),
+                        int(c.origins_refused),
                     ],
                 )?;
             }

@@ -473,7 +473,7 @@ mod tests {
         assert_eq!(
             report.body.as_deref(),
             Some(
-                r#"{"counts":{"broadcasts":0,"messages_delivered":0,"client_events":0,"rest_calls":0,"connections_opened":0,"webhooks_failed":0,"webhooks_dropped":0,"replay_lost":0},"occupancy_seq":3,"console":["{}"]}"#
+                r#"{"counts":{"broadcasts":0,"messages_delivered":0,"client_events":0,"rest_calls":0,"connections_opened":0,"webhooks_failed":0,"webhooks_dropped":0,"replay_lost":0,"connections_rate_limited":0,"rest_rate_limited":0,"origins_refused":0},"occupancy_seq":3,"console":["{}"]}"#
             )
         );
         assert!(every_ledger_call()[5].encode().upgrade);

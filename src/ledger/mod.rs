@@ -10,6 +10,8 @@ mod connection_shard;
 pub mod console;
 pub mod console_lease;
 pub mod contract;
+pub mod door;
+pub mod refusal_tally;
 pub mod report;
 pub(crate) mod reporter;
 pub mod shard_plan;

@@ -33,6 +33,12 @@ pub struct Counts {
     /// Frames sessions rejoining a reset room never got: its new instance's replay log was
     /// past its cap (or its window) when they came back.
     pub replay_lost: u64,
+    /// Connection attempts refused by the app's rate limit (HTTP 429), before any object.
+    pub connections_rate_limited: u64,
+    /// REST calls refused by the app's rate limit (HTTP 429).
+    pub rest_rate_limited: u64,
+    /// Connections refused because their page's origin is not in `allowed_origins` (4009).
+    pub origins_refused: u64,
 }
 
 impl Counts {
@@ -45,6 +51,9 @@ impl Counts {
         self.webhooks_failed += other.webhooks_failed;
         self.webhooks_dropped += other.webhooks_dropped;
         self.replay_lost += other.replay_lost;
+        self.connections_rate_limited += other.connections_rate_limited;
+        self.rest_rate_limited += other.rest_rate_limited;
+        self.origins_refused += other.origins_refused;
     }
 
     pub fn is_zero(&self) -> bool {

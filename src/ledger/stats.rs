@@ -34,6 +34,12 @@ struct FlatUsage {
     webhooks_dropped: u64,
     #[serde(default)]
     replay_lost: u64,
+    #[serde(default)]
+    connections_rate_limited: u64,
+    #[serde(default)]
+    rest_rate_limited: u64,
+    #[serde(default)]
+    origins_refused: u64,
     peak_connections: u64,
 }
 
@@ -49,6 +55,9 @@ impl From<FlatUsage> for Usage {
                 webhooks_failed: flat.webhooks_failed,
                 webhooks_dropped: flat.webhooks_dropped,
                 replay_lost: flat.replay_lost,
+                connections_rate_limited: flat.connections_rate_limited,
+                rest_rate_limited: flat.rest_rate_limited,
+                origins_refused: flat.origins_refused,
             },
             peak_connections: flat.peak_connections,
         }
@@ -67,6 +76,9 @@ impl From<Usage> for FlatUsage {
             webhooks_failed: c.webhooks_failed,
             webhooks_dropped: c.webhooks_dropped,
             replay_lost: c.replay_lost,
+            connections_rate_limited: c.connections_rate_limited,
+            rest_rate_limited: c.rest_rate_limited,
+            origins_refused: c.origins_refused,
             peak_connections: usage.peak_connections,
         }
     }
@@ -91,7 +103,7 @@ pub struct Stats {
 }
 
 /// Prometheus metric names, types and help, in output order.
-const METRICS: [(&str, &str, &str); 11] = [
+const METRICS: [(&str, &str, &str); 14] = [
     (
         "pusher_edge_broadcasts_total",
         "counter",
@@ -133,6 +145,21 @@ const METRICS: [(&str, &str, &str); 11] = [
         "Frames sessions rejoining a reset room never got (its replay log was full).",
     ),
     (
+        "pusher_edge_connections_rate_limited_total",
+        "counter",
+        "Connection attempts refused by the app's rate limit (HTTP 429).",
+    ),
+    (
+        "pusher_edge_rest_rate_limited_total",
+        "counter",
+        "REST calls refused by the app's rate limit (HTTP 429).",
+    ),
+    (
+        "pusher_edge_origins_refused_total",
+        "counter",
+        "Connections refused because their page's origin is not allowed (4009).",
+    ),
+    (
         "pusher_edge_connections",
         "gauge",
         "Live client connections.",
@@ -160,6 +187,9 @@ fn metric_value(stats: &Stats, name: &str, month: &str) -> u64 {
         "pusher_edge_webhooks_failed_total" => total.webhooks_failed,
         "pusher_edge_webhooks_dropped_total" => total.webhooks_dropped,
         "pusher_edge_replay_lost_total" => total.replay_lost,
+        "pusher_edge_connections_rate_limited_total" => total.connections_rate_limited,
+        "pusher_edge_rest_rate_limited_total" => total.rest_rate_limited,
+        "pusher_edge_origins_refused_total" => total.origins_refused,
         "pusher_edge_connections" => stats.connections,
         "pusher_edge_occupied_channels" => stats.occupied_channels,
         _ => stats.months.get(month).map_or(0, |u| u.counts.broadcasts),
@@ -216,13 +246,16 @@ mod tests {
                 webhooks_failed: 6,
                 webhooks_dropped: 7,
                 replay_lost: 9,
+                connections_rate_limited: 10,
+                rest_rate_limited: 11,
+                origins_refused: 12,
             },
             peak_connections: 8,
         };
         let json = serde_json::to_string(&usage).unwrap();
         assert_eq!(
             json,
-            r#"{"broadcasts":1,"messages_delivered":2,"client_events":3,"rest_calls":4,"connections_opened":5,"webhooks_failed":6,"webhooks_dropped":7,"replay_lost":9,"peak_connections":8}"#
+            r#"{"broadcasts":1,"messages_delivered":2,"client_events":3,"rest_calls":4,"connections_opened":5,"webhooks_failed":6,"webhooks_dropped":7,"replay_lost":9,"connections_rate_limited":10,"rest_rate_limited":11,"origins_refused":12,"peak_connections":8}"#
         );
         assert_eq!(serde_json::from_str::<Usage>(&json).unwrap(), usage);
         // Counts default to 0; the peak is required.
@@ -242,6 +275,7 @@ mod tests {
         stats.total.counts.broadcasts = 12;
         stats.total.counts.webhooks_dropped = 4;
         stats.total.counts.replay_lost = 3;
+        stats.total.counts.rest_rate_limited = 6;
         stats.months.insert(
             "2026-11".into(),
             Usage {
@@ -258,6 +292,7 @@ mod tests {
         assert!(text.contains("pusher_edge_connections{app_id=\"app-1\"} 5\n"));
         assert!(text.contains("pusher_edge_webhooks_dropped_total{app_id=\"app-1\"} 4\n"));
         assert!(text.contains("pusher_edge_replay_lost_total{app_id=\"app-1\"} 3\n"));
+        assert!(text.contains("pusher_edge_rest_rate_limited_total{app_id=\"app-1\"} 6\n"));
         assert!(text.contains("pusher_edge_month_broadcasts{app_id=\"app-1\"} 7\n"));
     }
 }

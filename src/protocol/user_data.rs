@@ -93,6 +93,11 @@ pub fn parse_user_data(raw: &str, limits: &Limits) -> Result<SigninUser, String>
         Some(Value::String(s)) if !s.is_empty() => s,
         _ => return Err("user_data.id must be a non-empty string".into()),
     };
+    if id == "." || id == ".." {
+        // `/users/../terminate_connections` is `/terminate_connections` once a URL parser has
+        // read it: such a user could never be terminated.
+        return Err("user_data.id cannot be \".\" or \"..\": a URL path drops it".into());
+    }
     validate_channel_name(
         &format!("{SERVER_TO_USER_PREFIX}{id}"),
         limits.max_channel_name_length,
@@ -180,6 +185,9 @@ mod tests {
             "{}",
             "x",
             r#"{"id":"a b"}"#,
+            r#"{"id":"."}"#,
+            r#"{"id":".."}"#,
+            r#"{"id":"%2e%2e"}"#,
             r#"{"id":"a","watchlist":[1]}"#,
             r#"["12345",["a"]]"#,
         ] {

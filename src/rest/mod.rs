@@ -5,6 +5,7 @@ mod channels;
 mod events;
 mod signed_body;
 
+use crate::apps::contract::IndexKind;
 use crate::apps::lookup::app_by_key;
 use crate::config::App;
 use crate::glue::http::{drain_small_body, json_response, RestResult};
@@ -12,13 +13,15 @@ use crate::glue::internal_error::InternalError;
 use crate::glue::internal_query::request_query;
 use crate::ledger::client::rest_read;
 use crate::ledger::contract::LedgerRequest;
+use crate::ledger::door::over_rate_limit;
 use crate::protocol::query::{percent_decode, QueryParams};
+use crate::protocol::rate_tier::Limited;
 use crate::protocol::rest_error::RestError;
 use crate::protocol::rest_signature::SignedRequest;
 use std::rc::Rc;
-use worker::{Env, Method, Request, Response};
+use worker::{Context, Env, Method, Request, Response};
 
-pub async fn handle(mut req: Request, env: &Env) -> RestResult {
+pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> RestResult {
     let path = req.path();
     let (app_id, endpoint) = split_path(&path);
     let params = QueryParams::parse(&request_query(&req));
@@ -28,6 +31,21 @@ pub async fn handle(mut req: Request, env: &Env) -> RestResult {
         path: &path,
         params: &params,
     };
+    // Counted on what the call names (its auth_key, else the path's app), before any lookup.
+    let named = match (signed.auth_key(), app_id) {
+        (Ok(key), _) => Some((IndexKind::Key, key)),
+        (Err(_), Some(id)) => Some((IndexKind::Id, id)),
+        (Err(_), None) => None,
+    };
+    if let Some(named) = named {
+        if over_rate_limit(env, ctx, Limited::Rest, named, "").await {
+            drain_small_body(&mut req).await;
+            return Err(RestError::new(
+                429,
+                "Too many REST calls for this app: slow down and retry",
+            ));
+        }
+    }
     let checked = match signing_app(env, &signed, app_id).await {
         Ok(app) => signed_body::read(&mut req, &signed, &app)
             .await

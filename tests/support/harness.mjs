@@ -31,7 +31,7 @@ export function makeApp(overrides = {}) {
  * Objects, SQLite classes, compatibility), with `bindings`; also answers wrangler.toml itself.
  * Shared by the tests and the benchmarks.
  */
-export function workerOptions(bindings) {
+export function workerOptions(bindings, { rateLimits = {}, countObjectRequests = false } = {}) {
   const wrangler = parseToml(readFileSync(resolve(root, "wrangler.toml"), "utf8"));
   const sqlite = new Set(wrangler.migrations.flatMap((m) => m.new_sqlite_classes ?? []));
   const durableObjects = Object.fromEntries(
@@ -49,13 +49,23 @@ export function workerOptions(bindings) {
     compatibilityDate: wrangler.compatibility_date,
     compatibilityFlags: wrangler.compatibility_flags ?? [],
     durableObjects,
-    // The Rate Limiting bindings, as Miniflare emulates them.
+    // The Rate Limiting bindings, as Miniflare emulates them (`rateLimits` lowers a limit
+    // for a test: { CONNECTIONS_STANDARD: { limit: 3 } }).
     ratelimits: Object.fromEntries(
-      (wrangler.ratelimits ?? []).map((r) => [r.name, { namespace_id: r.namespace_id, simple: r.simple }]),
+      (wrangler.ratelimits ?? []).map((r) => [
+        r.name,
+        { namespace_id: r.namespace_id, simple: { ...r.simple, ...rateLimits[r.name] } },
+      ]),
     ),
     bindings,
     host: "127.0.0.1",
   };
+  if (countObjectRequests) {
+    // The built worker behind tests/support/counting_entry.mjs, which counts object requests.
+    options.modulesRoot = root;
+    options.scriptPath = resolve(root, "tests/support/counting_entry.mjs");
+    options.modulesRules = [...options.modulesRules, { type: "ESModule", include: ["**/*.js"] }];
+  }
   if (wrangler.assets) {
     // Static assets as wrangler serves them: the Worker first when run_worker_first.
     options.assets = {
@@ -74,8 +84,21 @@ export function workerOptions(bindings) {
   return { wrangler, options };
 }
 
-export async function startWorker({ apps = [makeApp()], bindings, port: wantedPort = 0 } = {}) {
-  const { wrangler, options } = workerOptions(bindings ?? { PUSHER_APPS: JSON.stringify(apps) });
+/**
+ * `rateLimits` lowers Rate Limiting bindings' limits (see workerOptions); `countObjectRequests`
+ * runs the worker behind a counter of its Durable Objects' requests (worker.objectRequests()).
+ */
+export async function startWorker({
+  apps = [makeApp()],
+  bindings,
+  port: wantedPort = 0,
+  rateLimits,
+  countObjectRequests,
+} = {}) {
+  const { wrangler, options } = workerOptions(bindings ?? { PUSHER_APPS: JSON.stringify(apps) }, {
+    rateLimits,
+    countObjectRequests,
+  });
   const mf = new Miniflare({
     ...options,
     port: wantedPort,
@@ -92,6 +115,8 @@ export async function startWorker({ apps = [makeApp()], bindings, port: wantedPo
     apps,
     workerName: wrangler.name,
     stop: () => mf.dispose(),
+    /** Requests the Durable Objects have received (countObjectRequests only). */
+    objectRequests: async () => (await (await fetch(new URL("/__test/object-requests", url))).json()).objectRequests,
   };
 }
 
@@ -198,8 +223,8 @@ export function subscribed(client, name) {
 /**
  * A raw WebSocket that records every frame (parsed) and its close, for wire-level assertions.
  */
-export async function rawSocket(worker, path) {
-  const ws = new WebSocket(`ws://127.0.0.1:${worker.port}${path}`);
+export async function rawSocket(worker, path, { headers } = {}) {
+  const ws = new WebSocket(`ws://127.0.0.1:${worker.port}${path}`, { headers });
   const frames = [];
   const waiters = [];
   let closed = null;

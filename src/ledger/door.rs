@@ -1,0 +1,83 @@
+//! What the Worker's door refuses before any object: an app's rate limits (by its tier,
+//! keyed on what the request names, before any lookup of the app), and the counting of every
+//! door refusal. Counts gather in the isolate (`super::refusal_tally`): the first refusal
+//! after a batch starts the next one, sent `BATCH_DELAY_MS` later, so an isolate sends each
+//! app's ledger at most one request per `BATCH_DELAY_MS`, whatever the refusals' rate.
+
+use super::client::send_report;
+use super::refusal_tally::{Refusal, RefusalTally};
+use super::report::Report;
+use crate::apps::contract::IndexKind;
+use crate::apps::lookup::known;
+use crate::glue::rate_limit::within_app_limit;
+use crate::protocol::rate_tier::{binding, Limited, STANDARD_TIER};
+use std::cell::RefCell;
+use std::time::Duration;
+use worker::{console_error, Context, Delay, Env};
+
+/// How long refusals gather before they are sent (well within the 30 s a Worker's
+/// `waitUntil` may run after its answer).
+const BATCH_DELAY_MS: u64 = 5_000;
+
+thread_local! {
+    static TALLY: RefCell<RefusalTally> = RefCell::new(RefusalTally::default());
+}
+
+/// Whether the call is past its app's rate limit for `kind` (and so refused). The app is the
+/// one the request names by `by` (`name`: the connection URL's key, the REST call's auth_key
+/// or path id), its tier as this isolate knows it: the standard tier for an app it has not
+/// looked up yet. A connection counts per client `address` and app key.
+pub async fn over_rate_limit(
+    env: &Env,
+    ctx: &Context,
+    kind: Limited,
+    (by, name): (IndexKind, &str),
+    address: &str,
+) -> bool {
+    let app = known(env, by, name);
+    let tier = app
+        .as_ref()
+        .map_or(STANDARD_TIER, |app| &app.rate_limit_tier);
+    let Some(binding) = binding(kind, tier) else {
+        return false;
+    };
+    let key = match (kind, &app) {
+        (Limited::Connections, _) => format!("{address} {name}"),
+        // One count per app, whichever way its calls name it.
+        (Limited::Rest, Some(app)) => app.id.clone(),
+        (Limited::Rest, None) => name.to_string(),
+    };
+    if within_app_limit(env, binding, &key).await {
+        return false;
+    }
+    // Counted for an app this isolate knows; a made-up name has no ledger to count in.
+    if let Some(app) = app {
+        let refusal = match kind {
+            Limited::Connections => Refusal::ConnectionRateLimited,
+            Limited::Rest => Refusal::RestRateLimited,
+        };
+        count_refusal(env, ctx, &app.id, refusal);
+    }
+    true
+}
+
+/// Counts `refusal` for app `app_id`; a batch is sent after the answer if none is on its way.
+pub fn count_refusal(env: &Env, ctx: &Context, app_id: &str, refusal: Refusal) {
+    if TALLY.with(|tally| tally.borrow_mut().add(app_id, refusal)) {
+        ctx.wait_until(send_batch(env.clone()));
+    }
+}
+
+async fn send_batch(env: Env) {
+    Delay::from(Duration::from_millis(BATCH_DELAY_MS)).await;
+    let batch = TALLY.with(|tally| tally.borrow_mut().take());
+    for (app_id, counts) in batch {
+        let report = Report {
+            counts,
+            ..Report::default()
+        };
+        if let Err(e) = send_report(&env, &app_id, &report).await {
+            console_error!("refusal counts for app {app_id} were not reported: {e}");
+        }
+    }
+}
