@@ -176,6 +176,25 @@ test("REST calls past the app's limit get 429 with Pusher's JSON error; other ap
   assert.equal(stats.status, 429, "the app's own REST reads share its budget");
 });
 
+test("calls with the app's public key but no valid signature do not spend its REST budget", async () => {
+  for (let i = 0; i < 4 * LIMITS.REST_STANDARD; i++) {
+    const forged = await fetch(
+      new URL(
+        `/apps/${counted.id}/events?auth_key=${counted.key}&auth_timestamp=${Math.floor(Date.now() / 1000)}&auth_version=1.0&auth_signature=${"0".repeat(64)}`,
+        worker.url,
+      ),
+      {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: '{"name":"e","channels":["c"],"data":"{}"}',
+      },
+    );
+    assert.equal(forged.status, 401);
+  }
+  const sdk = serverSdk(worker, counted);
+  assert.equal((await sdk.trigger("c", "e", {})).status, 200, "the app's own server still publishes");
+});
+
 test("a refusal costs no Durable Object request; refusals reach the ledger in one batch (stats, /metrics)", async () => {
   // One call a minute: once it is used, every call is refused until the minute ends.
   const blocked = makeApp({ id: "5201" });

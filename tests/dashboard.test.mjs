@@ -284,7 +284,16 @@ test("no answer carries a secret: apps list settings and keys, webhook URLs by h
   for (const path of paths) {
     const res = await dashboardGet(path, cookie);
     assert.equal(res.status, 200, path);
+    // Pages and API answers alike: never cached, never sniffed.
+    assert.equal(res.headers.get("cache-control"), "no-store", path);
+    assert.equal(res.headers.get("x-content-type-options"), "nosniff", path);
     everything += JSON.stringify([...res.headers]) + (await res.text());
+  }
+  for (const path of ["/dashboard/api/apps/no-such-app/stats", "/dashboard/api/admin/apps/no-such-app"]) {
+    const refused = await dashboardGet(path, cookie);
+    assert.equal(refused.status, 404, path);
+    assert.equal(refused.headers.get("cache-control"), "no-store", path);
+    assert.equal(refused.headers.get("x-content-type-options"), "nosniff", path);
   }
   const publish = await fetch(`${base()}/dashboard/api/apps/${watched.id}/events`, {
     method: "POST",

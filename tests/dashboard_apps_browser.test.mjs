@@ -7,7 +7,7 @@
 // the environment shows no controls, and no secret reaches the page's storage or any URL.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, makeApp, serverSdk, pusherJs, connectRaw } from "./support/harness.mjs";
+import { startWorker, makeApp, serverSdk, pusherJs, connectRaw, rawSocket, eventually } from "./support/harness.mjs";
 import { launchChromium, watchProblems } from "./support/browser.mjs";
 
 const DASHBOARD_TOKEN = "dashboard-token-for-the-apps-section";
@@ -193,6 +193,45 @@ test("an operator creates, edits, disables, rotates and deletes an app in the da
   assert.equal(edited.enable_client_messages, true);
   assert.equal(edited.limits.max_client_events_per_second, 5);
   assert.equal(edited.limits.max_connections, 50, "a limit not changed is not sent");
+
+  // Which pages may connect, and the rate-limit tier: the same form, checked by the API.
+  assert.equal(await page.inputValue("#edit-allowed-origins"), "");
+  assert.equal(await page.inputValue("#edit-rate-limit-tier"), "standard");
+  await page.fill("#edit-allowed-origins", "shop.example.com");
+  await page.click("#edit-save");
+  await page.waitForSelector("#apps-error:not([hidden])");
+  assert.match(await page.textContent("#apps-error"), /"shop\.example\.com": an origin needs its scheme/);
+  assert.ok(
+    problems.splice(0).every((p) => p.includes("400")),
+    "the refused origin is the only failure so far",
+  );
+  await page.fill("#edit-allowed-origins", "https://shop.example.com\n\n  https://*.example.org ");
+  await page.selectOption("#edit-rate-limit-tier", "high");
+  const originsSent = page.waitForRequest((r) => r.method() === "PATCH");
+  await page.click("#edit-save");
+  assert.deepEqual((await originsSent).postDataJSON(), {
+    allowed_origins: ["https://shop.example.com", "https://*.example.org"],
+    rate_limit_tier: "high",
+  });
+  await page.waitForSelector(change("allowed_origins"));
+  assert.equal(await page.getAttribute(change("allowed_origins"), "data-applies"), "new_connections");
+  assert.equal(await page.getAttribute(change("rate_limit_tier"), "data-applies"), "live");
+  const connectFrom = async (origin) => {
+    const sock = await rawSocket(worker, `/app/${app.key}?protocol=7`, { headers: { Origin: origin } });
+    const first = await sock.next();
+    sock.close();
+    return first;
+  };
+  // New connections follow once this isolate's copy of the app is refreshed (seconds).
+  await eventually(
+    async () => (await connectFrom("https://elsewhere.example")).event === "pusher:error",
+    "a page of another origin refused",
+  );
+  assert.deepEqual((await connectFrom("https://elsewhere.example")).data, {
+    code: 4009,
+    message: "Origin not allowed",
+  });
+  assert.equal((await connectFrom("https://a.example.org")).event, "pusher:connection_established");
   await page.click("#edit-cancel");
   await page.waitForSelector("#app-editor", { state: "hidden" });
 

@@ -92,6 +92,9 @@ test("counters are exact after a known sequence of publishes, deliveries, client
     webhooks_failed: 0,
     webhooks_dropped: 0,
     replay_lost: 0,
+    connections_rate_limited: 0,
+    rest_rate_limited: 0,
+    origins_refused: 0,
     peak_connections: 3,
   };
   assert.deepEqual(s.total, expected);
@@ -176,6 +179,9 @@ test("metrics: Prometheus text behind the deployment token", async () => {
   assert.match(text, /^# TYPE pusher_edge_connections gauge$/m);
   assert.match(text, /^# TYPE pusher_edge_webhooks_dropped_total counter$/m);
   assert.match(text, /^# TYPE pusher_edge_replay_lost_total counter$/m);
+  for (const refused of ["connections_rate_limited", "rest_rate_limited", "origins_refused"]) {
+    assert.match(text, new RegExp(`^# TYPE pusher_edge_${refused}_total counter$`, "m"));
+  }
   for (const app of apps)
     assert.match(text, new RegExp(`^pusher_edge_broadcasts_total\\{app_id="${app.id}"\\} \\d+$`, "m"));
   assert.ok(!text.includes(counted.secret), "no secret in metrics");

@@ -261,7 +261,9 @@ function maySilence(text, talk) {
 }
 
 let worker;
-const app = makeApp({ enable_client_messages: true });
+// Unlimited: thousands of signed REST calls in seconds are the point here, not its rate limit
+// (tests/abuse_controls.test.mjs covers that).
+const app = makeApp({ enable_client_messages: true, rate_limit_tier: "unlimited" });
 /** Closes what a failed run left open, so the failure is reported at once. */
 const open = [];
 before(async () => {

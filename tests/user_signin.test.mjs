@@ -93,3 +93,36 @@ test("watchlist: the current state first, then online and offline as users come 
     watcher.disconnect();
   }
 });
+
+test("every user id that can sign in can be terminated through the Node SDK; '.' and '..' cannot sign in", async () => {
+  const sdk = serverSdk(worker, chatty);
+  const signIn = async (id) => {
+    const { sock, socketId } = await connectRaw(worker, chatty);
+    const { auth, user_data } = sdk.authenticateUser(socketId, { id });
+    sock.send({ event: "pusher:signin", data: { auth, user_data } });
+    return { sock, answer: await sock.next(`the answer to signing in as ${id}`) };
+  };
+  // Every character a user id may hold (those of a channel name), where a URL path could
+  // mistake it: dots alone or at either end, the longest id.
+  const ids = ["...", ".a", "a.", "a..b", "-", "_", "=", "@", ",", ";", "a=b@c,d;e-f_g.h", "0", "u".repeat(184)];
+  const signedIn = [];
+  for (const id of ids) {
+    const { sock, answer } = await signIn(id);
+    assert.equal(answer.event, "pusher:signin_success", `${id}: ${JSON.stringify(answer)}`);
+    signedIn.push({ id, sock });
+  }
+  await sleep(300); // the user-channel rooms are joined after signin_success
+  for (const { id, sock } of signedIn) {
+    const response = await sdk.terminateUserConnections(id);
+    assert.equal(response.status, 200, id);
+    assert.equal((await sock.closed(`${id} terminated`)).code, 4009, id);
+  }
+  // `/users/../terminate_connections` is `/terminate_connections` once a URL parser reads it.
+  for (const id of [".", ".."]) {
+    const { sock, answer } = await signIn(id);
+    assert.equal(answer.event, "pusher:error", id);
+    assert.equal(answer.data.code, 4009);
+    assert.match(answer.data.message, /user_data\.id cannot be "\." or "\.\."/);
+    sock.close();
+  }
+});

@@ -98,7 +98,9 @@ function showSettings(app) {
   $("settings").textContent =
     `key ${app.key} · ${app.enabled ? "enabled" : "disabled"} · features: ${flags.join(", ") || "none"}` +
     ` · webhooks: ${hooks} · max connections ${app.limits.max_connections ?? "∞"}` +
-    ` · max broadcasts/month ${app.limits.max_broadcasts_per_month ?? "∞"}`;
+    ` · max broadcasts/month ${app.limits.max_broadcasts_per_month ?? "∞"}` +
+    ` · origins: ${app.allowed_origins.join(", ") || "any"}${app.require_origin ? " (Origin required)" : ""}` +
+    ` · rate limits: ${app.rate_limit_tier}`;
 }
 
 /** A refresh that fails (the app was just deleted, the network is down) says so and waits for the next. */
@@ -127,6 +129,12 @@ async function loadStats() {
   const quota = stats.max_broadcasts_per_month ? ` / ${number(stats.max_broadcasts_per_month)}` : "";
   $("stat-broadcasts-month").textContent = number(month.broadcasts) + quota;
   $("stat-messages-month").textContent = number(month.messages_delivered);
+  const refused = $("stat-refused-today");
+  const rateLimited = (today.connections_rate_limited || 0) + (today.rest_rate_limited || 0);
+  refused.textContent = number(rateLimited + (today.origins_refused || 0));
+  refused.title =
+    `${number(today.connections_rate_limited)} connection attempts and ${number(today.rest_rate_limited)} REST calls ` +
+    `rate-limited, ${number(today.origins_refused)} pages of other origins`;
   $("updated").textContent = `updated ${now.toLocaleTimeString()}`;
   for (const metric of ["broadcasts", "messages_delivered", "connections_opened", "peak_connections"]) {
     drawChart($(`chart-${metric}`), stats.days, metric, now);
@@ -554,6 +562,9 @@ async function openEditor(id, button) {
     const form = $("app-edit-form");
     for (const name of SWITCHES) form.elements[name].checked = app[name];
     for (const name of LIMITS) form.elements[name].value = app.limits[name] ?? "";
+    form.elements.allowed_origins.value = app.allowed_origins.join("\n");
+    form.elements.require_origin.checked = app.require_origin;
+    form.elements.rate_limit_tier.value = app.rate_limit_tier;
     $("edit-changes").replaceChildren();
     openPanel("app-editor", id);
     state.editing = app;
@@ -572,7 +583,21 @@ function settingsPatch(form, app) {
     if (value !== (app.limits[name] ?? null)) limits[name] = value;
   }
   if (Object.keys(limits).length) patch.limits = limits;
+  const origins = originList(form.elements.allowed_origins.value);
+  if (origins.join("\n") !== app.allowed_origins.join("\n")) patch.allowed_origins = origins;
+  if (form.elements.require_origin.checked !== app.require_origin)
+    patch.require_origin = form.elements.require_origin.checked;
+  if (form.elements.rate_limit_tier.value !== app.rate_limit_tier)
+    patch.rate_limit_tier = form.elements.rate_limit_tier.value;
   return patch;
+}
+
+/** The origins a textarea lists, one per line (blank lines and spaces dropped). */
+function originList(text) {
+  return text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter(Boolean);
 }
 
 async function saveSettings(event) {

@@ -9,6 +9,7 @@ use super::refusal_tally::{Refusal, RefusalTally};
 use super::report::Report;
 use crate::apps::contract::IndexKind;
 use crate::apps::lookup::known;
+use crate::config::MAX_CREDENTIAL_LENGTH;
 use crate::glue::rate_limit::within_app_limit;
 use crate::protocol::rate_tier::{binding, Limited, STANDARD_TIER};
 use std::cell::RefCell;
@@ -24,9 +25,10 @@ thread_local! {
 }
 
 /// Whether the call is past its app's rate limit for `kind` (and so refused). The app is the
-/// one the request names by `by` (`name`: the connection URL's key, the REST call's auth_key
-/// or path id), its tier as this isolate knows it: the standard tier for an app it has not
-/// looked up yet. A connection counts per client `address` and app key.
+/// one the request names by `by` (`name`: a connection URL's key, before any lookup; a REST
+/// call's app id, once its signature holds), its tier as this isolate knows it: the standard
+/// tier for an app it has not looked up yet. A connection counts per client `address` and app
+/// key, a REST call per app.
 pub async fn over_rate_limit(
     env: &Env,
     ctx: &Context,
@@ -34,6 +36,10 @@ pub async fn over_rate_limit(
     (by, name): (IndexKind, &str),
     address: &str,
 ) -> bool {
+    if name.len() > MAX_CREDENTIAL_LENGTH {
+        // No app has such a name: the call is refused as unknown, and the binding's key stays short.
+        return false;
+    }
     let app = known(env, by, name);
     let tier = app
         .as_ref()
@@ -41,11 +47,9 @@ pub async fn over_rate_limit(
     let Some(binding) = binding(kind, tier) else {
         return false;
     };
-    let key = match (kind, &app) {
-        (Limited::Connections, _) => format!("{address} {name}"),
-        // One count per app, whichever way its calls name it.
-        (Limited::Rest, Some(app)) => app.id.clone(),
-        (Limited::Rest, None) => name.to_string(),
+    let key = match kind {
+        Limited::Connections => format!("{address} {name}"),
+        Limited::Rest => name.to_string(),
     };
     if within_app_limit(env, binding, &key).await {
         return false;

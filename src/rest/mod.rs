@@ -31,21 +31,6 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> RestResult {
         path: &path,
         params: &params,
     };
-    // Counted on what the call names (its auth_key, else the path's app), before any lookup.
-    let named = match (signed.auth_key(), app_id) {
-        (Ok(key), _) => Some((IndexKind::Key, key)),
-        (Err(_), Some(id)) => Some((IndexKind::Id, id)),
-        (Err(_), None) => None,
-    };
-    if let Some(named) = named {
-        if over_rate_limit(env, ctx, Limited::Rest, named, "").await {
-            drain_small_body(&mut req).await;
-            return Err(RestError::new(
-                429,
-                "Too many REST calls for this app: slow down and retry",
-            ));
-        }
-    }
     let checked = match signing_app(env, &signed, app_id).await {
         Ok(app) => signed_body::read(&mut req, &signed, &app)
             .await
@@ -62,6 +47,15 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> RestResult {
             return Err(refused);
         }
     };
+    // Counted once the signature holds, before any object is asked: anyone can send calls
+    // naming the app's public key, and they must not spend the budget of its servers.
+    let app_named = (IndexKind::Id, app.id.as_str());
+    if over_rate_limit(env, ctx, Limited::Rest, app_named, "").await {
+        return Err(RestError::new(
+            429,
+            "Too many REST calls for this app: slow down and retry",
+        ));
+    }
     if !app.enabled {
         return Err(RestError::new(403, "Application disabled"));
     }

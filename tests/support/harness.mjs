@@ -169,10 +169,10 @@ export function nextEvent(target, event, timeoutMs = 10_000) {
   });
 }
 
-/** Polls `predicate` until true. */
+/** Waits until `predicate` (sync or async) holds, polling every 20 ms. */
 export async function eventually(predicate, what, timeoutMs = 10_000) {
   const start = Date.now();
-  while (!predicate()) {
+  while (!(await predicate())) {
     if (Date.now() - start > timeoutMs) throw new Error(`timed out: ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
