@@ -106,7 +106,7 @@ fn collect_durable_objects(
                 if let Some(name) = binding {
                     bindings.insert(name.to_string());
                 }
-                if line == "#[durable_object]" {
+                if line == "#[durable_object]" || line.starts_with("#[durable_object(") {
                     let decl = lines.find(|l| !l.starts_with("#[") && !l.starts_with("//"));
                     if let Some(name) = decl.and_then(|d| d.strip_prefix("pub struct ")) {
                         let name: String = name

@@ -361,10 +361,11 @@ test("a connected session learns a rotation: a subscription signed with the expi
   const fresh = credentials(rotated.json.app);
   const sign = (secret, channel) =>
     `${original.key}:${createHmac("sha256", secret).update(`${socketId}:${channel}`).digest("hex")}`;
+  let tries = 0;
   await eventually(async () => {
-    const answer = await subscribeRaw(sock, "private-old-signed", {
-      auth: sign(original.secret, "private-old-signed"),
-    });
+    // A fresh channel each try: a second subscribe to one that succeeded is a double subscribe.
+    const channel = `private-old-signed-${++tries}`;
+    const answer = await subscribeRaw(sock, channel, { auth: sign(original.secret, channel) });
     return answer.event === "pusher:subscription_error";
   }, "the old secret refused in the live session");
   const ok = await subscribeRaw(sock, "private-new-signed", { auth: sign(fresh.secret, "private-new-signed") });

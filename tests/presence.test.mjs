@@ -220,3 +220,57 @@ test("with presence_grace_secs, a member whose connection drops uncleanly and co
   );
   stay.sock.close();
 });
+
+test("a signed-in connection joins presence channels as its user: the auth signs no channel_data, the member is the sign-in's id and user_info", async () => {
+  // The auth route of Pusher's "presence for authenticated users": authorizeChannel(socketId,
+  // channel) with no presence data; pusher-js waits for signin_success before subscribing.
+  const app = worker.apps[0];
+  const signedIn = (id, name) =>
+    pusherJs(worker, app, sdkAuth(worker, { app, user: { id, user_info: { name }, watchlist: ["zed"] } }));
+  const ada = await signedIn("ada-signed", "Ada");
+  const bob = await signedIn("bob-signed", "Bob");
+  try {
+    ada.signin();
+    bob.signin();
+    const adaChannel = await subscribed(ada, "presence-signed");
+    assert.deepEqual(adaChannel.members.me, { id: "ada-signed", info: { name: "Ada" } });
+    const added = nextEvent(adaChannel, "pusher:member_added");
+    const bobChannel = await subscribed(bob, "presence-signed");
+    assert.deepEqual(await added, { id: "bob-signed", info: { name: "Bob" } });
+    assert.equal(bobChannel.members.count, 2);
+    assert.deepEqual(bobChannel.members.get("ada-signed"), { id: "ada-signed", info: { name: "Ada" } });
+    const { users } = await (await serverSdk(worker, app).get({ path: "/channels/presence-signed/users" })).json();
+    assert.deepEqual(users.map((u) => u.id).sort(), ["ada-signed", "bob-signed"]);
+  } finally {
+    ada.disconnect();
+    bob.disconnect();
+  }
+});
+
+test("presence auth without channel_data: refused before a sign-in with a clear subscription_error, the sign-in's member after; a second sign-in cannot change it", async () => {
+  const app = worker.apps[0];
+  const sdk = serverSdk(worker, app);
+  const { sock, socketId } = await connectRaw(worker, app);
+  const { auth } = sdk.authorizeChannel(socketId, "presence-raw");
+  const refused = await subscribeRaw(sock, "presence-raw", { auth });
+  assert.equal(refused.event, "pusher:subscription_error");
+  assert.equal(refused.data.status, 401);
+  assert.match(refused.data.error, /or a connection signed in first \(pusher:signin\)/);
+
+  const signin = sdk.authenticateUser(socketId, { id: "raw-user", user_info: { n: 1 } });
+  sock.send({ event: "pusher:signin", data: signin });
+  await sock.waitFor((f) => f.event === "pusher:signin_success", "signin_success");
+  const ok = await subscribeRaw(sock, "presence-raw", { auth });
+  assert.equal(ok.event, "pusher_internal:subscription_succeeded");
+  assert.deepEqual(JSON.parse(ok.data), { presence: { ids: ["raw-user"], hash: { "raw-user": { n: 1 } }, count: 1 } });
+
+  // Validly signed, other data: refused, and the session keeps the member it holds.
+  const other = sdk.authenticateUser(socketId, { id: "raw-user", user_info: { n: 2 } });
+  sock.send({ event: "pusher:signin", data: other });
+  const answer = await sock.waitFor((f) => f.event === "pusher:error" && f.data?.code === 4009, "the refusal");
+  assert.match(answer.data.message, /reconnect to sign in with other user data/);
+  assert.equal(sock.frames.filter((f) => f.event === "pusher:signin_success").length, 1);
+  const { users } = await (await sdk.get({ path: "/channels/presence-raw/users" })).json();
+  assert.deepEqual(users, [{ id: "raw-user" }]);
+  sock.close();
+});

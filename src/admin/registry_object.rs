@@ -8,7 +8,9 @@ use crate::glue::internal_query::{read_request, refusal};
 use std::cell::{Cell, RefCell};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
-#[durable_object]
+// Only the handlers it has (requests and an alarm: no sockets): each unused one would bring workers-rs's default,
+// which panics, and its glue into the bundle.
+#[durable_object(alarm)]
 pub struct AppRegistry {
     state: State,
     env: Env,

@@ -72,14 +72,14 @@ impl AppCache {
         }
     }
 
-    /// Keeps `app` as the answer for `name` from `now_ms`; an older revision of an app than the
-    /// one held (a late copy) only renews the one held.
     /// The app held for `name`, however old, without asking for a refresh.
     pub fn peek(&self, name: &str) -> Option<Rc<App>> {
         let found = self.entries.get(name)?.app.as_ref()?;
         Some(found.app.clone())
     }
 
+    /// Keeps `app` as the answer for `name` from `now_ms`; an older revision of an app than the
+    /// one held (a late copy) only renews the one held.
     pub fn store(&mut self, name: &str, app: Option<Found>, now_ms: f64) {
         let newer_held = match (self.entries.get(name).and_then(|e| e.app.as_ref()), &app) {
             (Some(held), Some(new)) => held.rev > new.rev,

@@ -48,28 +48,25 @@ pub async fn app_by_id(env: &Env, id: &str) -> Result<Option<Rc<App>>> {
 /// The app this isolate already knows by `name` (the environment's, or the registry's held
 /// in its cache), without any request: for checks that must run before a lookup could.
 pub fn known(env: &Env, kind: IndexKind, name: &str) -> Option<Rc<App>> {
-    let apps = load_apps(env).ok()?;
-    let from_env = match kind {
-        IndexKind::Key => apps.by_key(name),
-        IndexKind::Id => apps.by_id(name),
-    };
-    match from_env {
-        Some(app) => Some(app.clone()),
+    match from_env(env, kind, name).ok()? {
+        Some(app) => Some(app),
         None => with_cache(kind, |cache| cache.peek(name)),
     }
 }
 
-async fn lookup(env: &Env, kind: IndexKind, name: &str) -> Result<Option<Found>> {
+/// The environment's app by `name`, if it has one.
+fn from_env(env: &Env, kind: IndexKind, name: &str) -> Result<Option<Rc<App>>> {
     let apps = load_apps(env).map_err(|e| InternalError::Config(e.to_string()))?;
-    let from_env = match kind {
+    Ok(match kind {
         IndexKind::Key => apps.by_key(name),
         IndexKind::Id => apps.by_id(name),
-    };
-    if let Some(app) = from_env {
-        return Ok(Some(Found {
-            app: app.clone(),
-            rev: 0,
-        }));
+    }
+    .cloned())
+}
+
+async fn lookup(env: &Env, kind: IndexKind, name: &str) -> Result<Option<Found>> {
+    if let Some(app) = from_env(env, kind, name)? {
+        return Ok(Some(Found { app, rev: 0 }));
     }
     let could_exist = match kind {
         IndexKind::Key => valid_credential(name),

@@ -67,16 +67,14 @@ pub fn applies(setting: &str) -> Applies {
 const FIXED: [&str; 4] = ["id", "key", "secret", "previous_secrets"];
 
 /// The settings that differ between `old` and `new`, each with when it takes effect, in a
-/// stable order (limits are named one by one).
+/// stable order (limits are named one by one): by name, as `flatten`'s map (a `BTreeMap`:
+/// serde_json without `preserve_order`) iterates.
 pub fn changed_settings(old: &App, new: &App) -> Vec<(String, Applies)> {
     let (old, new) = (flatten(old), flatten(new));
-    let mut changed: Vec<(String, Applies)> = new
-        .iter()
+    new.iter()
         .filter(|(name, value)| old.get(*name) != Some(value) && !FIXED.contains(&name.as_str()))
         .map(|(name, _)| (name.clone(), applies(name)))
-        .collect();
-    changed.sort_by(|a, b| a.0.cmp(&b.0));
-    changed
+        .collect()
 }
 
 /// Top-level settings by name, and each limit as `limits.{name}`.
@@ -122,7 +120,9 @@ pub fn for_live_connection(held: &App, changed: &App) -> App {
             }
         }
     }
-    serde_json::from_value(Value::Object(next)).unwrap_or_else(|_| changed.clone())
+    // Read back from text, as every other App is: `from_value` would be a second App reader
+    // in the bundle.
+    from_text(&Value::Object(next).to_string()).unwrap_or_else(|_| changed.clone())
 }
 
 /// Applies an operator's JSON merge patch (RFC 7386: a field replaces, `null` resets to the

@@ -6,7 +6,7 @@
 use super::session;
 use super::session_core::protocol_problem;
 use crate::apps::contract::IndexKind;
-use crate::apps::lookup::found_by_key;
+use crate::apps::lookup::{found_by_key, known};
 use crate::config::App;
 use crate::glue::http::RestResult;
 use crate::glue::internal_query::{query_value, request_query};
@@ -43,7 +43,7 @@ pub async fn client_connection(req: Request, env: Env, ctx: &Context, key: &str)
             "Path not found: use /app/{key}",
         )?);
     }
-    let named = (IndexKind::Key, key);
+    let named = (known(&env, IndexKind::Key, key), key);
     if over_rate_limit(
         &env,
         ctx,

@@ -162,7 +162,9 @@ fn add_dropped_column(sql: &SqlStorage) -> Result<()> {
     Ok(())
 }
 
-#[durable_object]
+// Only the handlers it has (hibernatable sockets: no alarm): each unused one would bring workers-rs's default,
+// which panics, and its glue into the bundle.
+#[durable_object(websocket)]
 pub struct AppLedger {
     state: State,
     env: Env,
@@ -517,19 +519,18 @@ impl AppLedger {
                 vec![prefix.into(), prefix.into(), limit.into(), offset.into()],
             )?
             .to_array()?;
-        let channels: serde_json::Map<String, serde_json::Value> = rows
-            .into_iter()
-            .map(|row| {
-                let mut info = serde_json::Map::new();
-                if user_count {
-                    info.insert(
-                        "user_count".into(),
-                        (row.user_count.unwrap_or(0.0) as u64).into(),
-                    );
-                }
-                (row.name, info.into())
-            })
-            .collect();
+        // Filled by insert, not collect: a collect into a map brings its own sort.
+        let mut channels = serde_json::Map::new();
+        for row in rows {
+            let mut info = serde_json::Map::new();
+            if user_count {
+                info.insert(
+                    "user_count".into(),
+                    (row.user_count.unwrap_or(0.0) as u64).into(),
+                );
+            }
+            channels.insert(row.name, info.into());
+        }
         Ok(serde_json::json!({ "channels": channels }).to_string())
     }
 }

@@ -7,12 +7,12 @@
 use super::client::send_report;
 use super::refusal_tally::{Refusal, RefusalTally};
 use super::report::Report;
-use crate::apps::contract::IndexKind;
-use crate::apps::lookup::known;
-use crate::config::MAX_CREDENTIAL_LENGTH;
+use crate::config::{App, MAX_CREDENTIAL_LENGTH};
+use crate::glue::clock::now_ms;
 use crate::glue::rate_limit::within_app_limit;
-use crate::protocol::rate_tier::{binding, Limited, STANDARD_TIER};
+use crate::protocol::rate_tier::{address_key, binding, Limited, STANDARD_TIER};
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 use worker::{console_error, Context, Delay, Env};
 
@@ -24,32 +24,33 @@ thread_local! {
     static TALLY: RefCell<RefusalTally> = RefCell::new(RefusalTally::default());
 }
 
-/// Whether the call is past its app's rate limit for `kind` (and so refused). The app is the
-/// one the request names by `by` (`name`: a connection URL's key, before any lookup; a REST
-/// call's app id, once its signature holds), its tier as this isolate knows it: the standard
-/// tier for an app it has not looked up yet. A connection counts per client `address` and app
-/// key, a REST call per app.
+/// Whether the call is past its app's rate limit for `kind` (and so refused). `app` is the
+/// app as far as the caller knows it (a connection: what this isolate already holds for the
+/// URL's key, before any lookup; a REST call: the app its signature proved), `name` what the
+/// request names it by. A connection counts per client address and app key (per address alone
+/// for a key this isolate does not know: made-up keys get no fresh count each), a REST call
+/// per app; an unknown app's tier is the standard one.
 pub async fn over_rate_limit(
     env: &Env,
     ctx: &Context,
     kind: Limited,
-    (by, name): (IndexKind, &str),
+    (app, name): (Option<Rc<App>>, &str),
     address: &str,
 ) -> bool {
     if name.len() > MAX_CREDENTIAL_LENGTH {
         // No app has such a name: the call is refused as unknown, and the binding's key stays short.
         return false;
     }
-    let app = known(env, by, name);
     let tier = app
         .as_ref()
         .map_or(STANDARD_TIER, |app| &app.rate_limit_tier);
     let Some(binding) = binding(kind, tier) else {
         return false;
     };
-    let key = match kind {
-        Limited::Connections => format!("{address} {name}"),
-        Limited::Rest => name.to_string(),
+    let key = match (kind, &app) {
+        (Limited::Connections, Some(_)) => format!("{} {name}", address_key(address)),
+        (Limited::Connections, None) => format!("{} ?", address_key(address)),
+        (Limited::Rest, _) => name.to_string(),
     };
     if within_app_limit(env, binding, &key).await {
         return false;
@@ -67,7 +68,7 @@ pub async fn over_rate_limit(
 
 /// Counts `refusal` for app `app_id`; a batch is sent after the answer if none is on its way.
 pub fn count_refusal(env: &Env, ctx: &Context, app_id: &str, refusal: Refusal) {
-    if TALLY.with(|tally| tally.borrow_mut().add(app_id, refusal)) {
+    if TALLY.with(|tally| tally.borrow_mut().add(app_id, refusal, now_ms())) {
         ctx.wait_until(send_batch(env.clone()));
     }
 }

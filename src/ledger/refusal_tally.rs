@@ -14,18 +14,22 @@ pub enum Refusal {
 /// Most apps gathered between two batches (refusals for more are not counted).
 pub const MAX_APPS: usize = 64;
 
+/// A batch not sent this long after it started is taken for lost (its sender was cancelled):
+/// the next refusal starts another.
+const BATCH_LOST_MS: f64 = 30_000.0;
+
 #[derive(Debug, Default)]
 pub struct RefusalTally {
     /// Counts by app id.
     pending: Vec<(String, Counts)>,
-    /// A batch is on its way (its sender will take what is pending).
-    sending: bool,
+    /// When the batch on its way started (its sender will take what is pending).
+    sending_since_ms: Option<f64>,
 }
 
 impl RefusalTally {
-    /// Counts `refusal` for app `app_id`; whether the caller should start a batch (none is on
-    /// its way yet).
-    pub fn add(&mut self, app_id: &str, refusal: Refusal) -> bool {
+    /// Counts `refusal` for app `app_id` at `now_ms`; whether the caller should start a batch
+    /// (none is on its way).
+    pub fn add(&mut self, app_id: &str, refusal: Refusal, now_ms: f64) -> bool {
         let at = match self.pending.iter().position(|(id, _)| id == app_id) {
             Some(at) => at,
             None if self.pending.len() >= MAX_APPS => return false,
@@ -40,12 +44,18 @@ impl RefusalTally {
             Refusal::RestRateLimited => counts.rest_rate_limited += 1,
             Refusal::OriginRefused => counts.origins_refused += 1,
         }
-        !std::mem::replace(&mut self.sending, true)
+        match self.sending_since_ms {
+            Some(since) if now_ms - since < BATCH_LOST_MS => false,
+            _ => {
+                self.sending_since_ms = Some(now_ms);
+                true
+            }
+        }
     }
 
     /// Everything gathered, for the batch being sent; the next refusal starts another batch.
     pub fn take(&mut self) -> Vec<(String, Counts)> {
-        self.sending = false;
+        self.sending_since_ms = None;
         std::mem::take(&mut self.pending)
     }
 }
@@ -57,10 +67,10 @@ mod tests {
     #[test]
     fn one_batch_at_a_time_with_every_refusal_in_it() {
         let mut tally = RefusalTally::default();
-        assert!(tally.add("7", Refusal::ConnectionRateLimited));
-        assert!(!tally.add("7", Refusal::ConnectionRateLimited));
-        assert!(!tally.add("1", Refusal::RestRateLimited));
-        assert!(!tally.add("7", Refusal::OriginRefused));
+        assert!(tally.add("7", Refusal::ConnectionRateLimited, 0.0));
+        assert!(!tally.add("7", Refusal::ConnectionRateLimited, 0.0));
+        assert!(!tally.add("1", Refusal::RestRateLimited, 0.0));
+        assert!(!tally.add("7", Refusal::OriginRefused, 0.0));
         let batch = tally.take();
         assert_eq!(batch.len(), 2);
         let (id, seven) = &batch[0];
@@ -74,16 +84,25 @@ mod tests {
             ..Counts::default()
         };
         assert_eq!(batch[1], ("1".to_string(), one));
-        assert!(tally.add("1", Refusal::RestRateLimited));
+        assert!(tally.add("1", Refusal::RestRateLimited, 0.0));
+    }
+
+    #[test]
+    fn a_batch_that_never_went_is_taken_for_lost() {
+        let mut tally = RefusalTally::default();
+        assert!(tally.add("7", Refusal::OriginRefused, 0.0));
+        assert!(!tally.add("7", Refusal::OriginRefused, 29_000.0));
+        assert!(tally.add("7", Refusal::OriginRefused, 30_000.0));
+        assert_eq!(tally.take()[0].1.origins_refused, 3);
     }
 
     #[test]
     fn apps_are_capped() {
         let mut tally = RefusalTally::default();
         for i in 0..MAX_APPS + 10 {
-            tally.add(&i.to_string(), Refusal::ConnectionRateLimited);
+            tally.add(&i.to_string(), Refusal::ConnectionRateLimited, 0.0);
         }
-        tally.add("0", Refusal::ConnectionRateLimited);
+        tally.add("0", Refusal::ConnectionRateLimited, 0.0);
         let batch = tally.take();
         assert_eq!(batch.len(), MAX_APPS);
         assert_eq!(batch[0].1.connections_rate_limited, 2);

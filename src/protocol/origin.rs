@@ -32,7 +32,10 @@ pub fn pattern_problem(pattern: &str) -> Option<String> {
         Err(problem) => problem,
         Ok(parts) => {
             let host = parts.host.strip_prefix("*.").unwrap_or(&parts.host);
-            if host.contains('*') {
+            let empty_label = host.starts_with('.') || host.ends_with('.') || host.contains("..");
+            if empty_label && !host.starts_with('[') {
+                "the host has an empty label (a dot at either end, or two in a row)"
+            } else if host.contains('*') {
                 "a wildcard may only be the whole first label of the host (https://*.example.com)"
             } else if !host.contains('.') && parts.host.starts_with("*.") {
                 "a wildcard needs a domain after it (https://*.example.com)"
@@ -93,13 +96,14 @@ fn parts(origin: &str) -> Result<Parts<'_>, &'static str> {
             Some(ipv6) => ipv6.chars().all(|c| c.is_ascii_hexdigit() || c == ':'),
             None => host
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-.*".contains(c)),
+                .all(|c| c.is_ascii_alphanumeric() || "-._*".contains(c)),
         };
     if !host_ok {
         return Err("the host must be ASCII letters, digits, - and . (punycode for others), with no path, user or query");
     }
     if let Some(port) = port {
-        if port.parse::<u16>().map_or(true, |p| p == 0) || port.starts_with('0') {
+        let digits = !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
+        if !digits || port.parse::<u16>().map_or(true, |p| p == 0) || port.starts_with('0') {
             return Err("the port must be a number from 1 to 65535");
         }
     }
@@ -179,6 +183,10 @@ mod tests {
             "https://example.com:0",
             "https://example.com:99999",
             "https://example.com:",
+            "https://example.com:+443",
+            "https://example.com.",
+            "https://*.com.",
+            "https://a..example.com",
             "1https://example.com",
             "*.example.com",
         ] {
@@ -195,6 +203,7 @@ mod tests {
             "http://[::1]:3000",
             "capacitor://localhost",
             "https://xn--exmple-cua.com",
+            "https://my_host.example.com",
         ] {
             assert_eq!(pattern_problem(good), None, "{good}");
         }

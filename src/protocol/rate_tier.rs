@@ -3,6 +3,8 @@
 //! The numbers live in wrangler.toml, one binding per tier and kind: `CONNECTIONS_STANDARD`,
 //! `REST_HIGH`, ...; `unlimited` uses none.
 
+use std::fmt::Write;
+
 pub const STANDARD_TIER: &str = "standard";
 pub const UNLIMITED_TIER: &str = "unlimited";
 /// The tiers an app may pick (each but `unlimited` has its two bindings in wrangler.toml).
@@ -37,7 +39,39 @@ pub fn binding(kind: Limited, tier: &str) -> Option<&'static str> {
 /// Why `tier` cannot be an app's tier, or `None` when it can.
 pub fn tier_problem(tier: &str) -> Option<String> {
     (!TIERS.contains(&tier))
-        .then(|| format!("{tier:?} is not a tier (one of {})", TIERS.join(", ")))
+        .then(|| format!("{tier:?} is not a tier (one of standard, high, unlimited)"))
+}
+
+/// What a client address counts as: an IPv4 address itself, an IPv6 address its /64 (one
+/// host commonly holds a whole /64, and could otherwise take a fresh count per address).
+pub fn address_key(address: &str) -> String {
+    if !address.contains(':') {
+        return address.to_string();
+    }
+    let groups = |part: &str| -> Vec<u16> {
+        part.split(':')
+            .filter(|g| !g.is_empty())
+            .map(|g| u16::from_str_radix(g, 16).unwrap_or(0))
+            .collect()
+    };
+    let (head, tail) = match address.split_once("::") {
+        Some((head, tail)) => (groups(head), groups(tail)),
+        None => (groups(address), Vec::new()),
+    };
+    let zeros = 8usize.saturating_sub(head.len() + tail.len());
+    let mut key = String::new();
+    let groups = head
+        .iter()
+        .chain(std::iter::repeat_n(&0, zeros))
+        .chain(&tail);
+    for (i, group) in groups.take(4).enumerate() {
+        if i > 0 {
+            key.push(':');
+        }
+        let _ = write!(key, "{group:x}");
+    }
+    key.push_str("::/64");
+    key
 }
 
 #[cfg(test)]
@@ -60,5 +94,17 @@ mod tests {
         assert!(tier_problem("gold")
             .unwrap()
             .contains("standard, high, unlimited"));
+    }
+
+    #[test]
+    fn an_ipv6_address_counts_as_its_64() {
+        assert_eq!(address_key("203.0.113.9"), "203.0.113.9");
+        let one = address_key("2001:db8:85a3:12:8a2e:370:7334:1");
+        assert_eq!(one, "2001:db8:85a3:12::/64");
+        assert_eq!(address_key("2001:0DB8:85a3:0012::abcd"), one);
+        assert_eq!(address_key("2001:db8::1"), "2001:db8:0:0::/64");
+        assert_eq!(address_key("::1"), "0:0:0:0::/64");
+        assert_eq!(address_key("1::2:3:4:5:6:7"), "1:0:2:3::/64");
+        assert_eq!(address_key("::ffff:192.0.2.1"), "0:0:0:0::/64");
     }
 }

@@ -48,21 +48,47 @@ pub fn parse_channel_data(raw: &str, limits: &Limits) -> Result<PresenceMember, 
             "channel_data.user_id is longer than {max_id} characters"
         ));
     }
-    let user_info = data
-        .user_info
-        .map(|r| r.get())
-        .filter(|text| *text != "null")
-        .map(str::to_string);
-    let max_info = limits.max_presence_user_info_bytes;
-    if let Some(info) = &user_info {
-        if info.len() > max_info {
-            return Err(format!(
-                "channel_data.user_info is {} bytes, the maximum is {max_info} bytes",
-                info.len()
-            ));
-        }
-    }
+    let user_info = member_info(data.user_info, "channel_data", limits)?;
     Ok(PresenceMember { user_id, user_info })
+}
+
+/// `user_info` as JSON text (none when absent or null), at most `max_presence_user_info_bytes`;
+/// `document` names it in the refusal.
+fn member_info(
+    raw: Option<&RawValue>,
+    document: &str,
+    limits: &Limits,
+) -> Result<Option<String>, String> {
+    let Some(info) = raw.map(RawValue::get).filter(|text| *text != "null") else {
+        return Ok(None);
+    };
+    let max_info = limits.max_presence_user_info_bytes;
+    if info.len() > max_info {
+        return Err(format!(
+            "{document}.user_info is {} bytes, the maximum is {max_info} bytes",
+            info.len()
+        ));
+    }
+    Ok(Some(info.to_string()))
+}
+
+/// The presence member a signed-in connection is on a presence channel whose auth carries no
+/// `channel_data` (Pusher's "presence for authenticated users"): the sign-in's `id`, and its
+/// `user_info` only (never its watchlist), within the presence limits. `raw` is the
+/// `user_data` the connection signed in with, already checked by [`parse_user_data`].
+pub fn signed_in_member(raw: &str, limits: &Limits) -> Result<PresenceMember, String> {
+    let user = parse_user_data(raw, limits)?;
+    let max_id = limits.max_presence_user_id_length;
+    if user.id.chars().count() > max_id {
+        return Err(format!(
+            "user_data.id is longer than {max_id} characters, the longest a presence member's id may be"
+        ));
+    }
+    let data: UserData = from_text(raw).map_err(|e| e.to_string())?;
+    Ok(PresenceMember {
+        user_id: user.id,
+        user_info: member_info(data.user_info, "user_data", limits)?,
+    })
 }
 
 /// A user as declared in sign-in `user_data`.
@@ -76,9 +102,11 @@ pub struct SigninUser {
 }
 
 #[derive(Deserialize)]
-struct UserData {
+struct UserData<'a> {
     id: Option<Value>,
     watchlist: Option<Value>,
+    #[serde(borrow)]
+    user_info: Option<&'a RawValue>,
 }
 
 /// Parses sign-in `user_data`: `id` a non-empty string usable in `#server-to-user-{id}`,
@@ -166,6 +194,27 @@ mod tests {
         assert!(parse_channel_data(&big_info, &l)
             .unwrap_err()
             .contains("1024"));
+    }
+
+    #[test]
+    fn a_signed_in_member_is_the_sign_in_id_and_user_info_only() {
+        let l = Limits::default();
+        let raw = r#"{"id":"ada","user_info":{"name":"Ada"},"watchlist":["bob"]}"#;
+        let m = signed_in_member(raw, &l).unwrap();
+        assert_eq!(m.user_id, "ada");
+        assert_eq!(m.user_info.as_deref(), Some(r#"{"name":"Ada"}"#));
+        let bare = signed_in_member(r#"{"id":"ada","user_info":null}"#, &l).unwrap();
+        assert_eq!(bare.user_info, None);
+        let big = format!(r#"{{"id":"ada","user_info":"{}"}}"#, "x".repeat(1100));
+        let refused = signed_in_member(&big, &l).unwrap_err();
+        assert!(
+            refused.contains("user_data.user_info is 1102 bytes"),
+            "{refused}"
+        );
+        let long = format!(r#"{{"id":"{}"}}"#, "u".repeat(129));
+        assert!(signed_in_member(&long, &l)
+            .unwrap_err()
+            .contains("longer than 128"));
     }
 
     #[test]

@@ -166,9 +166,14 @@ async fn publish_in_order(
         done
     }))
     .await;
-    let mut results: Vec<_> = lanes.into_iter().flatten().collect();
-    results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, result)| result).collect()
+    // Back in the publishes' order: each result to its index's slot (no sort in the bundle).
+    let mut slots: Vec<Option<_>> = (0..publishes.len()).map(|_| None).collect();
+    for (i, result) in lanes.into_iter().flatten() {
+        if let Some(slot) = slots.get_mut(i) {
+            *slot = Some(result);
+        }
+    }
+    slots.into_iter().flatten().collect()
 }
 
 /// The positions of each channel's events, channel by channel in order of first appearance.

@@ -5,7 +5,6 @@ mod channels;
 mod events;
 mod signed_body;
 
-use crate::apps::contract::IndexKind;
 use crate::apps::lookup::app_by_key;
 use crate::config::App;
 use crate::glue::http::{drain_small_body, json_response, RestResult};
@@ -49,7 +48,7 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> RestResult {
     };
     // Counted once the signature holds, before any object is asked: anyone can send calls
     // naming the app's public key, and they must not spend the budget of its servers.
-    let app_named = (IndexKind::Id, app.id.as_str());
+    let app_named = (Some(app.clone()), app.id.as_str());
     if over_rate_limit(env, ctx, Limited::Rest, app_named, "").await {
         return Err(RestError::new(
             429,

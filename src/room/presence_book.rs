@@ -36,9 +36,12 @@ pub struct PresenceBook {
 
 impl PresenceBook {
     pub fn from_rows(rows: impl IntoIterator<Item = (String, BookEntry)>) -> PresenceBook {
-        PresenceBook {
-            members: rows.into_iter().collect(),
+        // Inserted, not collected: a collect into a map brings its own sort into the bundle.
+        let mut members = BTreeMap::new();
+        for (id, entry) in rows {
+            members.insert(id, entry);
         }
+        PresenceBook { members }
     }
 
     #[cfg(test)]

@@ -14,7 +14,9 @@ use worker::{
     WebSocketIncomingMessage, WebSocketPair,
 };
 
-#[durable_object]
+// Only the handlers it has (hibernatable sockets: no alarm): each unused one would bring workers-rs's default,
+// which panics, and its glue into the bundle.
+#[durable_object(websocket)]
 pub struct UserDirectory {
     state: State,
     /// The shard's sockets, indexed; rebuilt from the hibernated sockets' attachments after a

@@ -25,7 +25,9 @@ struct AppRow {
     app_id: String,
 }
 
-#[durable_object]
+// Only the handlers it has (requests only: no sockets, no alarm): each unused one would bring workers-rs's default,
+// which panics, and its glue into the bundle.
+#[durable_object(fetch)]
 pub struct OperatorSessions {
     state: State,
     schema_ready: Cell<bool>,

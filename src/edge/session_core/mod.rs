@@ -68,6 +68,9 @@ pub struct SessionCore {
     subscriptions: Subscriptions,
     /// The signed-in user's id.
     user_id: Option<String>,
+    /// The `user_data` the connection signed in with (its presence member on a presence
+    /// channel whose auth carries no `channel_data`; a second sign-in must repeat it).
+    signin_data: Option<String>,
     /// When the connection signed in (the session's clock): a terminate of the user at or
     /// after this time closes it, even if its user channel's socket is not open yet.
     signed_in_ms: Option<u64>,
@@ -120,6 +123,7 @@ impl SessionCore {
             socket_id,
             subscriptions: Subscriptions::default(),
             user_id: None,
+            signin_data: None,
             signed_in_ms: None,
             closed: false,
             liveness: Liveness::new(now_ms),

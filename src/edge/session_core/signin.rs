@@ -24,17 +24,22 @@ impl SessionCore {
                 )]
             }
         };
-        match &self.user_id {
-            Some(current) if *current != user.id => {
-                return vec![coded_error(
-                    close_codes::UNAUTHORIZED,
-                    &format!("This connection is already signed in as user {current}"),
-                )];
+        if let Some(current) = &self.user_id {
+            // The same sign-in again is answered as before; other data would be answered with
+            // data the session does not hold (its member, its user channel, its watchlist).
+            if self.signin_data.as_deref() == Some(user_data) {
+                return vec![Command::Send(frames::signin_success(user_data))];
             }
-            Some(_) => return vec![Command::Send(frames::signin_success(user_data))],
-            None => {}
+            return vec![coded_error(
+                close_codes::UNAUTHORIZED,
+                &format!(
+                    "This connection is already signed in as user {current}: reconnect to sign \
+                     in with other user data"
+                ),
+            )];
         }
         self.user_id = Some(user.id.clone());
+        self.signin_data = Some(user_data.to_string());
         self.signed_in_ms = Some(now_ms.max(0.0) as u64);
         self.liveness.authorize();
         let mut cmds = vec![Command::Send(frames::signin_success(user_data))];

@@ -7,7 +7,7 @@ use crate::protocol::channel_name::{validate_channel_name, ChannelKind};
 use crate::protocol::client_message::Subscribe;
 use crate::protocol::close_codes;
 use crate::protocol::frames;
-use crate::protocol::user_data::parse_channel_data;
+use crate::protocol::user_data::{parse_channel_data, signed_in_member};
 
 impl SessionCore {
     pub(super) fn subscribe(&mut self, s: Subscribe, now_ms: f64) -> Vec<Command> {
@@ -75,7 +75,8 @@ impl SessionCore {
     }
 
     /// Checks a private or presence channel's auth, and on a presence channel fills in the
-    /// member from the signed `channel_data`; the refusal to send otherwise.
+    /// member from the signed `channel_data`, or from the sign-in when the auth carries none;
+    /// the refusal to send otherwise.
     fn authorize_channel(
         &mut self,
         s: &Subscribe,
@@ -88,11 +89,12 @@ impl SessionCore {
         // route passes presence data to `authorizeChannel` for every channel, and pusher-js
         // then sends it. The signature covers whatever was sent; private channels ignore it.
         let channel_data = s.channel_data.as_deref();
-        if kind.is_presence() && channel_data.is_none() {
+        if kind.is_presence() && channel_data.is_none() && self.signin_data.is_none() {
             return Err(refuse(
                 channel,
                 "AuthError",
-                "Presence channels need channel_data (signed with the auth)",
+                "Presence channels need channel_data (signed with the auth), or a connection \
+                 signed in first (pusher:signin) to be the member",
                 401,
             ));
         }
@@ -100,12 +102,16 @@ impl SessionCore {
         self.verify_auth(s.auth.as_deref(), &string_to_sign, now_ms)
             .map_err(|e| refuse(channel, "AuthError", &e.to_string(), 401))?;
         self.liveness.authorize();
-        if let Some(raw) = channel_data.filter(|_| kind.is_presence()) {
-            let presence = parse_channel_data(raw, &self.app.limits)
-                .map_err(|e| refuse(channel, "AuthError", &format!("Invalid {e}"), 400))?;
-            member.user_id = Some(presence.user_id);
-            member.user_info = presence.user_info;
-        }
+        let presence = match (channel_data, &self.signin_data) {
+            _ if !kind.is_presence() => return Ok(()),
+            (Some(raw), _) => parse_channel_data(raw, &self.app.limits),
+            (None, Some(signed_in)) => signed_in_member(signed_in, &self.app.limits),
+            (None, None) => return Ok(()),
+        };
+        let presence =
+            presence.map_err(|e| refuse(channel, "AuthError", &format!("Invalid {e}"), 400))?;
+        member.user_id = Some(presence.user_id);
+        member.user_info = presence.user_info;
         Ok(())
     }
 

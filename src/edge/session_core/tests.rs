@@ -537,6 +537,36 @@ fn signin_joins_the_user_channel_and_directory() {
 }
 
 #[test]
+fn a_signed_in_connection_is_its_own_presence_member() {
+    let mut s = session();
+    // Not signed in: an auth without channel_data is refused, saying what would do.
+    let auth = sign_token(KEY, SECRET, &format!("{SID}:presence-team"));
+    let out = sent(&s.on_text(&subscribe_frame("presence-team", Some(&auth), None), 0.0));
+    assert!(message(&out[0]).contains("signed in first (pusher:signin)"));
+    assert_eq!(out[1]["data"]["status"], 401);
+    let ud = r#"{"id":"ada","user_info":{"name":"Ada"},"watchlist":["bob"]}"#;
+    s.on_text(&signin_frame(ud, SECRET), 0.0);
+    let o = open_ok(&mut s, &subscribe_frame("presence-team", Some(&auth), None));
+    assert_eq!(o.join.member.user_id.as_deref(), Some("ada"));
+    assert_eq!(
+        o.join.member.user_info.as_deref(),
+        Some(r#"{"name":"Ada"}"#)
+    );
+    assert!(o.join.member.watchlist.is_empty(), "never the watchlist");
+    // The auth must still sign this channel: socket_id:channel.
+    let other = sign_token(KEY, SECRET, &format!("{SID}:presence-other"));
+    let out = sent(&s.on_text(&subscribe_frame("presence-team-2", Some(&other), None), 0.0));
+    assert!(message(&out[0]).starts_with("Invalid signature"));
+    // A second sign-in with other data is refused: the member stays the held sign-in's.
+    let eve = r#"{"id":"ada","user_info":{"name":"Eve"}}"#;
+    let out = sent(&s.on_text(&signin_frame(eve, SECRET), 0.0));
+    assert_eq!(out[0]["data"]["code"], 4009);
+    assert!(message(&out[0]).contains("reconnect to sign in with other user data"));
+    let again = sent(&s.on_text(&signin_frame(ud, SECRET), 0.0));
+    assert_eq!(again[0]["data"]["user_data"], ud);
+}
+
+#[test]
 fn signin_refusals() {
     let mut s = session();
     let out = sent(&s.on_text(&signin_frame(r#"{"id":"1"}"#, "wrong-secret"), 0.0));

@@ -202,11 +202,11 @@ impl ChannelRoom {
             live
         });
         // Members first, so member_removed comes before channel_vacated.
-        let mut gone: Vec<String> = announced
+        let (mut gone, channel): (Vec<String>, Vec<String>) = announced
             .into_iter()
             .filter(|s| !live.contains(s))
-            .collect();
-        gone.sort_by_key(|s| s == CHANNEL_SUBJECT);
+            .partition(|s| s != CHANNEL_SUBJECT);
+        gone.extend(channel);
         let wait = self.window_end_ms() - now_ms();
         for subject in gone {
             self.hook_departure_after(&subject, wait).await;
