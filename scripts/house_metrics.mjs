@@ -176,6 +176,8 @@ const PURE = [
   "ledger/console.rs",
   "ledger/stats.rs",
   "ledger/shard_plan.rs",
+  "ledger/webhook_log.rs",
+  "ledger/refusal_tally.rs",
   "room/roster.rs",
   "room/directory_index.rs",
   "room/directory_shards.rs",

@@ -11,6 +11,7 @@ use crate::protocol::rate_tier::{tier_problem, STANDARD_TIER};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::rc::Rc;
 
@@ -121,13 +122,84 @@ impl App {
 }
 
 /// One webhook receiver.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Webhook {
     pub url: String,
     /// Pusher event names (`channel_occupied`, `member_added`, ...). Empty: every type.
     #[serde(default)]
     pub event_types: Vec<String>,
+    /// Only channels whose names match (soketi's and sockudo's names for it).
+    #[serde(default, skip_serializing_if = "WebhookFilter::is_empty")]
+    pub filter: WebhookFilter,
+    /// Request headers for a receiver behind a gateway (`X-Api-Key`): write-only, the
+    /// operators' API shows their names only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
 }
+
+/// A webhook's channel filter: both given parts must match.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookFilter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_name_starts_with: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_name_ends_with: Option<String>,
+}
+
+impl WebhookFilter {
+    fn is_empty(&self) -> bool {
+        self.channel_name_starts_with.is_none() && self.channel_name_ends_with.is_none()
+    }
+}
+
+impl Webhook {
+    /// Whether this receiver wants event `name` of `channel`.
+    pub fn wants(&self, name: &str, channel: &str) -> bool {
+        let filter = &self.filter;
+        (self.event_types.is_empty() || self.event_types.iter().any(|t| t == name))
+            && filter
+                .channel_name_starts_with
+                .as_ref()
+                .is_none_or(|prefix| channel.starts_with(prefix.as_str()))
+            && filter
+                .channel_name_ends_with
+                .as_ref()
+                .is_none_or(|suffix| channel.ends_with(suffix.as_str()))
+    }
+}
+
+// Hand-written so a header's value (a gateway's key) never reaches a log line through `{:?}`.
+impl fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Webhook")
+            .field("url", &self.url)
+            .field("event_types", &self.event_types)
+            .field("filter", &self.filter)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Most headers a webhook may carry, and their sizes.
+pub const MAX_WEBHOOK_HEADERS: usize = 10;
+const MAX_HEADER_NAME: usize = 64;
+const MAX_HEADER_VALUE: usize = 1024;
+
+/// Headers a webhook may not set: the request's own, Pusher's signature, and hop-by-hop ones.
+const RESERVED_HEADERS: [&str; 12] = [
+    "content-type",
+    "content-length",
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+];
 
 /// The webhook event types Pusher sends.
 pub const WEBHOOK_EVENT_TYPES: [&str; 7] = [
@@ -318,12 +390,20 @@ pub fn app_shape() -> Value {
     app.webhooks.push(Webhook {
         url: String::new(),
         event_types: Vec::new(),
+        filter: WebhookFilter {
+            channel_name_starts_with: Some(String::new()),
+            channel_name_ends_with: Some(String::new()),
+        },
+        headers: BTreeMap::new(),
     });
     app.previous_secrets.push(PreviousSecret {
         secret: String::new(),
         expires_at: 0,
     });
-    serde_json::to_value(app).unwrap_or(Value::Null)
+    let mut shape = serde_json::to_value(app).unwrap_or(Value::Null);
+    // Headers are named by the operator: any name goes (their values are checked as strings).
+    shape["webhooks"][0]["headers"] = Value::Null;
+    shape
 }
 
 /// The path (`0.limits.max_conections`) of the first field of `given` that `shape` does not
@@ -455,6 +535,29 @@ fn validate_webhook(hook: &Webhook) -> Result<(), String> {
             "event_types has an unknown type {unknown:?} (known: {})",
             WEBHOOK_EVENT_TYPES.join(", ")
         ));
+    }
+    if hook.headers.len() > MAX_WEBHOOK_HEADERS {
+        return Err(format!("headers: at most {MAX_WEBHOOK_HEADERS}"));
+    }
+    for (name, value) in &hook.headers {
+        header_problem(name, value).map_err(|e| format!("headers {name:?}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Why a webhook may not send header `name` with `value` (never quoting the value).
+fn header_problem(name: &str, value: &str) -> Result<(), &'static str> {
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || name.len() > MAX_HEADER_NAME || !name.chars().all(token) {
+        return Err("a header name is 1-64 letters, digits and - (an HTTP token)");
+    }
+    let lower = name.to_ascii_lowercase();
+    if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("x-pusher-") {
+        return Err("is set by the service (Content-Type, Content-Length, Host, X-Pusher-*) or hop-by-hop, and cannot be given");
+    }
+    let visible = |c: char| c == ' ' || c == '\t' || c.is_ascii_graphic();
+    if value.len() > MAX_HEADER_VALUE || !value.chars().all(visible) {
+        return Err("the value must be at most 1024 characters of printable ASCII");
     }
     Ok(())
 }
@@ -692,12 +795,66 @@ mod tests {
                 "unknown type \"channel_ocupied\"",
             ),
             (r#"[{"uri":"https://x"}]"#, "expected shape"),
+            (
+                r#"[{"url":"https://x","headers":{"X-Pusher-Key":"k"}}]"#,
+                "headers \"X-Pusher-Key\": is set by the service",
+            ),
+            (
+                r#"[{"url":"https://x","headers":{"content-type":"text/plain"}}]"#,
+                "headers \"content-type\": is set by the service",
+            ),
+            (
+                r#"[{"url":"https://x","headers":{"Transfer-Encoding":"chunked"}}]"#,
+                "hop-by-hop",
+            ),
+            (
+                r#"[{"url":"https://x","headers":{"X Key":"v"}}]"#,
+                "an HTTP token",
+            ),
+            (
+                r#"[{"url":"https://x","headers":{"X-Key":"a\nb"}}]"#,
+                "printable ASCII",
+            ),
+            (
+                r#"[{"url":"https://x","headers":{"X-Key":1}}]"#,
+                "expected shape",
+            ),
+            (
+                r#"[{"url":"https://x","filter":{"channel_name_contains":"a"}}]"#,
+                "unknown setting",
+            ),
         ];
         for (hooks, needle) in cases {
             let json = format!(r#"[{{"id":"1","key":"k","secret":"s","webhooks":{hooks}}}]"#);
             let err = Apps::from_raw(&raw_json(&json)).unwrap_err().to_string();
             assert!(err.contains(needle), "{hooks}: {err}");
         }
+    }
+
+    #[test]
+    fn webhook_filters_and_headers() {
+        let json = r#"[{"id":"1","key":"k","secret":"s","webhooks":[{"url":"https://x",
+            "event_types":["channel_occupied"],
+            "filter":{"channel_name_starts_with":"presence-","channel_name_ends_with":"-room"},
+            "headers":{"X-Api-Key":"gateway-key","Authorization":"Bearer t"}}]}]"#;
+        let apps = Apps::from_raw(&raw_json(json)).unwrap();
+        let hook = &apps.by_id("1").unwrap().webhooks[0];
+        assert!(hook.wants("channel_occupied", "presence-a-room"));
+        assert!(!hook.wants("channel_occupied", "presence-a"));
+        assert!(!hook.wants("channel_occupied", "private-a-room"));
+        assert!(!hook.wants("channel_vacated", "presence-a-room"));
+        assert_eq!(hook.headers["X-Api-Key"], "gateway-key");
+        assert!(!format!("{hook:?}").contains("gateway-key"));
+        let open = Webhook {
+            url: "https://y".into(),
+            event_types: Vec::new(),
+            filter: WebhookFilter::default(),
+            headers: BTreeMap::new(),
+        };
+        assert!(open.wants("member_added", "anything"));
+        // An app without them reads and writes as before.
+        let plain = serde_json::to_string(&open).unwrap();
+        assert_eq!(plain, r#"{"url":"https://y","event_types":[]}"#);
     }
 
     #[test]

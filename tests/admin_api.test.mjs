@@ -191,6 +191,20 @@ test("bad input gets a clear 4xx and changes nothing", async () => {
     ["PATCH", `/apps/${app.id}`, { body: { enabled: "no" } }, 400, /wrong type/],
     ["PATCH", `/apps/${app.id}`, { body: { secret: "x" } }, 400, /rotate/],
     ["PATCH", `/apps/${app.id}`, { body: { webhooks: [{ url: "ftp://x" }] } }, 400, /webhooks\[0\]/],
+    [
+      "PATCH",
+      `/apps/${app.id}`,
+      { body: { webhooks: [{ url: "https://x.example", headers: { "X-Pusher-Signature": "forged" } }] } },
+      400,
+      /headers "X-Pusher-Signature": is set by the service/,
+    ],
+    [
+      "PATCH",
+      `/apps/${app.id}`,
+      { body: { webhooks: [{ url: "https://x.example", headers: { Host: "elsewhere" } }] } },
+      400,
+      /headers "Host"/,
+    ],
     ["POST", `/apps/${app.id}/rotate`, { body: { previous_secret_expires_in_secs: -1 } }, 400, /from 0/],
     ["POST", `/apps/${app.id}/rotate`, { body: { overlap: 1 } }, 400, /Unknown field/],
     ["PATCH", "/apps/no-such-app", { body: {} }, 404, /No app with id no-such-app/],
@@ -211,6 +225,37 @@ test("bad input gets a clear 4xx and changes nothing", async () => {
   assert.match(huge.json.error, /over 65536 bytes/);
   assert.deepEqual((await admin("GET", `/apps/${app.id}`)).json, before.json, "nothing changed");
   assert.equal((await admin("GET", `/apps/${envApp.id}`)).json.app.enabled, true);
+});
+
+test("webhook headers are write-only: the API names them and never shows a value", async () => {
+  const app = await create();
+  const webhooks = [
+    {
+      url: "https://gateway.example/pusher",
+      event_types: ["channel_occupied"],
+      filter: { channel_name_starts_with: "presence-" },
+      headers: { "X-Api-Key": "gateway-key-value" },
+    },
+  ];
+  const patched = await admin("PATCH", `/apps/${app.id}`, { webhooks });
+  assert.equal(patched.status, 200);
+  for (const answer of [patched.json, (await admin("GET", `/apps/${app.id}`)).json]) {
+    assert.ok(!JSON.stringify(answer).includes("gateway-key-value"), "a header's value never comes back");
+    assert.deepEqual(answer.app.webhooks, [
+      {
+        url: "https://gateway.example/pusher",
+        event_types: ["channel_occupied"],
+        filter: { channel_name_starts_with: "presence-" },
+        header_names: ["X-Api-Key"],
+      },
+    ]);
+  }
+  const listed = (await admin("GET", "/apps")).json.apps.find((a) => a.id === app.id);
+  assert.ok(!JSON.stringify(listed).includes("gateway-key-value"));
+  // Sent back as shown, the view is refused rather than taken for headers removed.
+  const echoed = await admin("PATCH", `/apps/${app.id}`, { webhooks: patched.json.app.webhooks });
+  assert.equal(echoed.status, 400);
+  assert.match(echoed.json.error, /header_names/);
 });
 
 test("a patch says when each change applies", async () => {

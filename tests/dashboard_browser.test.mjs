@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { mkdirSync } from "node:fs";
 import { startWorker, makeApp, serverSdk, sdkAuth, pusherJs, subscribed, nextEvent } from "./support/harness.mjs";
 import { launchChromium, watchProblems } from "./support/browser.mjs";
+import { receiver, arrived } from "./support/webhook_receiver.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const DASHBOARD_TOKEN = "dashboard-token-for-the-browser";
@@ -167,4 +168,70 @@ test("an operator logs in, watches the console fill with live activity, reads th
   const after = await (await page.context().request.get(`${base}/dashboard/api/apps`)).status();
   assert.equal(after, 401);
   await page.close();
+});
+
+test("the webhooks panel: a signed test request the receiver's SDK verifies, and the delivery log of real requests", async () => {
+  const hooks = await receiver();
+  const hooked = makeApp({
+    id: "hooked-app",
+    webhooks: [{ url: hooks.url(), event_types: ["channel_occupied"], headers: { "X-Api-Key": "gateway-key" } }],
+  });
+  const w = await startWorker({
+    apps: [hooked],
+    bindings: { PUSHER_APPS: JSON.stringify([hooked]), DASHBOARD_TOKEN },
+  });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const problems = watchProblems(page);
+  try {
+    await page.goto(`http://127.0.0.1:${w.port}/dashboard`);
+    await page.fill("#token", DASHBOARD_TOKEN);
+    await page.click("button[type=submit]");
+    await page.waitForSelector("#hooks button[data-hook='0']");
+    const row = await page.textContent("#hooks tr");
+    assert.match(row, /127\.0\.0\.1/);
+    assert.match(row, /X-Api-Key/);
+    assert.ok(!(await page.content()).includes("gateway-key"), "a header's value never reaches the page");
+
+    // The test request: one webhook_test event, no channel, signed and with the headers.
+    await page.click("#hooks button[data-hook='0']");
+    await page.waitForFunction(() => /answered 200/.test(document.querySelector("#hook-test-result").textContent));
+    const [request] = hooks.requests;
+    const { events } = JSON.parse(request.body);
+    assert.equal(events.length, 1);
+    assert.equal(events[0].name, "webhook_test");
+    assert.equal(events[0].channel, undefined);
+    assert.equal(request.headers["x-api-key"], "gateway-key");
+    assert.ok(serverSdk(w, hooked).webhook({ headers: request.headers, rawBody: request.body }).isValid());
+
+    // Real deliveries: one taken, then one refused (with the tries it still gets).
+    const client = await pusherJs(w, hooked);
+    await subscribed(client, "taken");
+    await arrived(hooks, (e) => e.some((x) => x.channel === "taken"), "the taken one");
+    hooks.failing = true;
+    await subscribed(client, "refused");
+    await page.waitForFunction(
+      () => [...document.querySelectorAll("#hook-log tr")].some((r) => r.dataset.status === "500"),
+      null,
+      { timeout: 20_000 },
+    );
+    const log = await page.$$eval("#hook-log tr", (rows) => rows.map((r) => r.textContent));
+    assert.ok(
+      log.some((r) => /webhook_test \(test\)/.test(r) && /200/.test(r)),
+      JSON.stringify(log),
+    );
+    assert.ok(
+      log.some((r) => /channel_occupied/.test(r) && /200/.test(r)),
+      JSON.stringify(log),
+    );
+    const failed = log.find((r) => /500/.test(r));
+    assert.match(failed, /channel_occupied.*500.*ms\d+$/, "a failed request says how many tries are left");
+    client.disconnect();
+    // The refused deliveries are the receiver's answers, not the page's.
+    assert.deepEqual(problems, []);
+  } finally {
+    hooks.failing = false;
+    await page.close();
+    await w.stop();
+    await hooks.stop();
+  }
 });

@@ -447,3 +447,45 @@ test("a backlog behind a slow receiver goes out in batches of at most 100, all o
   a.sock.close();
   b.sock.close();
 });
+
+test("filters and headers: a receiver gets only the channels its filter names, with the operator's headers, and the SDK still verifies it", async () => {
+  const [filtered, everything] = await Promise.all([receiver(), receiver()]);
+  const app = makeApp({
+    webhooks: [
+      {
+        url: filtered.url(),
+        event_types: ["channel_occupied"],
+        filter: { channel_name_starts_with: "presence-", channel_name_ends_with: "-room" },
+        headers: { "X-Api-Key": "gateway-key", Authorization: "Bearer gateway-token" },
+      },
+      { url: everything.url(), event_types: ["channel_occupied"] },
+    ],
+  });
+  const w = await startWorker({ apps: [app] });
+  try {
+    const client = await pusherJs(w, app, sdkAuth(w, { app, presence: { user_id: "u1" } }));
+    for (const channel of ["presence-a-room", "presence-b", "private-c-room", "d-room"]) {
+      await subscribed(client, channel);
+    }
+    await arrived(everything, (events) => events.length >= 4, "every channel_occupied");
+    await arrived(filtered, (events) => events.length >= 1, "the filtered one");
+    await sleep(300);
+    assert.deepEqual(
+      filtered.events().map((e) => e.channel),
+      ["presence-a-room"],
+    );
+    const [request] = filtered.requests;
+    assert.equal(request.headers["x-api-key"], "gateway-key");
+    assert.equal(request.headers.authorization, "Bearer gateway-token");
+    assert.equal(request.headers["content-type"], "application/json");
+    assert.equal(request.headers["x-pusher-key"], app.key);
+    const webhook = serverSdk(w, app).webhook({ headers: request.headers, rawBody: request.body });
+    assert.ok(webhook.isValid(), "the signature holds with headers added");
+    assert.equal(everything.requests[0].headers["x-api-key"], undefined, "headers go to their own receiver only");
+    client.disconnect();
+  } finally {
+    await w.stop();
+    await filtered.stop();
+    await everything.stop();
+  }
+});

@@ -37,6 +37,7 @@ async function start() {
   $("console-filter").addEventListener("input", applyFilter);
   $("channels-refresh").addEventListener("click", loadChannels);
   $("publish-form").addEventListener("submit", publish);
+  $("hooks").addEventListener("click", onHookTest);
   setUpApps();
   await loadApps();
 }
@@ -101,6 +102,75 @@ function showSettings(app) {
     ` · max broadcasts/month ${app.limits.max_broadcasts_per_month ?? "∞"}` +
     ` · origins: ${app.allowed_origins.join(", ") || "any"}${app.require_origin ? " (Origin required)" : ""}` +
     ` · rate limits: ${app.rate_limit_tier}`;
+  showHooks(app);
+}
+
+/** The app's webhooks, each with its test button (their URLs by host, headers by name). */
+function showHooks(app) {
+  const rows = app.webhooks.map((hook, index) => {
+    const row = document.createElement("tr");
+    const filter = hook.filter || {};
+    const channels =
+      [
+        filter.channel_name_starts_with && `${filter.channel_name_starts_with}…`,
+        filter.channel_name_ends_with && `…${filter.channel_name_ends_with}`,
+      ]
+        .filter(Boolean)
+        .join(" and ") || "all";
+    const button = document.createElement("button");
+    button.className = "plain";
+    button.type = "button";
+    button.dataset.hook = String(index);
+    button.textContent = "Send test";
+    row.append(
+      cell(hook.host),
+      cell(hook.event_types.join(", ") || "all"),
+      cell(channels),
+      cell((hook.header_names || []).join(", ") || "none"),
+      cell(button),
+    );
+    return row;
+  });
+  if (!rows.length) rows.push(Object.assign(document.createElement("tr"), { textContent: "No webhooks." }));
+  $("hooks").replaceChildren(...rows);
+}
+
+async function onHookTest(event) {
+  const button = event.target.closest("button[data-hook]");
+  if (!button) return;
+  button.disabled = true;
+  try {
+    const answer = await getJson(api(`/webhooks/${button.dataset.hook}/test`), { method: "POST" });
+    $("hook-test-result").textContent = answer.delivered
+      ? `${answer.host} answered ${answer.status} in ${answer.latency_ms} ms`
+      : `${answer.host} did not take it: ${answer.status || "no answer"} after ${answer.latency_ms} ms`;
+    await loadHookLog();
+  } catch (e) {
+    $("hook-test-result").textContent = String(e);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** The delivery log, newest first. */
+async function loadHookLog() {
+  const { attempts } = await getJson(api("/webhook-log"));
+  $("hook-log").replaceChildren(
+    ...attempts.map((a) => {
+      const row = document.createElement("tr");
+      row.dataset.status = String(a.status);
+      const events = a.events.join(", ") + (a.test ? " (test)" : "");
+      row.append(
+        cell(new Date(a.at).toLocaleTimeString()),
+        cell(a.host),
+        cell(events),
+        cell(a.status || "no answer"),
+        cell(`${a.latency_ms} ms`),
+        cell(a.retries_left ?? "–"),
+      );
+      return row;
+    }),
+  );
 }
 
 /** A refresh that fails (the app was just deleted, the network is down) says so and waits for the next. */
@@ -114,6 +184,7 @@ function refreshShown() {
 async function refresh() {
   await loadStats();
   await loadChannels();
+  await loadHookLog();
   if (state.inspected) await inspect(state.inspected);
 }
 

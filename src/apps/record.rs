@@ -63,6 +63,15 @@ pub fn app_view(app: &App, source: Source, with_secret: bool) -> Value {
         .map(|p| serde_json::json!({ "expires_at": p.expires_at }))
         .collect();
     view.insert("previous_secrets".into(), Value::Array(expiries));
+    // Webhook headers are write-only: their names, never their values.
+    if let Some(Value::Array(hooks)) = view.get_mut("webhooks") {
+        for hook in hooks.iter_mut().filter_map(Value::as_object_mut) {
+            if let Some(Value::Object(headers)) = hook.remove("headers") {
+                let names = headers.keys().map(|name| Value::String(name.clone()));
+                hook.insert("header_names".into(), Value::Array(names.collect()));
+            }
+        }
+    }
     view.insert("source".into(), Value::String(source.as_str().into()));
     Value::Object(view)
 }
@@ -109,5 +118,19 @@ mod tests {
         let shown = app_view(&app, Source::Environment, true);
         assert_eq!(shown["secret"], "current-secret");
         assert!(!shown.to_string().contains("old-secret"));
+    }
+
+    #[test]
+    fn the_view_names_webhook_headers_without_their_values() {
+        let json = r#"{"id":"1","key":"k","secret":"s","webhooks":[{"url":"https://x",
+            "headers":{"X-Api-Key":"gateway-key"}},{"url":"https://y"}]}"#;
+        let app: App = serde_json::from_str(json).unwrap();
+        let view = app_view(&app, Source::Registry, true);
+        assert!(!view.to_string().contains("gateway-key"));
+        assert_eq!(
+            view["webhooks"][0]["header_names"],
+            serde_json::json!(["X-Api-Key"])
+        );
+        assert_eq!(view["webhooks"][1].get("header_names"), None);
     }
 }

@@ -5,6 +5,7 @@
 use super::login::OperatorSession;
 use super::operator_request::signed_pairs;
 use super::operator_sessions::client as sessions;
+use super::webhooks;
 use super::{Answer, AnswerResult};
 use crate::admin;
 use crate::apps::client::first_page;
@@ -85,6 +86,8 @@ pub async fn handle(
             let list = client::channel_list(env, &app.id, LISTED_CHANNELS).await?;
             done(json_response(200, &list))
         }
+        (Method::Get, ["webhook-log"]) => webhooks::log(env, app).await,
+        (Method::Post, ["webhooks", index, "test"]) => webhooks::send_test(env, app, index).await,
         (Method::Get, ["channels"]) => rest("channels"),
         (Method::Get, ["channels", name]) => rest(&format!("channels/{}", percent_decode(name))),
         (Method::Get, ["channels", name, "users"]) => {

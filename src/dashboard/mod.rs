@@ -10,6 +10,7 @@ mod api;
 mod login;
 mod operator_request;
 mod operator_sessions;
+mod webhooks;
 
 use crate::admin::token::operators_token;
 use crate::glue::clock::now_secs;

@@ -8,6 +8,7 @@ use super::console::{self, ConsoleRate, LEASE_MS};
 use super::contract::{LedgerCall, LedgerRequest, TOO_MANY_CONSOLES_STATUS, UNKNOWN_APP_STATUS};
 use super::report::{Counts, Report, ReportAnswer};
 use super::stats::{Stats, Usage};
+use super::webhook_log_table;
 use crate::apps::lookup::app_by_id;
 use crate::config::App;
 use crate::glue::clock::now_ms;
@@ -222,6 +223,7 @@ impl DurableObject for AppLedger {
                 Response::ok("{}")
             }
             LedgerRequest::Stats => Response::from_json(&self.stats(&sql, &app)?),
+            LedgerRequest::WebhookLog => Response::ok(webhook_log_table::read(&sql)?),
             LedgerRequest::Channels {
                 prefix,
                 user_count,
@@ -317,6 +319,9 @@ impl AppLedger {
                     worker::console_error!("ledger schema: {e}");
                 }
             }
+            if let Err(e) = sql.exec(webhook_log_table::SCHEMA, None) {
+                worker::console_error!("ledger schema: {e}");
+            }
             if let Err(e) = add_dropped_column(&sql) {
                 worker::console_error!("ledger schema: {e}");
             }
@@ -327,6 +332,7 @@ impl AppLedger {
 
     /// Adds a report to the counters and the indexes; answers with the quota state.
     fn apply(&self, sql: &SqlStorage, app: &App, report: &Report) -> Result<ReportAnswer> {
+        webhook_log_table::append(sql, &report.webhook_log)?;
         let now = now_ms();
         let month = utc_month(now);
         let day = utc_day(now);

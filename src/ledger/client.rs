@@ -228,6 +228,14 @@ pub async fn close_consoles(env: &Env, app_id: &str, session: &str) -> Result<()
 
 /// The app's occupied channels as the ledger lists them (`{"channels":{name:{user_count}}}`,
 /// at most `limit`, by name, presence user counts included), without counting a REST call.
+/// The app's webhook delivery log (`{"attempts":[...]}`, newest first).
+pub async fn webhook_log(env: &Env, app_id: &str) -> Result<String> {
+    call_ledger(env, &LedgerCall::new(app_id, LedgerRequest::WebhookLog))
+        .await?
+        .text()
+        .await
+}
+
 pub async fn channel_list(env: &Env, app_id: &str, limit: u32) -> Result<String> {
     let channels = LedgerRequest::Channels {
         prefix: String::new(),

@@ -40,6 +40,8 @@ pub mod ledger_path {
     pub const CONSOLE: &str = "/console";
     /// An operator logged out: the consoles of that session close.
     pub const CLOSE_CONSOLES: &str = "/close-consoles";
+    /// The app's webhook delivery log.
+    pub const WEBHOOK_LOG: &str = "/webhook-log";
 }
 
 /// Query parameters of connection shard requests.
@@ -126,6 +128,8 @@ pub enum LedgerRequest {
     Console { session: Option<String> },
     /// The operator session `session` logged out: its consoles close.
     CloseConsoles { session: String },
+    /// The app's webhook delivery log: `{"attempts":[...]}`, newest first.
+    WebhookLog,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +139,7 @@ pub enum LedgerRoute {
     Channels,
     Console,
     CloseConsoles,
+    WebhookLog,
 }
 
 impl LedgerCall {
@@ -162,6 +167,11 @@ impl InternalRequest for LedgerCall {
             Some(Verb::Post),
             ledger_path::CLOSE_CONSOLES,
             LedgerRoute::CloseConsoles,
+        ),
+        (
+            Some(Verb::Get),
+            ledger_path::WEBHOOK_LOG,
+            LedgerRoute::WebhookLog,
         ),
     ];
 
@@ -195,6 +205,7 @@ impl InternalRequest for LedgerCall {
             LedgerRequest::CloseConsoles { session } => {
                 wire(Verb::Post, ledger_path::CLOSE_CONSOLES).param(ledger_param::SESSION, session)
             }
+            LedgerRequest::WebhookLog => wire(Verb::Get, ledger_path::WEBHOOK_LOG),
         }
     }
 
@@ -223,6 +234,7 @@ impl InternalRequest for LedgerCall {
             LedgerRoute::CloseConsoles => LedgerRequest::CloseConsoles {
                 session: required(text(query, ledger_param::SESSION), ledger_param::SESSION)?,
             },
+            LedgerRoute::WebhookLog => LedgerRequest::WebhookLog,
         };
         Ok(LedgerCall {
             app_id: required(text(query, ledger_param::APP), ledger_param::APP)?,
@@ -407,6 +419,7 @@ mod tests {
                     session: "ab12".into(),
                 },
             ),
+            LedgerCall::new("1", LedgerRequest::WebhookLog),
         ]
     }
 
@@ -462,6 +475,7 @@ mod tests {
                 "https://ledger/console?v=1&app=1",
                 "https://ledger/console?v=1&app=1&session=ab12",
                 "https://ledger/close-consoles?v=1&app=1&session=ab12",
+            "https://ledger/webhook-log?v=1&app=1",
                 "https://connections/connect?v=1&app=1&index=3&cap=1000&socket=12.34",
                 "https://connections/wake?v=1&app=1&index=3",
                 "https://connections/console?v=1&app=1&index=3&until=60000",

@@ -16,3 +16,5 @@ pub mod report;
 pub(crate) mod reporter;
 pub mod shard_plan;
 pub mod stats;
+pub mod webhook_log;
+mod webhook_log_table;

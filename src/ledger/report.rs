@@ -97,6 +97,9 @@ pub struct Report {
     /// Console lines this object could not send (over the per-report cap, a failed report).
     #[serde(skip_serializing_if = "is_zero")]
     pub console_dropped: u64,
+    /// Webhook requests for the app's delivery log (`super::webhook_log` lines).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub webhook_log: Vec<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -133,6 +136,8 @@ pub struct Feed {
     pub console: ConsoleWatch,
     console_lines: ConsoleLines,
     held_lines: HeldLines,
+    /// Webhook requests for the delivery log, newest last.
+    webhook_log: Vec<String>,
 }
 
 impl Feed {
@@ -165,6 +170,11 @@ impl Feed {
         store
     }
 
+    /// A webhook request for the app's delivery log: it goes with the next report.
+    pub fn webhook_logged(&mut self, line: String) {
+        super::webhook_log::keep_newest(&mut self.webhook_log, line);
+    }
+
     /// Console lines wait for a report.
     pub fn has_console_lines(&self) -> bool {
         !self.console_lines.is_empty()
@@ -184,6 +194,7 @@ impl Feed {
             && shard.is_none()
             && !self.force
             && self.console_lines.is_empty()
+            && self.webhook_log.is_empty()
         {
             return None;
         }
@@ -202,6 +213,7 @@ impl Feed {
             shard,
             console: console.lines,
             console_dropped: console.dropped,
+            webhook_log: std::mem::take(&mut self.webhook_log),
         })
     }
 

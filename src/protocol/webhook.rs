@@ -120,6 +120,30 @@ pub fn backoff_ms(failures: u32) -> f64 {
     (FIRST_BACKOFF_MS * f64::from(1u32 << exponent)).min(MAX_BACKOFF_MS)
 }
 
+/// How many more tries a URL that has failed `failures` times in a row gets at `now_ms`
+/// before its oldest waiting event is given up at `give_up_ms`, the back-off growing as it does.
+pub fn retries_left(failures: u32, now_ms: f64, give_up_ms: f64) -> u32 {
+    let (mut at, mut tries) = (now_ms, 0);
+    while tries < 1_000 {
+        at += backoff_ms(failures + tries);
+        if at > give_up_ms {
+            break;
+        }
+        tries += 1;
+    }
+    tries
+}
+
+/// The body of a dashboard test request: one event named `webhook_test`, with no channel, so
+/// no receiver can take it for a channel's event, signed like any other.
+pub fn test_body(time_ms: u64, id: &str) -> String {
+    let event = JsonObject::new()
+        .string("name", "webhook_test")
+        .string("id", id)
+        .finish();
+    body(time_ms, &[event])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,5 +220,22 @@ mod tests {
         let delays: Vec<f64> = (1..=8).map(backoff_ms).collect();
         assert_eq!(delays, vec![1e3, 2e3, 4e3, 8e3, 16e3, 32e3, 60e3, 60e3]);
         assert_eq!(backoff_ms(1000), MAX_BACKOFF_MS);
+    }
+
+    #[test]
+    fn retries_left_follow_the_back_off_to_the_window() {
+        // After a first failure: tries at +1, +3, +7, +15, +31, +63, +123, +183, +243 s.
+        assert_eq!(retries_left(1, 0.0, 300_000.0), 9);
+        assert_eq!(retries_left(1, 0.0, 1_000.0), 1);
+        assert_eq!(retries_left(1, 0.0, 999.0), 0);
+        assert_eq!(retries_left(7, 0.0, 300_000.0), 5);
+    }
+
+    #[test]
+    fn a_test_body_has_one_event_without_a_channel() {
+        assert_eq!(
+            test_body(5, "test:ab"),
+            r#"{"time_ms":5,"events":[{"name":"webhook_test","id":"test:ab"}]}"#
+        );
     }
 }

@@ -18,4 +18,4 @@ pub(crate) mod roster;
 mod sockets;
 mod user_directory;
 pub(crate) mod watchlist;
-mod webhook_outbox;
+pub(crate) mod webhook_outbox;

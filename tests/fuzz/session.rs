@@ -586,15 +586,17 @@ impl Run {
         );
         if kind.requires_auth() {
             prop_assert!(
-                oracle::subscribe_authorised(frame),
+                oracle::subscribe_authorised(frame, self.user.is_some()),
                 "opened without auth: {}",
                 frame
             );
         }
         if kind.is_presence() {
-            let id = request
-                .and_then(|r| r.2)
-                .and_then(|cd| oracle::presence_user_id(&cd));
+            let id = match request.and_then(|r| r.2) {
+                Some(cd) => oracle::presence_user_id(&cd),
+                // The sign-in's user, without channel_data.
+                None => self.user.clone(),
+            };
             prop_assert_eq!(user_id, &id);
         } else {
             prop_assert_eq!(user_id, &None);

@@ -9,11 +9,12 @@ use crate::config::App;
 use crate::glue::clock::now_ms;
 use crate::ledger::console;
 use crate::ledger::reporter::Reporter;
+use crate::ledger::webhook_log::{self, Logged};
 use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::webhook::WebhookEvent;
 use crate::room::roster::Roster;
 use crate::room::webhook_outbox::{
-    departure_of, member_subject, Outbox, BATCH_WINDOW_MS, CHANNEL_SUBJECT,
+    departure_of, member_subject, Attempt, Outbox, BATCH_WINDOW_MS, CHANNEL_SUBJECT,
 };
 use std::rc::Rc;
 use worker::console_error;
@@ -243,13 +244,14 @@ impl ChannelRoom {
         };
         self.reconcile_hooks().await;
         let Some(outbox) = self.outbox() else { return };
-        match outbox.promote_due(&app, now_ms()) {
+        match outbox.promote_due(&app, &channel, now_ms()) {
             Ok(dropped) => self.count_failed(dropped, dropped).await,
             Err(e) => console_error!("room: webhook outbox: {e}"),
         }
         match outbox.deliver(&app, &channel, now_ms()).await {
             Ok(outcome) => {
                 self.count_failed(outcome.failed, outcome.dropped).await;
+                self.log_attempts(&outcome.attempts).await;
                 let worth_a_line = !outcome.attempts.is_empty() || outcome.failed > 0;
                 let now = match worth_a_line {
                     true => self.console_open().await,
@@ -272,6 +274,27 @@ impl ChannelRoom {
         if let Ok(Some(next)) = outbox.next_due(now_ms()) {
             self.arm(next).await;
         }
+    }
+
+    /// The requests of a delivery pass, for the app's delivery log (with the next report).
+    async fn log_attempts(&self, attempts: &[Attempt]) {
+        if attempts.is_empty() {
+            return;
+        }
+        let at_ms = now_ms() as u64;
+        for attempt in attempts {
+            let logged = Logged {
+                at_ms,
+                host: &attempt.host,
+                event_names: &attempt.event_names,
+                status: attempt.status,
+                latency_ms: attempt.latency_ms,
+                retries_left: attempt.retries_left,
+                test: false,
+            };
+            self.feed().webhook_logged(webhook_log::line(&logged));
+        }
+        self.schedule_report().await;
     }
 
     /// Whether this cache miss is the first since the cache emptied (one webhook per miss

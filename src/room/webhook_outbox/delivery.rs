@@ -3,6 +3,7 @@
 
 use super::{event_name, Outbox, OutboxRow, UrlRow};
 use crate::config::App;
+use crate::glue::clock::now_ms;
 use crate::glue::internal_query::host_of;
 use crate::glue::sql::{int, numbers};
 use crate::glue::subrequest::request;
@@ -28,12 +29,17 @@ pub struct Outcome {
     pub attempts: Vec<Attempt>,
 }
 
-/// One webhook request: to which host, with which events, and whether it was taken.
+/// One webhook request: to which host, with which events, and how it went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
     pub host: String,
     pub event_names: Vec<String>,
     pub delivered: bool,
+    /// The receiver's status; 0 when none came.
+    pub status: u16,
+    pub latency_ms: u64,
+    /// After a failure, the tries its events still get.
+    pub retries_left: Option<u32>,
 }
 
 impl Outcome {
@@ -46,7 +52,7 @@ impl Outcome {
 impl Outbox {
     /// One pass: drops what is past the retry window, then sends what is due to every URL.
     pub async fn deliver(&self, app: &App, channel: &str, now: f64) -> Result<Outcome> {
-        let cutoff = now - f64::from(app.limits.webhook_retry_window_secs) * 1000.0;
+        let cutoff = now - window_ms(app);
         let urls: Vec<UrlRow> = self
             .sql
             .exec("SELECT url FROM hook_queues", None)?
@@ -111,11 +117,18 @@ impl Outbox {
             let time_ms = rows.iter().map(|r| r.created_ms).fold(f64::MAX, f64::min) as u64;
             let body = webhook::body(time_ms, &events);
 
-            let delivered = post(app, url, &body).await;
+            let sent_ms = now_ms();
+            let status = post(app, url, &body).await;
+            let delivered = (200..300).contains(&status);
+            let give_up_ms = rows.first().map_or(now, |r| r.created_ms) + window_ms(app);
             attempts.push(Attempt {
                 host: host_of(url).to_string(),
                 event_names: rows.iter().map(|r| event_name(&r.event)).collect(),
                 delivered,
+                status,
+                latency_ms: (now_ms() - sent_ms).max(0.0) as u64,
+                retries_left: (!delivered)
+                    .then(|| webhook::retries_left(failures + 1, now_ms(), give_up_ms)),
             });
             if !delivered {
                 failures += 1;
@@ -158,10 +171,22 @@ impl Outbox {
     }
 }
 
-/// One signed POST; true on a 2xx answer within the timeout.
-async fn post(app: &App, url: &str, body: &str) -> bool {
+/// How long a webhook event is retried.
+fn window_ms(app: &App) -> f64 {
+    f64::from(app.limits.webhook_retry_window_secs) * 1000.0
+}
+
+/// One signed POST with the webhook's headers: the receiver's status, or 0 when none came
+/// within the timeout. (Also the dashboard's test request.)
+pub async fn post(app: &App, url: &str, body: &str) -> u16 {
     let attempt = async {
         let headers = Headers::new();
+        // The operator's own first: the service's are set after, and win.
+        if let Some(hook) = app.webhooks.iter().find(|hook| hook.url == url) {
+            for (name, value) in &hook.headers {
+                headers.set(name, value)?;
+            }
+        }
         headers.set("Content-Type", "application/json")?;
         headers.set("X-Pusher-Key", &app.key)?;
         headers.set("X-Pusher-Signature", &webhook::signature(&app.secret, body))?;
@@ -171,15 +196,15 @@ async fn post(app: &App, url: &str, body: &str) -> bool {
     };
     let timeout = Delay::from(Duration::from_millis(REQUEST_TIMEOUT_MS));
     match select(Box::pin(attempt), timeout).await {
-        Either::Left((Ok(status), _)) => (200..300).contains(&status),
+        Either::Left((Ok(status), _)) => status,
         Either::Left((Err(_), _)) => {
             // The runtime's error text can quote the URL, which may carry a token.
             worker::console_warn!("webhook to {} failed", host_of(url));
-            false
+            0
         }
         Either::Right(_) => {
             worker::console_warn!("webhook to {} timed out", host_of(url));
-            false
+            0
         }
     }
 }

@@ -17,7 +17,9 @@
 
 mod delivery;
 
-use crate::config::{App, Webhook};
+pub use delivery::{post, Attempt};
+
+use crate::config::App;
 use crate::glue::clock::now_ms;
 use crate::glue::sql::{int, number, numbers, MAX_SAFE_INTEGER};
 use crate::protocol::webhook::{self, WebhookEvent, GRACE_MS};
@@ -103,10 +105,6 @@ pub fn departure_of(subject: &str) -> WebhookEvent {
     }
 }
 
-fn wants(hook: &Webhook, name: &str) -> bool {
-    hook.event_types.is_empty() || hook.event_types.iter().any(|t| t == name)
-}
-
 /// The name of the event in a stored JSON object (to match `event_types` on promotion).
 fn event_name(event_json: &str) -> String {
     crate::protocol::json_read::from_text::<serde_json::Value>(event_json)
@@ -174,12 +172,19 @@ impl Outbox {
 
     /// Queues `event` for every URL of `app` that wants it.
     pub fn emit(&self, app: &App, channel: &str, event: &WebhookEvent, now: f64) -> Result<Queued> {
-        self.enqueue(app, event.name(), &event.to_json(channel), now)
+        self.enqueue(app, channel, event.name(), &event.to_json(channel), now)
     }
 
-    fn enqueue(&self, app: &App, name: &str, json: &str, created_ms: f64) -> Result<Queued> {
+    fn enqueue(
+        &self,
+        app: &App,
+        channel: &str,
+        name: &str,
+        json: &str,
+        created_ms: f64,
+    ) -> Result<Queued> {
         let mut queued = Queued::default();
-        for hook in app.webhooks.iter().filter(|h| wants(h, name)) {
+        for hook in app.webhooks.iter().filter(|h| h.wants(name, channel)) {
             self.sql.exec(
                 "INSERT INTO hook_outbox (url, event, name, created_ms) VALUES (?, ?, ?, ?)",
                 vec![
@@ -344,7 +349,7 @@ impl Outbox {
 
     /// Moves delayed events whose grace period is over into the outbox; returns how many
     /// older events that dropped from full queues.
-    pub fn promote_due(&self, app: &App, now: f64) -> Result<u64> {
+    pub fn promote_due(&self, app: &App, channel: &str, now: f64) -> Result<u64> {
         let due: Vec<PendingRow> = self
             .sql
             .exec(
@@ -357,7 +362,7 @@ impl Outbox {
             let name = event_name(&row.event);
             // Time of the event: when the grace period ended, as Pusher reports it.
             dropped += self
-                .enqueue(app, &name, &row.event, now.max(row.created_ms))?
+                .enqueue(app, channel, &name, &row.event, now.max(row.created_ms))?
                 .dropped;
             self.sql.exec(
                 "DELETE FROM hook_pending WHERE key = ?",
