@@ -7,6 +7,7 @@
 use crate::protocol::json_read::from_text;
 use crate::protocol::limits::Limits;
 use crate::protocol::origin::{pattern_problem, MAX_ALLOWED_ORIGINS};
+use crate::protocol::placement::{placement_problem, Placement, JURISDICTIONS, LOCATION_HINTS};
 use crate::protocol::rate_tier::{tier_problem, STANDARD_TIER};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -48,6 +49,13 @@ pub struct App {
     /// Which of the deployment's rate limits apply (`protocol::rate_tier`).
     #[serde(default = "standard_tier")]
     pub rate_limit_tier: String,
+    /// Where the app's objects run and keep their data (`protocol::placement`): fixed when the
+    /// app is created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<String>,
+    /// Where the app's objects are first created (`protocol::placement`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location_hint: Option<String>,
     #[serde(default)]
     pub limits: Limits,
     /// Secrets being rotated out: each still verifies REST signatures and channel and user
@@ -100,6 +108,14 @@ impl App {
         )
     }
 
+    /// Where the app's objects live.
+    pub fn placement(&self) -> Placement {
+        Placement {
+            jurisdiction: self.jurisdiction.clone(),
+            location_hint: self.location_hint.clone(),
+        }
+    }
+
     /// An app as `PUSHER_APPS` reads one that gives only its credentials: enabled, every
     /// switch off, no webhooks, default limits.
     pub fn new(id: &str, key: &str, secret: &str) -> Self {
@@ -115,6 +131,8 @@ impl App {
             allowed_origins: Vec::new(),
             require_origin: false,
             rate_limit_tier: standard_tier(),
+            jurisdiction: None,
+            location_hint: None,
             limits: Limits::default(),
             previous_secrets: Vec::new(),
         }
@@ -387,6 +405,8 @@ pub fn located(e: serde_json::Error) -> StrictError {
 /// the shape of their elements shows too.
 pub fn app_shape() -> Value {
     let mut app = App::new("", "", "");
+    app.jurisdiction = Some(String::new());
+    app.location_hint = Some(String::new());
     app.webhooks.push(Webhook {
         url: String::new(),
         event_types: Vec::new(),
@@ -510,6 +530,18 @@ pub fn validate_app(app: &App) -> Result<(), String> {
     }
     if let Some(problem) = tier_problem(&app.rate_limit_tier) {
         return Err(format!("rate_limit_tier: {problem}"));
+    }
+    let placed = [
+        ("jurisdiction", &app.jurisdiction, &JURISDICTIONS[..]),
+        ("location_hint", &app.location_hint, &LOCATION_HINTS[..]),
+    ];
+    for (setting, value, allowed) in placed {
+        if let Some(problem) = value
+            .as_deref()
+            .and_then(|v| placement_problem(setting, v, allowed))
+        {
+            return Err(problem);
+        }
     }
     for (w, hook) in app.webhooks.iter().enumerate() {
         validate_webhook(hook).map_err(|e| format!("webhooks[{w}] {e}"))?;

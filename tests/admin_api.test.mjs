@@ -190,6 +190,9 @@ test("bad input gets a clear 4xx and changes nothing", async () => {
     ["PATCH", `/apps/${app.id}`, { body: { limits: { max_conections: 5 } } }, 400, /"limits.max_conections"/],
     ["PATCH", `/apps/${app.id}`, { body: { enabled: "no" } }, 400, /wrong type/],
     ["PATCH", `/apps/${app.id}`, { body: { secret: "x" } }, 400, /rotate/],
+    ["PATCH", `/apps/${app.id}`, { body: { jurisdiction: "eu" } }, 400, /fixed when the app is created/],
+    ["POST", "/apps", { body: { jurisdiction: "mars" } }, 400, /jurisdiction "mars" is not one of eu, fedramp/],
+    ["PATCH", `/apps/${app.id}`, { body: { location_hint: "moon" } }, 400, /location_hint "moon"/],
     ["PATCH", `/apps/${app.id}`, { body: { webhooks: [{ url: "ftp://x" }] } }, 400, /webhooks\[0\]/],
     [
       "PATCH",

@@ -101,7 +101,8 @@ function showSettings(app) {
     ` · webhooks: ${hooks} · max connections ${app.limits.max_connections ?? "∞"}` +
     ` · max broadcasts/month ${app.limits.max_broadcasts_per_month ?? "∞"}` +
     ` · origins: ${app.allowed_origins.join(", ") || "any"}${app.require_origin ? " (Origin required)" : ""}` +
-    ` · rate limits: ${app.rate_limit_tier}`;
+    ` · rate limits: ${app.rate_limit_tier}` +
+    ` · data in: ${app.jurisdiction || "any jurisdiction"}${app.location_hint ? `, near ${app.location_hint}` : ""}`;
   showHooks(app);
 }
 

@@ -9,6 +9,7 @@ use crate::config::{valid_app_id, valid_credential, App};
 use crate::glue::clock::now_ms;
 use crate::glue::config_env::load_apps;
 use crate::glue::internal_error::InternalError;
+use crate::protocol::placement::Placement;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen_futures::spawn_local;
@@ -43,6 +44,15 @@ pub async fn found_by_key(env: &Env, key: &str) -> Result<Option<Found>> {
 /// The app of a REST path, a room or a ledger.
 pub async fn app_by_id(env: &Env, id: &str) -> Result<Option<Rc<App>>> {
     Ok(lookup(env, IndexKind::Id, id).await?.map(|found| found.app))
+}
+
+/// Where the objects of app `id` live (an unknown app's: the default, its calls are refused
+/// anyway). Found like any lookup: the environment, then this isolate's cache.
+pub async fn placement_of(env: &Env, id: &str) -> Result<Placement> {
+    Ok(app_by_id(env, id)
+        .await?
+        .map(|app| app.placement())
+        .unwrap_or_default())
 }
 
 /// The app this isolate already knows by `name` (the environment's, or the registry's held

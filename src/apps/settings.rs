@@ -45,7 +45,8 @@ const NEW_CONNECTIONS: [&str; 11] = [
 ];
 
 /// Settings that lay out objects.
-const RECONNECT: [&str; 4] = [
+const RECONNECT: [&str; 5] = [
+    "location_hint",
     "limits.max_connections",
     "limits.connection_shards",
     "limits.user_directory_shards",
@@ -129,6 +130,12 @@ pub fn for_live_connection(held: &App, changed: &App) -> App {
 /// default, `limits` merges limit by limit) to `app`, checked as strictly as `PUSHER_APPS`.
 pub fn apply_patch(app: &App, patch: &str) -> Result<App, RestError> {
     let patch = object_body(patch)?;
+    if patch.contains_key("jurisdiction") {
+        return Err(RestError::bad_request(
+            "jurisdiction is fixed when the app is created: the app's objects in another \
+             jurisdiction would be other objects, without its state",
+        ));
+    }
     if let Some(fixed) = FIXED.iter().find(|f| patch.contains_key(**f)) {
         return Err(RestError::bad_request(format!(
             "{fixed} cannot be changed here: the key and id are fixed, and a secret changes by \
@@ -210,6 +217,7 @@ fn merge(target: &mut Value, patch: Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::placement::Placement;
 
     fn app() -> App {
         App::new("1", "k", "s")
@@ -258,6 +266,11 @@ mod tests {
                 "max_channels_per_trigger",
             ),
             (r#"{"webhooks":[{"url":"ftp://x"}]}"#, "webhooks[0]"),
+            (r#"{"jurisdiction":"eu"}"#, "fixed when the app is created"),
+            (
+                r#"{"location_hint":"mars"}"#,
+                "location_hint \"mars\" is not one of",
+            ),
             ("[1]", "JSON object"),
             ("{", "not valid JSON"),
         ] {
@@ -269,6 +282,29 @@ mod tests {
                 refused.message
             );
         }
+    }
+
+    #[test]
+    fn placement_is_chosen_at_creation_and_hinted_after() {
+        let made = new_app(
+            r#"{"jurisdiction":"eu","location_hint":"weur"}"#,
+            App::new("1000001", "genkey", "gensecret"),
+        )
+        .unwrap();
+        let placement = made.placement();
+        assert_eq!(placement.jurisdiction.as_deref(), Some("eu"));
+        assert_eq!(placement.location_hint.as_deref(), Some("weur"));
+        let moved = apply_patch(&made, r#"{"location_hint":"apac"}"#).unwrap();
+        assert_eq!(
+            changed_settings(&made, &moved),
+            vec![("location_hint".to_string(), Applies::Reconnect)]
+        );
+        assert_eq!(moved.jurisdiction.as_deref(), Some("eu"), "kept");
+        assert!(new_app(r#"{"jurisdiction":"us"}"#, app()).is_err());
+        // An app without them is placed as ever, and its record does not name them.
+        assert_eq!(app().placement(), Placement::default());
+        let record = serde_json::to_string(&app()).unwrap();
+        assert!(!record.contains("jurisdiction") && !record.contains("location_hint"));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod config_env;
 pub mod http;
 pub mod internal_error;
 pub mod internal_query;
+pub mod objects;
 pub mod rate_limit;
 pub mod sql;
 pub mod subrequest;

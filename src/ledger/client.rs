@@ -7,7 +7,9 @@ use super::contract::{
 };
 use super::report::{Report, ReportAnswer};
 use super::shard_plan::ShardPlan;
+use crate::apps::lookup::placement_of;
 use crate::glue::internal_error::InternalError;
+use crate::glue::objects::placed_stub;
 use crate::glue::subrequest::send;
 use crate::protocol::close_codes;
 use crate::protocol::json_read::from_text;
@@ -16,27 +18,35 @@ use futures_util::future::join_all;
 use worker::{console_warn, Env, Response, Result, Stub};
 
 /// The stub of an app's ledger.
-fn ledger_stub(env: &Env, app_id: &str) -> Result<Stub> {
-    env.durable_object(LEDGER_BINDING)?
-        .id_from_name(&ledger_name(app_id))?
-        .get_stub()
+async fn ledger_stub(env: &Env, app_id: &str) -> Result<Stub> {
+    let placement = placement_of(env, app_id).await?;
+    placed_stub(env, LEDGER_BINDING, &ledger_name(app_id), &placement)
 }
 
 /// The stub of connection shard `index` of an app.
-fn shard_stub(env: &Env, app_id: &str, index: u32) -> Result<Stub> {
-    env.durable_object(CONNECTIONS_BINDING)?
-        .id_from_name(&shard_name(app_id, index))?
-        .get_stub()
+async fn shard_stub(env: &Env, app_id: &str, index: u32) -> Result<Stub> {
+    let placement = placement_of(env, app_id).await?;
+    placed_stub(
+        env,
+        CONNECTIONS_BINDING,
+        &shard_name(app_id, index),
+        &placement,
+    )
 }
 
 /// Sends one call to the app's ledger; the answer is the ledger's.
 async fn call_ledger(env: &Env, call: &LedgerCall) -> Result<Response> {
-    send(&ledger_stub(env, &call.app_id)?, "ledger", &call.encode()).await
+    send(
+        &ledger_stub(env, &call.app_id).await?,
+        "ledger",
+        &call.encode(),
+    )
+    .await
 }
 
 /// Sends one call to a connection shard; the answer is the shard's.
 async fn call_shard(env: &Env, call: &ShardCall) -> Result<Response> {
-    let stub = shard_stub(env, &call.app_id, call.index)?;
+    let stub = shard_stub(env, &call.app_id, call.index).await?;
     send(&stub, "connections", &call.encode()).await
 }
 

@@ -13,6 +13,7 @@ pub mod json_read;
 pub mod json_writer;
 pub mod limits;
 pub mod origin;
+pub mod placement;
 pub mod query;
 pub mod rate_tier;
 pub mod rest_error;

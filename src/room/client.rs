@@ -8,6 +8,8 @@ use super::contract::{
     EPOCH_HEADER, GO_TO_LEAF_STATUS, LEAF_HEADER, SIZE_HEADER,
 };
 use super::directory_shards;
+use crate::apps::lookup::placement_of;
+use crate::glue::objects::placed_stub;
 use crate::glue::subrequest::send;
 use crate::protocol::wire::InternalRequest;
 use worker::{Env, Response, Result, Stub, WebSocket};
@@ -16,26 +18,33 @@ use worker::{Env, Response, Result, Stub, WebSocket};
 const HOST: &str = "room";
 
 /// The stub of a channel's room, or of one leaf of a split channel.
-fn room_stub(env: &Env, to: &RoomAddress) -> Result<Stub> {
+async fn room_stub(env: &Env, to: &RoomAddress) -> Result<Stub> {
     let name = match to.leaf {
         Some(leaf) => leaf_room_name(&to.app_id, &to.channel, leaf),
         None => room_name(&to.app_id, &to.channel),
     };
-    env.durable_object(CHANNELS_BINDING)?
-        .id_from_name(&name)?
-        .get_stub()
+    placed_stub(
+        env,
+        CHANNELS_BINDING,
+        &name,
+        &placement_of(env, &to.app_id).await?,
+    )
 }
 
 /// The stub of one of an app's user directory shards.
-fn directory_stub(env: &Env, app_id: &str, shard: u32) -> Result<Stub> {
-    env.durable_object(DIRECTORY_BINDING)?
-        .id_from_name(&directory_shard_name(app_id, shard))?
-        .get_stub()
+async fn directory_stub(env: &Env, app_id: &str, shard: u32) -> Result<Stub> {
+    let name = directory_shard_name(app_id, shard);
+    placed_stub(
+        env,
+        DIRECTORY_BINDING,
+        &name,
+        &placement_of(env, app_id).await?,
+    )
 }
 
 /// Sends one call to the room it names; the answer is the room's.
 pub async fn call(env: &Env, call: &RoomCall) -> Result<Response> {
-    send(&room_stub(env, &call.to)?, HOST, &call.encode()).await
+    send(&room_stub(env, &call.to).await?, HOST, &call.encode()).await
 }
 
 /// Wakes a channel's room (it reports its occupancy and reconciles its webhooks on any
@@ -81,7 +90,9 @@ pub async fn subscribe(env: &Env, join: &Join) -> std::result::Result<Joined, Ro
     let (app_id, channel) = (join.app_id.as_str(), join.channel.as_str());
     let answer = match directory_shards::shard_of_channel(channel) {
         Some(shard) => {
-            let stub = directory_stub(env, app_id, shard).map_err(unreachable)?;
+            let stub = directory_stub(env, app_id, shard)
+                .await
+                .map_err(unreachable)?;
             let sign_in = DirectoryRequest::SignIn(join.clone());
             send(&stub, HOST, &sign_in.encode()).await
         }
