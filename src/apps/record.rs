@@ -3,7 +3,7 @@
 //! A stored record is read leniently: fields this version does not know are ignored, so an
 //! old isolate (a rollback, or the old version during a deploy) reads what a newer one wrote.
 
-use crate::config::App;
+use crate::config::{app_value, App};
 use crate::protocol::json_read::from_text;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -50,8 +50,8 @@ impl Source {
 /// secret being rotated out but never that secret, and the current secret only when
 /// `with_secret` (at creation and rotation, the one time it is shown).
 pub fn app_view(app: &App, source: Source, with_secret: bool) -> Value {
-    let mut view = match serde_json::to_value(app) {
-        Ok(Value::Object(map)) => map,
+    let mut view = match app_value(app) {
+        Value::Object(map) => map,
         _ => Map::new(),
     };
     if !with_secret {

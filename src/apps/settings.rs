@@ -1,7 +1,7 @@
 //! What the operators' API may change in an app, checked strictly, and when each change
 //! takes effect.
 
-use crate::config::{app_shape, located, unknown_field, validate_app, App};
+use crate::config::{app_shape, app_value, located, unknown_field, validate_app, App};
 use crate::protocol::json_read::from_text;
 use crate::protocol::rest_error::RestError;
 use serde_json::{Map, Value};
@@ -81,7 +81,7 @@ pub fn changed_settings(old: &App, new: &App) -> Vec<(String, Applies)> {
 /// Top-level settings by name, and each limit as `limits.{name}`.
 fn flatten(app: &App) -> Map<String, Value> {
     let mut flat = Map::new();
-    if let Ok(Value::Object(map)) = serde_json::to_value(app) {
+    if let Value::Object(map) = app_value(app) {
         for (name, value) in map {
             match (name.as_str(), value) {
                 ("limits", Value::Object(limits)) => {
@@ -102,8 +102,8 @@ fn flatten(app: &App) -> Map<String, Value> {
 /// credentials, and what the connection read when it started (`held`) for the rest.
 pub fn for_live_connection(held: &App, changed: &App) -> App {
     let held_flat = flatten(held);
-    let mut next = match serde_json::to_value(changed) {
-        Ok(Value::Object(map)) => map,
+    let mut next = match app_value(changed) {
+        Value::Object(map) => map,
         _ => return changed.clone(),
     };
     for setting in NEW_CONNECTIONS.iter().chain(RECONNECT.iter()) {
@@ -142,7 +142,7 @@ pub fn apply_patch(app: &App, patch: &str) -> Result<App, RestError> {
              POST /admin/apps/{{id}}/rotate"
         )));
     }
-    let mut merged = serde_json::to_value(app).unwrap_or(Value::Null);
+    let mut merged = app_value(app);
     merge(&mut merged, Value::Object(patch));
     checked_app(&merged)
 }
