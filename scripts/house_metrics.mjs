@@ -162,7 +162,7 @@ const runtimeUses = new Map();
 const RUNTIME_CRATES = ["worker", "wasm_bindgen", "wasm_bindgen_futures", "web_sys", "js_sys"];
 const PURE = [
   "protocol/",
-  "config.rs",
+  "config/",
   "apps/contract.rs",
   "apps/record.rs",
   "apps/settings.rs",

@@ -147,6 +147,43 @@ test("connections over several shards add up exactly", async () => {
   assert.equal(s.total.peak_connections, 10);
 });
 
+test("connections answered before their place is taken: one that closes at once leaves no phantom count", async () => {
+  // Without max_connections, connection_established comes first and the shard's place right
+  // after: a client gone in between must not stay counted.
+  const closers = makeApp({ limits: { connection_shards: 2 } });
+  const w = await startWorker({
+    apps: [closers],
+    bindings: { PUSHER_APPS: JSON.stringify([closers]), METRICS_TOKEN },
+  });
+  try {
+    const path = `/app/${closers.key}?protocol=7&client=js&version=8.6.0&flash=false`;
+    await Promise.all(
+      Array.from({ length: 30 }, async (_, i) => {
+        const sock = await rawSocket(w, path);
+        const first = await sock.next("connection_established");
+        assert.equal(first.event, "pusher:connection_established");
+        if (i % 2) sock.close();
+        else sock.ws.terminate(); // gone without a close frame
+      }),
+    );
+    const stayed = await connectRaw(w, closers);
+    const gauge = async () => {
+      const text = await fetch(new URL("/metrics", w.url), {
+        headers: { Authorization: `Bearer ${METRICS_TOKEN}` },
+      }).then((r) => r.text());
+      return Number(new RegExp(`^pusher_edge_connections\\{app_id="${closers.id}"\\} (\\d+)$`, "m").exec(text)?.[1]);
+    };
+    const deadline = Date.now() + 10_000;
+    while ((await gauge()) !== 1 && Date.now() < deadline) await sleep(200);
+    assert.equal(await gauge(), 1, "only the connection still open is counted");
+    await sleep(1_500);
+    assert.equal(await gauge(), 1, "and stays so");
+    stayed.sock.close();
+  } finally {
+    await w.stop();
+  }
+});
+
 test("broadcast quota: publishes past max_broadcasts_per_month get 403 with a clear body", async () => {
   const sdk = serverSdk(worker, quota);
   for (let i = 0; i < 3; i++) {

@@ -81,9 +81,15 @@ pub async fn client_connection(req: Request, env: Env, ctx: &Context, key: &str)
         )?);
     }
     let socket_id = new_socket_id().map_err(|e| RestError::internal(e.to_string()))?;
-    let place = match hold_connection(&env, app, &socket_id).await {
-        Ok(place) => place,
-        Err(refused) => return Ok(session::refuse(refused.code, &refused.message)?),
+    // With a connection quota, the place is taken first: a full app refuses with 4004 before
+    // `connection_established`. Without one, nothing needs it first: the session answers the
+    // client at once and takes its place right after (no round trip to the shard first).
+    let place = match app.limits.max_connections {
+        Some(_) => match hold_connection(&env, app, &socket_id).await {
+            Ok(place) => Some(place),
+            Err(refused) => return Ok(session::refuse(refused.code, &refused.message)?),
+        },
+        None => None,
     };
     Ok(session::start(
         env,

@@ -1,6 +1,8 @@
 //! The socket glue of one pusher-js connection: runs `SessionCore` against the client socket
 //! and one internal socket per subscribed channel room. Room frames are relayed unparsed.
 
+mod place;
+
 use super::relay::{client_frames, ClientFrame, RelayCounter, RelayStop};
 use super::session_core::{Command, OpenChannel, SessionCore};
 use crate::apps::lookup::learn;
@@ -12,6 +14,7 @@ use crate::protocol::{close_codes, frames};
 use crate::room::client::{self as rooms, Joined};
 use crate::room::contract::{rejoin_deadline_ms, RoomRefusal, CLIENT_LOST_CLOSE};
 use futures_util::StreamExt;
+use place::{hold_place, release_place};
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::{Rc, Weak};
@@ -33,8 +36,10 @@ struct Session {
     env: Env,
     /// Open internal sockets by channel.
     channels: HashMap<String, OpenSocket>,
-    /// The connection's place in the app's connection ledger, held while the session lives.
-    place: WebSocket,
+    /// The connection's place in the app's connection ledger, held while the session lives
+    /// (`None` until it is taken, for an app without `max_connections`: after the client has
+    /// its `connection_established`).
+    place: Option<WebSocket>,
     place_shard: u32,
     /// The places the shard held when this one was taken: its sessions spread their return
     /// over that many should it reset.
@@ -78,11 +83,12 @@ pub fn refuse(code: u16, message: &str) -> Result<Response> {
 }
 
 /// Accepts a client connection for `app` (at registry revision `app_rev`) and starts its
-/// session; `place` is its socket to the app's connection ledger.
+/// session; `place` is its socket to the app's connection ledger, or `None` when the session
+/// takes it after answering the client.
 pub fn start(
     env: Env,
     socket_id: String,
-    place: Place,
+    place: Option<Place>,
     app: App,
     app_rev: u64,
 ) -> Result<Response> {
@@ -95,8 +101,14 @@ pub fn start(
         app.limits.activity_timeout_secs,
     ))?;
     let mut core = SessionCore::new(socket_id, app, now_ms());
-    // The connection's place in the ledger was this invocation's first subrequest.
-    let _ = core.on_subrequest();
+    if place.is_some() {
+        // The connection's place in the ledger was this invocation's first subrequest.
+        let _ = core.on_subrequest();
+    }
+    let (place, place_shard, place_shard_size) = match place {
+        Some(place) => (Some(place.socket), place.shard, place.size),
+        None => (None, 0, 0),
+    };
     let session = Rc::new_cyclic(|weak: &Weak<RefCell<Session>>| {
         let weak = weak.clone();
         let relayed = RelayCounter::new(move || {
@@ -110,9 +122,9 @@ pub fn start(
             app_id,
             env,
             channels: HashMap::new(),
-            place: place.socket,
-            place_shard: place.shard,
-            place_shard_size: place.size,
+            place,
+            place_shard,
+            place_shard_size,
             queued: VecDeque::new(),
             in_flight: 0,
             relayed,
@@ -165,119 +177,6 @@ async fn run(session: Shared) {
     release_place(&session);
 }
 
-/// Keeps the connection's place in the ledger: its socket to a connection shard, which also
-/// brings the app's live changes. Should the shard end it (its object reset), the place is
-/// taken again, quietly, within the rejoin deadline; only if that fails does the client
-/// reconnect (4200), so it is counted again.
-async fn hold_place(session: Shared) {
-    let mut tries = 0u32;
-    let mut since = None;
-    loop {
-        let place = session.borrow().place.clone();
-        if listen_to_place(&session, &place).await {
-            tries = 0;
-            since = None;
-        }
-        if session.borrow().core.is_closed() {
-            return;
-        }
-        let started = *since.get_or_insert_with(now_ms);
-        tries += 1;
-        let size = session.borrow().place_shard_size;
-        if !retake_place(&session, tries, started, rejoin_deadline_ms(size)).await {
-            break;
-        }
-    }
-    if !session.borrow().core.is_closed() {
-        // The shard's new instance must report its true count, even if no one comes back.
-        let (env, app_id, shard) = {
-            let s = session.borrow();
-            (s.env.clone(), s.app_id.clone(), s.place_shard)
-        };
-        count_subrequest(&session);
-        if let Err(e) = wake_shard(&env, &app_id, shard).await {
-            worker::console_warn!("could not wake connection shard {shard}: {e}");
-        }
-        execute(
-            &session,
-            vec![Command::CloseClient {
-                code: close_codes::RECONNECT_IMMEDIATELY,
-                reason: "Connection ledger restarted; please reconnect".into(),
-            }],
-        );
-    }
-}
-
-/// Reads the shard's messages (the app's changes) until its socket ends; true if it was
-/// open (so a later loss is a new one).
-async fn listen_to_place(session: &Shared, place: &WebSocket) -> bool {
-    let Ok(mut events) = place.events() else {
-        return false;
-    };
-    if place.accept().is_err() {
-        return false;
-    }
-    while let Some(event) = events.next().await {
-        match event {
-            Ok(WebsocketEvent::Message(message)) => {
-                if let Some(record) = message.text() {
-                    app_changed(session, &record);
-                }
-            }
-            _ => break,
-        }
-    }
-    true
-}
-
-/// Takes the connection's place again (after the jitter or back-off of try `tries`); false
-/// when it cannot be had before `deadline_ms` from `since_ms` (or the session ended).
-async fn retake_place(session: &Shared, tries: u32, since_ms: f64, deadline_ms: f64) -> bool {
-    let wait = {
-        let mut s = session.borrow_mut();
-        let size = s.place_shard_size;
-        s.core.place_retry_delay(tries, size)
-    };
-    Delay::from(Duration::from_millis(u64::from(wait))).await;
-    if session.borrow().core.is_closed() || now_ms() - since_ms > deadline_ms {
-        return false;
-    }
-    count_subrequest(session);
-    let (env, app, socket_id) = {
-        let s = session.borrow();
-        (
-            s.env.clone(),
-            s.core.app().clone(),
-            s.core.socket_id().to_string(),
-        )
-    };
-    match hold_connection(&env, &app, &socket_id).await {
-        Ok(place) => {
-            let mut s = session.borrow_mut();
-            if s.core.is_closed() {
-                let _ = place.socket.close(Some(1000), Some("session ended"));
-                return false;
-            }
-            s.place = place.socket;
-            s.place_shard = place.shard;
-            if place.size > 0 {
-                s.place_shard_size = place.size;
-            }
-            true
-        }
-        Err(refused) => {
-            worker::console_warn!(
-                "could not take the connection's place again: {}",
-                refused.message
-            );
-            // A full app (its connection quota) will not make room for a retry.
-            refused.code != close_codes::OVER_CONNECTION_QUOTA
-                && now_ms() - since_ms < deadline_ms
-                && Box::pin(retake_place(session, tries + 1, since_ms, deadline_ms)).await
-        }
-    }
-}
-
 /// The operators changed the app: its registry record, sent by the connection shard. Older
 /// records than one already applied (two changes told out of order) are ignored.
 fn app_changed(session: &Shared, record: &str) {
@@ -299,13 +198,6 @@ fn app_changed(session: &Shared, record: &str) {
     };
     session.borrow().renew_relay_cap();
     execute(session, cmds);
-}
-
-fn release_place(session: &Shared) {
-    let _ = session
-        .borrow()
-        .place
-        .close(Some(1000), Some("session ended"));
 }
 
 /// Pings a silent client and closes one that does not answer (see `SessionCore::on_tick`).

@@ -4,6 +4,11 @@
 //! for a single app, `PUSHER_APP_ID` / `PUSHER_APP_KEY` / `PUSHER_APP_SECRET`. Invalid
 //! configuration is an error that names the problem but never echoes a secret.
 
+mod webhook;
+
+use webhook::validate_webhook;
+pub use webhook::{Webhook, WebhookFilter, WEBHOOK_EVENT_TYPES};
+
 use crate::protocol::json_read::from_text;
 use crate::protocol::limits::Limits;
 use crate::protocol::origin::{pattern_problem, MAX_ALLOWED_ORIGINS};
@@ -138,97 +143,6 @@ impl App {
         }
     }
 }
-
-/// One webhook receiver.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Webhook {
-    pub url: String,
-    /// Pusher event names (`channel_occupied`, `member_added`, ...). Empty: every type.
-    #[serde(default)]
-    pub event_types: Vec<String>,
-    /// Only channels whose names match (soketi's and sockudo's names for it).
-    #[serde(default, skip_serializing_if = "WebhookFilter::is_empty")]
-    pub filter: WebhookFilter,
-    /// Request headers for a receiver behind a gateway (`X-Api-Key`): write-only, the
-    /// operators' API shows their names only.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, String>,
-}
-
-/// A webhook's channel filter: both given parts must match.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WebhookFilter {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub channel_name_starts_with: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub channel_name_ends_with: Option<String>,
-}
-
-impl WebhookFilter {
-    fn is_empty(&self) -> bool {
-        self.channel_name_starts_with.is_none() && self.channel_name_ends_with.is_none()
-    }
-}
-
-impl Webhook {
-    /// Whether this receiver wants event `name` of `channel`.
-    pub fn wants(&self, name: &str, channel: &str) -> bool {
-        let filter = &self.filter;
-        (self.event_types.is_empty() || self.event_types.iter().any(|t| t == name))
-            && filter
-                .channel_name_starts_with
-                .as_ref()
-                .is_none_or(|prefix| channel.starts_with(prefix.as_str()))
-            && filter
-                .channel_name_ends_with
-                .as_ref()
-                .is_none_or(|suffix| channel.ends_with(suffix.as_str()))
-    }
-}
-
-// Hand-written so a header's value (a gateway's key) never reaches a log line through `{:?}`.
-impl fmt::Debug for Webhook {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Webhook")
-            .field("url", &self.url)
-            .field("event_types", &self.event_types)
-            .field("filter", &self.filter)
-            .field("headers", &self.headers.keys().collect::<Vec<_>>())
-            .finish()
-    }
-}
-
-/// Most headers a webhook may carry, and their sizes.
-pub const MAX_WEBHOOK_HEADERS: usize = 10;
-const MAX_HEADER_NAME: usize = 64;
-const MAX_HEADER_VALUE: usize = 1024;
-
-/// Headers a webhook may not set: the request's own, Pusher's signature, and hop-by-hop ones.
-const RESERVED_HEADERS: [&str; 12] = [
-    "content-type",
-    "content-length",
-    "host",
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-];
-
-/// The webhook event types Pusher sends.
-pub const WEBHOOK_EVENT_TYPES: [&str; 7] = [
-    "channel_occupied",
-    "channel_vacated",
-    "member_added",
-    "member_removed",
-    "client_event",
-    "cache_miss",
-    "subscription_count",
-];
 
 fn enabled_by_default() -> bool {
     true
@@ -554,51 +468,6 @@ pub fn validate_app(app: &App) -> Result<(), String> {
     }
     for (w, hook) in app.webhooks.iter().enumerate() {
         validate_webhook(hook).map_err(|e| format!("webhooks[{w}] {e}"))?;
-    }
-    Ok(())
-}
-
-fn validate_webhook(hook: &Webhook) -> Result<(), String> {
-    let url = hook.url.as_str();
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or("url must start with https:// or http://")?;
-    if rest.is_empty() || rest.starts_with('/') || url.chars().any(char::is_whitespace) {
-        return Err("url must name a host and contain no spaces".into());
-    }
-    if let Some(unknown) = hook
-        .event_types
-        .iter()
-        .find(|t| !WEBHOOK_EVENT_TYPES.contains(&t.as_str()))
-    {
-        return Err(format!(
-            "event_types has an unknown type {unknown:?} (known: {})",
-            WEBHOOK_EVENT_TYPES.join(", ")
-        ));
-    }
-    if hook.headers.len() > MAX_WEBHOOK_HEADERS {
-        return Err(format!("headers: at most {MAX_WEBHOOK_HEADERS}"));
-    }
-    for (name, value) in &hook.headers {
-        header_problem(name, value).map_err(|e| format!("headers {name:?}: {e}"))?;
-    }
-    Ok(())
-}
-
-/// Why a webhook may not send header `name` with `value` (never quoting the value).
-fn header_problem(name: &str, value: &str) -> Result<(), &'static str> {
-    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-    if name.is_empty() || name.len() > MAX_HEADER_NAME || !name.chars().all(token) {
-        return Err("a header name is 1-64 letters, digits and - (an HTTP token)");
-    }
-    let lower = name.to_ascii_lowercase();
-    if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("x-pusher-") {
-        return Err("is set by the service (Content-Type, Content-Length, Host, X-Pusher-*) or hop-by-hop, and cannot be given");
-    }
-    let visible = |c: char| c == ' ' || c == '\t' || c.is_ascii_graphic();
-    if value.len() > MAX_HEADER_VALUE || !value.chars().all(visible) {
-        return Err("the value must be at most 1024 characters of printable ASCII");
     }
     Ok(())
 }
