@@ -38,6 +38,13 @@ fn main() {
         );
     }
 
+    // The Worker's CPU limit per invocation ([limits] cpu_ms; 30 s without it): a session, one
+    // invocation for its whole life, derives its CPU budget from it.
+    println!(
+        "cargo:rustc-env=PUSHER_EDGE_CPU_MS={}",
+        wrangler_cpu_ms(&wrangler).unwrap_or(30_000)
+    );
+
     let commit = Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .output()
@@ -46,6 +53,22 @@ fn main() {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".to_string());
     println!("cargo:rustc-env=PUSHER_EDGE_COMMIT={commit}");
+}
+
+/// `cpu_ms` of wrangler.toml's `[limits]`, if it is set.
+fn wrangler_cpu_ms(toml: &str) -> Option<u64> {
+    let mut in_limits = false;
+    for line in toml.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
+        if line.starts_with('[') {
+            in_limits = line == "[limits]";
+        } else if in_limits {
+            if let Some(value) = line.strip_prefix("cpu_ms") {
+                let value = value.trim().trim_start_matches('=').trim();
+                return value.split('#').next()?.trim().parse().ok();
+            }
+        }
+    }
+    None
 }
 
 /// Class names bound under `[[durable_objects.bindings]]`, and those named in migrations.

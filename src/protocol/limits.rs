@@ -2,6 +2,32 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The Worker's CPU limit per invocation, from wrangler.toml's `[limits] cpu_ms` (30 s without
+/// it), read by build.rs.
+const WORKER_CPU_MS: u64 = parse_ms(env!("PUSHER_EDGE_CPU_MS"));
+
+/// The most CPU a session may estimate it spent: half the Worker's limit, since a CPU-limit
+/// kill resets every session in the isolate (far worse than one session's 4200), until the
+/// per-frame cost is calibrated on Cloudflare. Also the default `session_cpu_budget_ms`.
+pub const SESSION_CPU_CEILING_MS: u32 = {
+    let half = WORKER_CPU_MS / 2;
+    if half > u32::MAX as u64 {
+        u32::MAX
+    } else {
+        half as u32
+    }
+};
+
+const fn parse_ms(text: &str) -> u64 {
+    let bytes = text.as_bytes();
+    let (mut value, mut i) = (0u64, 0);
+    while i < bytes.len() {
+        value = value * 10 + (bytes[i] - b'0') as u64;
+        i += 1;
+    }
+    value
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Limits {
@@ -43,8 +69,8 @@ pub struct Limits {
     /// Subrequests (channel sockets opened) after which a session closes with 4200 so the
     /// client reconnects on a fresh invocation. Workers Paid allows 10,000 by default.
     pub session_subrequest_budget: u32,
-    /// Estimated CPU milliseconds after which a session closes with 4200 (Workers Paid: 30 s
-    /// per invocation by default). Each frame handled or relayed is counted at
+    /// Estimated CPU milliseconds after which a session closes with 4200, at most (and by
+    /// default) [`SESSION_CPU_CEILING_MS`]. Each frame handled or relayed is counted at
     /// `session_cpu_micros_per_frame`.
     pub session_cpu_budget_ms: u32,
     /// The CPU estimate per frame, in microseconds. Conservative on purpose: the sessions'
@@ -113,7 +139,7 @@ impl Default for Limits {
             pong_timeout_secs: 30,
             max_upgrades_in_flight: 6,
             session_subrequest_budget: 9_000,
-            session_cpu_budget_ms: 25_000,
+            session_cpu_budget_ms: SESSION_CPU_CEILING_MS,
             session_cpu_micros_per_frame: 150,
             cache_ttl_secs: 30 * 60,
             max_batch_size: 10,
@@ -188,8 +214,19 @@ impl Limits {
                 return Err(format!("limits.{name} must be greater than 0"));
             }
         }
+        self.check_bounds()
+    }
+
+    /// The limits' upper bounds, and the ones that depend on one another.
+    fn check_bounds(&self) -> Result<(), String> {
         if self.connection_shards > 1024 {
             return Err("limits.connection_shards must be at most 1024".into());
+        }
+        if self.session_cpu_budget_ms > SESSION_CPU_CEILING_MS {
+            return Err(format!(
+                "limits.session_cpu_budget_ms must be at most {SESSION_CPU_CEILING_MS} (half the \
+                 Worker's cpu_ms in wrangler.toml)"
+            ));
         }
         if self.presence_grace_secs > 3600 {
             return Err("limits.presence_grace_secs must be at most 3600".into());
@@ -224,6 +261,19 @@ mod tests {
         assert_eq!(l.max_event_payload_bytes, 10240);
         assert_eq!(l.max_channels_per_trigger, 100);
         assert!(l.validate().is_ok());
+    }
+
+    #[test]
+    fn the_session_budget_is_half_the_workers_cpu_limit() {
+        // wrangler.toml sets cpu_ms = 300000.
+        assert_eq!(SESSION_CPU_CEILING_MS, 150_000);
+        assert_eq!(Limits::default().session_cpu_budget_ms, 150_000);
+        let over = Limits {
+            session_cpu_budget_ms: 150_001,
+            ..Limits::default()
+        };
+        assert!(over.validate().unwrap_err().contains("at most 150000"));
+        assert_eq!(parse_ms("30000"), 30_000);
     }
 
     #[test]
