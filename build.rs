@@ -55,16 +55,21 @@ fn main() {
     println!("cargo:rustc-env=PUSHER_EDGE_COMMIT={commit}");
 }
 
-/// `cpu_ms` of wrangler.toml's `[limits]`, if it is set.
+/// `cpu_ms` of wrangler.toml's top-level `[limits]`, if it is set; a value it cannot read
+/// stops the build rather than silently giving the sessions another budget.
 fn wrangler_cpu_ms(toml: &str) -> Option<u64> {
     let mut in_limits = false;
-    for line in toml.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
+    for line in toml.lines() {
+        let line = line.split('#').next().unwrap_or_default().trim();
         if line.starts_with('[') {
             in_limits = line == "[limits]";
         } else if in_limits {
             if let Some(value) = line.strip_prefix("cpu_ms") {
-                let value = value.trim().trim_start_matches('=').trim();
-                return value.split('#').next()?.trim().parse().ok();
+                let value = value.trim().trim_start_matches('=').trim().replace('_', "");
+                let ms = value.parse().unwrap_or_else(|_| {
+                    panic!("wrangler.toml [limits] cpu_ms = {value:?} is not a number")
+                });
+                return Some(ms);
             }
         }
     }

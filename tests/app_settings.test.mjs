@@ -20,8 +20,9 @@ import {
 const open = makeApp();
 const disabled = makeApp({ enabled: false });
 const strict = makeApp({ enable_user_authentication: true, limits: { user_authentication_timeout_secs: 1 } });
-// Placed in western Europe: every object of the app is asked for with that hint (local
-// workerd ignores hints; a jurisdiction it refuses, so that part is tested in the unit tests).
+// Placed in western Europe: every object of the app is asked for with that hint. Local workerd
+// ignores hints, so this shows only that a hinted app works as any other; where its objects
+// go is Cloudflare's to do (and a jurisdiction local workerd refuses: unit tests only).
 const hinted = makeApp({ location_hint: "weur", enable_client_messages: true });
 let worker;
 
@@ -29,7 +30,7 @@ before(async () => {
   worker = await startWorker({ apps: [open, disabled, strict, hinted] });
 });
 
-test("an app with a location_hint works in full: connections, presence, client events, REST, stats", async () => {
+test("an app with a location_hint works in full: connections, presence, REST events and reads, stats", async () => {
   const sdk = serverSdk(worker, hinted);
   const ada = await pusherJs(worker, hinted, sdkAuth(worker, { app: hinted, presence: { user_id: "ada" } }));
   const bob = await pusherJs(worker, hinted, sdkAuth(worker, { app: hinted, presence: { user_id: "bob" } }));

@@ -228,6 +228,7 @@ test("the API refuses without a live session, with a forged one, and from anothe
     body: JSON.stringify({ name: "e", channel: "a", data: "x" }),
   });
   assert.equal(publish.status, 403);
+  await publish.text();
   // App management with the operator's cookie from another site: refused for every write.
   for (const [method, path] of [
     ["POST", "/dashboard/api/admin/apps"],

@@ -270,6 +270,10 @@ impl Catalog<'_> {
         let record = StoredRecord {
             rev,
             app: app.cloned(),
+            // A tombstone remembers where the app's objects are, to tell its shards there.
+            jurisdiction: old
+                .filter(|_| app.is_none())
+                .and_then(|o| o.jurisdiction.clone()),
         };
         // A new app has no sessions to tell. Sessions keep the shard layout they connected
         // with, so every shard any layout of the app used is told (a high-water mark).
@@ -326,7 +330,10 @@ impl Catalog<'_> {
     async fn tell(&self, id: &str, shards: u32, record: &StoredRecord) -> bool {
         let told = match shards {
             0 => 0,
-            _ => tell_app_changed(self.env, id, shards, &record.to_json()).await,
+            _ => {
+                let placement = record.placement();
+                tell_app_changed(self.env, id, shards, &record.to_json(), &placement).await
+            }
         };
         if told < shards {
             console_warn!(
@@ -359,6 +366,7 @@ impl Catalog<'_> {
             let record = StoredRecord::parse(&row.record).unwrap_or(StoredRecord {
                 rev: row.rev as u64,
                 app: None,
+                jurisdiction: None,
             });
             if row.pushed_rev < row.rev {
                 done &= self.push(&row.id, &row.key, &record).await;

@@ -46,13 +46,17 @@ pub async fn app_by_id(env: &Env, id: &str) -> Result<Option<Rc<App>>> {
     Ok(lookup(env, IndexKind::Id, id).await?.map(|found| found.app))
 }
 
-/// Where the objects of app `id` live (an unknown app's: the default, its calls are refused
-/// anyway). Found like any lookup: the environment, then this isolate's cache.
+/// Where the objects of app `id` live, found like any lookup (the environment, then this
+/// isolate's cache). An app not found is an error, not the default placement: taken for one
+/// without a jurisdiction, a new app's objects could be created outside its own (a deleted
+/// app's shards are told with the placement its tombstone keeps).
 pub async fn placement_of(env: &Env, id: &str) -> Result<Placement> {
-    Ok(app_by_id(env, id)
-        .await?
-        .map(|app| app.placement())
-        .unwrap_or_default())
+    match app_by_id(env, id).await? {
+        Some(app) => Ok(app.placement()),
+        None => Err(worker::Error::RustError(format!(
+            "app {id} not found: where its objects live is unknown"
+        ))),
+    }
 }
 
 /// The app this isolate already knows by `name` (the environment's, or the registry's held

@@ -5,6 +5,7 @@
 
 use crate::config::{app_value, App};
 use crate::protocol::json_read::from_text;
+use crate::protocol::placement::Placement;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -15,9 +16,23 @@ pub struct StoredRecord {
     pub rev: u64,
     #[serde(default)]
     pub app: Option<App>,
+    /// A deleted app's jurisdiction: its objects (the shards told of the deletion) are there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<String>,
 }
 
 impl StoredRecord {
+    /// Where the objects of the record's app live (a deleted app's: where they lived).
+    pub fn placement(&self) -> Placement {
+        match &self.app {
+            Some(app) => app.placement(),
+            None => Placement {
+                jurisdiction: self.jurisdiction.clone(),
+                location_hint: None,
+            },
+        }
+    }
+
     pub fn to_json(&self) -> String {
         // Serializing plain strings, numbers and vectors cannot fail.
         serde_json::to_string(self).unwrap_or_default()
@@ -86,6 +101,7 @@ mod tests {
         let record = StoredRecord {
             rev: 3,
             app: Some(App::new("1", "k", "s")),
+            jurisdiction: None,
         };
         assert_eq!(StoredRecord::parse(&record.to_json()), Some(record));
         let newer = r#"{"rev":4,"app":{"id":"1","key":"k","secret":"s","colour":"red",
@@ -98,7 +114,12 @@ mod tests {
             "a deletion"
         );
         assert_eq!(StoredRecord::parse("nope"), None);
-        let deleted = StoredRecord { rev: 2, app: None };
+        let deleted = StoredRecord {
+            rev: 2,
+            app: None,
+            jurisdiction: Some("eu".into()),
+        };
+        assert_eq!(deleted.placement().jurisdiction.as_deref(), Some("eu"));
         assert_eq!(StoredRecord::parse(&deleted.to_json()), Some(deleted));
     }
 

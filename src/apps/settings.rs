@@ -72,9 +72,16 @@ const FIXED: [&str; 4] = ["id", "key", "secret", "previous_secrets"];
 /// serde_json without `preserve_order`) iterates.
 pub fn changed_settings(old: &App, new: &App) -> Vec<(String, Applies)> {
     let (old, new) = (flatten(old), flatten(new));
-    new.iter()
-        .filter(|(name, value)| old.get(*name) != Some(value) && !FIXED.contains(&name.as_str()))
-        .map(|(name, _)| (name.clone(), applies(name)))
+    // A setting written only when set (`location_hint`) can be in either: both are walked, in
+    // name order (a map's; inserted, as a sort would bring its own copy into the bundle).
+    let mut names = Map::new();
+    for name in new.keys().chain(old.keys()) {
+        names.insert(name.clone(), Value::Null);
+    }
+    names
+        .keys()
+        .filter(|name| old.get(*name) != new.get(*name) && !FIXED.contains(&name.as_str()))
+        .map(|name| (name.clone(), applies(name)))
         .collect()
 }
 
@@ -300,6 +307,13 @@ mod tests {
             vec![("location_hint".to_string(), Applies::Reconnect)]
         );
         assert_eq!(moved.jurisdiction.as_deref(), Some("eu"), "kept");
+        // Removing the hint is a change too (the field is written only when set).
+        let unhinted = apply_patch(&moved, r#"{"location_hint":null}"#).unwrap();
+        assert_eq!(unhinted.location_hint, None);
+        assert_eq!(
+            changed_settings(&moved, &unhinted),
+            vec![("location_hint".to_string(), Applies::Reconnect)]
+        );
         assert!(new_app(r#"{"jurisdiction":"us"}"#, app()).is_err());
         // An app without them is placed as ever, and its record does not name them.
         assert_eq!(app().placement(), Placement::default());

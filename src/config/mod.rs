@@ -733,6 +733,10 @@ mod tests {
                 r#"[{"url":"https://x","filter":{"channel_name_contains":"a"}}]"#,
                 "unknown setting",
             ),
+            (
+                r#"[{"url":"https://x","headers":{"X-Key":"a","x-key":"b"}}]"#,
+                "named twice",
+            ),
         ];
         for (hooks, needle) in cases {
             let json = format!(r#"[{{"id":"1","key":"k","secret":"s","webhooks":{hooks}}}]"#);

@@ -118,8 +118,18 @@ pub(super) fn validate_webhook(hook: &Webhook) -> Result<(), String> {
     if hook.headers.len() > MAX_WEBHOOK_HEADERS {
         return Err(format!("headers: at most {MAX_WEBHOOK_HEADERS}"));
     }
-    for (name, value) in &hook.headers {
+    for (i, (name, value)) in hook.headers.iter().enumerate() {
         header_problem(name, value).map_err(|e| format!("headers {name:?}: {e}"))?;
+        if hook
+            .headers
+            .keys()
+            .take(i)
+            .any(|n| n.eq_ignore_ascii_case(name))
+        {
+            return Err(format!(
+                "headers {name:?}: named twice (header names ignore case)"
+            ));
+        }
     }
     Ok(())
 }

@@ -70,7 +70,7 @@ pub enum Answer {
 
 pub type AnswerResult = Result<Answer, RestError>;
 
-pub async fn handle(req: Request, env: &Env) -> AnswerResult {
+pub async fn handle(mut req: Request, env: &Env) -> AnswerResult {
     let secret = env.var("DASHBOARD_TOKEN").ok().map(|v| v.to_string());
     let Some(token) = operators_token(secret) else {
         return Err(RestError::not_found(
@@ -87,6 +87,8 @@ pub async fn handle(req: Request, env: &Env) -> AnswerResult {
         // A form or socket from another site never acts with the operator's session.
         let host = req.headers().get("Host")?.unwrap_or_default();
         if !same_origin(origin.as_deref(), &host, secure) {
+            // A small body is read first, so the caller's keep-alive connection survives.
+            drain_small_body(&mut req).await;
             return Err(RestError::new(
                 403,
                 "Cross-origin dashboard requests are refused",

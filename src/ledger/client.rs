@@ -13,6 +13,7 @@ use crate::glue::objects::placed_stub;
 use crate::glue::subrequest::send;
 use crate::protocol::close_codes;
 use crate::protocol::json_read::from_text;
+use crate::protocol::placement::Placement;
 use crate::protocol::wire::InternalRequest;
 use futures_util::future::join_all;
 use worker::{console_warn, Env, Response, Result, Stub};
@@ -23,15 +24,22 @@ async fn ledger_stub(env: &Env, app_id: &str) -> Result<Stub> {
     placed_stub(env, LEDGER_BINDING, &ledger_name(app_id), &placement)
 }
 
-/// The stub of connection shard `index` of an app.
-async fn shard_stub(env: &Env, app_id: &str, index: u32) -> Result<Stub> {
-    let placement = placement_of(env, app_id).await?;
-    placed_stub(
-        env,
-        CONNECTIONS_BINDING,
-        &shard_name(app_id, index),
-        &placement,
-    )
+/// The stub of connection shard `index` of an app, placed as `placement` says (looked up when
+/// the caller does not know it).
+async fn shard_stub(
+    env: &Env,
+    app_id: &str,
+    index: u32,
+    placement: Option<&Placement>,
+) -> Result<Stub> {
+    let name = shard_name(app_id, index);
+    match placement {
+        Some(placement) => placed_stub(env, CONNECTIONS_BINDING, &name, placement),
+        None => {
+            let placement = placement_of(env, app_id).await?;
+            placed_stub(env, CONNECTIONS_BINDING, &name, &placement)
+        }
+    }
 }
 
 /// Sends one call to the app's ledger; the answer is the ledger's.
@@ -45,8 +53,12 @@ async fn call_ledger(env: &Env, call: &LedgerCall) -> Result<Response> {
 }
 
 /// Sends one call to a connection shard; the answer is the shard's.
-async fn call_shard(env: &Env, call: &ShardCall) -> Result<Response> {
-    let stub = shard_stub(env, &call.app_id, call.index).await?;
+async fn call_shard(
+    env: &Env,
+    call: &ShardCall,
+    placement: Option<&Placement>,
+) -> Result<Response> {
+    let stub = shard_stub(env, &call.app_id, call.index, placement).await?;
     send(&stub, "connections", &call.encode()).await
 }
 
@@ -102,13 +114,19 @@ pub async fn wake_shard(env: &Env, app_id: &str, shard: u32) -> Result<()> {
         index: shard,
         request: ShardRequest::Wake,
     };
-    call_shard(env, &call).await.map(|_| ())
+    call_shard(env, &call, None).await.map(|_| ())
 }
 
 /// Tells the sessions holding places in shards `0..shards` of the app that it changed
 /// (`record`: the registry's stored record); returns how many shards heard it (one that did
 /// not is logged, and its sessions keep the old settings until they reconnect).
-pub async fn tell_app_changed(env: &Env, app_id: &str, shards: u32, record: &str) -> u32 {
+pub async fn tell_app_changed(
+    env: &Env,
+    app_id: &str,
+    shards: u32,
+    record: &str,
+    placement: &Placement,
+) -> u32 {
     let calls = (0..shards).map(|index| ShardCall {
         app_id: app_id.to_string(),
         index,
@@ -117,7 +135,7 @@ pub async fn tell_app_changed(env: &Env, app_id: &str, shards: u32, record: &str
         },
     });
     let sent = calls.map(|call| async move {
-        match call_shard(env, &call).await {
+        match call_shard(env, &call, Some(placement)).await {
             Ok(response) if response.status_code() == 200 => true,
             Ok(response) => {
                 console_warn!(
@@ -176,7 +194,9 @@ pub async fn hold_connection(
                 socket_id: socket_id.to_string(),
             },
         };
-        let response = call_shard(env, &connect).await.map_err(unreachable)?;
+        let response = call_shard(env, &connect, Some(&app.placement()))
+            .await
+            .map_err(unreachable)?;
         match response.status_code() {
             101 => {
                 let size = response.headers().get(SHARD_SIZE_HEADER).ok().flatten();
@@ -240,10 +260,13 @@ pub async fn close_consoles(env: &Env, app_id: &str, session: &str) -> Result<()
 /// at most `limit`, by name, presence user counts included), without counting a REST call.
 /// The app's webhook delivery log (`{"attempts":[...]}`, newest first).
 pub async fn webhook_log(env: &Env, app_id: &str) -> Result<String> {
-    call_ledger(env, &LedgerCall::new(app_id, LedgerRequest::WebhookLog))
-        .await?
-        .text()
-        .await
+    let mut response =
+        call_ledger(env, &LedgerCall::new(app_id, LedgerRequest::WebhookLog)).await?;
+    let body = response.text().await?;
+    match response.status_code() {
+        200 => Ok(body),
+        status => Err(InternalError::status("ledger", status, body).into()),
+    }
 }
 
 pub async fn channel_list(env: &Env, app_id: &str, limit: u32) -> Result<String> {
@@ -290,5 +313,5 @@ pub async fn tell_shard_console(env: &Env, app_id: &str, shard: u32, until_ms: u
         index: shard,
         request: ShardRequest::Console { until_ms },
     };
-    call_shard(env, &call).await.map(|_| ())
+    call_shard(env, &call, None).await.map(|_| ())
 }

@@ -132,7 +132,7 @@ async fn take_place(session: &Shared) -> Taken {
         Ok(place) => {
             let mut s = session.borrow_mut();
             if s.core.is_closed() {
-                let _ = place.socket.close(Some(1000), Some("session ended"));
+                give_back(&place.socket);
                 return Taken::Ended;
             }
             s.place = Some(place.socket);
@@ -154,6 +154,14 @@ async fn take_place(session: &Shared) -> Taken {
 
 pub(super) fn release_place(session: &Shared) {
     if let Some(place) = &session.borrow().place {
-        let _ = place.close(Some(1000), Some("session ended"));
+        give_back(place);
     }
+}
+
+/// Closes a place's socket so the shard hears it at once: a socket never accepted (the session
+/// ended before it listened) would close without a word, and stay counted until the invocation
+/// ends. (Accepting one already accepted fails, harmlessly.)
+fn give_back(place: &WebSocket) {
+    let _ = place.accept();
+    let _ = place.close(Some(1000), Some("session ended"));
 }

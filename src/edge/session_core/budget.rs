@@ -2,7 +2,7 @@
 //! time (a fixed cost per frame handled or relayed). When either is spent the session ends,
 //! once, so the client reconnects on a fresh invocation with fresh budgets.
 
-use crate::protocol::limits::Limits;
+use crate::protocol::limits::{Limits, SESSION_CPU_CEILING_MS};
 
 #[derive(Debug, Clone)]
 pub(super) struct Budget {
@@ -19,7 +19,8 @@ impl Budget {
     pub(super) fn new(limits: &Limits) -> Self {
         Budget {
             subrequest_budget: limits.session_subrequest_budget,
-            cpu_budget_micros: u64::from(limits.session_cpu_budget_ms) * 1000,
+            cpu_budget_micros: u64::from(limits.session_cpu_budget_ms.min(SESSION_CPU_CEILING_MS))
+                * 1000,
             cpu_micros_per_frame: u64::from(limits.session_cpu_micros_per_frame),
             subrequests: 0,
             frames: 0,
