@@ -77,17 +77,16 @@ fn member_info(
 /// `user_info` only (never its watchlist), within the presence limits. `raw` is the
 /// `user_data` the connection signed in with, already checked by [`parse_user_data`].
 pub fn signed_in_member(raw: &str, limits: &Limits) -> Result<PresenceMember, String> {
-    let user = parse_user_data(raw, limits)?;
+    let (user, user_info) = read_user_data(raw, limits)?;
     let max_id = limits.max_presence_user_id_length;
     if user.id.chars().count() > max_id {
         return Err(format!(
             "user_data.id is longer than {max_id} characters, the longest a presence member's id may be"
         ));
     }
-    let data: UserData = from_text(raw).map_err(|e| e.to_string())?;
     Ok(PresenceMember {
         user_id: user.id,
-        user_info: member_info(data.user_info, "user_data", limits)?,
+        user_info: member_info(user_info, "user_data", limits)?,
     })
 }
 
@@ -112,11 +111,20 @@ struct UserData<'a> {
 /// Parses sign-in `user_data`: `id` a non-empty string usable in `#server-to-user-{id}`,
 /// and an optional `watchlist` of user id strings.
 pub fn parse_user_data(raw: &str, limits: &Limits) -> Result<SigninUser, String> {
+    read_user_data(raw, limits).map(|(user, _)| user)
+}
+
+/// [`parse_user_data`], and the `user_info` as given (for [`signed_in_member`]).
+fn read_user_data<'a>(
+    raw: &'a str,
+    limits: &Limits,
+) -> Result<(SigninUser, Option<&'a RawValue>), String> {
     let not_object = || "user_data must be a JSON object".to_string();
     if !is_object_text(raw) {
         return Err(not_object());
     }
     let data: UserData = from_text(raw).map_err(|_| not_object())?;
+    let user_info = data.user_info;
     let id = match data.id {
         Some(Value::String(s)) if !s.is_empty() => s,
         _ => return Err("user_data.id must be a non-empty string".into()),
@@ -144,11 +152,14 @@ pub fn parse_user_data(raw: &str, limits: &Limits) -> Result<SigninUser, String>
     };
     let watchlist_truncated = watchlist.len() > limits.max_watchlist_size;
     watchlist.truncate(limits.max_watchlist_size);
-    Ok(SigninUser {
-        id,
-        watchlist,
-        watchlist_truncated,
-    })
+    Ok((
+        SigninUser {
+            id,
+            watchlist,
+            watchlist_truncated,
+        },
+        user_info,
+    ))
 }
 
 #[cfg(test)]
