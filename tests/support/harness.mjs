@@ -117,6 +117,19 @@ export async function startWorker({
     stop: () => mf.dispose(),
     /** Requests the Durable Objects have received (countObjectRequests only). */
     objectRequests: async () => (await (await fetch(new URL("/__test/object-requests", url))).json()).objectRequests,
+    /**
+     * The gate object requests wait at (countObjectRequests only): `gate("close")`, `gate()`
+     * (those waiting), `gate("release")` (lets those waiting through; `gate("release",
+     * "POST /terminate")` only those), `gate("open")`; each answers the requests waiting (or
+     * released) as [{ object, path }].
+     */
+    gate: async (action, path) => {
+      const query = path ? `?path=${encodeURIComponent(path)}` : "";
+      const res = await fetch(new URL(`/__test/gate${action ? `/${action}` : ""}${query}`, url), {
+        method: action ? "POST" : "GET",
+      });
+      return (await res.json()).pending;
+    },
   };
 }
 

@@ -4,7 +4,7 @@
 mod place;
 
 use super::relay::{client_frames, ClientFrame, RelayCounter, RelayStop};
-use super::session_core::{Command, OpenChannel, SessionCore};
+use super::session_core::{Command, OpenChannel, SessionCore, UpgradeSlots};
 use crate::apps::lookup::learn;
 use crate::apps::record::StoredRecord;
 use crate::config::App;
@@ -16,7 +16,7 @@ use crate::room::contract::{rejoin_deadline_ms, RoomRefusal, CLIENT_LOST_CLOSE};
 use futures_util::StreamExt;
 use place::{hold_place, release_place};
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 use wasm_bindgen_futures::spawn_local;
@@ -44,9 +44,8 @@ struct Session {
     /// The places the shard held when this one was taken: its sessions spread their return
     /// over that many should it reset.
     place_shard_size: u64,
-    /// Upgrades waiting for a slot: Workers let only 6 wait for response headers at once.
-    queued: VecDeque<OpenChannel>,
-    in_flight: usize,
+    /// Upgrades in flight and waiting: Workers let only 6 wait for response headers at once.
+    slots: UpgradeSlots<OpenChannel>,
     /// The frames every relay of the session forwarded, counted in JavaScript.
     relayed: RelayCounter,
     /// The registry revision of the app's record the session runs with (0: an environment
@@ -125,8 +124,7 @@ pub fn start(
             place,
             place_shard,
             place_shard_size,
-            queued: VecDeque::new(),
-            in_flight: 0,
+            slots: UpgradeSlots::default(),
             relayed,
             app_rev,
         })
@@ -276,18 +274,17 @@ fn execute(session: &Shared, cmds: Vec<Command>) {
     }
 }
 
-/// Starts an upgrade, or queues it while 6 are in flight.
+/// Starts an upgrade, or queues it while the slots are taken (see `UpgradeSlots`).
 fn admit(session: &Shared, open: OpenChannel) {
-    let mut s = session.borrow_mut();
-    if s.in_flight < s.core.limits().max_upgrades_in_flight {
-        s.in_flight += 1;
+    let started = {
+        let mut s = session.borrow_mut();
+        let max = s.core.limits().max_upgrades_in_flight;
+        // The sign-in's channels (`#`): the user channel and the directory shards.
+        let signin = open.join.channel.starts_with('#');
+        s.slots.admit(open, signin, max)
+    };
+    if let Some(open) = started {
         spawn_local(open_channel(session.clone(), open));
-    } else if open.join.channel.starts_with('#') {
-        // The user channel (and directory) first: until it is open, only the room's memory
-        // of a terminate keeps the connection from escaping it.
-        s.queued.push_front(open);
-    } else {
-        s.queued.push_back(open);
     }
 }
 
@@ -307,19 +304,14 @@ async fn open_later(session: Shared, open: OpenChannel) {
 fn upgrade_done(session: &Shared) {
     let next = {
         let mut s = session.borrow_mut();
-        s.in_flight -= 1;
-        let mut next = None;
-        while let Some(open) = s.queued.pop_front() {
-            // The client may have unsubscribed (or left) while it waited.
-            if s.core.wants(&open.join.channel, open.attempt) {
-                next = Some(open);
-                break;
-            }
-        }
-        next
+        let s = &mut *s;
+        let max = s.core.limits().max_upgrades_in_flight;
+        // The client may have unsubscribed (or left) while it waited.
+        let core = &s.core;
+        s.slots
+            .done(max, |open| core.wants(&open.join.channel, open.attempt))
     };
     if let Some(open) = next {
-        session.borrow_mut().in_flight += 1;
         spawn_local(open_channel(session.clone(), open));
     }
 }

@@ -15,8 +15,10 @@ mod rejoin;
 mod signin;
 mod subscribe;
 mod subscriptions;
+mod upgrade_slots;
 
 pub use protocol_version::protocol_problem;
+pub use upgrade_slots::UpgradeSlots;
 
 use crate::config::App;
 use crate::protocol::auth_token::{verify_token, TokenError};
