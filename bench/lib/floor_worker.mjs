@@ -3,7 +3,10 @@
 // and relays what the Durable Object sends. No protocol checks, no Wasm: what is left is what
 // workerd charges for the hops themselves. Run by bench/floor.mjs and, split into one process
 // per role, by bench/run.mjs (`floor-split`); its Miniflare options: start_worker.mjs
-// `floorOptions`.
+// `floorOptions`. Each channel is its own Durable Object (the subscribe frame's channel). With
+// the FLOOR_SHARD binding set (`floorOptions({ shardSocket: true })`, bench/memory.mjs) each
+// connection also holds a socket to a "shard" object, as ours holds one to its connection
+// shard, so memory per connection compares like with like.
 export class Room {
   constructor(ctx) {
     this.ctx = ctx;
@@ -12,9 +15,8 @@ export class Room {
     if (request.headers.get("Upgrade") === "websocket") {
       const pair = new WebSocketPair();
       this.ctx.acceptWebSocket(pair[1]);
-      pair[1].send(
-        JSON.stringify({ event: "pusher_internal:subscription_succeeded", channel: "bench-fanout", data: "{}" }),
-      );
+      const channel = new URL(request.url).searchParams.get("channel") ?? "bench-fanout";
+      pair[1].send(JSON.stringify({ event: "pusher_internal:subscription_succeeded", channel, data: "{}" }));
       return new Response(null, { status: 101, webSocket: pair[0] });
     }
     const frame = await request.text();
@@ -30,11 +32,18 @@ export class Room {
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
-    const room = env.ROOMS.get(env.ROOMS.idFromName("bench-fanout"));
+    const room = (name) => env.ROOMS.get(env.ROOMS.idFromName(name));
+    // bench/memory.mjs enters the isolate so that an inspector's GC runs.
+    if (url.pathname === "/__test/poke") return Response.json({});
     if (url.pathname.startsWith("/apps/")) {
       const body = await request.json();
-      const frame = JSON.stringify({ event: body.name, channel: body.channel, data: body.data });
-      await room.fetch("https://room/publish", { method: "POST", body: frame });
+      const channels = body.channels ?? [body.channel ?? "bench-fanout"];
+      await Promise.all(
+        channels.map((channel) => {
+          const frame = JSON.stringify({ event: body.name, channel, data: body.data });
+          return room(channel).fetch("https://room/publish", { method: "POST", body: frame });
+        }),
+      );
       return new Response("{}");
     }
     const pair = new WebSocketPair();
@@ -46,9 +55,18 @@ export default {
         data: JSON.stringify({ socket_id: "1.1", activity_timeout: 120 }),
       }),
     );
+    if (env.FLOOR_SHARD) {
+      // Taken after the answer, as ours takes the connection's place.
+      room("shard")
+        .fetch("https://room/subscribe?channel=shard", { headers: { Upgrade: "websocket" } })
+        .then((answer) => answer.webSocket.accept());
+    }
     client.addEventListener("message", async (event) => {
       if (!String(event.data).includes("pusher:subscribe")) return;
-      const answer = await room.fetch("https://room/subscribe", { headers: { Upgrade: "websocket" } });
+      const channel = JSON.parse(event.data).data?.channel ?? "bench-fanout";
+      const answer = await room(channel).fetch(`https://room/subscribe?channel=${encodeURIComponent(channel)}`, {
+        headers: { Upgrade: "websocket" },
+      });
       const upstream = answer.webSocket;
       upstream.addEventListener("message", (e) => client.send(e.data));
       upstream.accept();

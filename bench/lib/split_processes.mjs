@@ -17,7 +17,8 @@ import { benchWorkerOptions, floorOptions } from "./start_worker.mjs";
 /**
  * pusher-edge's roles: which Durable Object classes each process owns. Every process runs the
  * same bundle; the Worker's fetch handler in the `rooms` and `state` processes goes unused.
- * - state: the per-app ledger, the connection shards and the user directory.
+ * - state: the per-app ledger, the connection shards, the user directory, the app registry
+ *   and the dashboard's operator sessions.
  * - rooms: `ChannelRoom`, the channel's fan-out (room-side CPU).
  * - sessions: the Worker invocations that hold the client WebSockets and relay the rooms'
  *   frames to them (session-side CPU); owns no Durable Object.
@@ -28,7 +29,7 @@ import { benchWorkerOptions, floorOptions } from "./start_worker.mjs";
  * tells it (until then a call to them answers 503).
  */
 export const ROLES = {
-  state: ["AppLedger", "ConnectionShard", "UserDirectory"],
+  state: ["AppLedger", "ConnectionShard", "UserDirectory", "AppRegistry", "OperatorSessions"],
   rooms: ["ChannelRoom"],
   sessions: [],
   rest: [],
@@ -98,12 +99,12 @@ export async function startRoles({ name, options, roles, inspect = [] }) {
  * pusher-edge split by `ROLES`, from the bundle in `buildDir` (default build/, wrangler.toml's
  * `main`), configured from wrangler.toml with `apps` (start_worker.mjs `benchWorkerOptions`).
  */
-export function startSplit({ apps, inspect = [], buildDir }) {
-  const { wrangler, options } = benchWorkerOptions({ apps, buildDir });
+export function startSplit({ apps, inspect = [], buildDir, probe }) {
+  const { wrangler, options } = benchWorkerOptions({ apps, buildDir, probe });
   return startRoles({ name: wrangler.name, options, roles: ROLES, inspect });
 }
 
 /** The floor (floor_worker.mjs) split by `FLOOR_ROLES`. */
-export function startFloorSplit({ inspect = [] } = {}) {
-  return startRoles({ name: "floor", options: floorOptions(), roles: FLOOR_ROLES, inspect });
+export function startFloorSplit({ inspect = [], shardSocket } = {}) {
+  return startRoles({ name: "floor", options: floorOptions({ shardSocket }), roles: FLOOR_ROLES, inspect });
 }

@@ -17,11 +17,16 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "../..");
 
 /** Our worker's Miniflare options with `apps`, from the bundle in `buildDir` (default build/). */
-export function benchWorkerOptions({ apps, buildDir }) {
+export function benchWorkerOptions({ apps, buildDir, probe = false }) {
   // A benchmark's thousands of clients all come from 127.0.0.1: the apps skip the rate limits
   // (a build given by `buildDir` may predate the setting, and its strict parsing would refuse it).
   const unlimited = buildDir ? apps : apps.map((app) => ({ rate_limit_tier: "unlimited", ...app }));
-  const { wrangler, options } = workerOptions({ PUSHER_APPS: JSON.stringify(unlimited) });
+  // `probe`: behind the test entry (tests/support/counting_entry.mjs), which also answers the
+  // isolate's Wasm memory at /__test/memory (bench/memory.mjs).
+  const { wrangler, options } = workerOptions(
+    { PUSHER_APPS: JSON.stringify(unlimited) },
+    { countObjectRequests: probe },
+  );
   // The relay is measured as Cloudflare runs it: no assets router in front of the Worker
   // (in Miniflare it is one more JavaScript worker on every request; the dashboard is off).
   delete options.assets;
@@ -56,9 +61,13 @@ export function workerLog() {
   return process.env.BENCH_WORKER_LOG ? { log: new Log(LogLevel.DEBUG) } : {};
 }
 
-/** The floor's options (floor_worker.mjs: one Durable Object class, `Room`, bound as ROOMS). */
-export function floorOptions() {
+/**
+ * The floor's options (floor_worker.mjs: one Durable Object class, `Room`, bound as ROOMS);
+ * `shardSocket`: each connection also holds a socket to a shard object, as ours does.
+ */
+export function floorOptions({ shardSocket = false } = {}) {
   return {
+    bindings: shardSocket ? { FLOOR_SHARD: "1" } : {},
     modules: true,
     scriptPath: join(here, "floor_worker.mjs"),
     compatibilityDate: "2026-07-01",

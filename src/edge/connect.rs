@@ -95,7 +95,7 @@ pub async fn client_connection(req: Request, env: Env, ctx: &Context, key: &str)
         env,
         socket_id,
         place,
-        App::clone(app),
+        found.app.clone(),
         found.rev,
     )?)
 }

@@ -10,24 +10,48 @@ use worker::{Error, Headers, Method, Request, Response, Result, Stub};
 
 /// Sends an internal request to the object behind `stub` (`host` labels the URL in logs).
 pub async fn send(stub: &Stub, host: &str, wire: &WireRequest) -> Result<Response> {
-    let headers = if wire.upgrade {
-        let headers = Headers::new();
-        headers.set("Upgrade", "websocket")?;
-        Some(headers)
-    } else {
-        None
-    };
-    let method = match wire.verb {
-        Verb::Get => Method::Get,
-        Verb::Post => Method::Post,
-    };
-    let request = request(
-        &wire.url(host),
-        method,
-        headers.as_ref(),
-        wire.body.as_deref(),
-    )?;
-    stub.fetch_with_request(request).await
+    PreparedRequest::new(host, wire).send(stub).await
+}
+
+/// An internal request whose body is held as a JavaScript string, not in Wasm memory: Wasm
+/// memory never shrinks once grown, and a REST publish holds one frame per channel while its
+/// rooms answer (and keeps each for its one retry), 100 channels of 10 KB at most, times the
+/// publishes in flight in the isolate.
+pub struct PreparedRequest {
+    url: String,
+    method: Method,
+    upgrade: bool,
+    body: Option<JsValue>,
+}
+
+impl PreparedRequest {
+    pub fn new(host: &str, wire: &WireRequest) -> PreparedRequest {
+        PreparedRequest {
+            url: wire.url(host),
+            method: match wire.verb {
+                Verb::Get => Method::Get,
+                Verb::Post => Method::Post,
+            },
+            upgrade: wire.upgrade,
+            body: wire.body.as_deref().map(JsValue::from_str),
+        }
+    }
+
+    /// Sends it to the object behind `stub`; it may be sent again.
+    pub async fn send(&self, stub: &Stub) -> Result<Response> {
+        let init = web_sys::RequestInit::new();
+        init.set_method(self.method.as_ref());
+        if self.upgrade {
+            let headers = Headers::new();
+            headers.set("Upgrade", "websocket")?;
+            init.set_headers(&headers.0);
+        }
+        if let Some(body) = &self.body {
+            init.set_body(body);
+        }
+        stub.fetch_with_request(new_request(&self.url, &init)?)
+            .await
+    }
 }
 
 /// A request to `url`: the method, optional headers and an optional text body.
@@ -45,7 +69,11 @@ pub fn request(
     if let Some(body) = body {
         init.set_body(&JsValue::from_str(body));
     }
-    web_sys::Request::new_with_str_and_init(url, &init)
+    new_request(url, &init)
+}
+
+fn new_request(url: &str, init: &web_sys::RequestInit) -> Result<Request> {
+    web_sys::Request::new_with_str_and_init(url, init)
         .map(Request::from)
         .map_err(|e| {
             Error::JsError(

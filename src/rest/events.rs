@@ -211,11 +211,13 @@ async fn publish(
         rest_call,
         ..RoomCall::new(RoomAddress::channel(&app.id, channel), publish)
     };
-    let mut response = match client::call(env, &call).await {
+    // The frame leaves Wasm memory before the room is asked (see `PreparedRequest`).
+    let (room, request) = client::prepare(env, call).await?;
+    let mut response = match request.send(&room).await {
         // Refused before it ran (an overloaded or restarting object): once more, a moment later.
         Err(e) if safe_to_retry(&e) => {
             Delay::from(Duration::from_millis(RETRY_AFTER_MS)).await;
-            client::call(env, &call).await?
+            request.send(&room).await?
         }
         answer => answer?,
     };

@@ -1,6 +1,7 @@
 //! The REST API under `/apps/{app_id}/...`: the app and its signature first, then the endpoint.
 //! Every endpoint answers a [`RestResult`]: a response, or a [`RestError`] as Pusher's JSON.
 
+mod body_budget;
 mod channels;
 mod events;
 mod signed_body;
@@ -63,8 +64,8 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> RestResult {
         return Err(RestError::not_found(format!("No route for {path}")));
     }
     match (method, parts.as_slice()) {
-        (Method::Post, ["events"]) => events::trigger(env, &app, &body).await,
-        (Method::Post, ["batch_events"]) => events::batch(env, &app, &body).await,
+        (Method::Post, ["events"]) => events::trigger(env, &app, &body.bytes).await,
+        (Method::Post, ["batch_events"]) => events::batch(env, &app, &body.bytes).await,
         (Method::Get, ["channels"]) => channels::list(env, &app, &params).await,
         (Method::Get, ["channels", name]) => {
             channels::show(env, &app, &percent_decode(name), &params).await

@@ -4,6 +4,7 @@
 //! (in one call when its length is declared, else as a stream with a running cap), then
 //! checked against `body_md5`.
 
+use super::body_budget::{reserve, BodyPermit};
 use crate::config::App;
 use crate::glue::clock::now_secs;
 use crate::protocol::rest_error::RestError;
@@ -15,7 +16,7 @@ pub async fn read(
     req: &mut Request,
     signed: &SignedRequest<'_>,
     app: &App,
-) -> Result<Vec<u8>, RestError> {
+) -> Result<Body, RestError> {
     let max_body = app.limits.max_request_body_bytes;
     let too_large = || RestError::new(413, format!("Request body exceeds {max_body} bytes"));
     let declared = req
@@ -30,9 +31,15 @@ pub async fn read(
     app.verify_with_secrets(now, |secret| signed.verify_query(secret, now))
         .map_err(|e| RestError::unauthorized(e.to_string()))?;
     let method = req.method();
-    let body = if method == Method::Get || method == Method::Head {
-        Vec::new()
-    } else if declared.is_some() {
+    if method == Method::Get || method == Method::Head {
+        return Ok(Body {
+            bytes: Vec::new(),
+            _permit: None,
+        });
+    }
+    // A chunked body may grow to the cap: it is counted at the cap.
+    let permit = reserve(declared.map_or(max_body, |n| n as usize)).await;
+    let body = if declared.is_some() {
         // The runtime hands over exactly the declared length, already within the cap: one
         // read instead of a stream's chunks (the stream's reader was a fifth of the CPU of a
         // publish). A body that breaks off reads as empty, as below.
@@ -46,7 +53,17 @@ pub async fn read(
     signed
         .verify_body(&body)
         .map_err(|e| RestError::unauthorized(e.to_string()))?;
-    Ok(body)
+    Ok(Body {
+        bytes: body,
+        _permit: Some(permit),
+    })
+}
+
+/// A signed request's body, and its room in the isolate's budget of bodies (`body_budget`),
+/// held until the call is answered: the parsed copies live that long too.
+pub struct Body {
+    pub bytes: Vec<u8>,
+    _permit: Option<BodyPermit>,
 }
 
 /// Reads the body as a stream, giving up as soon as it passes `max` bytes (a chunked body

@@ -10,7 +10,7 @@ use super::contract::{
 use super::directory_shards;
 use crate::apps::lookup::placement_of;
 use crate::glue::objects::placed_stub;
-use crate::glue::subrequest::send;
+use crate::glue::subrequest::{send, PreparedRequest};
 use crate::protocol::wire::InternalRequest;
 use worker::{Env, Response, Result, Stub, WebSocket};
 
@@ -45,6 +45,15 @@ async fn directory_stub(env: &Env, app_id: &str, shard: u32) -> Result<Stub> {
 /// Sends one call to the room it names; the answer is the room's.
 pub async fn call(env: &Env, call: &RoomCall) -> Result<Response> {
     send(&room_stub(env, &call.to).await?, HOST, &call.encode()).await
+}
+
+/// `call` made ready to send (and to send again, `PreparedRequest::send`) to its room's stub,
+/// its body out of Wasm memory: what a call with a big frame keeps while it is in flight.
+pub async fn prepare(env: &Env, call: RoomCall) -> Result<(Stub, PreparedRequest)> {
+    let request = PreparedRequest::new(HOST, &call.encode());
+    let to = call.to.clone();
+    drop(call);
+    Ok((room_stub(env, &to).await?, request))
 }
 
 /// Wakes a channel's room (it reports its occupancy and reconciles its webhooks on any

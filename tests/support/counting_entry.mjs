@@ -10,6 +10,8 @@
 //   POST /__test/gate/release     lets those waiting through; answers them as above
 //        ?path=POST%20/terminate  only those with this method and path
 //   POST /__test/gate/open        lets everything through, now and later
+//   GET  /__test/memory           {"wasmBytes": n}: the isolate's Wasm linear memory
+import { wasmMemoryBytes } from "./wasm_memory_probe.mjs";
 import Worker, * as built from "../../build/index.js";
 
 let objectRequests = 0;
@@ -54,6 +56,8 @@ export default class extends Worker {
     switch (pathname) {
       case "/__test/object-requests":
         return Response.json({ objectRequests });
+      case "/__test/memory":
+        return Response.json({ wasmBytes: wasmMemoryBytes() });
       case "/__test/gate":
         return Response.json({ pending: describe(waiting) });
       case "/__test/gate/close":

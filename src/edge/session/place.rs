@@ -14,13 +14,15 @@ pub(super) async fn hold_place(session: Shared) {
     // Not counted yet (an app without `max_connections`): the place is taken now, the client
     // already answered; should it fail, the tries below follow.
     let counted = session.borrow().place.is_some();
-    if !counted && !matches!(take_place(&session).await, Taken::Yes) {
+    // Each step boxed: this task lives as long as the session, and its state machine would
+    // otherwise keep room for the largest step's futures all that time (952 bytes, 64 now).
+    if !counted && !matches!(Box::pin(take_place(&session)).await, Taken::Yes) {
         since = Some(now_ms());
     }
     loop {
         let place = session.borrow().place.clone();
         if let Some(place) = place {
-            if listen_to_place(&session, &place).await {
+            if Box::pin(listen_to_place(&session, &place)).await {
                 tries = 0;
                 since = None;
             }
@@ -31,7 +33,14 @@ pub(super) async fn hold_place(session: Shared) {
         let started = *since.get_or_insert_with(now_ms);
         tries += 1;
         let size = session.borrow().place_shard_size;
-        if !retake_place(&session, tries, started, rejoin_deadline_ms(size)).await {
+        if !Box::pin(retake_place(
+            &session,
+            tries,
+            started,
+            rejoin_deadline_ms(size),
+        ))
+        .await
+        {
             break;
         }
     }
@@ -44,7 +53,7 @@ pub(super) async fn hold_place(session: Shared) {
         let ever_counted = session.borrow().place.is_some();
         let close = if ever_counted {
             count_subrequest(&session);
-            if let Err(e) = wake_shard(&env, &app_id, shard).await {
+            if let Err(e) = Box::pin(wake_shard(&env, &app_id, shard)).await {
                 worker::console_warn!("could not wake connection shard {shard}: {e}");
             }
             Command::CloseClient {

@@ -25,7 +25,7 @@ impl SessionCore {
             .set_max(next.limits.max_client_events_per_second);
         self.subscribes
             .set_max(next.limits.max_subscribes_per_minute);
-        self.app = next;
+        self.app = next.into();
         Vec::new()
     }
 }

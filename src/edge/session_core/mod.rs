@@ -33,6 +33,7 @@ use budget::Budget;
 use liveness::{Check, Liveness};
 use rate_window::RateWindow;
 use rejoin::Jitter;
+use std::rc::Rc;
 use subscriptions::{Phase, Subscriptions};
 
 /// What the glue must do, in order.
@@ -66,7 +67,8 @@ pub struct OpenChannel {
 
 pub struct SessionCore {
     socket_id: String,
-    app: App,
+    /// Shared with the isolate's cache of apps until the operators change it.
+    app: Rc<App>,
     subscriptions: Subscriptions,
     /// The signed-in user's id.
     user_id: Option<String>,
@@ -118,7 +120,8 @@ impl SessionCore {
         })
     }
 
-    pub fn new(socket_id: String, app: App, now_ms: f64) -> Self {
+    pub fn new(socket_id: String, app: impl Into<Rc<App>>, now_ms: f64) -> Self {
+        let app = app.into();
         let limits = &app.limits;
         let jitter = Jitter::seeded(&socket_id);
         SessionCore {
