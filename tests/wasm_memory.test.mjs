@@ -2,7 +2,8 @@
 // connection in it: the largest bodies and frames the service accepts, from many callers at
 // once, must leave it under a stated figure. Locally one isolate holds the Worker and every
 // Durable Object (here 100 channel rooms too), so this is the sum of both sides; see
-// docs/operating.md ("Memory"). Read at the test entry's /__test/memory.
+// docs/configuration.md ("Platform limits that matter") and BENCHMARKS.md. Read at the test
+// entry's /__test/memory.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker, makeApp, signedFetch, connectRaw, serverSdk, eventually } from "./support/harness.mjs";
