@@ -1,7 +1,7 @@
 //! `GET /channels` (from the ledger's index of occupied channels), `GET /channels/{name}`
 //! and `GET /channels/{name}/users` (from the channel's room).
 
-use super::pass_json;
+use super::{pass_json, stream_json};
 use crate::config::App;
 use crate::glue::http::RestResult;
 use crate::ledger::client::rest_read;
@@ -35,7 +35,7 @@ pub async fn list(env: &Env, app: &App, params: &QueryParams) -> RestResult {
         limit: None,
         offset: None,
     };
-    pass_json("ledger", rest_read(env, &app.id, channels).await?).await
+    stream_json("ledger", rest_read(env, &app.id, channels).await?).await
 }
 
 fn check_channel(name: &str, app: &App) -> Result<(), RestError> {

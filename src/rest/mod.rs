@@ -19,7 +19,7 @@ use crate::protocol::rate_tier::Limited;
 use crate::protocol::rest_error::RestError;
 use crate::protocol::rest_signature::SignedRequest;
 use std::rc::Rc;
-use worker::{Context, Env, Method, Request, Response};
+use worker::{Context, Env, Method, Request, Response, ResponseBody};
 
 pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> RestResult {
     let path = req.path();
@@ -126,6 +126,19 @@ async fn stats(env: &Env, app: &App) -> RestResult {
         rest_read(env, &app.id, LedgerRequest::Stats).await?,
     )
     .await
+}
+
+/// Answers with a Durable Object's JSON answer as it streams in, never whole in Wasm memory
+/// (`GET /channels`, which lists every occupied channel), or a 500 naming its failure.
+async fn stream_json(object: &'static str, response: Response) -> RestResult {
+    match (response.status_code(), response.body()) {
+        (200, ResponseBody::Stream(stream)) => {
+            let passed = Response::from_body(ResponseBody::Stream(stream.clone()))?;
+            passed.headers().set("Content-Type", "application/json")?;
+            Ok(passed)
+        }
+        _ => pass_json(object, response).await,
+    }
 }
 
 /// Answers with a Durable Object's JSON answer as it is, or a 500 naming its failure.
