@@ -14,7 +14,8 @@
 // each step; then one publish to every channel (the rooms' heap awake, without a GC first), then
 // an idle wait (the rooms' heap once their objects may hibernate). BENCH_SCALE (default 1)
 // multiplies the connection counts; BENCH_IDLE_SECONDS (default 15) is the idle wait;
-// BENCH_CHANNELS (default "0,1,10,100") picks the scenarios.
+// BENCH_CHANNELS (default "0,1,10,100") picks the scenarios; BENCH_SIDES (default
+// "ours,floor") the servers.
 import WebSocket from "ws";
 import PusherServer from "pusher";
 import { makeApp, sleep } from "../tests/support/harness.mjs";
@@ -24,6 +25,7 @@ import { runContext } from "./lib/start_worker.mjs";
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 15);
+const SIDES = (process.env.BENCH_SIDES ?? "ours,floor").split(",");
 const SCENARIOS = [
   { channels: 0, counts: [200, 400, 800] },
   { channels: 1, counts: [200, 400, 800] },
@@ -220,7 +222,7 @@ console.log(`## Memory per connection (${runContext()})\n`);
 console.log("KB per connection: the slope over the connection counts; heap after a full GC.\n");
 for (const scenario of SCENARIOS) {
   const results = {};
-  for (const side of ["ours", "floor"]) results[side] = await runScenario(side, scenario);
+  for (const side of SIDES) results[side] = await runScenario(side, scenario);
   console.log(`### ${scenario.channels} channel(s) per connection, ${scenario.counts.join("/")} connections\n`);
   console.log(
     "| side | process | V8 heap KB/conn | Wasm KB/conn | RSS KB/conn | at the most: heap MB, Wasm MB, RSS MB |",
@@ -239,16 +241,16 @@ for (const scenario of SCENARIOS) {
     const t = totals[side];
     console.log(`| ${side} | **all** | **${kb(t.heap)}** | **${kb(t.wasm)}** | **${kb(t.rss)}** | |`);
   }
-  const ratio = (k) => (totals.ours[k] / totals.floor[k]).toFixed(2);
-  console.log(`\nours / floor: RSS ${ratio("rss")}×, V8 heap ${ratio("heap")}×.`);
+  if (totals.ours && totals.floor) {
+    const ratio = (k) => (totals.ours[k] / totals.floor[k]).toFixed(2);
+    console.log(`\nours / floor: RSS ${ratio("rss")}×, V8 heap ${ratio("heap")}×.`);
+  }
   if (scenario.channels > 0) {
-    const rooms = (side, s) => results[side][s].rooms;
-    console.log(
-      `Rooms' V8 heap at ${scenario.counts.at(-1)} connections: ours ${mb(rooms("ours", "last").heap)} MB after GC, ` +
-        `${mb(rooms("ours", "awake").heap)} MB right after a publish, ${mb(rooms("ours", "idle").heap)} MB after ` +
-        `${IDLE_SECONDS} s idle; floor ${mb(rooms("floor", "last").heap)}, ${mb(rooms("floor", "awake").heap)}, ` +
-        `${mb(rooms("floor", "idle").heap)} MB.`,
-    );
+    const rooms = (side) => {
+      const { last, awake, idle } = results[side];
+      return `${side} ${mb(last.rooms.heap)} MB after GC, ${mb(awake.rooms.heap)} MB right after a publish, ${mb(idle.rooms.heap)} MB after ${IDLE_SECONDS} s idle (Wasm ${mb(awake.rooms.wasm)} MB)`;
+    };
+    console.log(`Rooms' V8 heap at ${scenario.counts.at(-1)} connections: ${SIDES.map(rooms).join("; ")}.`);
   }
   console.log("");
 }
