@@ -64,12 +64,17 @@ pub async fn handle(mut req: Request, env: &Env) -> RestResult {
 /// Runs the API call a request makes on `sub_path` (the path after `/admin`, or after the
 /// dashboard's `/dashboard/api/admin`): its method, query and body, once the caller has
 /// checked who is asking.
-pub async fn operate_request(req: Request, env: &Env, sub_path: &str) -> RestResult {
+pub async fn operate_request(mut req: Request, env: &Env, sub_path: &str) -> RestResult {
     let method = req.inner().method();
     let query = request_query(&req);
     let body = match method.as_str() {
         "POST" | "PATCH" => bounded_body(req, MAX_BODY_BYTES).await?,
-        _ => String::new(),
+        _ => {
+            // A body the call does not take (a PUT refused with 405) is still read when small,
+            // so the caller's keep-alive connection survives the answer.
+            drain_small_body(&mut req).await;
+            String::new()
+        }
     };
     let call = route::registry_call(&method, sub_path, &query, || body)?;
     operate(env, &call).await
