@@ -22,6 +22,7 @@ import { makeApp, sleep } from "../tests/support/harness.mjs";
 import { startSplit, startFloorSplit } from "./lib/split_processes.mjs";
 import { rssKb } from "./lib/proc.mjs";
 import { runContext } from "./lib/start_worker.mjs";
+import { cdpSession } from "./lib/cpu_profile.mjs";
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 15);
@@ -45,27 +46,7 @@ async function isolateSession(inspectorUrl, target) {
   const targets = await (await fetch(`http://${host}/json/list`)).json();
   const found = targets.find((t) => t.id === `core:user:${target}`);
   if (!found) throw new Error(`no isolate ${target} among ${targets.map((t) => t.id).join(", ")}`);
-  const ws = new WebSocket(found.webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => {
-    ws.once("open", resolve);
-    ws.once("error", reject);
-  });
-  let nextId = 1;
-  const waiting = new Map();
-  ws.on("message", (raw) => {
-    const message = JSON.parse(raw.toString());
-    waiting.get(message.id)?.(message);
-    waiting.delete(message.id);
-  });
-  return {
-    send: (method, params = {}) =>
-      new Promise((resolve, reject) => {
-        const id = nextId++;
-        waiting.set(id, (m) => (m.error ? reject(new Error(JSON.stringify(m.error))) : resolve(m.result)));
-        ws.send(JSON.stringify({ id, method, params }));
-      }),
-    close: () => ws.close(),
-  };
+  return cdpSession(found.webSocketDebuggerUrl);
 }
 
 /** One side (ours or the floor), split by role, with an inspector on every process. */

@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
 /** A Chrome DevTools Protocol session on one inspector target. */
-async function cdpSession(url) {
+export async function cdpSession(url) {
   const ws = new WebSocket(url);
   await new Promise((resolve, reject) => {
     ws.once("open", resolve);
