@@ -4,6 +4,7 @@
 // tests/support/counting_entry.mjs, which counts every request its Durable Objects receive.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import WebSocket from "ws";
 import { startWorker, makeApp, serverSdk, pusherJs, rawSocket, eventually, sleep } from "./support/harness.mjs";
 
@@ -202,6 +203,40 @@ test("calls with the app's public key but no valid signature do not spend its RE
   }
   const sdk = serverSdk(worker, counted);
   assert.equal((await sdk.trigger("c", "e", {})).status, 200, "the app's own server still publishes");
+});
+
+test("REST calls naming keys no app has count per address before any lookup: 429 past the limit, no object asked", async () => {
+  const madeUpKey = () => randomBytes(10).toString("hex");
+  const call = (address) =>
+    fetch(
+      new URL(
+        `/apps/${standard.id}/events?auth_key=${madeUpKey()}&auth_timestamp=${Math.floor(Date.now() / 1000)}&auth_version=1.0&auth_signature=${"0".repeat(64)}`,
+        worker.url,
+      ),
+      {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "CF-Connecting-IP": address },
+        body: '{"name":"e","channels":["c"],"data":"{}"}',
+      },
+    );
+  // Miniflare counts in fixed 10 s windows: a burst a window's end splits is tried again.
+  for (let round = 1; ; round++) {
+    const quiet = await quietCount();
+    const calls = 2 * LIMITS.REST_STANDARD;
+    const statuses = (await Promise.all(Array.from({ length: calls }, () => call(`203.0.113.${round}`)))).map(
+      (r) => r.status,
+    );
+    const asked = (await worker.objectRequests()) - quiet;
+    lastRefusal = Date.now();
+    const refused = statuses.filter((s) => s === 429).length;
+    if (refused < LIMITS.REST_STANDARD && round < 3) continue;
+    assert.equal(refused, LIMITS.REST_STANDARD, statuses.join(" "));
+    assert.equal(statuses.filter((s) => s === 401).length, LIMITS.REST_STANDARD, "the others: unknown key");
+    assert.ok(asked <= LIMITS.REST_STANDARD, `${asked} object requests for ${LIMITS.REST_STANDARD} lookups`);
+    break;
+  }
+  // Another address has its own count.
+  assert.equal((await call("203.0.113.200")).status, 401);
 });
 
 test("a refusal costs no Durable Object request; refusals reach the ledger in one batch (stats, /metrics)", async () => {

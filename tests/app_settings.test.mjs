@@ -21,13 +21,15 @@ const open = makeApp();
 const disabled = makeApp({ enabled: false });
 const strict = makeApp({ enable_user_authentication: true, limits: { user_authentication_timeout_secs: 1 } });
 // Placed in western Europe: every object of the app is asked for with that hint. Local workerd
-// ignores hints, so this shows only that a hinted app works as any other; where its objects
-// go is Cloudflare's to do (and a jurisdiction local workerd refuses: unit tests only).
+// ignores hints, so this shows that a hinted app works as any other and that its objects keep
+// the names every app's objects have (the worker runs behind the test entry that records each
+// object reached by its name); where they go is Cloudflare's to do (and a jurisdiction local
+// workerd refuses: unit tests only).
 const hinted = makeApp({ location_hint: "weur", enable_client_messages: true });
 let worker;
 
 before(async () => {
-  worker = await startWorker({ apps: [open, disabled, strict, hinted] });
+  worker = await startWorker({ apps: [open, disabled, strict, hinted], countObjectRequests: true });
 });
 
 test("an app with a location_hint works in full: connections, presence, REST events and reads, stats", async () => {
@@ -46,6 +48,17 @@ test("an app with a location_hint works in full: connections, presence, REST eve
       async () => (await (await sdk.get({ path: "/stats" })).json()).connections === 2,
       "the ledger counts both connections",
     );
+    // Its objects have the names any app's objects have: `{app}:{channel}` for a room, the app
+    // id for its ledger, `{app}#connections#{n}` for its connection shards; nothing else.
+    const ofApp = (name) => name === hinted.id || name.startsWith(`${hinted.id}:`) || name.startsWith(`${hinted.id}#`);
+    const ours = (await worker.objectsReached()).filter(({ name }) => ofApp(name));
+    const named = (object) => ours.filter((o) => o.object === object).map((o) => o.name);
+    assert.deepEqual(named("ChannelRoom"), [`${hinted.id}:presence-placed`]);
+    assert.deepEqual(named("AppLedger"), [hinted.id]);
+    const shards = named("ConnectionShard");
+    assert.ok(shards.length >= 1, "a connection shard holds the connections");
+    for (const name of shards) assert.match(name, new RegExp(`^${hinted.id}#connections#\\d+$`));
+    assert.equal(ours.length, 2 + shards.length, JSON.stringify(ours));
   } finally {
     ada.disconnect();
     bob.disconnect();

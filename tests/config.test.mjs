@@ -71,6 +71,19 @@ const badConfigs = [
     },
     "id is used by another app",
   ],
+  // Malformed allowed_origins patterns: the message names the app, the setting and the pattern.
+  [
+    { PUSHER_APPS: JSON.stringify([{ id: "1", key: "k", secret: "s", allowed_origins: ["example.com"] }]) },
+    'app #0 (id "1"): allowed_origins: "example.com": an origin needs its scheme (https://...)',
+  ],
+  [
+    {
+      PUSHER_APPS: JSON.stringify([
+        { id: "1", key: "k", secret: "s", allowed_origins: ["https://ok.example", "https://*."] },
+      ]),
+    },
+    'app #0 (id "1"): allowed_origins: "https://*.": a wildcard needs a domain after it (https://*.example.com)',
+  ],
 ];
 
 test("bad configuration fails loudly on every route, without echoing secrets", async () => {

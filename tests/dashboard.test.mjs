@@ -21,35 +21,44 @@ import {
   connectRaw,
   subscribeRaw,
 } from "./support/harness.mjs";
+import { receiver } from "./support/webhook_receiver.mjs";
 
 const DASHBOARD_TOKEN = "dashboard-token-for-the-tests";
 const METRICS_TOKEN = "metrics-token-for-the-dashboard";
 let hooks;
-const hookRequests = [];
-let watched, other, worker, metricsOnly, off;
+/** The bodies `watched`'s receiver got. */
+const hookBodies = [];
+/** A receiver that answers 500 to everything, for `tested`'s first webhook. */
+let failing;
+let watched, other, tested, worker, metricsOnly, off;
 
 before(async () => {
   hooks = http.createServer((req, res) => {
-    req.resume();
+    let body = "";
+    req.on("data", (chunk) => (body += chunk));
     req.on("end", () => {
-      hookRequests.push(req.url);
+      hookBodies.push(body);
       res.writeHead(200);
       res.end("ok");
     });
   });
   await new Promise((resolve) => hooks.listen(0, "127.0.0.1", resolve));
+  failing = await receiver();
+  failing.failing = true;
   watched = makeApp({
     enable_client_messages: true,
     webhooks: [{ url: `http://127.0.0.1:${hooks.address().port}/hooks?token=hook-url-token` }],
   });
   other = makeApp();
-  const apps = [watched, other];
+  // Webhooks only for the test button: a receiver that answers 500, and one nobody listens on.
+  tested = makeApp({ webhooks: [{ url: failing.url() }, { url: "http://127.0.0.1:1/nobody-listens" }] });
+  const apps = [watched, other, tested];
   worker = await startWorker({ apps, bindings: { PUSHER_APPS: JSON.stringify(apps), DASHBOARD_TOKEN } });
   metricsOnly = await startWorker({ apps, bindings: { PUSHER_APPS: JSON.stringify(apps), METRICS_TOKEN } });
   off = await startWorker({ apps });
 });
 after(async () => {
-  await Promise.all([worker?.stop(), metricsOnly?.stop(), off?.stop()]);
+  await Promise.all([worker?.stop(), metricsOnly?.stop(), off?.stop(), failing?.stop()]);
   await new Promise((resolve) => hooks?.close(resolve));
 });
 
@@ -229,12 +238,16 @@ test("the API refuses without a live session, with a forged one, and from anothe
   });
   assert.equal(publish.status, 403);
   await publish.text();
-  // App management with the operator's cookie from another site: refused for every write.
+  // App management and the webhook test with the operator's cookie from another site:
+  // refused for every write (and the receiver never hears of it).
+  const tests = () => hookBodies.filter((b) => b.includes("webhook_test")).length;
+  const testsBefore = tests();
   for (const [method, path] of [
     ["POST", "/dashboard/api/admin/apps"],
     ["PATCH", `/dashboard/api/admin/apps/${watched.id}`],
     ["DELETE", `/dashboard/api/admin/apps/${watched.id}`],
     ["POST", `/dashboard/api/admin/apps/${watched.id}/rotate`],
+    ["POST", `/dashboard/api/apps/${watched.id}/webhooks/0/test`],
   ]) {
     const forged = await fetch(`${base()}${path}`, {
       method,
@@ -242,8 +255,10 @@ test("the API refuses without a live session, with a forged one, and from anothe
       body: "{}",
     });
     assert.equal(forged.status, 403, `${method} ${path}`);
-    await forged.text();
+    assert.deepEqual(await forged.json(), { error: "Cross-origin dashboard requests are refused" });
   }
+  await sleep(200);
+  assert.equal(tests(), testsBefore, "no test request from a cross-site page");
   const ws = new WebSocket(`ws://127.0.0.1:${worker.port}/dashboard/api/apps/${watched.id}/console`, {
     headers: { Cookie: cookie, Origin: "https://evil.example" },
   });
@@ -313,6 +328,103 @@ test("no answer carries a secret: apps list settings and keys, webhook URLs by h
   assert.equal(typeof shown.limits.max_event_payload_bytes, "number");
   assert.ok(!("secret" in shown));
   client.disconnect();
+});
+
+/** A POST to the dashboard with the operator's cookie (if given), from the dashboard's own page. */
+function dashboardPost(path, { cookie, body, origin = base() } = {}) {
+  return fetch(`${base()}${path}`, {
+    method: "POST",
+    headers: {
+      ...(cookie ? { Cookie: cookie } : {}),
+      Origin: origin,
+      ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+test("POST answers, refusals included, are never cached nor sniffed either", async () => {
+  const cookie = await session();
+  const api = `/dashboard/api/apps/${watched.id}`;
+  const cases = [
+    // A publish the dashboard signs and hands to the REST API, and the API's refusal of one.
+    [`${api}/events`, { cookie, body: { name: "e", channel: "headers-checked", data: "x" } }, 200],
+    [`${api}/events`, { cookie, body: { name: "e", channel: "bad channel!", data: "x" } }, 400],
+    // The dashboard's own answers.
+    [`${api}/webhooks/0/test`, { cookie }, 200],
+    [`${api}/webhooks/7/test`, { cookie }, 404],
+    ["/dashboard/api/apps", { cookie }, 405],
+    [`${api}/events`, { body: { name: "e", channel: "a", data: "x" } }, 401],
+    [`${api}/events`, { cookie, origin: "https://evil.example", body: {} }, 403],
+  ];
+  for (const [path, options, status] of cases) {
+    const res = await dashboardPost(path, options);
+    const what = `POST ${path} (${status})`;
+    assert.equal(res.status, status, `${what}: ${await res.clone().text()}`);
+    assert.equal(res.headers.get("cache-control"), "no-store", what);
+    assert.equal(res.headers.get("x-content-type-options"), "nosniff", what);
+    await res.text();
+  }
+});
+
+test("the webhook test: 404 for a webhook that does not exist; a receiver's 500, or no answer, is not taken", async () => {
+  const cookie = await session();
+  const sendTest = (app, index) => dashboardPost(`/dashboard/api/apps/${app.id}/webhooks/${index}/test`, { cookie });
+  const tests = () => hookBodies.filter((b) => b.includes("webhook_test")).length;
+  const testsBefore = tests();
+  // `watched` has one webhook (index 0): past it, negative, not a number, empty, past usize.
+  for (const index of ["1", "9", "-1", "abc", "0x0", "1.0", "", "18446744073709551616", "+0", "00"]) {
+    const res = await sendTest(watched, index);
+    assert.equal(res.status, 404, `index ${JSON.stringify(index)}`);
+    assert.match(res.headers.get("content-type"), /application\/json/);
+    assert.deepEqual(await res.json(), { error: "No such webhook" }, `index ${JSON.stringify(index)}`);
+  }
+  const noApp = await sendTest({ id: "no-such-app" }, "0");
+  assert.equal(noApp.status, 404);
+  assert.deepEqual(await noApp.json(), { error: "No such app" });
+  // The one that exists is sent, taken (the receiver answered 200).
+  const sent = await sendTest(watched, "0");
+  assert.equal(sent.status, 200);
+  const taken = await sent.json();
+  assert.equal(taken.delivered, true, JSON.stringify(taken));
+  assert.equal(taken.status, 200);
+  await eventually(() => tests() === testsBefore + 1, "one test request at the receiver");
+
+  // A receiver that answers 500: the answer the page shows as "did not take it" (its
+  // `delivered` is false), with the receiver's status; the request itself was signed.
+  const refused = await sendTest(tested, "0");
+  assert.equal(refused.status, 200);
+  const answer = await refused.json();
+  assert.deepEqual(Object.keys(answer).sort(), ["delivered", "host", "id", "latency_ms", "status"]);
+  assert.equal(answer.delivered, false);
+  assert.equal(answer.status, 500);
+  assert.equal(answer.host, `127.0.0.1:${failing.port}`);
+  assert.match(answer.id, /^test:\d+-\d{6}$/);
+  assert.equal(typeof answer.latency_ms, "number");
+  assert.equal(failing.requests.length, 1);
+  const [request] = failing.requests;
+  assert.deepEqual(
+    JSON.parse(request.body).events.map((e) => e.name),
+    ["webhook_test"],
+  );
+  assert.ok(serverSdk(worker, tested).webhook({ headers: request.headers, rawBody: request.body }).isValid());
+  // Nobody listening: no status at all (0, which the page shows as "no answer").
+  const unanswered = await (await sendTest(tested, "1")).json();
+  assert.equal(unanswered.delivered, false);
+  assert.equal(unanswered.status, 0);
+  assert.equal(unanswered.host, "127.0.0.1:1");
+  // The delivery log keeps both, marked as tests.
+  const logged = async () =>
+    (await (await dashboardGet(`/dashboard/api/apps/${tested.id}/webhook-log`, cookie)).json()).attempts;
+  await eventually(async () => (await logged()).length >= 2, "two test lines in the log");
+  const lines = (await logged()).map(({ host, events, status, test }) => ({ host, events, status, test }));
+  assert.deepEqual(
+    lines.sort((a, b) => a.status - b.status),
+    [
+      { host: "127.0.0.1:1", events: ["webhook_test"], status: 0, test: true },
+      { host: `127.0.0.1:${failing.port}`, events: ["webhook_test"], status: 500, test: true },
+    ],
+  );
 });
 
 test("the channel inspector reads the REST API, and the test publish reaches pusher-js subscribers", async () => {

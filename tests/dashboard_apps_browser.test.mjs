@@ -1,13 +1,15 @@
 // The dashboard's Apps section in a real browser (Debian's Chromium driven by playwright-core,
 // as in dashboard_browser.test.mjs): an operator creates an app and is shown its id, key and
 // secret once, with an .env.local block, which the real pusher SDK and pusher-js then use;
-// changes a switch (only the change is sent, and the page says when it applies); disables the
-// app (a connected client is closed with 4003) and enables it again; rotates its secret (the
-// old one keeps working through the overlap); and deletes it after typing its id. The app of
-// the environment shows no controls, and no secret reaches the page's storage or any URL.
+// changes a switch (only the change is sent, and the page says when it applies); sets the
+// allowed origins, the rate-limit tier and require_origin (the summary line follows, and the
+// refusals they cause reach the "refused today" card); disables the app (a connected client
+// is closed with 4003) and enables it again; rotates its secret (the old one keeps working
+// through the overlap); and deletes it after typing its id. The app of the environment shows
+// no controls, and no secret reaches the page's storage or any URL.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, makeApp, serverSdk, pusherJs, connectRaw, rawSocket, eventually } from "./support/harness.mjs";
+import { startWorker, makeApp, serverSdk, pusherJs, rawSocket, eventually } from "./support/harness.mjs";
 import { launchChromium, watchProblems } from "./support/browser.mjs";
 
 const DASHBOARD_TOKEN = "dashboard-token-for-the-apps-section";
@@ -194,9 +196,17 @@ test("an operator creates, edits, disables, rotates and deletes an app in the da
   assert.equal(edited.limits.max_client_events_per_second, 5);
   assert.equal(edited.limits.max_connections, 50, "a limit not changed is not sent");
 
-  // Which pages may connect, and the rate-limit tier: the same form, checked by the API.
+  // Which pages may connect, and the rate-limit tier: the same form, checked by the API. The
+  // summary line above the cards is the chosen app's: this one from now on.
   assert.equal(await page.inputValue("#edit-allowed-origins"), "");
   assert.equal(await page.inputValue("#edit-rate-limit-tier"), "standard");
+  assert.equal(await page.isChecked("#edit-require-origin"), false);
+  await page.selectOption("#app-select", app.id);
+  await page.waitForFunction(
+    (key) => document.querySelector("#settings").textContent.startsWith(`key ${key} `),
+    app.key,
+  );
+  assert.match(await page.textContent("#settings"), / · origins: any · rate limits: standard · /);
   await page.fill("#edit-allowed-origins", "shop.example.com");
   await page.click("#edit-save");
   await page.waitForSelector("#apps-error:not([hidden])");
@@ -216,8 +226,14 @@ test("an operator creates, edits, disables, rotates and deletes an app in the da
   await page.waitForSelector(change("allowed_origins"));
   assert.equal(await page.getAttribute(change("allowed_origins"), "data-applies"), "new_connections");
   assert.equal(await page.getAttribute(change("rate_limit_tier"), "data-applies"), "live");
+  assert.match(
+    await page.textContent("#settings"),
+    / · origins: https:\/\/shop\.example\.com, https:\/\/\*\.example\.org · rate limits: high · /,
+  );
+  // `origin` undefined: no Origin header, as a server-side client.
   const connectFrom = async (origin) => {
-    const sock = await rawSocket(worker, `/app/${app.key}?protocol=7`, { headers: { Origin: origin } });
+    const headers = origin === undefined ? {} : { Origin: origin };
+    const sock = await rawSocket(worker, `/app/${app.key}?protocol=7`, { headers });
     const first = await sock.next();
     sock.close();
     return first;
@@ -232,11 +248,58 @@ test("an operator creates, edits, disables, rotates and deletes an app in the da
     message: "Origin not allowed",
   });
   assert.equal((await connectFrom("https://a.example.org")).event, "pusher:connection_established");
+  assert.equal((await connectFrom(undefined)).event, "pusher:connection_established", "no Origin, none required");
+
+  // Requiring an Origin: the checkbox, its change alone sent, the summary line, and clients
+  // that send none refused from then on.
+  await page.check("#edit-require-origin");
+  const requireSent = page.waitForRequest((r) => r.method() === "PATCH");
+  await page.click("#edit-save");
+  assert.deepEqual((await requireSent).postDataJSON(), { require_origin: true });
+  await page.waitForSelector(change("require_origin"));
+  assert.equal(await page.getAttribute(change("require_origin"), "data-applies"), "new_connections");
+  assert.match(await page.textContent("#settings"), /\.example\.org \(Origin required\) · rate limits: high · /);
+  assert.equal((await adminRead(app.id)).json.app.require_origin, true);
+  await eventually(
+    async () => (await connectFrom(undefined)).event === "pusher:error",
+    "a client without Origin refused",
+  );
+  await page.click("#edit-cancel");
+  await page.waitForSelector("#app-editor", { state: "hidden" });
+  // The form opens again from the app as it now is.
+  await page.click(`${row} button[data-action='edit']`);
+  await page.waitForSelector("#app-editor:not([hidden])");
+  assert.equal(await page.isChecked("#edit-require-origin"), true);
+  assert.equal(await page.inputValue("#edit-rate-limit-tier"), "high");
   await page.click("#edit-cancel");
   await page.waitForSelector("#app-editor", { state: "hidden" });
 
-  // Disable: a connected client is closed with 4003. Enable: clients connect again.
-  const { sock } = await connectRaw(worker, app);
+  // The three refusals (two pages of another origin, one client without Origin) reach the
+  // app's ledger in batches (each about 5 s after its first refusal), and the card at the
+  // page's next refresh (every 5 s): polled, not waited for.
+  const refusedCard = () => page.textContent("#stat-refused-today");
+  await eventually(async () => (await refusedCard()) === "3", "3 refusals on the card", 30_000).catch((e) =>
+    refusedCard().then((shown) => assert.fail(`${e.message}; the card shows ${shown}`)),
+  );
+  assert.equal(
+    await page.getAttribute("#stat-refused-today", "title"),
+    "0 connection attempts and 0 REST calls rate-limited, 3 pages of other origins",
+  );
+  // Back to the environment's app: a refresh of this one's cards once it is deleted below
+  // would be a 404 in the page.
+  await page.selectOption("#app-select", envApp.id);
+
+  // Disable: a connected client is closed with 4003. Enable: clients connect again. (A page
+  // of a listed origin: the app now requires an Origin.)
+  const connectListed = async () => {
+    const sock = await rawSocket(worker, `/app/${app.key}?protocol=7`, {
+      headers: { Origin: "https://shop.example.com" },
+    });
+    const first = await sock.next();
+    assert.equal(first.event, "pusher:connection_established", JSON.stringify(first));
+    return sock;
+  };
+  const sock = await connectListed();
   await page.click(`${row} button[data-action='toggle']`);
   assert.equal((await sock.closed("the 4003 close")).code, 4003);
   await page.waitForSelector(`${row}[data-enabled='false']`);
@@ -246,8 +309,7 @@ test("an operator creates, edits, disables, rotates and deletes an app in the da
   await page.click(`${row} button[data-action='toggle']`);
   await page.waitForSelector(`${row}[data-enabled='true']`);
   assert.equal((await adminRead(app.id)).json.app.enabled, true);
-  const back = await connectRaw(worker, app);
-  back.sock.close();
+  (await connectListed()).close();
 
   // Rotation with the default overlap (24 hours): the new secret shown once, the old one still
   // signs until the time the page gives.

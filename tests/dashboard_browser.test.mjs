@@ -225,6 +225,34 @@ test("the webhooks panel: a signed test request the receiver's SDK verifies, and
     );
     const failed = log.find((r) => /500/.test(r));
     assert.match(failed, /channel_occupied.*500.*ms\d+$/, "a failed request says how many tries are left");
+
+    // Each row's time and host: when the receiver got that request (to the second, in the
+    // page's own clock format), and the receiver's host and port without the URL's path.
+    const cells = await page.$$eval("#hook-log tr", (rows) =>
+      rows.map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent)),
+    );
+    // The times the page may show for requests that reached the receiver at `ats` (a retried
+    // one reached it more than once).
+    const shownAround = (ats) =>
+      page.evaluate((ats) => {
+        const shown = new Set();
+        for (const at of ats) {
+          for (let t = at - 2_000; t <= at + 1_000; t += 100) shown.add(new Date(t).toLocaleTimeString());
+        }
+        return [...shown];
+      }, ats);
+    const received = (kind) => hooks.requests.filter((q) => kind(JSON.parse(q.body).events)).map((q) => q.at);
+    for (const [events, status, ats] of [
+      ["webhook_test (test)", "200", received((e) => e[0].name === "webhook_test")],
+      ["channel_occupied", "200", received((e) => e.some((x) => x.channel === "taken"))],
+      ["channel_occupied", "500", received((e) => e.some((x) => x.channel === "refused"))],
+    ]) {
+      const row = cells.find((c) => c[2] === events && c[3] === status);
+      assert.ok(row, `${events} ${status} in ${JSON.stringify(cells)}`);
+      assert.equal(row[1], `127.0.0.1:${hooks.port}`, JSON.stringify(row));
+      const times = await shownAround(ats);
+      assert.ok(times.includes(row[0]), `${row[0]} is not one of ${JSON.stringify(times)}`);
+    }
     client.disconnect();
     // The refused deliveries are the receiver's answers, not the page's.
     assert.deepEqual(problems, []);

@@ -286,7 +286,7 @@ const offline = spawnSync("unshare", ["-rn", "true"]).status === 0;
  * the built worker and the dashboard's assets are copied in, and the build command
  * (scripts/build.sh) is a no-op there; no account (HOME and the config directory are empty).
  */
-async function dryRun(toml, what) {
+async function dryRun(toml, what, extraArgs = []) {
   assert.ok(existsSync(resolve(root, "build/index.js")), "build/ is missing: run scripts/build.sh first");
   const dir = mkdtempSync(join(scratch, "project-"));
   writeFileSync(join(dir, "wrangler.toml"), toml);
@@ -297,7 +297,7 @@ async function dryRun(toml, what) {
   mkdirSync(join(dir, "home"));
   const line = deploy.get("dry-run").trim();
   assert.match(line, /^npx wrangler deploy --dry-run --outdir \/tmp\/pusher-edge-dry-run$/);
-  const args = line.replace("/tmp/pusher-edge-dry-run", join(dir, "out")).split(" ").slice(2);
+  const args = [...line.replace("/tmp/pusher-edge-dry-run", join(dir, "out")).split(" ").slice(2), ...extraArgs];
   const env = { PATH, HOME: join(dir, "home"), XDG_CONFIG_HOME: join(dir, "home"), WRANGLER_SEND_METRICS: "false" };
   const command = offline
     ? ["unshare", ["-rn", process.execPath, wranglerJs, ...args]]
@@ -327,6 +327,30 @@ test("deploy: the Free plan's edit removes wrangler.toml's [limits] section and 
   const { limits, ...rest } = parsed;
   assert.deepEqual(parseToml(edited), rest);
   await dryRun(edited, "Free plan");
+});
+
+test("deploy: the staging environment has its own objects and its own rate-limit counters", async () => {
+  const { durable_objects, ratelimits, env } = parseToml(wranglerToml);
+  const staging = env.staging;
+  const byName = (list) => Object.fromEntries(list.map(({ name, ...rest }) => [name, rest]));
+  assert.deepEqual(byName(staging.durable_objects.bindings), byName(durable_objects.bindings));
+  assert.deepEqual(staging.durable_objects.code_update_strategy, durable_objects.code_update_strategy);
+  const production = byName(ratelimits);
+  const ours = byName(staging.ratelimits);
+  assert.deepEqual(Object.keys(ours).sort(), Object.keys(production).sort(), "every binding declared again");
+  for (const [name, { simple }] of Object.entries(ours)) {
+    assert.deepEqual(simple, production[name].simple, `${name}: the same limit`);
+  }
+  const productionIds = new Set(ratelimits.map((r) => r.namespace_id));
+  const stagingIds = staging.ratelimits.map((r) => r.namespace_id);
+  assert.equal(new Set(stagingIds).size, stagingIds.length, "staging's ids are distinct");
+  assert.deepEqual(
+    stagingIds.filter((id) => productionIds.has(id)),
+    [],
+    "no counter shared with production",
+  );
+  const out = await dryRun(wranglerToml, "--env staging", ["--env", "staging"]);
+  assert.match(out, /env\.REST_STANDARD .*Rate Limit/);
 });
 
 test("deploy: the custom-domain line is a top-level routes entry where the page puts it (not at the end)", async () => {

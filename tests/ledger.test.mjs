@@ -1,9 +1,22 @@
 // The per-app ledger: exact counters after a known sequence (read after the batching
 // interval), connection counts that heal themselves, the connection and broadcast quotas,
-// and the Prometheus endpoint.
+// the Prometheus endpoint, and the webhook delivery log's bound.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, makeApp, serverSdk, connectRaw, subscribeRaw, rawSocket, sleep } from "./support/harness.mjs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Miniflare } from "miniflare";
+import {
+  startWorker,
+  makeApp,
+  serverSdk,
+  connectRaw,
+  subscribeRaw,
+  rawSocket,
+  sleep,
+  workerOptions,
+} from "./support/harness.mjs";
 
 const METRICS_TOKEN = "metrics-token-for-tests";
 const counted = makeApp({ enable_client_messages: true });
@@ -266,4 +279,61 @@ test("the ledger heals when a room or a connection shard restarts without its so
   await settled(capped, { pusher_edge_connections: 1 });
   d.sock.close();
   await settled(capped, { pusher_edge_connections: 0 });
+});
+
+test("the webhook delivery log keeps the app's newest 100 requests: read newest first, no more rows stored", async (t) => {
+  // 120 requests in six reports of 20 (a room's most), sent to the app's ledger directly, each
+  // line told by its `at`. The read alone shows at most 100 whatever the table holds, so the
+  // table is read too: from the ledger's SQLite file, persisted to a temporary directory.
+  const app = makeApp();
+  const persist = mkdtempSync(join(tmpdir(), "pusher-edge-ledger-"));
+  t.after(() => rmSync(persist, { recursive: true, force: true }));
+  const { wrangler, options } = workerOptions({ PUSHER_APPS: JSON.stringify([app]) });
+  const mf = new Miniflare({ ...options, port: 0, durableObjectsPersist: persist });
+  const line = (at) => ({ at, host: "hooks.example", events: ["channel_occupied"], status: 200, latency_ms: 1 });
+  const newestFirst = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => to - i);
+  try {
+    await mf.ready;
+    const ledgers = await mf.getDurableObjectNamespace("LEDGER");
+    const id = ledgers.idFromName(app.id);
+    const ledger = ledgers.get(id);
+    const call = (path, init) => ledger.fetch(`https://ledger${path}?app=${encodeURIComponent(app.id)}`, init);
+    const read = async () => (await (await call("/webhook-log")).json()).attempts;
+    for (let report = 0; report < 6; report++) {
+      const lines = Array.from({ length: 20 }, (_, i) => JSON.stringify(line(report * 20 + i)));
+      const res = await call("/report", { method: "POST", body: JSON.stringify({ webhook_log: lines }) });
+      assert.equal(res.status, 200, await res.text());
+      if (report === 4)
+        assert.deepEqual(
+          (await read()).map((a) => a.at),
+          newestFirst(0, 99),
+          "100: none dropped",
+        );
+    }
+    const attempts = await read();
+    assert.deepEqual(
+      attempts.map((a) => a.at),
+      newestFirst(20, 119),
+    );
+    assert.deepEqual(attempts[0], line(119));
+  } finally {
+    await mf.dispose();
+  }
+  // Imported here: Node 22 warns once that node:sqlite is experimental.
+  const { DatabaseSync } = await import("node:sqlite");
+  const className = wrangler.durable_objects.bindings.find((b) => b.name === "LEDGER").class_name;
+  const ledgerDir = join(persist, `${wrangler.name}-${className}`);
+  const files = readdirSync(ledgerDir).filter((f) => f.endsWith(".sqlite") && f !== "metadata.sqlite");
+  assert.equal(files.length, 1, `one ledger: ${files}`);
+  const db = new DatabaseSync(join(ledgerDir, files[0]), { readOnly: true });
+  try {
+    const stored = db.prepare("SELECT line FROM webhook_log ORDER BY seq DESC").all();
+    assert.deepEqual(
+      stored.map((row) => JSON.parse(row.line).at),
+      newestFirst(20, 119),
+      "the table holds the newest 100 only",
+    );
+  } finally {
+    db.close();
+  }
 });

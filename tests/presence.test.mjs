@@ -274,3 +274,140 @@ test("presence auth without channel_data: refused before a sign-in with a clear 
   assert.deepEqual(users, [{ id: "raw-user" }]);
   sock.close();
 });
+
+test("a signed-in pusher-js client that reconnects signs in again and comes back as the same member of a presence channel without channel_data", async (t) => {
+  const app = worker.apps[0];
+  const signedIn = (id, name) => pusherJs(worker, app, sdkAuth(worker, { app, user: { id, user_info: { name } } }));
+  const ada = await signedIn("ada-again", "Ada");
+  const bob = await signedIn("bob-watching", "Bob");
+  const signins = [];
+  ada.connection.bind("message", (m) => {
+    if (m.event === "pusher:signin_success") signins.push(JSON.parse(m.data.user_data).id);
+  });
+  try {
+    ada.signin();
+    bob.signin();
+    const adaChannel = await subscribed(ada, "presence-again");
+    const bobChannel = await subscribed(bob, "presence-again");
+    await eventually(() => adaChannel.members.count === 2, "ada sees bob");
+    const seen = [];
+    bobChannel.bind("pusher:member_added", (m) => seen.push(`added ${m.id}`));
+    bobChannel.bind("pusher:member_removed", (m) => seen.push(`removed ${m.id}`));
+    const rounds = [
+      [
+        "disconnect() then connect()",
+        async () => {
+          ada.disconnect();
+          await eventually(() => ada.connection.state === "disconnected", "ada disconnected");
+          ada.connect();
+        },
+      ],
+      // pusher-js 8.6 in Node runs on faye-websocket: ending its TCP stream is a network drop
+      // (close 1006), after which pusher-js reconnects by itself in a second.
+      ["a dropped socket", async () => ada.connection.connection.transport.socket._stream.destroy()],
+    ];
+    for (const [how, cut] of rounds) {
+      const before = { socketId: ada.connection.socket_id, signins: signins.length, seen: seen.length };
+      const back = nextEvent(adaChannel, "pusher:subscription_succeeded", 15_000);
+      await cut();
+      await back;
+      assert.notEqual(ada.connection.socket_id, before.socketId, how);
+      assert.deepEqual(signins.slice(before.signins), ["ada-again"], `${how}: signed in again, once`);
+      assert.deepEqual(adaChannel.members.me, { id: "ada-again", info: { name: "Ada" } }, how);
+      assert.equal(adaChannel.members.count, 2, how);
+      assert.deepEqual(adaChannel.members.get("bob-watching"), { id: "bob-watching", info: { name: "Bob" } }, how);
+      // Bob sees ada come back only if he saw her go; either way she is a member again.
+      await eventually(() => bobChannel.members.get("ada-again") !== null, `${how}: ada among bob's members`);
+      await sleep(300);
+      const events = seen.slice(before.seen);
+      t.diagnostic(`${how}: bob saw ${JSON.stringify(events)}`);
+      assert.ok(
+        events.length === 0 || JSON.stringify(events) === JSON.stringify(["removed ada-again", "added ada-again"]),
+        `${how}: ${JSON.stringify(events)}`,
+      );
+      assert.deepEqual(bobChannel.members.get("ada-again"), { id: "ada-again", info: { name: "Ada" } }, how);
+      assert.equal(bobChannel.members.count, 2, how);
+      const { users } = await (await serverSdk(worker, app).get({ path: "/channels/presence-again/users" })).json();
+      assert.deepEqual(users.map((u) => u.id).sort(), ["ada-again", "bob-watching"], how);
+    }
+  } finally {
+    ada.disconnect();
+    bob.disconnect();
+  }
+});
+
+test("a signed-in user over the presence limits is refused a presence channel without channel_data, with the limit named", async () => {
+  const app = worker.apps[0];
+  const sdk = serverSdk(worker, app);
+  const signedIn = async (user) => {
+    const { sock, socketId } = await connectRaw(worker, app);
+    sock.send({ event: "pusher:signin", data: sdk.authenticateUser(socketId, user) });
+    // Sign-in itself bounds neither: only a presence member must fit the presence limits.
+    await sock.waitFor((f) => f.event === "pusher:signin_success", "signin_success");
+    return { sock, socketId };
+  };
+  const user_info = { blob: "x".repeat(1100) };
+  const cases = [
+    [
+      { id: "big-info", user_info },
+      `Invalid user_data.user_info is ${JSON.stringify(user_info).length} bytes, the maximum is 1024 bytes`,
+    ],
+    [
+      { id: "y".repeat(150) },
+      "Invalid user_data.id is longer than 128 characters, the longest a presence member's id may be",
+    ],
+  ];
+  for (const [user, message] of cases) {
+    const { sock, socketId } = await signedIn(user);
+    const refused = await subscribeRaw(sock, "presence-over", {
+      auth: sdk.authorizeChannel(socketId, "presence-over").auth,
+    });
+    assert.equal(refused.event, "pusher:subscription_error", user.id);
+    assert.deepEqual(refused.data, { type: "AuthError", error: message, status: 400 });
+    const error = sock.frames.find((f) => f.event === "pusher:error");
+    assert.deepEqual(error, { event: "pusher:error", data: { code: null, message }, channel: "presence-over" });
+    // Nothing was joined; the connection stays, and a member from channel_data still joins.
+    const member = { user_id: "from-channel-data" };
+    const ok = await subscribeRaw(sock, "presence-over", {
+      auth: sdk.authorizeChannel(socketId, "presence-over", member).auth,
+      channel_data: JSON.stringify(member),
+    });
+    assert.equal(ok.event, "pusher_internal:subscription_succeeded", JSON.stringify(ok));
+    assert.deepEqual(JSON.parse(ok.data).presence.ids, ["from-channel-data"]);
+    sock.close();
+    await eventually(
+      async () =>
+        (await (await sdk.get({ path: "/channels/presence-over", params: { info: "user_count" } })).json()).occupied ===
+        false,
+      "presence-over vacated",
+    );
+  }
+});
+
+test("with presence_grace_secs, a signed-in pusher-js member whose socket drops is back (signed in again) before anyone sees it leave", async () => {
+  const signedIn = (id) => pusherJs(worker, graceful, sdkAuth(worker, { app: graceful, user: { id } }));
+  const ada = await signedIn("ada-graced");
+  const bob = await signedIn("bob-graced");
+  try {
+    ada.signin();
+    bob.signin();
+    const adaChannel = await subscribed(ada, "presence-graced");
+    const bobChannel = await subscribed(bob, "presence-graced");
+    await eventually(() => adaChannel.members.count === 2, "ada sees bob");
+    const seen = [];
+    bobChannel.bind("pusher:member_added", (m) => seen.push(`added ${m.id}`));
+    bobChannel.bind("pusher:member_removed", (m) => seen.push(`removed ${m.id}`));
+    const socketId = ada.connection.socket_id;
+    const back = nextEvent(adaChannel, "pusher:subscription_succeeded", 15_000);
+    ada.connection.connection.transport.socket._stream.destroy(); // a network drop (see above)
+    await back;
+    assert.notEqual(ada.connection.socket_id, socketId);
+    assert.equal(adaChannel.members.me.id, "ada-graced");
+    await sleep(3_500); // past the grace the drop started
+    assert.deepEqual(seen, [], "back within the grace: neither removed nor added");
+    assert.equal(bobChannel.members.count, 2);
+  } finally {
+    ada.disconnect();
+    bob.disconnect();
+  }
+});

@@ -22,12 +22,12 @@ import {
   sleep,
 } from "./support/harness.mjs";
 import { receiver, arrived as arrivedAll } from "./support/webhook_receiver.mjs";
+import { watch, assertUnseen, publisher, ticks, PINGS } from "./support/delivery_watch.mjs";
 
 /** Waits until `predicate` holds of `r`'s events, each once. */
 const arrived = (r, predicate, what, timeoutMs) => arrivedAll(r, predicate, what, timeoutMs, r.uniqueEvents);
 
 const RATE = 50; // the publisher's events per second
-const PINGS = new Set(["pusher:ping", "pusher:pong"]);
 const MEMBERSHIP = new Set(["channel_occupied", "channel_vacated", "member_added", "member_removed"]);
 
 /**
@@ -132,20 +132,6 @@ async function reset(t, classes) {
   return { start, done, counts };
 }
 
-/**
- * Records what a pusher-js client sees from now on: every frame as pusher-js decoded it (the
- * connection's `message` event, before any channel handles it, so a repeated member_removed
- * that pusher-js would swallow still shows) and every state change.
- */
-function watch(client, name) {
-  const w = { name, client, socketId: client.connection.socket_id, frames: [], states: [] };
-  client.connection.bind("message", (f) =>
-    w.frames.push({ event: f.event, channel: f.channel, data: f.data, at: Date.now() }),
-  );
-  client.connection.bind("state_change", ({ previous, current }) => w.states.push(`${previous} -> ${current}`));
-  return w;
-}
-
 /** A connected pusher-js client of `app`, watched; `presence` and `user` go to its auth. */
 async function connect(target, name, { presence, user } = {}) {
   const client = await pusherJs(worker, target, sdkAuth(worker, { app: target, presence, user }));
@@ -157,53 +143,6 @@ async function signIn(w) {
   w.client.signin();
   await w.client.user.signinDonePromise;
 }
-
-/**
- * `w` saw nothing of the reset: the same connection, no state change, and from `since` on
- * only frames named in `allowed` (pings aside).
- */
-function assertUnseen(w, since, allowed = []) {
-  assert.deepEqual(w.states, [], `${w.name}: pusher-js changed state`);
-  assert.equal(w.client.connection.state, "connected", w.name);
-  assert.equal(w.client.connection.socket_id, w.socketId, `${w.name}: a new connection`);
-  const extra = w.frames
-    .filter((f) => f.at >= since && !allowed.includes(f.event) && !PINGS.has(f.event))
-    .map(({ event, channel, data }) => ({ event, channel, data }));
-  assert.deepEqual(extra, [], `${w.name} saw the reset`);
-}
-
-/**
- * The pusher SDK publishing `{n}` on `channels` at `rate` per second, one call at a time so
- * each room receives them in order, until stopped. `accepted` maps each n the API took (200)
- * to when it was sent; a refused call (during the reset) is only counted.
- */
-function publisher(target, channels, rate = RATE) {
-  const sdk = serverSdk(worker, target);
-  const pub = { accepted: new Map(), refused: [], stopped: false };
-  const started = Date.now();
-  pub.done = (async () => {
-    for (let n = 0; !pub.stopped; n++) {
-      // At least a few ms between calls: Miniflare evicts an object only between requests.
-      const due = started + (n * 1000) / rate;
-      await sleep(Math.max(5, due - Date.now()));
-      const at = Date.now();
-      try {
-        await sdk.trigger(channels, "tick", { n });
-        pub.accepted.set(n, at);
-      } catch (e) {
-        pub.refused.push({ n, status: e.status });
-      }
-    }
-  })();
-  pub.stop = async () => {
-    pub.stopped = true;
-    await pub.done;
-  };
-  return pub;
-}
-
-/** The publisher's events `w` got on `channel`, in arrival order. */
-const ticks = (w, channel) => w.frames.filter((f) => f.channel === channel && f.event === "tick").map((f) => f.data.n);
 
 /** Waits until every subscription of `subs` ({ w, channels }) has the last accepted event. */
 async function drained(subs, pub) {
@@ -311,7 +250,7 @@ test("a reset of every object is invisible to pusher-js on public, private, pres
       for (const c of channels) w.client.channel(c).bind("pusher:subscription_succeeded", () => resubscribed++);
     const hooksBefore = await quiet(hooks, channels);
     const subs = ws.map((w) => ({ w, channels }));
-    const pub = publisher(app, channels);
+    const pub = publisher(worker, app, channels, RATE);
     await sleep(1000);
     const r = await reset(t);
     assert.ok(r.counts.ChannelRoom >= channels.length, "every room was reset");
@@ -496,7 +435,7 @@ test("two resets a second apart: the same guarantees", async (t) => {
     await inSeries(ws, (w) => inSeries(channels, (c) => subscribed(w.client, c)));
     const hooksBefore = await quiet(hooks, channels);
     const subs = ws.map((w) => ({ w, channels }));
-    const pub = publisher(app, channels);
+    const pub = publisher(worker, app, channels, RATE);
     await sleep(1000);
     const first = await reset(t);
     await sleep(1000);
@@ -568,7 +507,7 @@ test("mix: 40 pusher-js clients on every channel kind, some signed in, a 50/s pu
     const signedIn = subs.filter((s) => s.signedIn);
     for (const s of signedIn) s.w.client.user.bind("note", (d) => s.notes.push(d.n));
 
-    const pub = publisher(mixApp, all);
+    const pub = publisher(worker, mixApp, all, RATE);
     await sleep(1000);
     const r = await reset(t);
     assert.ok(r.counts.ChannelRoom >= all.length + signedIn.length, "every room was reset");

@@ -94,7 +94,7 @@ test("watchlist: the current state first, then online and offline as users come 
   }
 });
 
-test("every user id that can sign in can be terminated through the Node SDK; '.' and '..' cannot sign in", async () => {
+test("every user id that can sign in can be terminated through the Node SDK; ids a URL path would rewrite cannot sign in", async () => {
   const sdk = serverSdk(worker, chatty);
   const signIn = async (id) => {
     const { sock, socketId } = await connectRaw(worker, chatty);
@@ -122,7 +122,31 @@ test("every user id that can sign in can be terminated through the Node SDK; '.'
     const { sock, answer } = await signIn(id);
     assert.equal(answer.event, "pusher:error", id);
     assert.equal(answer.data.code, 4009);
-    assert.match(answer.data.message, /user_data\.id cannot be "\." or "\.\."/);
+    assert.equal(answer.data.message, 'Invalid user_data.id cannot be "." or "..": a URL path drops it', id);
+    sock.close();
+  }
+  // Ids a URL parser would decode, split or cut (a percent-encoded dot, a path separator, a
+  // query, a fragment) are refused by the channel-name character set of `#server-to-user-{id}`,
+  // with the character named as Rust's `{:?}` prints it.
+  const refusedFor = [
+    ["%2e", "'%'"],
+    [".%2e", "'%'"],
+    ["%2E%2e", "'%'"],
+    ["a/b", "'/'"],
+    ["a\\b", "'\\\\'"],
+    ["a?b", "'?'"],
+    ["a#b", "'#'"],
+  ];
+  for (const [id, shown] of refusedFor) {
+    const { sock, answer } = await signIn(id);
+    assert.equal(answer.event, "pusher:error", `${id}: ${JSON.stringify(answer)}`);
+    assert.equal(answer.data.code, 4009, id);
+    assert.equal(
+      answer.data.message,
+      `Invalid user_data.id cannot name a user channel: channel name contains ${shown}; only A-Z a-z 0-9 _ - = @ , . ; are allowed`,
+      id,
+    );
+    assert.equal(sock.frames.filter((f) => f.event === "pusher:signin_success").length, 0, id);
     sock.close();
   }
 });

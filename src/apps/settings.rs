@@ -137,7 +137,13 @@ pub fn for_live_connection(held: &App, changed: &App) -> App {
 /// default, `limits` merges limit by limit) to `app`, checked as strictly as `PUSHER_APPS`.
 pub fn apply_patch(app: &App, patch: &str) -> Result<App, RestError> {
     let patch = object_body(patch)?;
-    if patch.contains_key("jurisdiction") {
+    // The value the app already has (`null` for none, as `merge` reads it) is no change: a
+    // body read back from GET may name it.
+    let jurisdiction = app.jurisdiction.clone().map_or(Value::Null, Value::String);
+    if patch
+        .get("jurisdiction")
+        .is_some_and(|given| *given != jurisdiction)
+    {
         return Err(RestError::bad_request(
             "jurisdiction is fixed when the app is created: the app's objects in another \
              jurisdiction would be other objects, without its state",
@@ -287,6 +293,44 @@ mod tests {
                 refused.message.contains(why),
                 "{patch}: {}",
                 refused.message
+            );
+        }
+    }
+
+    #[test]
+    fn a_patch_may_name_the_jurisdiction_the_app_has() {
+        let eu = new_app(r#"{"jurisdiction":"eu"}"#, app()).unwrap();
+        // The app's own settings sent back, jurisdiction and all: no change.
+        let same = apply_patch(
+            &eu,
+            r#"{"jurisdiction":"eu","enable_client_messages":true}"#,
+        )
+        .unwrap();
+        assert_eq!(same.jurisdiction.as_deref(), Some("eu"));
+        assert!(same.enable_client_messages);
+        assert_eq!(
+            changed_settings(&eu, &same),
+            vec![("enable_client_messages".to_string(), Applies::Live)]
+        );
+        // No jurisdiction is `null`: the same for an app without one, a change for one with.
+        assert_eq!(
+            apply_patch(&app(), r#"{"jurisdiction":null}"#).unwrap(),
+            app()
+        );
+        for (placed, patch) in [
+            (&eu, r#"{"jurisdiction":"fedramp"}"#),
+            (&eu, r#"{"jurisdiction":"EU"}"#),
+            (&eu, r#"{"jurisdiction":null}"#),
+            (&eu, r#"{"jurisdiction":["eu"]}"#),
+            (&app(), r#"{"jurisdiction":"eu"}"#),
+        ] {
+            let refused = apply_patch(placed, patch).unwrap_err();
+            assert_eq!(refused.status, 400, "{patch}");
+            assert_eq!(
+                refused.message,
+                "jurisdiction is fixed when the app is created: the app's objects in another \
+                 jurisdiction would be other objects, without its state",
+                "{patch}"
             );
         }
     }

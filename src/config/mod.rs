@@ -468,6 +468,29 @@ pub fn validate_app(app: &App) -> Result<(), String> {
     }
     for (w, hook) in app.webhooks.iter().enumerate() {
         validate_webhook(hook).map_err(|e| format!("webhooks[{w}] {e}"))?;
+        same_url_problem(&app.webhooks, w).map_err(|e| format!("webhooks[{w}] {e}"))?;
+    }
+    Ok(())
+}
+
+/// Webhooks to one URL share its queue (and its headers), so two of them may not both want an
+/// event (it would go twice): they must name event types, none in common, and the same headers.
+fn same_url_problem(hooks: &[Webhook], w: usize) -> Result<(), String> {
+    let hook = &hooks[w];
+    let Some(earlier) = hooks[..w].iter().position(|h| h.url == hook.url) else {
+        return Ok(());
+    };
+    let other = &hooks[earlier];
+    let overlap = hook.event_types.is_empty()
+        || other.event_types.is_empty()
+        || hook
+            .event_types
+            .iter()
+            .any(|t| other.event_types.contains(t));
+    if overlap || hook.headers != other.headers {
+        return Err(format!(
+            "has the url of webhooks[{earlier}]: give them event_types with none in common and the same headers, or make them one"
+        ));
     }
     Ok(())
 }
@@ -718,6 +741,20 @@ mod tests {
                 "hop-by-hop",
             ),
             (
+                r#"[{"url":"https://x"},{"url":"https://x","event_types":["member_added"]}]"#,
+                "webhooks[1] has the url of webhooks[0]",
+            ),
+            (
+                r#"[{"url":"https://x","event_types":["member_added","member_removed"]},
+                    {"url":"https://x","event_types":["member_removed"]}]"#,
+                "webhooks[1] has the url of webhooks[0]",
+            ),
+            (
+                r#"[{"url":"https://x","event_types":["member_added"]},
+                    {"url":"https://x","event_types":["member_removed"],"headers":{"X-K":"v"}}]"#,
+                "give them event_types with none in common and the same headers",
+            ),
+            (
                 r#"[{"url":"https://x","headers":{"X Key":"v"}}]"#,
                 "an HTTP token",
             ),
@@ -769,6 +806,14 @@ mod tests {
         // An app without them reads and writes as before.
         let plain = serde_json::to_string(&open).unwrap();
         assert_eq!(plain, r#"{"url":"https://y","event_types":[]}"#);
+    }
+
+    #[test]
+    fn one_url_may_take_event_types_apart_as_pusher_s_dashboard_sets_them() {
+        let json = r#"[{"id":"1","key":"k","secret":"s","webhooks":[
+            {"url":"https://x","event_types":["channel_occupied","channel_vacated"]},
+            {"url":"https://x","event_types":["member_added"]}]}]"#;
+        assert!(Apps::from_raw(&raw_json(json)).is_ok());
     }
 
     #[test]

@@ -70,14 +70,12 @@ const MAX_HEADER_NAME: usize = 64;
 const MAX_HEADER_VALUE: usize = 1024;
 
 /// Headers a webhook may not set: the request's own, Pusher's signature, and hop-by-hop ones.
-const RESERVED_HEADERS: [&str; 12] = [
+const RESERVED_HEADERS: [&str; 10] = [
     "content-type",
     "content-length",
     "host",
     "connection",
     "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
     "te",
     "trailer",
     "trailers",
@@ -141,12 +139,104 @@ fn header_problem(name: &str, value: &str) -> Result<(), &'static str> {
         return Err("a header name is 1-64 letters, digits and - (an HTTP token)");
     }
     let lower = name.to_ascii_lowercase();
-    if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("x-pusher-") {
-        return Err("is set by the service (Content-Type, Content-Length, Host, X-Pusher-*) or hop-by-hop, and cannot be given");
+    // Proxy-* are hop-by-hop (Proxy-Authorization, Proxy-Connection...): a proxy's, never an end's.
+    let reserved_prefix = ["x-pusher-", "proxy-"].iter().any(|p| lower.starts_with(p));
+    if RESERVED_HEADERS.contains(&lower.as_str()) || reserved_prefix {
+        return Err("is set by the service (Content-Type, Content-Length, Host, X-Pusher-*) or hop-by-hop (Connection, Proxy-*, ...), and cannot be given");
     }
     let visible = |c: char| c == ' ' || c == '\t' || c.is_ascii_graphic();
     if value.len() > MAX_HEADER_VALUE || !value.chars().all(visible) {
         return Err("the value must be at most 1024 characters of printable ASCII");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_header(name: &str) -> Webhook {
+        Webhook {
+            url: "https://hooks.example/pusher".into(),
+            event_types: Vec::new(),
+            filter: WebhookFilter::default(),
+            headers: BTreeMap::from([(name.to_string(), "v".to_string())]),
+        }
+    }
+
+    /// `name` as written, in lower case, in upper case and in alternating case (`CoNtEnT-TyPe`).
+    fn spellings(name: &str) -> [String; 4] {
+        let flipped = name
+            .chars()
+            .enumerate()
+            .map(|(i, c)| match i % 2 {
+                0 => c.to_ascii_uppercase(),
+                _ => c.to_ascii_lowercase(),
+            })
+            .collect();
+        [
+            name.to_string(),
+            name.to_ascii_lowercase(),
+            name.to_ascii_uppercase(),
+            flipped,
+        ]
+    }
+
+    #[test]
+    fn reserved_and_hop_by_hop_headers_are_refused_in_any_case() {
+        let refused = [
+            "Content-Type",
+            "Content-Length",
+            "Host",
+            "X-Pusher-Key",
+            "X-Pusher-Signature",
+            "X-Pusher-Anything",
+            "Connection",
+            "Keep-Alive",
+            "Transfer-Encoding",
+            "Upgrade",
+            "TE",
+            "Trailer",
+            "Trailers",
+            "Proxy-Authenticate",
+            "Proxy-Authorization",
+            "Proxy-Connection",
+        ];
+        for name in refused.iter().copied().flat_map(spellings) {
+            let Err(error) = validate_webhook(&with_header(&name)) else {
+                panic!("{name} should be refused");
+            };
+            assert!(
+                error.starts_with(&format!("headers {name:?}: is set by the service")),
+                "{name}: {error}"
+            );
+            assert!(
+                !error.contains("\"v\""),
+                "the value is never quoted: {error}"
+            );
+        }
+        // Every name of the list is among those tried.
+        for reserved in RESERVED_HEADERS {
+            assert!(
+                refused.iter().any(|n| n.eq_ignore_ascii_case(reserved)),
+                "{reserved} untested"
+            );
+        }
+    }
+
+    #[test]
+    fn ordinary_headers_are_accepted() {
+        for name in [
+            "X-Api-Key",
+            "Authorization",
+            "x-custom-token",
+            "Content-Language",
+            "Hostname",
+            "Tes",
+            "Upgrades",
+            "Proxyish",
+        ] {
+            assert_eq!(validate_webhook(&with_header(name)), Ok(()), "{name}");
+        }
+    }
 }

@@ -26,12 +26,21 @@ pub async fn log(env: &Env, app: &App) -> AnswerResult {
 /// take it for a channel's event), signed with the app's secret so its SDK verifies it. The
 /// answer says how it went; the delivery log keeps it, marked as a test.
 pub async fn send_test(env: &Env, app: &App, index: &str) -> AnswerResult {
-    let hook = index
-        .parse::<usize>()
-        .ok()
+    // The index as the page writes it: digits, no sign, no leading zero.
+    let canonical = !index.is_empty()
+        && index.bytes().all(|b| b.is_ascii_digit())
+        && (index == "0" || !index.starts_with('0'));
+    let hook = canonical
+        .then(|| index.parse::<usize>().ok())
+        .flatten()
         .and_then(|i| app.webhooks.get(i))
         .ok_or_else(|| RestError::not_found("No such webhook"))?;
-    let id = format!("test:{}", now_ms() as u64);
+    // Unique even for two tests in one millisecond (a receiver may de-duplicate by id).
+    let id = format!(
+        "test:{}-{:06}",
+        now_ms() as u64,
+        (js_sys::Math::random() * 1e6) as u32
+    );
     let sent_ms = now_ms();
     let status = post(app, &hook.url, &test_body(sent_ms as u64, &id)).await;
     let latency_ms = (now_ms() - sent_ms).max(0.0) as u64;

@@ -2,6 +2,7 @@
 //! comes in, before any Durable Object (each binding counts per Cloudflare location,
 //! approximately, in the machine that runs the Worker).
 
+use crate::protocol::rate_tier::address_key;
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -20,7 +21,8 @@ pub fn client_address(req: &Request) -> String {
 /// Counts one more call from the request's client address against the binding's limit;
 /// whether it is within the limit.
 pub async fn within_limit(env: &Env, binding: &str, req: &Request) -> Result<bool> {
-    count(env, binding, &client_address(req)).await
+    // An IPv6 client holds a whole /64: counted as one address.
+    count(env, binding, &address_key(&client_address(req))).await
 }
 
 /// Counts one more call for `key` against the binding's limit; whether it is within it. A

@@ -22,6 +22,19 @@ pub struct Numbers {
     pub b: Option<f64>,
 }
 
+/// A row of one text column (`SELECT ... AS t`): one row type for every such query, as
+/// [`Numbers`] is for numbers.
+#[derive(Deserialize)]
+struct Text {
+    t: String,
+}
+
+/// The text column (`AS t`) of every row of a query.
+pub fn texts(sql: &SqlStorage, query: &str, bindings: Vec<SqlStorageValue>) -> Result<Vec<String>> {
+    let rows = sql.exec(query, bindings)?.to_array::<Text>()?;
+    Ok(rows.into_iter().map(|row| row.t).collect())
+}
+
 /// The first row of a numeric query, if any.
 pub fn numbers(
     sql: &SqlStorage,

@@ -13,7 +13,7 @@ use crate::apps::lookup::app_by_id;
 use crate::config::App;
 use crate::glue::clock::now_ms;
 use crate::glue::internal_query::{read_request, refusal};
-use crate::glue::sql::int;
+use crate::glue::sql::{int, numbers};
 use crate::protocol::json_writer::{push_string, raw_array, JsonObject};
 use crate::protocol::timestamp::{utc_day, utc_month};
 use serde::Deserialize;
@@ -424,13 +424,15 @@ impl AppLedger {
             "DELETE FROM channel_seq WHERE at < ?",
             vec![SqlStorageValue::Float(now - SEQ_KEPT_MS)],
         )?;
-        let last: Vec<Number> = sql
-            .exec(
-                "SELECT seq AS n FROM channel_seq WHERE name = ?",
-                vec![channel.into()],
-            )?
-            .to_array()?;
-        if last.first().is_some_and(|last| last.n >= seq as f64) {
+        let last = numbers(
+            sql,
+            "SELECT seq AS a FROM channel_seq WHERE name = ?",
+            vec![channel.into()],
+        )?;
+        if last
+            .and_then(|last| last.a)
+            .is_some_and(|last| last >= seq as f64)
+        {
             return Ok(false);
         }
         sql.exec(

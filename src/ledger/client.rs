@@ -7,7 +7,7 @@ use super::contract::{
 };
 use super::report::{Report, ReportAnswer};
 use super::shard_plan::ShardPlan;
-use crate::apps::lookup::placement_of;
+use crate::apps::lookup::{app_by_id, placement_of};
 use crate::glue::internal_error::InternalError;
 use crate::glue::objects::placed_stub;
 use crate::glue::subrequest::send;
@@ -64,6 +64,12 @@ async fn call_shard(
 
 /// Sends one batched report; the answer carries the app's quota state.
 pub async fn send_report(env: &Env, app_id: &str, report: &Report) -> Result<ReportAnswer> {
+    if app_by_id(env, app_id).await?.is_none() {
+        // The app was deleted (or never was): where its ledger lives is unknown, its counts
+        // have nowhere to go, and trying again cannot help. (A failed lookup is an error, and
+        // the report is tried again.)
+        return Ok(ReportAnswer::default());
+    }
     let call = LedgerCall::new(app_id, LedgerRequest::Report(report.clone()));
     let mut response = call_ledger(env, &call).await?;
     if response.status_code() == UNKNOWN_APP_STATUS {

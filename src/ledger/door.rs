@@ -29,7 +29,8 @@ thread_local! {
 /// URL's key, before any lookup; a REST call: the app its signature proved), `name` what the
 /// request names it by. A connection counts per client address and app key (per address alone
 /// for a key this isolate does not know: made-up keys get no fresh count each), a REST call
-/// per app; an unknown app's tier is the standard one.
+/// per app (and, naming a key this isolate does not know, per address before the lookup); an
+/// unknown app's tier is the standard one.
 pub async fn over_rate_limit(
     env: &Env,
     ctx: &Context,
@@ -49,8 +50,9 @@ pub async fn over_rate_limit(
     };
     let key = match (kind, &app) {
         (Limited::Connections, Some(_)) => format!("{} {name}", address_key(address)),
-        (Limited::Connections, None) => format!("{} ?", address_key(address)),
-        (Limited::Rest, _) => name.to_string(),
+        (Limited::Rest, Some(_)) => name.to_string(),
+        // A key this isolate does not know: one count per address, whatever the key.
+        (_, None) => format!("{} ?", address_key(address)),
     };
     if within_app_limit(env, binding, &key).await {
         return false;

@@ -2,18 +2,12 @@
 //! from reports, the newest `KEPT` kept, read newest first.
 
 use super::webhook_log::KEPT;
-use crate::glue::sql::int;
+use crate::glue::sql::{int, texts};
 use crate::protocol::json_writer::raw_array;
-use serde::Deserialize;
 use worker::{Result, SqlStorage};
 
 pub const SCHEMA: &str =
     "CREATE TABLE IF NOT EXISTS webhook_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT NOT NULL)";
-
-#[derive(Deserialize)]
-struct LineRow {
-    line: String,
-}
 
 /// Appends `lines` (oldest first) and forgets all but the newest `KEPT`.
 pub fn append(sql: &SqlStorage, lines: &[String]) -> Result<()> {
@@ -35,12 +29,10 @@ pub fn append(sql: &SqlStorage, lines: &[String]) -> Result<()> {
 
 /// `{"attempts":[...]}`, newest first.
 pub fn read(sql: &SqlStorage) -> Result<String> {
-    let rows: Vec<LineRow> = sql
-        .exec(
-            "SELECT line FROM webhook_log ORDER BY seq DESC LIMIT ?",
-            vec![int(KEPT as u64)],
-        )?
-        .to_array()?;
-    let lines: Vec<String> = rows.into_iter().map(|row| row.line).collect();
+    let lines = texts(
+        sql,
+        "SELECT line AS t FROM webhook_log ORDER BY seq DESC LIMIT ?",
+        vec![int(KEPT as u64)],
+    )?;
     Ok(format!(r#"{{"attempts":{}}}"#, raw_array(&lines)))
 }

@@ -6,11 +6,13 @@ mod channels;
 mod events;
 mod signed_body;
 
-use crate::apps::lookup::app_by_key;
+use crate::apps::contract::IndexKind;
+use crate::apps::lookup::{app_by_key, known};
 use crate::config::App;
 use crate::glue::http::{drain_small_body, json_response, RestResult};
 use crate::glue::internal_error::InternalError;
 use crate::glue::internal_query::request_query;
+use crate::glue::rate_limit::client_address;
 use crate::ledger::client::rest_read;
 use crate::ledger::contract::LedgerRequest;
 use crate::ledger::door::over_rate_limit;
@@ -31,6 +33,13 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> RestResult {
         path: &path,
         params: &params,
     };
+    if over_lookup_limit(env, ctx, &signed, &req).await {
+        drain_small_body(&mut req).await;
+        return Err(RestError::new(
+            429,
+            "Too many REST calls from this address: slow down and retry",
+        ));
+    }
     let checked = match signing_app(env, &signed, app_id).await {
         Ok(app) => signed_body::read(&mut req, &signed, &app)
             .await
@@ -82,6 +91,22 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> RestResult {
             None => RestError::not_found(format!("Unknown REST endpoint: {path}")),
         }),
     }
+}
+
+/// A call naming a key this isolate does not know costs a lookup of the app registry before
+/// its signature can be checked, so such calls count first, per client address (one count
+/// for all made-up keys, as for connection attempts), keyed on what the request carries.
+async fn over_lookup_limit(
+    env: &Env,
+    ctx: &Context,
+    signed: &SignedRequest<'_>,
+    req: &Request,
+) -> bool {
+    let Ok(key) = signed.auth_key() else {
+        return false;
+    };
+    known(env, IndexKind::Key, key).is_none()
+        && over_rate_limit(env, ctx, Limited::Rest, (None, key), &client_address(req)).await
 }
 
 /// `/apps/{app_id}/{endpoint}`, or `/users/{id}/terminate_connections` without the app

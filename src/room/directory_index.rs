@@ -68,49 +68,45 @@ impl<S: Clone> DirectoryIndex<S> {
         self.online.contains_key(user_id)
     }
 
-    /// A new socket: its initial watchlist state (its own user counts as online), and the
-    /// `online` notice for the other watchers if its user was not signed in here before.
-    pub fn join(&mut self, member: Member, socket: S) -> Joined<S> {
+    /// A new socket: its initial watchlist state (its own user counts as online, and so do
+    /// users `held` online though their sockets are away), and the `online` notice for the
+    /// other watchers if its user was not online here before.
+    pub fn join(&mut self, member: Member, socket: S, held: impl Fn(&str) -> bool) -> Joined<S> {
         self.remove(&key_of(&member));
         let user = member.user_id.clone();
         let initial = watchlist::initial_state(&member.watchlist, |id| {
-            user.as_deref() == Some(id) || self.is_online(id)
+            user.as_deref() == Some(id) || self.is_online(id) || held(id)
         });
         let notice = user
             .as_deref()
-            .filter(|id| !self.is_online(id))
+            .filter(|id| !self.is_online(id) && !held(id))
             .and_then(|id| self.notice(id, true));
         self.insert(member, socket);
         Joined { initial, notice }
     }
 
-    /// The socket of `member` has gone: the `offline` notice for its user's watchers if that
-    /// was the user's last socket here.
-    pub fn leave(&mut self, member: &Member) -> Option<Notice<S>> {
+    /// The socket of `member` has gone: its user, if that was the user's last socket here
+    /// (whether and when the watchers hear `offline` is the shard's to say).
+    pub fn leave(&mut self, member: &Member) -> Option<String> {
         let gone = self.remove(&key_of(member))?;
         let user = gone.user_id?;
-        if self.is_online(&user) {
-            return None;
-        }
-        self.notice(&user, false)
+        (!self.is_online(&user)).then_some(user)
     }
 
-    /// Like [`Self::leave`], for a socket whose member record could not be read: found by
-    /// the socket itself.
-    pub fn leave_socket(&mut self, socket: &S) -> Option<Notice<S>>
+    /// The member record of a listed socket (for one whose attachment could not be read).
+    pub fn member_of_socket(&self, socket: &S) -> Option<Member>
     where
         S: PartialEq,
     {
-        let member = self
-            .slots
+        self.slots
             .iter()
             .flatten()
             .find(|(_, s)| s == socket)
-            .map(|(m, _)| m.clone())?;
-        self.leave(&member)
+            .map(|(m, _)| m.clone())
     }
 
-    fn notice(&self, user_id: &str, online: bool) -> Option<Notice<S>> {
+    /// The frame telling `user_id`'s watchers it came online (or went offline), and them.
+    pub fn notice(&self, user_id: &str, online: bool) -> Option<Notice<S>> {
         let to: Vec<S> = self
             .watchers
             .get(user_id)?
@@ -203,52 +199,59 @@ mod tests {
         let mut ix = DirectoryIndex::<&'static str>::default();
         // Carl is signed in; a watcher of carl and dora arrives.
         assert!(ix
-            .join(m("c1", Some("carl"), &[]), "carl-1")
+            .join(m("c1", Some("carl"), &[]), "carl-1", |_| false)
             .notice
             .is_none());
-        let w = ix.join(m("w1", Some("w"), &["carl", "dora"]), "w-1");
+        let w = ix.join(m("w1", Some("w"), &["carl", "dora"]), "w-1", |_| false);
         assert_eq!(
             events(&w.initial.unwrap()),
             (vec!["carl".into()], vec!["dora".into()])
         );
         // Dora's first socket tells the watcher; her second tab does not.
         let (frame, to) = ix
-            .join(m("d1", Some("dora"), &[]), "dora-1")
+            .join(m("d1", Some("dora"), &[]), "dora-1", |_| false)
             .notice
             .unwrap();
         assert_eq!(events(&frame), (vec!["dora".into()], vec![]));
         assert_eq!(to, vec!["w-1"]);
         assert!(ix
-            .join(m("d2", Some("dora"), &[]), "dora-2")
+            .join(m("d2", Some("dora"), &[]), "dora-2", |_| false)
             .notice
             .is_none());
         // A second tab of the watcher (one with the watch only, as on another shard) hears too.
-        let w2 = ix.join(m("w2", None, &["dora"]), "w-2");
+        let w2 = ix.join(m("w2", None, &["dora"]), "w-2", |_| false);
         assert_eq!(events(&w2.initial.unwrap()), (vec!["dora".into()], vec![]));
         // Dora goes offline only when her last tab leaves, and both watcher tabs hear it.
         assert!(ix.leave(&m("d1", Some("dora"), &[])).is_none());
         assert!(ix.is_online("dora"));
-        let (frame, to) = ix.leave(&m("d2", Some("dora"), &[])).unwrap();
+        assert_eq!(
+            ix.leave(&m("d2", Some("dora"), &[])).as_deref(),
+            Some("dora")
+        );
+        let (frame, to) = ix.notice("dora", false).unwrap();
         assert_eq!(events(&frame), (vec![], vec!["dora".into()]));
         assert_eq!(sorted(to), vec!["w-1", "w-2"]);
         // Leaving twice changes nothing; a watcher that left hears nothing more.
         assert!(ix.leave(&m("d2", Some("dora"), &[])).is_none());
-        assert!(ix.leave(&m("w1", Some("w"), &["carl", "dora"])).is_none());
+        assert_eq!(
+            ix.leave(&m("w1", Some("w"), &["carl", "dora"])).as_deref(),
+            Some("w")
+        );
         let (_, to) = ix
-            .join(m("d3", Some("dora"), &[]), "dora-3")
+            .join(m("d3", Some("dora"), &[]), "dora-3", |_| false)
             .notice
             .unwrap();
         assert_eq!(to, vec!["w-2"]);
         // Found by the socket when the record is unreadable.
-        let (_, to) = ix.leave_socket(&"dora-3").unwrap();
-        assert_eq!(to, vec!["w-2"]);
+        let found = ix.member_of_socket(&"dora-3").unwrap();
+        assert_eq!(ix.leave(&found).as_deref(), Some("dora"));
         assert!(!ix.is_online("dora") && ix.is_online("carl") && !ix.is_online("w"));
     }
 
     #[test]
     fn a_user_watching_itself_and_nobody_watching() {
         let mut ix = DirectoryIndex::<u32>::default();
-        let me = ix.join(m("a1", Some("a"), &["a", "b"]), 1);
+        let me = ix.join(m("a1", Some("a"), &["a", "b"]), 1, |_| false);
         assert_eq!(
             events(&me.initial.unwrap()),
             (vec!["a".into()], vec!["b".into()])
@@ -256,12 +259,25 @@ mod tests {
         // Its own first arrival is not announced to itself (it got the initial state).
         assert!(me.notice.is_none());
         assert_eq!(
-            ix.join(m("b1", Some("b"), &[]), 2).notice.unwrap().1,
+            ix.join(m("b1", Some("b"), &[]), 2, |_| false)
+                .notice
+                .unwrap()
+                .1,
             vec![1]
         );
         // Nobody watches x, nor a once it has left: no notice to build.
-        assert!(ix.join(m("x1", Some("x"), &[]), 3).notice.is_none());
-        assert!(ix.leave(&m("a1", Some("a"), &["a", "b"])).is_none());
+        assert!(ix
+            .join(m("x1", Some("x"), &[]), 3, |_| false)
+            .notice
+            .is_none());
+        assert_eq!(
+            ix.leave(&m("a1", Some("a"), &["a", "b"])).as_deref(),
+            Some("a")
+        );
+        assert!(
+            ix.notice("a", false).is_none(),
+            "nobody watches a once it has left"
+        );
         assert_eq!(ix.len(), 2);
     }
 
@@ -276,16 +292,34 @@ mod tests {
         let mut ix: DirectoryIndex<u32> = records.into_iter().collect();
         assert_eq!(ix.len(), 3);
         assert!(ix.leave(&m("a1", Some("a"), &[])).is_none());
-        let (frame, to) = ix.leave(&m("a2", Some("a"), &[])).unwrap();
+        assert_eq!(ix.leave(&m("a2", Some("a"), &[])).as_deref(), Some("a"));
+        let (frame, to) = ix.notice("a", false).unwrap();
         assert_eq!(events(&frame), (vec![], vec!["a".into()]));
         assert_eq!(to, vec![3]);
         // Another attempt of the same session is another socket.
         let mut again = m("w1", None, &["a"]);
         again.attempt = 1;
-        ix.join(again, 4);
+        ix.join(again, 4, |_| false);
         assert_eq!(
-            ix.join(m("a3", Some("a"), &[]), 5).notice.unwrap().1.len(),
+            ix.join(m("a3", Some("a"), &[]), 5, |_| false)
+                .notice
+                .unwrap()
+                .1
+                .len(),
             2
         );
+    }
+
+    #[test]
+    fn users_held_online_are_online_to_new_watchers_and_come_back_unannounced() {
+        let mut ix = DirectoryIndex::<u32>::default();
+        let held = |id: &str| id == "hal";
+        let w = ix.join(m("w1", None, &["hal", "ivy"]), 1, held);
+        assert_eq!(
+            events(&w.initial.unwrap()),
+            (vec!["hal".into()], vec!["ivy".into()])
+        );
+        assert!(ix.join(m("h1", Some("hal"), &[]), 2, held).notice.is_none());
+        assert!(ix.join(m("i1", Some("ivy"), &[]), 3, held).notice.is_some());
     }
 }

@@ -10,6 +10,7 @@ pub(crate) mod client;
 pub(crate) mod contract;
 pub(crate) mod count_throttle;
 mod directory_index;
+mod directory_online;
 pub mod directory_shards;
 mod frame_send;
 mod presence_book;

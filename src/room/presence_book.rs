@@ -8,7 +8,17 @@
 //! comes back before their `leaving_ms` returns without a `member_added`; one who does not is
 //! removed then, once, with `member_removed`. Pure: the room keeps the rows in SQLite.
 
+use serde::Deserialize;
 use std::collections::BTreeMap;
+
+/// A book's row as storage keeps it (one row type for the presence rooms' and the directory
+/// shards' tables: each row type read from SQLite costs its own decoder in the bundle).
+#[derive(Deserialize)]
+pub struct BookRow {
+    pub user_id: String,
+    pub info: Option<String>,
+    pub leaving_ms: Option<f64>,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BookEntry {
@@ -35,11 +45,16 @@ pub struct PresenceBook {
 }
 
 impl PresenceBook {
-    pub fn from_rows(rows: impl IntoIterator<Item = (String, BookEntry)>) -> PresenceBook {
+    pub fn from_rows(rows: Vec<BookRow>) -> PresenceBook {
         // Inserted, not collected: a collect into a map brings its own sort into the bundle.
         let mut members = BTreeMap::new();
-        for (id, entry) in rows {
-            members.insert(id, entry);
+        for BookRow {
+            user_id,
+            info,
+            leaving_ms,
+        } in rows
+        {
+            members.insert(user_id, BookEntry { info, leaving_ms });
         }
         PresenceBook { members }
     }
@@ -133,19 +148,14 @@ impl PresenceBook {
 mod tests {
     use super::*;
 
-    fn present(info: Option<&str>) -> BookEntry {
-        BookEntry {
-            info: info.map(str::to_string),
-            leaving_ms: None,
-        }
-    }
-
     #[test]
     fn after_a_reset_the_missing_are_absent_until_the_window_ends() {
-        let mut book = PresenceBook::from_rows([
-            ("a".to_string(), present(Some("{}"))),
-            ("b".to_string(), present(None)),
-        ]);
+        let row = |id: &str, info: Option<&str>| BookRow {
+            user_id: id.to_string(),
+            info: info.map(str::to_string),
+            leaving_ms: None,
+        };
+        let mut book = PresenceBook::from_rows(vec![row("a", Some("{}")), row("b", None)]);
         assert_eq!(book.mark_absent(|id| id == "b", 10_000.0), ["a"]);
         assert_eq!(book.absent().collect::<Vec<_>>(), [("a", Some("{}"))]);
         assert_eq!(book.next_due(), Some(10_000.0));

@@ -28,6 +28,13 @@ pub fn remove(list: &mut Vec<(Member, WebSocket)>, ws: &WebSocket) -> Option<Mem
     Some(list.remove(index).0)
 }
 
+/// Removes the socket of session socket `socket_id` from `list`, if one is listed (a session
+/// holds one socket per room).
+pub fn remove_socket_of(list: &mut Vec<(Member, WebSocket)>, socket_id: &str) -> Option<WebSocket> {
+    let index = list.iter().position(|(m, _)| m.socket_id == socket_id)?;
+    Some(list.remove(index).1)
+}
+
 /// Whether a listed socket (`member`, `listed`) is `ws`, whose record is `ws_member`.
 pub fn is_same(
     member: &Member,

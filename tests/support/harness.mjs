@@ -130,6 +130,34 @@ export async function startWorker({
       });
       return (await res.json()).pending;
     },
+    /** Each Durable Object that received a request: [{ object, name }] (countObjectRequests only). */
+    objectsReached: async () => (await (await fetch(new URL("/__test/objects", url))).json()).reached,
+    /**
+     * Makes the Worker's next `times` requests with `method` to objects of `binding` throw, as
+     * the runtime's do, an Error carrying `flags` (countObjectRequests only); `faults()` tells
+     * how many are still armed and how many were thrown.
+     */
+    failNext: async (binding, flags, { method = "POST", times = 1 } = {}) =>
+      (
+        await fetch(new URL("/__test/fail", url), {
+          method: "POST",
+          body: JSON.stringify({ binding, method, times, flags }),
+        })
+      ).json(),
+    faults: async () => (await fetch(new URL("/__test/fail", url))).json(),
+    /**
+     * Sockets that sessions open from now on to objects of `binding` pass through links the
+     * test can break (`breakLinks(binding)`: the object sees 1011, what it sent before reaches
+     * the session, then the session sees 1011), both sides living on (countObjectRequests only).
+     */
+    linkSockets: async (binding) =>
+      (await fetch(new URL("/__test/links", url), { method: "POST", body: JSON.stringify({ binding }) })).json(),
+    breakLinks: async (binding) =>
+      (
+        await (
+          await fetch(new URL("/__test/links/break", url), { method: "POST", body: JSON.stringify({ binding }) })
+        ).json()
+      ).broken,
   };
 }
 

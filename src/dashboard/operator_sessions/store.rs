@@ -8,9 +8,8 @@
 use super::contract::{SessionsRequest, MAX_CONSOLE_APPS, TOO_MANY_APPS_STATUS};
 use crate::glue::clock::now_secs;
 use crate::glue::internal_query::{read_request, refusal};
-use crate::glue::sql::number;
+use crate::glue::sql::{number, texts};
 use crate::protocol::json_writer::{string_array, JsonObject};
-use serde::Deserialize;
 use std::cell::Cell;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
@@ -19,11 +18,6 @@ const SCHEMA: [&str; 2] = [
     "CREATE TABLE IF NOT EXISTS consoles (nonce TEXT NOT NULL, app_id TEXT NOT NULL,
         until_s INTEGER NOT NULL, PRIMARY KEY (nonce, app_id))",
 ];
-
-#[derive(Deserialize)]
-struct AppRow {
-    app_id: String,
-}
 
 // Only the handlers it has (requests only: no sockets, no alarm): each unused one would bring workers-rs's default,
 // which panics, and its glue into the bundle.
@@ -62,14 +56,13 @@ impl DurableObject for OperatorSessions {
                     "INSERT OR REPLACE INTO revoked (nonce, until_s) VALUES (?, ?)",
                     vec![nonce.as_str().into(), (until_secs as f64).into()],
                 )?;
-                let apps: Vec<AppRow> = sql
-                    .exec(
-                        "SELECT app_id FROM consoles WHERE nonce = ?",
-                        vec![nonce.as_str().into()],
-                    )?
-                    .to_array()?;
+                let apps = texts(
+                    &sql,
+                    "SELECT app_id AS t FROM consoles WHERE nonce = ?",
+                    vec![nonce.as_str().into()],
+                )?;
                 sql.exec("DELETE FROM consoles WHERE nonce = ?", vec![nonce.into()])?;
-                let apps = string_array(apps.iter().map(|row| row.app_id.as_str()));
+                let apps = string_array(apps.iter().map(String::as_str));
                 Response::ok(JsonObject::new().raw("apps", &apps).finish())
             }
             SessionsRequest::ConsoleOpened {

@@ -8,24 +8,28 @@ use crate::ledger::reporter::Reporter;
 use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::close_codes;
 use crate::protocol::frames;
-use crate::room::contract::Member;
+use crate::room::contract::{Departure, Member, REJOIN_WINDOW_MS};
 use crate::room::sockets;
 use crate::room::webhook_outbox::{member_subject, CHANNEL_SUBJECT};
 use worker::WebSocket;
 
 impl ChannelRoom {
-    /// A socket closed; `lost`: not by its session's clean close (its client dropped, or the
-    /// session itself is gone).
-    pub(super) async fn leave(&self, ws: &WebSocket, lost: bool) {
+    /// A socket closed, `how` its close code says. A silent session's member is held (as
+    /// after a reset) and what the room sends from now on is kept for its rejoin.
+    pub(super) async fn leave(&self, ws: &WebSocket, how: Departure) {
         let left = self.with_subscribers(|subs| sockets::remove(subs, ws));
         if let Some(member) = left {
-            self.departed(member, lost).await;
+            if how == Departure::Silent {
+                self.mark_silent(&member.socket_id);
+            }
+            self.departed(member, how).await;
         }
     }
 
     /// A member's socket is gone from the list: member_removed on the user's last socket
-    /// (or, when it was lost, after the app's grace period), departure webhooks, counts.
-    async fn departed(&self, member: Member, lost: bool) {
+    /// (or, when its client was lost, after the app's grace period; when its session went
+    /// silent, after the rejoin window at least), departure webhooks, counts.
+    async fn departed(&self, member: Member, how: Departure) {
         self.learn(Some(&member.app_id), &member.channel);
         let Some(channel) = self.channel_name() else {
             return;
@@ -37,9 +41,10 @@ impl ChannelRoom {
         }
         if let Some(user_id) = member.user_id.as_deref() {
             if ChannelKind::of(&channel).is_presence() {
-                let grace_ms = match lost {
-                    true => member.presence_grace_ms as f64,
-                    false => 0.0,
+                let grace_ms = match how {
+                    Departure::Clean => 0.0,
+                    Departure::ClientLost => member.presence_grace_ms as f64,
+                    Departure::Silent => (member.presence_grace_ms as f64).max(REJOIN_WINDOW_MS),
                 };
                 self.presence_departure(&channel, user_id, grace_ms).await;
             }
@@ -48,7 +53,13 @@ impl ChannelRoom {
             let leaf = self.memory.borrow().identity.leaf();
             match leaf {
                 Some(leaf) => self.tell_root(leaf, 0).await,
-                None if self.total_subscribers() == 0 => self.hook_departure(CHANNEL_SUBJECT).await,
+                None if self.total_subscribers() == 0 => {
+                    let wait_ms = match how {
+                        Departure::Silent => REJOIN_WINDOW_MS,
+                        _ => 0.0,
+                    };
+                    self.hook_departure_after(CHANNEL_SUBJECT, wait_ms).await
+                }
                 None => {}
             }
             // The alarm then sees whether the empty room can delete its storage.
@@ -105,7 +116,7 @@ impl ChannelRoom {
         });
         let count = closed.len();
         for member in closed {
-            self.departed(member, false).await;
+            self.departed(member, Departure::Clean).await;
         }
         count
     }

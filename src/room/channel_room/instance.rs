@@ -1,9 +1,9 @@
 //! This instance of the room: its epoch, when it started, and the log of what it sent all its
-//! subscribers since (see `contract::rejoin` and `replay_log`).
+//! subscribers while a session may rejoin for it (see `contract::rejoin` and `replay_log`).
 
 use crate::room::contract::{new_epoch, rejoin_window_ms, REJOIN_WINDOW_MS};
 use crate::room::frame_send::Frame;
-use crate::room::replay_log::{ReplayLog, REPLAY_LOG_MAX_BYTES};
+use crate::room::replay_log::{ReplayLog, Since, REPLAY_LOG_MAX_BYTES};
 use worker::WebSocket;
 
 pub(super) struct Instance {
@@ -51,16 +51,31 @@ impl Instance {
 
     /// A frame sent to every subscriber but `exclude`.
     pub(super) fn record(&mut self, frame: &Frame, bytes: usize, exclude: Option<&str>, now: f64) {
-        // No copy of the frame once the window is over (most of a room's life).
+        // No copy of the frame while no rejoin can come for it (most of a room's life).
         match self.log.is_recording(now) {
             true => self.log.record(frame.clone(), bytes, exclude, now),
-            false => self.log.stop(),
+            false => self.log.pass(),
         }
     }
 
-    /// Sends the rejoining socket `socket_id` what it missed; returns how many frames it lost.
-    pub(super) fn replay_to(&mut self, ws: &WebSocket, socket_id: &str, now: f64) -> u64 {
-        let replay = self.log.replay_for(socket_id, now);
+    /// The session of socket `socket_id` went silent: what is sent from now on is kept for
+    /// its rejoin, as long as the session may still come back.
+    pub(super) fn mark_silent(&mut self, socket_id: &str, now: f64) {
+        self.log.mark(socket_id, now, REJOIN_WINDOW_MS);
+    }
+
+    /// Sends the rejoining socket `socket_id` what it missed `since` the instance's start or
+    /// its session went silent; returns how many frames it lost.
+    pub(super) fn replay_to(
+        &mut self,
+        ws: &WebSocket,
+        socket_id: &str,
+        now: f64,
+        since: Since,
+    ) -> u64 {
+        let replay = self.log.replay_for(socket_id, now, since, |excluded| {
+            excluded != Some(socket_id)
+        });
         for frame in replay.frames {
             frame.send_to(ws);
         }

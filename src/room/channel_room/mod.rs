@@ -32,7 +32,7 @@ use hooks::client_event_hook;
 use instance::Instance;
 use state::{LoadOnce, Memory};
 
-use super::contract::{Member, RoomCall, RoomRequest, REJOIN_WINDOW_MS};
+use super::contract::{Departure, Member, RoomCall, RoomRequest, REJOIN_WINDOW_MS};
 use super::frame_send::Frame;
 use super::sockets::{self, is_same, member_of};
 use crate::glue::clock::now_ms;
@@ -136,16 +136,16 @@ impl DurableObject for ChannelRoom {
         _reason: String,
         _was_clean: bool,
     ) -> Result<()> {
-        // Sessions close cleanly with 1000; anything else is a client lost (see
-        // `contract::CLIENT_LOST_CLOSE`) or a session gone without a word.
-        self.leave(&ws, code != 1000).await;
+        // Sessions close cleanly with 1000, or say their client was lost; anything else is a
+        // session gone silent (see `contract::Departure`).
+        self.leave(&ws, Departure::of_close(code)).await;
         // Complete the closing handshake; the socket may already be fully closed.
         let _ = ws.close(Some(1000), Some("closed"));
         Ok(())
     }
 
     async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
-        self.leave(&ws, true).await;
+        self.leave(&ws, Departure::Silent).await;
         Ok(())
     }
 

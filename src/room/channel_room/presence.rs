@@ -6,21 +6,13 @@ use crate::glue::clock::now_ms;
 use crate::glue::sql::number;
 use crate::protocol::channel_name::ChannelKind;
 use crate::protocol::frames;
-use crate::room::presence_book::{Arrival, BookEntry, PresenceBook};
+use crate::room::presence_book::{Arrival, BookEntry, BookRow, PresenceBook};
 use crate::room::roster::Roster;
 use crate::room::webhook_outbox::CHANNEL_SUBJECT;
-use serde::Deserialize;
 use std::collections::BTreeSet;
 use worker::{console_error, Result};
 
 const TABLE: &str = "presence_members";
-
-#[derive(Deserialize)]
-struct Row {
-    user_id: String,
-    info: Option<String>,
-    leaving_ms: Option<f64>,
-}
 
 impl ChannelRoom {
     pub(super) fn is_presence_room(&self) -> bool {
@@ -45,13 +37,7 @@ impl ChannelRoom {
             console_error!("room: cannot read the presence members: {e}");
             Vec::new()
         });
-        let mut book = PresenceBook::from_rows(rows.into_iter().map(|row| {
-            let entry = BookEntry {
-                info: row.info,
-                leaving_ms: row.leaving_ms,
-            };
-            (row.user_id, entry)
-        }));
+        let mut book = PresenceBook::from_rows(rows);
         let live: BTreeSet<String> = self
             .with_subscribers(|subs| subs.iter().filter_map(|(m, _)| m.user_id.clone()).collect());
         let leaving = self.window_end_ms();
@@ -61,7 +47,7 @@ impl ChannelRoom {
         book
     }
 
-    fn book_rows(&self) -> Result<Vec<Row>> {
+    fn book_rows(&self) -> Result<Vec<BookRow>> {
         let sql = self.state.storage().sql();
         let exists = number(
             &sql,

@@ -9,8 +9,8 @@ mod request;
 #[cfg(test)]
 pub use rejoin::REJOIN_JITTER_MS;
 pub use rejoin::{
-    new_epoch, number_from_header, rejoin_deadline_ms, rejoin_spread_ms, rejoin_window_ms, Rejoin,
-    CLIENT_LOST_CLOSE, EPOCH_HEADER, REJOIN_WINDOW_MS, SIZE_HEADER,
+    new_epoch, number_from_header, rejoin_deadline_ms, rejoin_spread_ms, rejoin_window_ms,
+    Departure, Rejoin, CLIENT_LOST_CLOSE, EPOCH_HEADER, REJOIN_WINDOW_MS, SIZE_HEADER,
 };
 pub use request::{DirectoryRequest, RoomAddress, RoomCall, RoomRequest};
 

@@ -6,10 +6,12 @@
 //! their attachments). The room's answer to an upgrade carries it in [`EPOCH_HEADER`]. When
 //! the session's socket closes under it (anything but a terminate), it upgrades again with a
 //! [`Rejoin`] naming the epoch it knew. The room then sends nothing a first join sends (no
-//! `subscription_succeeded`, no cached event, no `member_added`, no count) and, if its epoch
-//! differs (a new instance), first replays what this instance sent to all its subscribers
-//! since it started: the session missed exactly that. Everything happens in one synchronous
-//! step, so nothing is sent twice or skipped between the replay and the socket's listing.
+//! `subscription_succeeded`, no cached event, no `member_added`, no count) and first replays
+//! what the session missed: if its epoch differs (a new instance), what this instance sent to
+//! all its subscribers since it started; if it is the same (the socket broke while the room
+//! lived on: [`Departure::Silent`]), what it sent since it noticed the socket go silent.
+//! Everything happens in one synchronous step, so nothing is sent twice or skipped between the
+//! replay and the socket's listing.
 //!
 //! Versions: a session of the release before sends no `rejoin` (a first join, as before), and
 //! a room of the release before ignores it (the client then sees one more
@@ -70,6 +72,31 @@ pub fn rejoin_window_ms(size: u64) -> f64 {
 /// never sent to a client.
 pub const CLIENT_LOST_CLOSE: u16 = 4500;
 
+/// How a room's socket left, read from its close code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Departure {
+    /// Its session closed it (1000: an unsubscribe, its client's clean close), or the app
+    /// terminated the user.
+    Clean,
+    /// Its session said its client was lost ([`CLIENT_LOST_CLOSE`]): a presence room keeps
+    /// the member for the app's grace period.
+    ClientLost,
+    /// It closed with no word from its session (1006, an error): the link between them broke,
+    /// or the session is gone. The session may rejoin this same instance: the room holds the
+    /// member as for a reset and keeps what it sends meanwhile for the rejoin.
+    Silent,
+}
+
+impl Departure {
+    pub fn of_close(code: usize) -> Departure {
+        match code {
+            1000 => Departure::Clean,
+            c if c == usize::from(CLIENT_LOST_CLOSE) => Departure::ClientLost,
+            _ => Departure::Silent,
+        }
+    }
+}
+
 /// A join's rejoin: the room's epoch the session last knew (0: none), and its size then, so
 /// the new instance waits long enough for all of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +151,15 @@ mod tests {
         for size in [5_000, 16_000] {
             assert!(rejoin_deadline_ms(size) > rejoin_spread_ms(size) + 5_000.0);
             assert!(rejoin_window_ms(size) > rejoin_deadline_ms(size));
+        }
+    }
+
+    #[test]
+    fn only_a_session_s_own_closes_are_words() {
+        assert_eq!(Departure::of_close(1000), Departure::Clean);
+        assert_eq!(Departure::of_close(4500), Departure::ClientLost);
+        for silent in [1001, 1005, 1006, 1011, 4009, 0] {
+            assert_eq!(Departure::of_close(silent), Departure::Silent, "{silent}");
         }
     }
 

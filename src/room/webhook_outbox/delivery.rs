@@ -1,11 +1,11 @@
 //! Delivery of a channel room's webhook outbox: one pass sends each URL's due rows in order,
 //! a batch at a time, signed, with a timeout; a failure backs the URL off.
 
-use super::{event_name, Outbox, OutboxRow, UrlRow};
+use super::{event_name, Outbox, OutboxRow};
 use crate::config::App;
 use crate::glue::clock::now_ms;
 use crate::glue::internal_query::host_of;
-use crate::glue::sql::{int, numbers};
+use crate::glue::sql::{int, numbers, texts};
 use crate::glue::subrequest::request;
 use crate::protocol::webhook::{self, MAX_EVENTS_PER_REQUEST};
 use futures_util::future::{select, Either};
@@ -53,12 +53,9 @@ impl Outbox {
     /// One pass: drops what is past the retry window, then sends what is due to every URL.
     pub async fn deliver(&self, app: &App, channel: &str, now: f64) -> Result<Outcome> {
         let cutoff = now - window_ms(app);
-        let urls: Vec<UrlRow> = self
-            .sql
-            .exec("SELECT url FROM hook_queues", None)?
-            .to_array()?;
+        let urls = texts(&self.sql, "SELECT url AS t FROM hook_queues", vec![])?;
         let mut outcome = Outcome::default();
-        for UrlRow { url } in urls {
+        for url in urls {
             if !app.webhooks.iter().any(|hook| hook.url == url) {
                 // The URL was removed from the app's configuration: nothing more goes there.
                 self.drop_url(&url)?;

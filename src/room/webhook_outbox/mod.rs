@@ -21,7 +21,7 @@ pub use delivery::{post, Attempt};
 
 use crate::config::App;
 use crate::glue::clock::now_ms;
-use crate::glue::sql::{int, number, numbers, MAX_SAFE_INTEGER};
+use crate::glue::sql::{int, number, numbers, texts, MAX_SAFE_INTEGER};
 use crate::protocol::webhook::{self, WebhookEvent, GRACE_MS};
 use serde::Deserialize;
 use worker::{Result, SqlStorage, SqlStorageValue};
@@ -71,11 +71,6 @@ struct OutboxRow {
     seq: f64,
     event: String,
     created_ms: f64,
-}
-
-#[derive(Deserialize)]
-struct UrlRow {
-    url: String,
 }
 
 /// What queueing an event did.
@@ -324,15 +319,7 @@ impl Outbox {
     }
 
     pub fn announced(&self) -> Result<Vec<String>> {
-        #[derive(Deserialize)]
-        struct Row {
-            subject: String,
-        }
-        let rows: Vec<Row> = self
-            .sql
-            .exec("SELECT subject FROM hook_announced", None)?
-            .to_array()?;
-        Ok(rows.into_iter().map(|r| r.subject).collect())
+        texts(&self.sql, "SELECT subject AS t FROM hook_announced", vec![])
     }
 
     /// Whether the outbox holds nothing: no delayed event, no queued one, and no arrival
