@@ -111,28 +111,40 @@ async function signedIn(id, watchlist) {
   return { client, events, w: watch(client, id) };
 }
 
-test("a broken link to a directory shard: watchers miss no online or offline; a user whose session ends meanwhile goes offline once", async () => {
-  const watcher = await signedIn("wat", ["bob", "carl", "dan"]);
-  const bob = await signedIn("bob");
-  const carl = await signedIn("carl");
-  await eventually(
-    () => ["bob", "carl"].every((u) => watcher.events.includes(`online ${u}`)),
-    "bob and carl online for the watcher",
-  );
-  const seen = watcher.events.length;
-  const since = Date.now();
-  assert.ok((await worker.breakLinks("DIRECTORY")) >= 3, "each session has sockets there");
-  await sleep(100);
-  // Carl's session ends while its link is broken: the shard only saw it go silent.
-  carl.client.disconnect();
-  // Dan signs in meanwhile: the watcher hears it live or, rejoining later, in its replay.
-  const dan = await signedIn("dan");
-  await eventually(() => watcher.events.slice(seen).includes("offline carl"), "carl offline", 20_000);
-  const offlineAfter = Date.now() - since;
-  await sleep(500);
-  assert.deepEqual(watcher.events.slice(seen).sort(), ["offline carl", "online dan"], "each once");
-  assert.ok(offlineAfter >= 9_000, `carl offline after ${offlineAfter} ms: held for the rejoin window first`);
-  assertUnseen(watcher.w, since, ["pusher_internal:watchlist_events"]);
-  assertUnseen(bob.w, since);
-  dan.client.disconnect();
+test("a broken link to a directory shard: watchers miss no online or offline; a user whose session ends meanwhile goes offline once", async (t) => {
+  // Carl's session rejoins after a random jitter of up to 1 s; when it is back before his client
+  // leaves (a tenth of runs), his leaving is a clean one, seen at once: that round proves
+  // nothing about a silent session, and runs again with other users.
+  for (let round = 1; ; round++) {
+    const [wat, bob, carl, dan] = ["wat", "bob", "carl", "dan"].map((u) => `${u}-${round}`);
+    const watcher = await signedIn(wat, [bob, carl, dan]);
+    const bobs = await signedIn(bob);
+    const carls = await signedIn(carl);
+    await eventually(
+      () => [bob, carl].every((u) => watcher.events.includes(`online ${u}`)),
+      "bob and carl online for the watcher",
+    );
+    const seen = watcher.events.length;
+    const since = Date.now();
+    assert.ok((await worker.breakLinks("DIRECTORY")) >= 3, "each session has sockets there");
+    await sleep(100);
+    // Carl's session ends while its link is broken: the shard only saw it go silent.
+    carls.client.disconnect();
+    // Dan signs in meanwhile: the watcher hears it live or, rejoining later, in its replay.
+    const dans = await signedIn(dan);
+    await eventually(() => watcher.events.slice(seen).includes(`offline ${carl}`), "carl offline", 20_000);
+    const offlineAfter = Date.now() - since;
+    await sleep(500);
+    assert.deepEqual(watcher.events.slice(seen).sort(), [`offline ${carl}`, `online ${dan}`], "each once");
+    if (offlineAfter < 9_000 && round < 3) {
+      t.diagnostic(`round ${round}: carl's session was back before he left (offline after ${offlineAfter} ms)`);
+      for (const c of [watcher, bobs, dans]) c.client.disconnect();
+      continue;
+    }
+    assert.ok(offlineAfter >= 9_000, `carl offline after ${offlineAfter} ms: held for the rejoin window first`);
+    assertUnseen(watcher.w, since, ["pusher_internal:watchlist_events"]);
+    assertUnseen(bobs.w, since);
+    for (const c of [watcher, bobs, dans]) c.client.disconnect();
+    break;
+  }
 });

@@ -23,6 +23,8 @@ pub struct Joined<S> {
     pub initial: Option<String>,
     /// For watchers of the new socket's user, when this is the user's first socket.
     pub notice: Option<Notice<S>>,
+    /// Its user was not online here before (whether or not anyone watches it now).
+    pub came_online: bool,
 }
 
 /// Sockets live in slots; the maps hold slot numbers (few map types keep the bundle small).
@@ -77,12 +79,19 @@ impl<S: Clone> DirectoryIndex<S> {
         let initial = watchlist::initial_state(&member.watchlist, |id| {
             user.as_deref() == Some(id) || self.is_online(id) || held(id)
         });
+        let came_online = user
+            .as_deref()
+            .is_some_and(|id| !self.is_online(id) && !held(id));
         let notice = user
             .as_deref()
-            .filter(|id| !self.is_online(id) && !held(id))
+            .filter(|_| came_online)
             .and_then(|id| self.notice(id, true));
         self.insert(member, socket);
-        Joined { initial, notice }
+        Joined {
+            initial,
+            notice,
+            came_online,
+        }
     }
 
     /// The socket of `member` has gone: its user, if that was the user's last socket here
@@ -265,11 +274,11 @@ mod tests {
                 .1,
             vec![1]
         );
-        // Nobody watches x, nor a once it has left: no notice to build.
-        assert!(ix
-            .join(m("x1", Some("x"), &[]), 3, |_| false)
-            .notice
-            .is_none());
+        // Nobody watches x, nor a once it has left: no notice to build, though x came online
+        // (a watcher rejoining the shard later must hear it).
+        let x = ix.join(m("x1", Some("x"), &[]), 3, |_| false);
+        assert!(x.notice.is_none() && x.came_online);
+        assert!(!ix.join(m("x2", Some("x"), &[]), 4, |_| false).came_online);
         assert_eq!(
             ix.leave(&m("a1", Some("a"), &["a", "b"])).as_deref(),
             Some("a")
@@ -278,7 +287,7 @@ mod tests {
             ix.notice("a", false).is_none(),
             "nobody watches a once it has left"
         );
-        assert_eq!(ix.len(), 2);
+        assert_eq!(ix.len(), 3);
     }
 
     #[test]

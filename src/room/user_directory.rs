@@ -14,12 +14,13 @@
 use super::contract::{
     new_epoch, Departure, DirectoryRequest, Member, Rejoin, EPOCH_HEADER, REJOIN_WINDOW_MS,
 };
-use super::directory_index::{DirectoryIndex, Notice};
+use super::directory_index::DirectoryIndex;
 use super::directory_online;
 use super::frame_send::Frame;
 use super::presence_book::{Arrival, PresenceBook};
 use super::replay_log::{ReplayLog, Since, REPLAY_LOG_MAX_BYTES};
 use super::sockets;
+use super::watchlist;
 use crate::glue::clock::now_ms;
 use crate::glue::internal_query::{read_request, refusal};
 use std::cell::{RefCell, RefMut};
@@ -91,22 +92,19 @@ impl DurableObject for UserDirectory {
 
     async fn alarm(&self) -> Result<Response> {
         let now = now_ms();
-        let gone: Vec<(String, Option<Notice<WebSocket>>)> = {
+        let gone: Vec<String> = {
             let mut shard = self.shard();
             shard.alarm_at = None;
             let due = shard.online.take_due(now);
             due.into_iter()
                 .filter(|user| !shard.index.is_online(user))
-                .map(|user| {
-                    let notice = shard.index.notice(&user, false);
-                    (user, notice)
-                })
                 .collect()
         };
         let sql = self.state.storage().sql();
-        for (user, notice) in gone {
+        for user in gone {
             directory_online::write(&sql, &user, None);
-            self.announce(&user, notice);
+            let to = self.watchers_of(&user);
+            self.announce(&user, false, to);
         }
         self.arm_for_held().await;
         Response::ok("")
@@ -192,8 +190,11 @@ impl UserDirectory {
                 if let Some(frame) = joined.initial {
                     pair.server.send_with_str(frame)?;
                 }
-                if let Some(user) = &user {
-                    self.announce(user, joined.notice);
+                if let (Some(user), true) = (&user, joined.came_online) {
+                    // Its watchers as they were before it joined: not itself, if it watches itself
+                    // (it has the initial state).
+                    let to = joined.notice.map(|(_, to)| to).unwrap_or_default();
+                    self.announce(user, true, to);
                 }
             }
         }
@@ -224,28 +225,41 @@ impl UserDirectory {
             return;
         }
         shard.online.remove(&user);
-        let notice = shard.index.notice(&user, false);
         drop(shard);
         directory_online::write(&sql, &user, None);
-        self.announce(&user, notice);
+        let to = self.watchers_of(&user);
+        self.announce(&user, false, to);
     }
 
-    /// Sends a notice about `user_id` to its watchers, and keeps it while a rejoin may come.
-    fn announce(&self, user_id: &str, notice: Option<Notice<WebSocket>>) {
-        let Some((text, sockets)) = notice else {
+    /// Tells `user_id`'s watchers it came online (or went offline), and keeps the notice while
+    /// a rejoin may come for it, also when no watcher is here now (one may be rejoining).
+    fn announce(&self, user_id: &str, online: bool, to: Vec<WebSocket>) {
+        let now = now_ms();
+        let mut shard = self.shard();
+        if !shard.log.is_recording(now) && to.is_empty() {
+            shard.log.pass();
             return;
-        };
+        }
+        let text = watchlist::change(user_id, online);
         let frame = Frame::new(&text);
-        for ws in &sockets {
+        for ws in &to {
             // A socket closing meanwhile gets its own close event.
             frame.send_to(ws);
         }
-        let now = now_ms();
-        let mut shard = self.shard();
         match shard.log.is_recording(now) {
             true => shard.log.record(frame, text.len(), Some(user_id), now),
             false => shard.log.pass(),
         }
+    }
+
+    /// The sockets watching `user_id` here.
+    fn watchers_of(&self, user_id: &str) -> Vec<WebSocket> {
+        let shard = self.shard();
+        shard
+            .index
+            .notice(user_id, false)
+            .map(|(_, to)| to)
+            .unwrap_or_default()
     }
 
     /// The alarm for the next held user's time, if any (and not set for it already).

@@ -35,13 +35,18 @@ export function assertUnseen(w, since, allowed = []) {
 }
 
 /**
- * The pusher SDK publishing `{n}` on `channels` at `rate` per second, one call at a time so
- * each room receives them in order, until stopped. `accepted` maps each n the API took (200)
- * to when it was sent; a refused call (during the reset) is only counted.
+ * The pusher SDK publishing `{n}` at `rate` per second, one call at a time so each room
+ * receives them in order, until stopped: each event to every channel of `channels`, or with
+ * `rotate`, to one channel after another. `accepted` maps each n the API took (200) to when it
+ * was sent, `targets(n)` the channels it went to; a refused call (during a reset) is only
+ * counted.
  */
-export function publisher(worker, target, channels, rate = 50) {
+export function publisher(worker, target, channels, rate = 50, { rotate = false } = {}) {
   const sdk = serverSdk(worker, target);
-  const pub = { accepted: new Map(), refused: [], stopped: false };
+  const targets = (n) => (rotate ? [channels[n % channels.length]] : channels);
+  const pub = { accepted: new Map(), refused: [], stopped: false, targets };
+  /** The events that went to `channel`. */
+  pub.acceptedOn = (channel) => [...pub.accepted].filter(([n]) => targets(n).includes(channel));
   const started = Date.now();
   pub.done = (async () => {
     for (let n = 0; !pub.stopped; n++) {
@@ -50,7 +55,7 @@ export function publisher(worker, target, channels, rate = 50) {
       await sleep(Math.max(5, due - Date.now()));
       const at = Date.now();
       try {
-        await sdk.trigger(channels, "tick", { n });
+        await sdk.trigger(targets(n), "tick", { n });
         pub.accepted.set(n, at);
       } catch (e) {
         pub.refused.push({ n, status: e.status });
