@@ -57,7 +57,7 @@ const hooksSince = (r, before, channels) =>
 
 let worker;
 let hooks, lobbyHooks, mixHooks;
-let app, lobbyApp, shardApp, mixApp;
+let app, lobbyApp, shardApp, mixApp, quietApp;
 const open = new Set(); // every pusher-js client, disconnected in `after` if a test could not
 
 const appFor = (receiverOf, more = {}) =>
@@ -74,7 +74,8 @@ before(async () => {
   lobbyApp = appFor(lobbyHooks); // its own receiver: the presence test compares every webhook
   shardApp = appFor(hooks, { limits: { connection_shards: 4 } });
   mixApp = appFor(mixHooks);
-  worker = await startWorker({ apps: [app, lobbyApp, shardApp, mixApp] });
+  quietApp = makeApp(); // no webhooks: departures are settled by the room's alarm alone
+  worker = await startWorker({ apps: [app, lobbyApp, shardApp, mixApp, quietApp] });
 });
 after(async () => {
   for (const client of open) client.disconnect();
@@ -341,6 +342,40 @@ test("presence across a reset: a newcomer gets the whole roster, a member leavin
     assert.deepEqual((await listed(lobbyApp)).sort(), [leave, roster]);
   } finally {
     for (const w of [...ms, leaver, late]) w.client.disconnect();
+  }
+});
+
+test("presence across a reset, on an app without webhooks: a member who never returns is removed once, after the window", async (t) => {
+  const channel = "presence-reset-quiet";
+  const member = (id) => connect(quietApp, id, { presence: { user_id: id } });
+  const stays = await member("stays");
+  const goes = await member("goes");
+  try {
+    await subscribed(stays.client, channel);
+    await subscribed(goes.client, channel);
+    await eventually(() => stays.client.channel(channel).members.count === 2, "both members in place");
+    await sleep(300);
+    const r = await reset(t, ["ChannelRoom"]);
+    // Gone before its session could rejoin: only the room's window tells it left.
+    goes.client.disconnect();
+    const removals = () => stays.frames.filter((f) => f.at >= r.start && f.event === "pusher_internal:member_removed");
+    await eventually(() => removals().length >= 1, "member_removed for the member who left", 20_000);
+    const after = removals()[0].at - r.done;
+    t.diagnostic(`member_removed ${after} ms after the reset`);
+    assert.ok(after >= 8_000 && after <= 15_000, `member_removed ${after} ms after the reset: at the window's end`);
+    await sleep(1500); // a second removal would have come by now
+    assert.deepEqual(
+      removals().map((f) => f.data.user_id),
+      ["goes"],
+      "once",
+    );
+    assertUnseen(stays, r.start, ["pusher_internal:member_removed"]);
+    assert.equal(stays.client.channel(channel).members.count, 1);
+    assert.equal(await channelInfo(quietApp, channel, "user_count"), 1);
+    assert.deepEqual(await users(quietApp, channel), ["stays"]);
+  } finally {
+    stays.client.disconnect();
+    goes.client.disconnect();
   }
 });
 

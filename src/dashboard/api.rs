@@ -12,7 +12,7 @@ use crate::apps::client::first_page;
 use crate::apps::lookup::app_by_id;
 use crate::config::App;
 use crate::glue::clock::{now_ms, now_secs};
-use crate::glue::http::{bounded_body, json_response};
+use crate::glue::http::{bounded_body, drain_small_body, json_response};
 use crate::glue::internal_query::{host_of, request_query};
 use crate::glue::subrequest::request;
 use crate::ledger::client;
@@ -43,7 +43,7 @@ const SHARDS_TOLD: u32 = 64;
 const MAX_PUBLISH_BODY: u64 = 64 * 1024;
 
 pub async fn handle(
-    req: Request,
+    mut req: Request,
     env: &Env,
     endpoint: &str,
     session: &OperatorSession,
@@ -51,14 +51,16 @@ pub async fn handle(
     let parts: Vec<&str> = endpoint.split('/').collect();
     let method = req.method();
     if parts.as_slice() == ["apps"] {
-        return match method {
-            Method::Get => done(json_response(200, &apps_json(env).await?)),
-            _ => Err(RestError::method_not_allowed(
+        if method != Method::Get {
+            // Refused unread: a small body is read, so the keep-alive connection survives.
+            drain_small_body(&mut req).await;
+            return Err(RestError::method_not_allowed(
                 method.as_ref(),
                 &req.path(),
                 "GET",
-            )),
-        };
+            ));
+        }
+        return done(json_response(200, &apps_json(env).await?));
     }
     if let ["admin", route @ ..] = parts.as_slice() {
         // App management: the operators' API itself, with the session for a token.
@@ -66,9 +68,11 @@ pub async fn handle(
         return done(Ok(admin::operate_request(req, env, &sub_path).await?));
     }
     let ["apps", id, route @ ..] = parts.as_slice() else {
+        drain_small_body(&mut req).await;
         return Err(RestError::not_found("No such dashboard endpoint"));
     };
     let Some(app) = app_by_id(env, &percent_decode(id)).await? else {
+        drain_small_body(&mut req).await;
         return Err(RestError::not_found("No such app"));
     };
     let app = &*app;
@@ -103,7 +107,10 @@ pub async fn handle(
                 Some(&body),
             )
         }
-        _ => Err(RestError::not_found("No such dashboard endpoint")),
+        _ => {
+            drain_small_body(&mut req).await;
+            Err(RestError::not_found("No such dashboard endpoint"))
+        }
     }
 }
 

@@ -120,6 +120,8 @@ pub async fn handle(mut req: Request, env: &Env) -> AnswerResult {
         }
         (_, api) if api.starts_with("/dashboard/api/") => {
             let Some(session) = session else {
+                // A small body is read first, so the caller's keep-alive connection survives.
+                drain_small_body(&mut req).await;
                 return Err(RestError::unauthorized("Log in at /dashboard first"));
             };
             let endpoint = api
@@ -128,10 +130,13 @@ pub async fn handle(mut req: Request, env: &Env) -> AnswerResult {
                 .to_string();
             return api::handle(req, env, &endpoint, &session).await;
         }
-        (method, path) => Err(match allowed_methods(path) {
-            Some(allow) => RestError::method_not_allowed(method.as_ref(), path, allow),
-            None => RestError::not_found(format!("No route for {path}")),
-        }),
+        (method, path) => {
+            drain_small_body(&mut req).await;
+            Err(match allowed_methods(path) {
+                Some(allow) => RestError::method_not_allowed(method.as_ref(), path, allow),
+                None => RestError::not_found(format!("No route for {path}")),
+            })
+        }
     }?;
     for (name, value) in SECURITY_HEADERS {
         answer.headers().set(name, value)?;
