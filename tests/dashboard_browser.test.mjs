@@ -151,10 +151,13 @@ test("an operator logs in, watches the console fill with live activity, reads th
   visitor.disconnect();
   watcher.disconnect();
   await page.waitForSelector("tr.channel[data-channel='brief-visit']", { state: "detached", timeout: 20_000 });
+  // The members come from the room, the user count from the channel's info: each refresh
+  // reads both, and the test waits until both show grace gone.
   await page.waitForFunction(
     () => {
       const members = document.querySelector("dd[data-fact='members']")?.textContent ?? "";
-      return members.includes("ada") && !members.includes("grace");
+      const users = document.querySelector("dd[data-fact='users']")?.textContent;
+      return members.includes("ada") && !members.includes("grace") && users === "1";
     },
     null,
     { timeout: 20_000 },
