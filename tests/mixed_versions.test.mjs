@@ -113,6 +113,8 @@ for (const [sessions, objects] of [
       const users = async () => (await (await sdk.get({ path: "/channels/presence-lobby/users" })).json()).users;
       assert.deepEqual((await users()).map((u) => u.id).sort(), ["ada", "bob"]);
       await sdk.sendToUser("bob", "hello", { n: 1 });
+      const hellos = () => bob.w.frames.filter((f) => f.event === "hello").length;
+      await eventually(() => hellos() === 1, "the user event");
 
       const since = Date.now();
       const watchlistBefore = ada.events.length;
@@ -135,6 +137,7 @@ for (const [sessions, objects] of [
       for (const name of ["ada", "bob"]) assert.equal(chans[name].lobby.members.count, 2, name);
       assert.deepEqual(ada.events.slice(watchlistBefore), [], "no watchlist event from the reset");
       for (const m of [ada, bob]) assertUnseen(m.w, since, ["n", "client-note"]);
+      assert.equal(hellos(), 1, "the user event once");
     } finally {
       ada.client.disconnect();
       bob.client.disconnect();
