@@ -349,36 +349,43 @@ test("presence across a reset: a newcomer gets the whole roster, a member leavin
 });
 
 test("presence across a reset, on an app without webhooks: a member who never returns is removed once, after the window", async (t) => {
-  const channel = "presence-reset-quiet";
-  const member = (id) => connect(quietApp, id, { presence: { user_id: id } });
-  const stays = await member("stays");
-  const goes = await member("goes");
-  try {
-    await subscribed(stays.client, channel);
-    await subscribed(goes.client, channel);
-    await eventually(() => stays.client.channel(channel).members.count === 2, "both members in place");
-    await sleep(300);
-    const r = await reset(t, ["ChannelRoom"]);
-    // Gone before its session could rejoin: only the room's window tells it left.
-    goes.client.disconnect();
-    const removals = () => stays.frames.filter((f) => f.at >= r.start && f.event === "pusher_internal:member_removed");
-    await eventually(() => removals().length >= 1, "member_removed for the member who left", 20_000);
-    const after = removals()[0].at - r.done;
-    t.diagnostic(`member_removed ${after} ms after the reset`);
-    assert.ok(after >= 8_000 && after <= 15_000, `member_removed ${after} ms after the reset: at the window's end`);
-    await sleep(1500); // a second removal would have come by now
-    assert.deepEqual(
-      removals().map((f) => f.data.user_id),
-      ["goes"],
-      "once",
-    );
-    assertUnseen(stays, r.start, ["pusher_internal:member_removed"]);
-    assert.equal(stays.client.channel(channel).members.count, 1);
-    assert.equal(await channelInfo(quietApp, channel, "user_count"), 1);
-    assert.deepEqual(await users(quietApp, channel), ["stays"]);
-  } finally {
-    stays.client.disconnect();
-    goes.client.disconnect();
+  // The member's session rejoins after a random jitter of up to 1 s; when that comes before its
+  // client leaves, it leaves cleanly, at once: that round proves nothing, and runs again.
+  for (let round = 1; ; round++) {
+    const channel = `presence-reset-quiet-${round}`;
+    const member = (id) => connect(quietApp, `${id}-${round}`, { presence: { user_id: id } });
+    const stays = await member("stays");
+    const goes = await member("goes");
+    try {
+      await subscribed(stays.client, channel);
+      await subscribed(goes.client, channel);
+      await eventually(() => stays.client.channel(channel).members.count === 2, "both members in place");
+      await sleep(300);
+      const r = await reset(t, ["ChannelRoom"]);
+      // Gone before its session could rejoin: only the room's window tells it left.
+      goes.client.disconnect();
+      const removals = () =>
+        stays.frames.filter((f) => f.at >= r.start && f.event === "pusher_internal:member_removed");
+      await eventually(() => removals().length >= 1, "member_removed for the member who left", 20_000);
+      const after = removals()[0].at - r.done;
+      t.diagnostic(`round ${round}: member_removed ${after} ms after the reset`);
+      if (after < 8_000 && round < 3) continue;
+      assert.ok(after >= 8_000 && after <= 15_000, `member_removed ${after} ms after the reset: at the window's end`);
+      await sleep(1500); // a second removal would have come by now
+      assert.deepEqual(
+        removals().map((f) => f.data.user_id),
+        ["goes"],
+        "once",
+      );
+      assertUnseen(stays, r.start, ["pusher_internal:member_removed"]);
+      assert.equal(stays.client.channel(channel).members.count, 1);
+      assert.equal(await channelInfo(quietApp, channel, "user_count"), 1);
+      assert.deepEqual(await users(quietApp, channel), ["stays"]);
+      break;
+    } finally {
+      stays.client.disconnect();
+      goes.client.disconnect();
+    }
   }
 });
 

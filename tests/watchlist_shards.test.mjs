@@ -95,35 +95,42 @@ test("a session holds its sockets on its user's shard and on its watched users' 
   }
 });
 
-test("a user whose session ends during its shard's reset goes offline for its watchers once, when the rejoin window ends", async () => {
-  const ann = homedOn(1, "gone-ann-");
-  const watcher = homedOn(0, "gone-v-"); // sockets on shard 0 and on ann's shard 1
-  const v = await signedIn(watcher, [ann]);
-  const a = await signedIn(ann);
-  try {
-    await eventually(() => v.online.includes(ann), "ann online for her watcher");
-    const offlineBefore = v.count(v.offline, ann);
-    // Shard 1 resets, and ann's session ends before it could rejoin: nothing tells the new
-    // instance she left, but it kept in storage that she was online.
-    await worker.mf.unsafeEvictDurableObject(worker.workerName, "UserDirectory", {
-      name: `${app.id}#directory#1`,
-      webSockets: "close",
-    });
-    a.client.disconnect();
-    const reset = Date.now();
-    await eventually(
-      () => v.count(v.offline, ann) > offlineBefore,
-      "ann offline for her watcher after the window",
-      20_000,
-    );
-    const after = Date.now() - reset;
-    await sleep(500);
-    assert.equal(v.count(v.offline, ann), offlineBefore + 1, "once");
-    assert.ok(after >= 9_000, `offline after ${after} ms: held for the rejoin window (10 s) first`);
-    assert.equal(v.client.connection.state, "connected");
-  } finally {
-    v.client.disconnect();
-    a.client.disconnect();
+test("a user whose session ends during its shard's reset goes offline for its watchers once, when the rejoin window ends", async (t) => {
+  // Her session rejoins after a random jitter of up to 1 s; when that comes before her client
+  // leaves, she leaves cleanly, at once: that round proves nothing, and runs again.
+  for (let round = 1; ; round++) {
+    const ann = homedOn(1, `gone-ann-${round}-`);
+    const watcher = homedOn(0, `gone-v-${round}-`); // sockets on shard 0 and on ann's shard 1
+    const v = await signedIn(watcher, [ann]);
+    const a = await signedIn(ann);
+    try {
+      await eventually(() => v.online.includes(ann), "ann online for her watcher");
+      const offlineBefore = v.count(v.offline, ann);
+      // Shard 1 resets, and ann's session ends before it could rejoin: nothing tells the new
+      // instance she left, but it kept in storage that she was online.
+      await worker.mf.unsafeEvictDurableObject(worker.workerName, "UserDirectory", {
+        name: `${app.id}#directory#1`,
+        webSockets: "close",
+      });
+      a.client.disconnect();
+      const reset = Date.now();
+      await eventually(
+        () => v.count(v.offline, ann) > offlineBefore,
+        "ann offline for her watcher after the window",
+        20_000,
+      );
+      const after = Date.now() - reset;
+      t.diagnostic(`round ${round}: offline after ${after} ms`);
+      if (after < 9_000 && round < 3) continue;
+      await sleep(500);
+      assert.equal(v.count(v.offline, ann), offlineBefore + 1, "once");
+      assert.ok(after >= 9_000, `offline after ${after} ms: held for the rejoin window (10 s) first`);
+      assert.equal(v.client.connection.state, "connected");
+      break;
+    } finally {
+      v.client.disconnect();
+      a.client.disconnect();
+    }
   }
 });
 
