@@ -24,11 +24,22 @@ before(async () => {
 after(() => worker?.stop());
 
 const wasmBytes = async () => (await (await fetch(new URL("/__test/memory", worker.url))).json()).wasmBytes;
-const publish = (body) =>
-  signedFetch(worker, { path: `/apps/${app.id}/events`, body, app }).then(async (r) => {
+/** Connections a burst lost before any answer (counted, and the call sent again once). */
+let lostConnections = 0;
+const publish = async (body, again = true) => {
+  try {
+    const r = await signedFetch(worker, { path: `/apps/${app.id}/events`, body, app });
     await r.arrayBuffer();
     return r.status;
-  });
+  } catch (e) {
+    // A hundred connections opened at once to local workerd on a loaded machine: one was once
+    // reset before any answer (CI, "fetch failed"). What this test measures is the isolate's
+    // memory, so such a call is sent again, once, and counted.
+    if (!again || e.message !== "fetch failed") throw e;
+    lostConnections++;
+    return publish(body, false);
+  }
+};
 
 test("the largest bodies and frames from many callers at once leave Wasm memory under its bound", async () => {
   await fetch(new URL("/up", worker.url));
@@ -63,5 +74,6 @@ test("the largest bodies and frames from many callers at once leave Wasm memory 
   for (const c of conns) c.sock.close();
   const end = await wasmBytes();
   console.log(`Wasm memory: ${(start / 1048576).toFixed(1)} MB at the start, ${(end / 1048576).toFixed(1)} MB after`);
+  console.log(`connections lost before an answer and sent again: ${lostConnections}`);
   assert.ok(end <= BOUND_BYTES, `Wasm memory grew to ${end} bytes, past ${BOUND_BYTES}`);
 });
