@@ -19,7 +19,7 @@ import {
   sleep,
 } from "./support/harness.mjs";
 import { receiver } from "./support/webhook_receiver.mjs";
-import { watch, assertUnseen, publisher, ticks } from "./support/delivery_watch.mjs";
+import { watch, assertUnseen, publisher, ticks, signedInWatching } from "./support/delivery_watch.mjs";
 
 let worker;
 let hooks;
@@ -101,14 +101,9 @@ test("a broken link to a room is rejoined: nothing lost, doubled or seen; presen
 /** A pusher-js connection of the signed-in app, signed in as `id`, recording its watchlist events. */
 async function signedIn(id, watchlist) {
   const user = watchlist ? { id, watchlist } : { id };
-  const client = await pusherJs(worker, signedApp, sdkAuth(worker, { app: signedApp, user }));
-  open.add(client);
-  const events = [];
-  client.user.watchlist.bind("online", (e) => events.push(...e.user_ids.map((u) => `online ${u}`)));
-  client.user.watchlist.bind("offline", (e) => events.push(...e.user_ids.map((u) => `offline ${u}`)));
-  client.signin();
-  await client.user.signinDonePromise;
-  return { client, events, w: watch(client, id) };
+  const signed = await signedInWatching(worker, signedApp, sdkAuth(worker, { app: signedApp, user }), id);
+  open.add(signed.client);
+  return signed;
 }
 
 test("a broken link to a directory shard: watchers miss no online or offline; a user whose session ends meanwhile goes offline once", async (t) => {

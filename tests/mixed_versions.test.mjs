@@ -13,8 +13,8 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { makeApp, serverSdk, pusherJs, sdkAuth, subscribed, eventually, sleep } from "./support/harness.mjs";
-import { watch, assertUnseen } from "./support/delivery_watch.mjs";
+import { makeApp, serverSdk, sdkAuth, subscribed, eventually, sleep } from "./support/harness.mjs";
+import { assertUnseen, signedInWatching } from "./support/delivery_watch.mjs";
 import { benchWorkerOptions } from "../bench/lib/start_worker.mjs";
 import { startRoles } from "../bench/lib/split_processes.mjs";
 
@@ -79,16 +79,8 @@ for (const [sessions, objects] of [
     });
     open.push(split.stop);
     const worker = { port: split.processes.sessions.port, app };
-    const member = async (id, watchlist) => {
-      const auth = sdkAuth(worker, { presence: { user_id: id }, user: { id, watchlist } });
-      const client = await pusherJs(worker, app, auth);
-      const events = [];
-      client.user.watchlist.bind("online", (e) => events.push(...e.user_ids.map((u) => `online ${u}`)));
-      client.user.watchlist.bind("offline", (e) => events.push(...e.user_ids.map((u) => `offline ${u}`)));
-      client.signin();
-      await client.user.signinDonePromise;
-      return { client, events, w: watch(client, id) };
-    };
+    const member = (id, watchlist) =>
+      signedInWatching(worker, app, sdkAuth(worker, { presence: { user_id: id }, user: { id, watchlist } }), id);
     const ada = await member("ada", ["bob"]);
     const bob = await member("bob", []);
     try {

@@ -2,7 +2,7 @@
 // broken internal socket), and a steady publisher to measure delivery against: shared by the
 // tests that assert a disturbance stays invisible.
 import assert from "node:assert/strict";
-import { serverSdk, sleep } from "./harness.mjs";
+import { pusherJs, serverSdk, sleep } from "./harness.mjs";
 
 export const PINGS = new Set(["pusher:ping", "pusher:pong"]);
 
@@ -72,3 +72,17 @@ export function publisher(worker, target, channels, rate = 50, { rotate = false 
 /** The publisher's events `w` got on `channel`, in arrival order. */
 export const ticks = (w, channel) =>
   w.frames.filter((f) => f.channel === channel && f.event === "tick").map((f) => f.data.n);
+
+/**
+ * A pusher-js client of `app` with `auth` (sdkAuth), signed in as `id`: its watchlist events as
+ * "online {id}" / "offline {id}" in `events`, and what it sees (`w`, watch).
+ */
+export async function signedInWatching(worker, app, auth, id) {
+  const client = await pusherJs(worker, app, auth);
+  const events = [];
+  client.user.watchlist.bind("online", (e) => events.push(...e.user_ids.map((u) => `online ${u}`)));
+  client.user.watchlist.bind("offline", (e) => events.push(...e.user_ids.map((u) => `offline ${u}`)));
+  client.signin();
+  await client.user.signinDonePromise;
+  return { client, events, w: watch(client, id) };
+}
